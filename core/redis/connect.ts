@@ -1,0 +1,52 @@
+import { Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "../logger.js";
+
+export interface RedisConnectOptions {
+  url: string;
+  /** What the connection is for, in logs. */
+  role: string;
+  logger: Logger;
+  /** A command not answered within this time fails (ms). */
+  commandTimeoutMs: number;
+  /** Longest wait between reconnection attempts (ms). */
+  maxReconnectDelayMs: number;
+}
+
+/**
+ * A connection that fails fast while Redis is unreachable instead of queueing commands: callers
+ * turn that into UNAVAILABLE, and a publish is never silently replayed later (no offline queue, no
+ * resend of unfulfilled commands), so an acknowledged outcome is never doubled.
+ */
+export function connectRedis(
+  options: RedisConnectOptions,
+  extra: Omit<RedisOptions, "replyMapping"> = {},
+): Redis {
+  const { logger, role } = options;
+  const redisOptions: Omit<RedisOptions, "replyMapping"> = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: Math.max(options.commandTimeoutMs, 1000),
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), options.maxReconnectDelayMs),
+    ...extra,
+  };
+  const redis = new Redis(options.url, redisOptions);
+  let down = false;
+  redis.on("error", (err: Error) => {
+    if (!down) logger.warn({ role, err: err.message }, "redis connection error");
+    down = true;
+  });
+  redis.on("ready", () => {
+    if (down) logger.info({ role }, "redis connection restored");
+    down = false;
+  });
+  return redis;
+}
+
+/** Resolves once the connection is ready; rejects if it cannot connect at first. */
+export async function ready(redis: Redis): Promise<void> {
+  if (redis.status === "ready") return;
+  await redis.connect();
+}

@@ -1,0 +1,51 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+
+/** The domain of every ErrorInfo Herald sends. */
+export const ERROR_DOMAIN = "herald";
+/** Trailer that carries the machine-readable reason, for clients that do not decode details. */
+export const REASON_TRAILER = "herald-reason";
+/** Trailer that carries the offset a watcher should resume after. */
+export const RESUME_TRAILER = "herald-resume-after";
+
+export type Reason =
+  | "APP_NOT_FOUND"
+  | "APP_NOT_PUBLISHED"
+  | "EVENT_NOT_FOUND"
+  | "EVENT_NOT_PUBLISHED"
+  | "SUBSCRIBER_NOT_FOUND"
+  | "INVALID_ARGUMENT"
+  | "UNAUTHENTICATED"
+  | "UNAVAILABLE"
+  | "SLOW_CONSUMER"
+  | "HISTORY_EXPIRED"
+  | "SHUTTING_DOWN";
+
+/**
+ * A ConnectError with a reason, carried both as a google.rpc.ErrorInfo detail and as a plain
+ * `herald-reason` trailer. `metadata` goes into ErrorInfo and, prefixed `herald-`, into trailers.
+ */
+export function heraldError(
+  code: Code,
+  reason: Reason,
+  message: string,
+  metadata: Record<string, string> = {},
+): ConnectError {
+  const trailers = new Headers({ [REASON_TRAILER]: reason });
+  for (const [k, v] of Object.entries(metadata)) trailers.set(`herald-${k.replaceAll("_", "-")}`, v);
+  return new ConnectError(
+    message,
+    code,
+    trailers,
+    [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) }],
+  );
+}
+
+export const invalidArgument = (message: string) =>
+  heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", message);
+
+/** The reason of an error, from a ConnectError made by heraldError. */
+export function reasonOf(err: unknown): string | undefined {
+  return err instanceof ConnectError ? (err.metadata.get(REASON_TRAILER) ?? undefined) : undefined;
+}

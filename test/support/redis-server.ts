@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import { freePort } from "./free-port.js";
+
+export interface RedisServerOptions {
+  /** Persist with AOF and `appendfsync always`, as a durable deployment would. Default true. */
+  durable?: boolean;
+}
+
+/**
+ * A real `redis-server` process on a free port, in its own temp dir. It can be stopped and restarted
+ * on the same port with the same data, to test reconnection and recovery.
+ */
+export class RedisServer {
+  private proc: ChildProcess | undefined;
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly durable: boolean,
+  ) {}
+
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const dir = await mkdtemp(join(tmpdir(), "herald-redis-"));
+    const server = new RedisServer(await freePort(), dir, options.durable ?? true);
+    await server.restart();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
+
+  /** Starts the process (again) and resolves once it accepts connections. */
+  async restart(): Promise<void> {
+    if (this.proc) throw new Error("redis-server is already running");
+    const args = [
+      "--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", "",
+      "--appendonly", this.durable ? "yes" : "no", "--appendfsync", "always",
+      "--loglevel", "notice", "--logfile", "",
+    ];
+    const proc = spawn(process.env["REDIS_SERVER_BIN"] ?? "redis-server", args, {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.proc = proc;
+    let output = "";
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes("Ready to accept connections")) {
+          proc.stdout?.off("data", onData);
+          proc.stdout?.resume();
+          resolve();
+        }
+      };
+      proc.stdout?.on("data", onData);
+      proc.stderr?.on("data", (c: Buffer) => (output += c.toString()));
+      proc.once("error", reject);
+      proc.once("exit", (code) => {
+        this.proc = undefined;
+        reject(new Error(`redis-server exited with ${code}: ${output}`));
+      });
+    });
+    proc.removeAllListeners("exit");
+    proc.once("exit", () => {
+      if (this.proc === proc) this.proc = undefined;
+    });
+  }
+
+  /** Kills the process (SIGKILL by default, as a crash would) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const proc = this.proc;
+    if (!proc) return;
+    const exited = once(proc, "exit");
+    proc.kill(signal);
+    await exited;
+    this.proc = undefined;
+  }
+
+  /** Stops the process and removes its data. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
