@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { Logger } from "../logger.js";
 
 export interface RedisConnectOptions {
@@ -49,4 +49,17 @@ export function connectRedis(
 export async function ready(redis: Redis): Promise<void> {
   if (redis.status === "ready") return;
   await redis.connect();
+}
+
+/** Errors that say "Redis cannot answer now" rather than "this command is wrong". */
+const transientReply = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/**
+ * Whether a failed call means Redis is unreachable or not ready (retry later): anything but a reply
+ * from Redis (closed connection, no offline queue, timeout), and the replies of a Redis that is
+ * loading or failing over.
+ */
+export function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof ReplyError)) return true;
+  return transientReply.test((err as Error).message);
 }

@@ -1,0 +1,97 @@
+import { parseArgs } from "node:util";
+import { defaultOptions, defaultLimits, type HeraldOptions, type Limits } from "./config.js";
+
+type Key = Exclude<keyof HeraldOptions, "limits"> | `limits.${keyof Limits}`;
+
+interface Flag {
+  flag: string;
+  env: string;
+  key: Key;
+  kind: "string" | "integer";
+  help: string;
+}
+
+/** Every flag, its environment variable and its option; --help is generated from this table. */
+export const flags: Flag[] = [
+  { flag: "host", env: "HERALD_HOST", key: "host", kind: "string", help: "interface to bind" },
+  { flag: "grpc-port", env: "HERALD_GRPC_PORT", key: "grpcPort", kind: "integer", help: "gRPC port (0: any free)" },
+  { flag: "http-port", env: "HERALD_HTTP_PORT", key: "httpPort", kind: "integer", help: "HTTP port: facade, Connect, gRPC-Web (0: any free)" },
+  { flag: "redis-url", env: "REDIS_URL", key: "redisUrl", kind: "string", help: "Redis URL; unset runs embedded (memory, one process)" },
+  { flag: "key-prefix", env: "HERALD_KEY_PREFIX", key: "keyPrefix", kind: "string", help: "prefix of Redis keys and channels" },
+  { flag: "seed", env: "HERALD_SEED", key: "seedFile", kind: "string", help: "registry seed file (YAML or JSON) loaded at start" },
+  { flag: "history-size", env: "HERALD_HISTORY_SIZE", key: "historySize", kind: "integer", help: "events kept per app for resuming watchers" },
+  { flag: "watch-queue-limit", env: "HERALD_WATCH_QUEUE_LIMIT", key: "watchQueueLimit", kind: "integer", help: "events queued per watcher before it is ended as too slow" },
+  { flag: "redis-command-timeout-ms", env: "HERALD_REDIS_COMMAND_TIMEOUT_MS", key: "redisCommandTimeoutMs", kind: "integer", help: "a Redis command not answered in time fails (UNAVAILABLE)" },
+  { flag: "redis-max-reconnect-delay-ms", env: "HERALD_REDIS_MAX_RECONNECT_DELAY_MS", key: "redisMaxReconnectDelayMs", kind: "integer", help: "longest wait between Redis reconnection attempts" },
+  { flag: "shutdown-grace-ms", env: "HERALD_SHUTDOWN_GRACE_MS", key: "shutdownGraceMs", kind: "integer", help: "on SIGTERM, time for calls to finish before connections are cut" },
+  { flag: "max-message-bytes", env: "HERALD_MAX_MESSAGE_BYTES", key: "limits.maxMessageBytes", kind: "integer", help: "largest request message" },
+  { flag: "max-subscribers", env: "HERALD_MAX_SUBSCRIBERS", key: "limits.maxSubscribers", kind: "integer", help: "most subscribers in one request" },
+  { flag: "max-name-pairs", env: "HERALD_MAX_NAME_PAIRS", key: "limits.maxNamePairs", kind: "integer", help: "most name pairs in one request" },
+  { flag: "max-field-length", env: "HERALD_MAX_FIELD_LENGTH", key: "limits.maxFieldLength", kind: "integer", help: "longest id, name or routing field (characters)" },
+  { flag: "max-content-bytes", env: "HERALD_MAX_CONTENT_BYTES", key: "limits.maxContentBytes", kind: "integer", help: "largest content.data (bytes)" },
+  { flag: "max-payload-bytes", env: "HERALD_MAX_PAYLOAD_BYTES", key: "limits.maxPayloadBytes", kind: "integer", help: "largest JSON payload (bytes)" },
+  { flag: "log-level", env: "LOG_LEVEL", key: "logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
+];
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export type Parsed = { help: true } | { help: false; options: HeraldOptions };
+
+/** Flags win over environment variables, which win over the defaults. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean", short: "h" },
+        ...Object.fromEntries(flags.map((f) => [f.flag, { type: "string" as const }])),
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values["help"]) return { help: true };
+
+  const options: HeraldOptions = { ...defaultOptions, limits: { ...defaultLimits } };
+  for (const f of flags) {
+    const raw = (values[f.flag] as string | undefined) ?? env[f.env];
+    if (raw === undefined || raw === "") continue;
+    let value: string | number = raw;
+    if (f.kind === "integer") {
+      if (!/^\d+$/.test(raw)) throw new UsageError(`--${f.flag} (${f.env}) must be a whole number, got "${raw}"`);
+      value = Number(raw);
+    }
+    if (f.key.startsWith("limits.")) {
+      (options.limits as unknown as Record<string, unknown>)[f.key.slice(7)] = value;
+    } else {
+      (options as unknown as Record<string, unknown>)[f.key] = value;
+    }
+  }
+  return { help: false, options };
+}
+
+export function usage(): string {
+  const lines = flags.map((f) => {
+    const def = f.key.startsWith("limits.")
+      ? defaultLimits[f.key.slice(7) as keyof Limits]
+      : defaultOptions[f.key as Exclude<Key, `limits.${string}`>];
+    const shown = def === undefined ? "" : ` (default ${JSON.stringify(def)})`;
+    return `  --${f.flag.padEnd(30)} ${f.env.padEnd(36)} ${f.help}${shown}`;
+  });
+  return [
+    "Usage: herald [options]",
+    "",
+    "Starts the Herald core (gRPC) and its HTTP facade in one process. With no Redis configured it",
+    "runs embedded: memory bus and store, one process, nothing kept across restarts.",
+    "",
+    `  ${"option".padEnd(32)} ${"environment".padEnd(36)} meaning`,
+    ...lines,
+    `  --${"help".padEnd(30)} ${"".padEnd(36)} this text`,
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,68 @@
+/** Every option of a Herald process, with one defaults object. Parsed from flags/env only in bin/. */
+export interface HeraldOptions {
+  /** Interface both servers bind to. */
+  host: string;
+  /** gRPC (grpc-js) port; 0 picks a free one. */
+  grpcPort: number;
+  /** HTTP port: the legacy facade plus Connect and gRPC-Web; 0 picks a free one. */
+  httpPort: number;
+  /** Redis URL; unset runs embedded (memory bus and store, one process). */
+  redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel. */
+  keyPrefix: string;
+  /** Registry seed file (YAML or JSON) loaded at start-up. */
+  seedFile: string | undefined;
+  /** Events kept per app for watchers that resume. */
+  historySize: number;
+  /** Events a watcher may have queued before it is ended as too slow. */
+  watchQueueLimit: number;
+  /** A Redis command not answered within this time fails (ms). */
+  redisCommandTimeoutMs: number;
+  /** Longest wait between Redis reconnection attempts (ms). */
+  redisMaxReconnectDelayMs: number;
+  /** On SIGTERM, how long streams and calls get to finish before connections are cut (ms). */
+  shutdownGraceMs: number;
+  limits: Limits;
+  logLevel: string;
+}
+
+/** Input limits; anything larger is refused with INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for messages). */
+export interface Limits {
+  /** Largest request message accepted by the gRPC server (bytes). */
+  maxMessageBytes: number;
+  /** Most subscribers in one SendEvent/SendPush. */
+  maxSubscribers: number;
+  /** Most name pairs in one request. */
+  maxNamePairs: number;
+  /** Longest id, name, type or other short string field (characters). */
+  maxFieldLength: number;
+  /** Largest content.data (bytes, UTF-8). */
+  maxContentBytes: number;
+  /** Largest JSON payload (bytes, encoded). */
+  maxPayloadBytes: number;
+}
+
+export const defaultLimits: Limits = {
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxSubscribers: 10_000,
+  maxNamePairs: 100,
+  maxFieldLength: 256,
+  maxContentBytes: 64 * 1024,
+  maxPayloadBytes: 256 * 1024,
+};
+
+export const defaultOptions: HeraldOptions = {
+  host: "0.0.0.0",
+  grpcPort: 50051,
+  httpPort: 8080,
+  redisUrl: undefined,
+  keyPrefix: "herald:",
+  seedFile: undefined,
+  historySize: 10_000,
+  watchQueueLimit: 1_000,
+  redisCommandTimeoutMs: 2_000,
+  redisMaxReconnectDelayMs: 1_000,
+  shutdownGraceMs: 5_000,
+  limits: defaultLimits,
+  logLevel: "info",
+};

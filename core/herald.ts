@@ -1,0 +1,180 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { HubService } from "./gen/herald/v1/hub_pb.js";
+import { RegistryService } from "./gen/herald/v1/registry_pb.js";
+import { defaultOptions, type HeraldOptions } from "./config.js";
+import type { Logger } from "./logger.js";
+import type { Bus } from "./bus/bus.js";
+import type { Store } from "./store/store.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import { RedisBus } from "./bus/redis-bus.js";
+import { MemoryStore } from "./store/memory-store.js";
+import { RedisStore } from "./store/redis-store.js";
+import { FanOut } from "./fan-out.js";
+import { Validator } from "./rpc/validate.js";
+import { createHubService } from "./rpc/hub-service.js";
+import { createRegistryService } from "./rpc/registry-service.js";
+import { withErrorMapping } from "./rpc/map-errors.js";
+import { createGrpcServer } from "./transport/grpc-server.js";
+import { createInProcessClient } from "./transport/in-process-client.js";
+import { loadSeed } from "./seed.js";
+import { createFacade } from "../facade/app.js";
+
+/** Where the .proto files are, for server reflection (dist/core/herald.js → repo root). */
+const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "proto");
+
+export interface Herald {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly mode: "embedded" | "redis";
+  readonly fanOut: FanOut;
+  /** Stops accepting, ends streams with UNAVAILABLE, waits up to the grace period, closes Redis. */
+  close(): Promise<void>;
+}
+
+/** Starts a Herald process: the core on gRPC, the facade plus Connect/gRPC-Web on HTTP. */
+export async function startHerald(partial: Partial<HeraldOptions>, logger: Logger): Promise<Herald> {
+  const options: HeraldOptions = { ...defaultOptions, ...partial };
+  const mode = options.redisUrl ? "redis" : "embedded";
+  const { bus, store } = await connectBackends(options, logger);
+  const shutdown = new AbortController();
+  try {
+    if (options.seedFile) {
+      const counts = await loadSeed(store, options.seedFile);
+      logger.info({ seed: options.seedFile, ...counts }, "registry seed loaded");
+    }
+
+    const validator = new Validator(options.limits);
+    const fanOut = new FanOut(bus, { queueLimit: options.watchQueueLimit, historyPage: 500, logger });
+    const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 500 }));
+    const registry = withErrorMapping(createRegistryService({ store, validator }));
+
+    const { server: grpcServer, health } = createGrpcServer({
+      services: [
+        { service: HubService, impl: hub },
+        { service: RegistryService, impl: registry },
+      ],
+      logger,
+      shutdownSignal: shutdown.signal,
+      maxReceiveMessageLength: options.limits.maxMessageBytes,
+      reflectionProtoFiles: [
+        join(protoDir, "herald/v1/hub.proto"),
+        join(protoDir, "herald/v1/registry.proto"),
+      ],
+      protoIncludeDir: protoDir,
+    });
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(
+        `${options.host}:${options.grpcPort}`,
+        grpc.ServerCredentials.createInsecure(),
+        (err, port) => (err ? reject(err) : resolve(port)),
+      ),
+    );
+
+    let serving = true;
+    const facade = createFacade({
+      hub: createInProcessClient(HubService, hub),
+      registry: createInProcessClient(RegistryService, registry),
+      logger,
+      serving: () => serving,
+    });
+    const koa = facade.callback();
+    const connect = connectNodeAdapter({
+      routes: (router: ConnectRouter) => router.service(HubService, hub).service(RegistryService, registry),
+      grpc: false, // gRPC is grpc-js's, on its own port; this port speaks Connect and gRPC-Web
+      shutdownSignal: shutdown.signal,
+      readMaxBytes: options.limits.maxMessageBytes,
+      // The HTTP port is HTTP/1.1 (createServer), so the request really is an IncomingMessage.
+      fallback: (req, res) => void koa(req as IncomingMessage, res as ServerResponse),
+    });
+    const http = createServer(connect);
+    http.listen(options.httpPort, options.host);
+    await once(http, "listening");
+    const httpPort = (http.address() as { port: number }).port;
+
+    logger.info(
+      { mode, grpcPort, httpPort, redis: options.redisUrl ? redactUrl(options.redisUrl) : undefined },
+      mode === "embedded"
+        ? "herald started embedded: memory bus and store, nothing shared, nothing kept across restarts"
+        : "herald started with Redis",
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      grpcPort,
+      httpPort,
+      mode,
+      fanOut,
+      close: () =>
+        (closing ??= (async () => {
+          serving = false;
+          health.setStatus("", "NOT_SERVING");
+          fanOut.closeAll();
+          await Promise.all([stopGrpc(grpcServer, options.shutdownGraceMs), stopHttp(http, options.shutdownGraceMs)]);
+          shutdown.abort();
+          await Promise.all([bus.close(), store.close()]);
+          logger.info("herald stopped");
+        })()),
+    };
+  } catch (err) {
+    shutdown.abort();
+    await Promise.allSettled([bus.close(), store.close()]);
+    throw err;
+  }
+}
+
+async function connectBackends(options: HeraldOptions, logger: Logger): Promise<{ bus: Bus; store: Store }> {
+  if (!options.redisUrl) {
+    return { bus: new MemoryBus({ historySize: options.historySize }), store: new MemoryStore() };
+  }
+  const common = {
+    url: options.redisUrl,
+    keyPrefix: options.keyPrefix,
+    commandTimeoutMs: options.redisCommandTimeoutMs,
+    maxReconnectDelayMs: options.redisMaxReconnectDelayMs,
+    logger,
+  };
+  const bus = await RedisBus.connect({ ...common, historySize: options.historySize });
+  try {
+    return { bus, store: await RedisStore.connect(common) };
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
+}
+
+function stopGrpc(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.forceShutdown(), graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function stopHttp(server: HttpServer, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparsable url)";
+  }
+}

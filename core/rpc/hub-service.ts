@@ -1,0 +1,252 @@
+import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampNow, type Value } from "@bufbuild/protobuf/wkt";
+import {
+  ContentSchema,
+  EventKind,
+  EventSchema,
+  type Content,
+  type Event,
+  type NamePair,
+  type SubscriberRef,
+} from "../gen/herald/v1/event_pb.js";
+import {
+  HubService,
+  WatchEventsResponseSchema,
+  type SendEventRequest,
+  type SendPushRequest,
+  type WatchEventsRequest,
+  type WatchEventsResponse,
+} from "../gen/herald/v1/hub_pb.js";
+import type { App } from "../gen/herald/v1/registry_pb.js";
+import type { Bus } from "../bus/bus.js";
+import type { Store } from "../store/store.js";
+import { FanOut, WatcherEnded, type Watcher } from "../fan-out.js";
+import { heraldError } from "./errors.js";
+import { renderTemplate } from "./template.js";
+import type { Validator } from "./validate.js";
+
+export interface HubDeps {
+  store: Store;
+  bus: Bus;
+  fanOut: FanOut;
+  validator: Validator;
+  /** History page size when a watcher resumes. */
+  historyPage: number;
+}
+
+/** What a request contributes to the envelope; ids, targets and time are the core's. */
+interface EnvelopeFields {
+  eventId: string;
+  kind: EventKind;
+  type: string;
+  resourceType: string;
+  resourceId: string;
+  osType: string;
+  namePairs: NamePair[];
+  content: Content;
+  payload?: Value;
+}
+
+interface Published {
+  msgId: string;
+  offset: bigint;
+  invalidSubscribers: SubscriberRef[];
+}
+
+/** SendEvent, SendPush and WatchEvents, written once; every transport serves these functions. */
+export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> {
+  const { store, bus, fanOut, validator: v } = deps;
+
+  async function publishedApp(appId: string): Promise<App> {
+    const app = await store.getApp(appId);
+    if (!app) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${appId}" not found`);
+    if (!app.published) {
+      throw heraldError(Code.FailedPrecondition, "APP_NOT_PUBLISHED", `app "${appId}" is not published`);
+    }
+    return app;
+  }
+
+  /** Resolves targets, encodes the envelope once and publishes it. */
+  async function publish(
+    appId: string,
+    refs: readonly SubscriberRef[],
+    event: EnvelopeFields,
+  ): Promise<Published> {
+    let targets: string[] = [];
+    let invalidSubscribers: SubscriberRef[] = [];
+    if (refs.length > 0) {
+      const resolved = await store.resolve(appId, refs);
+      targets = resolved.ksids;
+      invalidSubscribers = resolved.invalid;
+      // Every listed subscriber is invalid: nobody to deliver to, nothing is published.
+      if (targets.length === 0) return { msgId: "", offset: 0n, invalidSubscribers };
+    }
+    const envelope = toBinary(
+      EventSchema,
+      create(EventSchema, { ...event, appId, targets, time: timestampNow() }),
+    );
+    const { msgId, offset } = await bus.publish(appId, envelope);
+    return { msgId, offset, invalidSubscribers };
+  }
+
+  return {
+    async sendEvent(req: SendEventRequest) {
+      const eventId = v.required("event_id", req.eventId);
+      v.short("app_id", req.appId);
+      v.subscribers(req.subscribers);
+      v.namePairs(req.namePairs);
+      v.content(req.content);
+      v.routing(req);
+      v.payload(req.payload);
+
+      // App checks come first (as the legacy codes rank them), so look both up at once.
+      const [givenApp, definition] = await Promise.all([
+        req.appId === "" ? undefined : publishedApp(req.appId),
+        store.getEvent(eventId),
+      ]);
+      if (!definition || (givenApp && definition.appId !== givenApp.id)) {
+        throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${eventId}" not found`);
+      }
+      const app = givenApp ?? (await publishedApp(definition.appId));
+      if (!definition.published) {
+        throw heraldError(Code.FailedPrecondition, "EVENT_NOT_PUBLISHED", `event "${eventId}" is not published`);
+      }
+
+      const content = create(ContentSchema, req.content ?? { mimeType: "text/plain" });
+      if (content.data === "") content.data = renderTemplate(definition.message, req.namePairs);
+      const published = await publish(app.id, req.subscribers, {
+        ...routing(req),
+        eventId,
+        kind: EventKind.EVENT,
+        osType: "",
+        namePairs: req.namePairs,
+        content,
+        ...(req.payload ? { payload: req.payload } : {}),
+      });
+      return published;
+    },
+
+    async sendPush(req: SendPushRequest) {
+      const appId = v.required("app_id", req.appId);
+      v.short("os_type", req.osType);
+      v.subscribers(req.subscribers);
+      v.namePairs(req.namePairs);
+      v.content(req.content);
+      v.routing(req);
+      v.payload(req.payload);
+      if (!req.content || req.content.data === "") throw heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", "content.data is required");
+      if (!req.allActive && req.subscribers.length === 0) {
+        throw heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", "subscribers or all_active is required");
+      }
+      await publishedApp(appId);
+      return publish(appId, req.allActive ? [] : req.subscribers, {
+        ...routing(req),
+        eventId: "",
+        kind: EventKind.PUSH,
+        osType: req.allActive ? req.osType : "",
+        namePairs: req.namePairs,
+        content: req.content,
+        ...(req.payload ? { payload: req.payload } : {}),
+      });
+    },
+
+    async *watchEvents(req: WatchEventsRequest, ctx: HandlerContext): AsyncIterable<WatchEventsResponse> {
+      const appId = v.required("app_id", req.appId);
+      v.routing(req);
+      v.short("ksid", req.ksid);
+      const app = await store.getApp(appId);
+      if (!app) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${appId}" not found`);
+      let osType = "";
+      if (req.ksid !== "") {
+        const sub = await store.getSubscriber(req.ksid);
+        if (!sub || sub.appId !== appId) {
+          throw heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${req.ksid}" not found in app "${appId}"`);
+        }
+        osType = sub.osType;
+      }
+
+      let watcher: Watcher;
+      try {
+        watcher = await fanOut.watch(appId, { ...routing(req), ksid: req.ksid, osType });
+      } catch (err) {
+        throw err instanceof WatcherEnded ? ended(err, req.resumeAfter) : err;
+      }
+      const onAbort = () => watcher.close();
+      ctx.signal.addEventListener("abort", onAbort);
+      // The offset of the last event handed on (delivered or filtered out): where to resume.
+      let last = req.resumeAfter;
+      try {
+        if (req.resumeAfter !== undefined) {
+          for await (const event of replay(appId, req.resumeAfter)) {
+            last = event.offset;
+            if (watcher.matches(event)) yield create(WatchEventsResponseSchema, { event });
+            if (ctx.signal.aborted) return;
+          }
+        }
+        for await (const response of watcher) {
+          const offset = response.event?.offset ?? 0n;
+          if (last !== undefined && offset <= last) continue; // already sent from history
+          last = offset;
+          yield response;
+        }
+      } catch (err) {
+        throw err instanceof WatcherEnded ? ended(err, last) : err;
+      } finally {
+        ctx.signal.removeEventListener("abort", onAbort);
+        watcher.close();
+      }
+    },
+  };
+
+  /** History after `after`, page by page, up to the latest offset at the time of reading. */
+  async function* replay(appId: string, after: bigint): AsyncIterable<Event> {
+    let cursor = after;
+    let first = true;
+    for (;;) {
+      const page = await bus.history(appId, cursor, deps.historyPage);
+      if (first) {
+        first = false;
+        if (after > page.latest) {
+          throw heraldError(
+            Code.OutOfRange,
+            "HISTORY_EXPIRED",
+            `resume_after ${after} is beyond the latest offset ${page.latest} of app "${appId}"`,
+            { latest: String(page.latest) },
+          );
+        }
+        if (page.latest > after && page.earliest > after + 1n) {
+          throw heraldError(
+            Code.OutOfRange,
+            "HISTORY_EXPIRED",
+            `events after offset ${after} are no longer in history (earliest is ${page.earliest})`,
+            { earliest: String(page.earliest) },
+          );
+        }
+      }
+      for (const message of page.messages) {
+        const event = fromBinary(EventSchema, message);
+        cursor = event.offset;
+        yield event;
+      }
+      if (page.messages.length < deps.historyPage) return;
+    }
+  }
+}
+
+function routing(r: { type: string; resourceType: string; resourceId: string }) {
+  return { type: r.type, resourceType: r.resourceType, resourceId: r.resourceId };
+}
+
+function ended(err: WatcherEnded, last: bigint | undefined) {
+  const meta: Record<string, string> = last === undefined ? {} : { resume_after: String(last) };
+  const hint = last === undefined ? "" : `; resume after offset ${last}`;
+  switch (err.kind) {
+    case "slow":
+      return heraldError(Code.ResourceExhausted, "SLOW_CONSUMER", `${err.message}${hint}`, meta);
+    case "shutdown":
+      return heraldError(Code.Unavailable, "SHUTTING_DOWN", `${err.message}${hint}`, meta);
+    case "unavailable":
+      return heraldError(Code.Unavailable, "UNAVAILABLE", `${err.message}${hint}`, meta);
+  }
+}

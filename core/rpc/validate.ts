@@ -1,0 +1,67 @@
+import { toBinary } from "@bufbuild/protobuf";
+import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import type { Limits } from "../config.js";
+import type { Content, NamePair, SubscriberRef } from "../gen/herald/v1/event_pb.js";
+import { invalidArgument } from "./errors.js";
+
+/** Checks of request fields against the configured limits; each throws INVALID_ARGUMENT. */
+export class Validator {
+  constructor(private readonly limits: Limits) {}
+
+  required(name: string, value: string): string {
+    if (value === "") throw invalidArgument(`${name} is required`);
+    return this.short(name, value);
+  }
+
+  short(name: string, value: string): string {
+    if (value.length > this.limits.maxFieldLength) {
+      throw invalidArgument(`${name} is longer than ${this.limits.maxFieldLength} characters`);
+    }
+    return value;
+  }
+
+  subscribers(refs: readonly SubscriberRef[]): void {
+    if (refs.length > this.limits.maxSubscribers) {
+      throw invalidArgument(`more than ${this.limits.maxSubscribers} subscribers`);
+    }
+    for (const [i, ref] of refs.entries()) {
+      if (ref.ref.case === undefined || ref.ref.value === "") {
+        throw invalidArgument(`subscribers[${i}] names no ksid, ufid or device_id`);
+      }
+      this.short(`subscribers[${i}].${ref.ref.case}`, ref.ref.value);
+    }
+  }
+
+  namePairs(pairs: readonly NamePair[]): void {
+    if (pairs.length > this.limits.maxNamePairs) {
+      throw invalidArgument(`more than ${this.limits.maxNamePairs} name pairs`);
+    }
+    for (const [i, p] of pairs.entries()) {
+      this.required(`name_pairs[${i}].name`, p.name);
+      if (Buffer.byteLength(p.content) > this.limits.maxContentBytes) {
+        throw invalidArgument(`name_pairs[${i}].content is larger than ${this.limits.maxContentBytes} bytes`);
+      }
+    }
+  }
+
+  content(content: Content | undefined): void {
+    if (!content) return;
+    this.short("content.mime_type", content.mimeType);
+    if (Buffer.byteLength(content.data) > this.limits.maxContentBytes) {
+      throw invalidArgument(`content.data is larger than ${this.limits.maxContentBytes} bytes`);
+    }
+  }
+
+  payload(payload: Value | undefined): void {
+    if (!payload) return;
+    if (toBinary(ValueSchema, payload).length > this.limits.maxPayloadBytes) {
+      throw invalidArgument(`payload is larger than ${this.limits.maxPayloadBytes} bytes`);
+    }
+  }
+
+  routing(r: { type: string; resourceType: string; resourceId: string }): void {
+    this.short("type", r.type);
+    this.short("resource_type", r.resourceType);
+    this.short("resource_id", r.resourceId);
+  }
+}

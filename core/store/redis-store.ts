@@ -1,0 +1,284 @@
+import type { Redis } from "ioredis";
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import {
+  AppSchema,
+  EventDefinitionSchema,
+  SubscriberSchema,
+  type App,
+  type EventDefinition,
+  type Subscriber,
+} from "../gen/herald/v1/registry_pb.js";
+import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
+import { StoreUnavailableError, type Resolved, type Store, type SubscriberInput } from "./store.js";
+import { connectRedis, isUnavailable, ready } from "../redis/connect.js";
+import type { Logger } from "../logger.js";
+
+export interface RedisStoreOptions {
+  url: string;
+  keyPrefix: string;
+  commandTimeoutMs: number;
+  maxReconnectDelayMs: number;
+  logger: Logger;
+}
+
+/**
+ * Claims a ksid for app + device + ufid: the existing one, or the candidate (forced: the candidate
+ * replaces the existing one). Touches keys of one app only, so it runs on Redis Cluster too.
+ * KEYS: by-key hash, subs hash, device set, ufid set. ARGV: composite key, candidate, force.
+ */
+const CLAIM_SCRIPT = `
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing and (ARGV[3] == '0' or existing == ARGV[2]) then return existing end
+if existing then
+  redis.call('HDEL', KEYS[2], existing)
+  redis.call('SREM', KEYS[3], existing)
+  redis.call('SREM', KEYS[4], existing)
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return ARGV[2]
+`;
+
+type Commands = Redis & {
+  heraldClaim(byKey: string, subs: string, device: string, ufid: string, composite: string, candidate: string, force: string): Promise<string>;
+};
+
+const bytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/**
+ * The registry in Redis, values as protobuf binary. Keys are tagged per app ({app}); the indexes
+ * that must be global (app list, event id → app, ksid → app, ksid counter) are single keys.
+ */
+export class RedisStore implements Store {
+  private constructor(
+    private readonly options: RedisStoreOptions,
+    private readonly redis: Commands,
+  ) {}
+
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    const redis = connectRedis(
+      {
+        url: options.url,
+        role: "store",
+        logger: options.logger,
+        commandTimeoutMs: options.commandTimeoutMs,
+        maxReconnectDelayMs: options.maxReconnectDelayMs,
+      },
+      { enableAutoPipelining: true },
+    ) as Commands;
+    redis.defineCommand("heraldClaim", { numberOfKeys: 4, lua: CLAIM_SCRIPT });
+    try {
+      await ready(redis);
+    } catch (err) {
+      redis.disconnect();
+      throw new StoreUnavailableError(`cannot connect to Redis: ${String(err)}`);
+    }
+    return new RedisStore(options, redis);
+  }
+
+  private get p(): string {
+    return this.options.keyPrefix;
+  }
+  private app(appId: string, what: string): string {
+    return `${this.p}{${appId}}:${what}`;
+  }
+  private device(appId: string, deviceId: string): string {
+    return this.app(appId, `by-device:${deviceId}`);
+  }
+  private ufid(appId: string, ufid: string): string {
+    return this.app(appId, `by-ufid:${ufid}`);
+  }
+
+  private call<T>(f: () => Promise<T>): Promise<T> {
+    return f().catch((err: unknown) => {
+      if (isUnavailable(err)) throw new StoreUnavailableError(`redis: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    });
+  }
+
+  private decode<D extends DescMessage>(schema: D, b: Buffer | null | undefined): MessageShape<D> | undefined {
+    return b ? fromBinary(schema, bytes(b)) : undefined;
+  }
+
+  upsertApp(app: App): Promise<App> {
+    return this.call(async () => {
+      await this.redis.multi().set(this.app(app.id, "app"), buf(toBinary(AppSchema, app))).sadd(`${this.p}apps`, app.id).exec();
+      return create(AppSchema, app);
+    });
+  }
+
+  getApp(id: string): Promise<App | undefined> {
+    return this.call(async () => this.decode(AppSchema, await this.redis.getBuffer(this.app(id, "app"))));
+  }
+
+  listApps(): Promise<App[]> {
+    return this.call(async () => {
+      const ids = (await this.redis.smembers(`${this.p}apps`)).sort();
+      const values = await Promise.all(ids.map((id) => this.redis.getBuffer(this.app(id, "app"))));
+      return values.flatMap((v) => (v ? [fromBinary(AppSchema, bytes(v))] : []));
+    });
+  }
+
+  deleteApp(id: string): Promise<boolean> {
+    return this.call(async () => {
+      if (!(await this.redis.exists(this.app(id, "app")))) return false;
+      const [eventIds, subs] = await Promise.all([
+        this.redis.hkeys(this.app(id, "events")),
+        this.redis.hvalsBuffer(this.app(id, "subs")),
+      ]);
+      const decoded = subs.map((s) => fromBinary(SubscriberSchema, bytes(s)));
+      const tx = this.redis.multi();
+      tx.del(
+        this.app(id, "app"),
+        this.app(id, "events"),
+        this.app(id, "subs"),
+        this.app(id, "by-key"),
+        ...decoded.flatMap((s) => [this.device(id, s.deviceId), this.ufid(id, s.ufid)]),
+      );
+      tx.srem(`${this.p}apps`, id);
+      if (eventIds.length > 0) tx.hdel(`${this.p}event-index`, ...eventIds);
+      if (decoded.length > 0) tx.hdel(`${this.p}ksid-index`, ...decoded.map((s) => s.ksid));
+      await tx.exec();
+      return true;
+    });
+  }
+
+  upsertEvent(event: EventDefinition): Promise<EventDefinition> {
+    return this.call(async () => {
+      const previous = await this.redis.hget(`${this.p}event-index`, event.id);
+      const tx = this.redis.multi();
+      if (previous !== null && previous !== event.appId) tx.hdel(this.app(previous, "events"), event.id);
+      tx.hset(this.app(event.appId, "events"), event.id, buf(toBinary(EventDefinitionSchema, event)));
+      tx.hset(`${this.p}event-index`, event.id, event.appId);
+      await tx.exec();
+      return create(EventDefinitionSchema, event);
+    });
+  }
+
+  getEvent(id: string): Promise<EventDefinition | undefined> {
+    return this.call(async () => {
+      const appId = await this.redis.hget(`${this.p}event-index`, id);
+      if (appId === null) return undefined;
+      return this.decode(EventDefinitionSchema, await this.redis.hgetBuffer(this.app(appId, "events"), id));
+    });
+  }
+
+  listEvents(appId: string): Promise<EventDefinition[]> {
+    return this.call(async () => {
+      const values = await this.redis.hvalsBuffer(this.app(appId, "events"));
+      return values.map((v) => fromBinary(EventDefinitionSchema, bytes(v))).sort((a, b) => a.id.localeCompare(b.id));
+    });
+  }
+
+  deleteEvent(id: string): Promise<boolean> {
+    return this.call(async () => {
+      const appId = await this.redis.hget(`${this.p}event-index`, id);
+      if (appId === null) return false;
+      await this.redis.multi().hdel(this.app(appId, "events"), id).hdel(`${this.p}event-index`, id).exec();
+      return true;
+    });
+  }
+
+  subscribe(input: SubscriberInput): Promise<Subscriber> {
+    return this.call(async () => {
+      const { appId } = input;
+      const candidate = input.ksid ?? String(await this.redis.incr(`${this.p}ksid-seq`));
+      const composite = `${input.deviceId}\u0000${input.ufid}`;
+      const ksid = await this.redis.heraldClaim(
+        this.app(appId, "by-key"),
+        this.app(appId, "subs"),
+        this.device(appId, input.deviceId),
+        this.ufid(appId, input.ufid),
+        composite,
+        candidate,
+        input.ksid !== undefined ? "1" : "0",
+      );
+      const previous = this.decode(SubscriberSchema, await this.redis.hgetBuffer(this.app(appId, "subs"), ksid));
+      const sub = create(SubscriberSchema, {
+        ksid,
+        appId,
+        deviceId: input.deviceId,
+        ufid: input.ufid,
+        osType: input.osType,
+        sid: input.sid ?? previous?.sid ?? "",
+        active: true,
+      });
+      const tx = this.redis.multi().hset(this.app(appId, "subs"), ksid, buf(toBinary(SubscriberSchema, sub)));
+      if (input.deviceId) tx.sadd(this.device(appId, input.deviceId), ksid);
+      if (input.ufid) tx.sadd(this.ufid(appId, input.ufid), ksid);
+      await tx.exec();
+      await this.redis.hset(`${this.p}ksid-index`, ksid, appId);
+      return sub;
+    });
+  }
+
+  unsubscribe(ksid: string): Promise<boolean> {
+    return this.call(async () => {
+      const sub = await this.getSubscriber(ksid);
+      if (!sub) return false;
+      const a = sub.appId;
+      await this.redis
+        .multi()
+        .hdel(this.app(a, "subs"), ksid)
+        .hdel(this.app(a, "by-key"), `${sub.deviceId}\u0000${sub.ufid}`)
+        .srem(this.device(a, sub.deviceId), ksid)
+        .srem(this.ufid(a, sub.ufid), ksid)
+        .exec();
+      await this.redis.hdel(`${this.p}ksid-index`, ksid);
+      return true;
+    });
+  }
+
+  getSubscriber(ksid: string): Promise<Subscriber | undefined> {
+    return this.call(async () => {
+      const appId = await this.redis.hget(`${this.p}ksid-index`, ksid);
+      if (appId === null) return undefined;
+      return this.decode(SubscriberSchema, await this.redis.hgetBuffer(this.app(appId, "subs"), ksid));
+    });
+  }
+
+  listSubscribers(appId: string): Promise<Subscriber[]> {
+    return this.call(async () => {
+      const values = await this.redis.hvalsBuffer(this.app(appId, "subs"));
+      return values.map((v) => fromBinary(SubscriberSchema, bytes(v))).sort((a, b) => a.ksid.localeCompare(b.ksid, "en", { numeric: true }));
+    });
+  }
+
+  /** One round trip for any number of references: a pipeline of HEXISTS / SMEMBERS. */
+  resolve(appId: string, refs: readonly SubscriberRef[]): Promise<Resolved> {
+    return this.call(async () => {
+      const pipeline = this.redis.pipeline();
+      for (const ref of refs) {
+        switch (ref.ref.case) {
+          case "ksid":
+            pipeline.hexists(this.app(appId, "subs"), ref.ref.value);
+            break;
+          case "deviceId":
+            pipeline.smembers(this.device(appId, ref.ref.value));
+            break;
+          case "ufid":
+            pipeline.smembers(this.ufid(appId, ref.ref.value));
+            break;
+          default:
+            pipeline.echo("");
+        }
+      }
+      const results = (await pipeline.exec()) ?? [];
+      const ksids = new Set<string>();
+      const invalid: SubscriberRef[] = [];
+      refs.forEach((ref, i) => {
+        const [err, value] = results[i] ?? [new Error("no reply"), undefined];
+        if (err) throw err;
+        const found = ref.ref.case === "ksid" ? (value === 1 ? [ref.ref.value] : []) : Array.isArray(value) ? (value as string[]).sort() : [];
+        if (found.length === 0) invalid.push(ref);
+        for (const k of found) ksids.add(k);
+      });
+      return { ksids: [...ksids], invalid };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => undefined);
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,93 @@
+import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createHandlerContext,
+  type CallOptions,
+  type Client,
+  type HandlerContext,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+
+type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
+
+/**
+ * A client with the generated client's type that calls the handlers in this process directly:
+ * no serialization, no router. The facade uses it when the core runs in the same process, and the
+ * same facade code takes a gRPC client when the core runs elsewhere.
+ *
+ * Requests are copied into messages (`create`) exactly as a transport would deliver them, errors
+ * are ConnectErrors as a remote call would raise, and the handler's signal aborts when the caller's
+ * does, when a stream is abandoned, or when the call is over.
+ */
+export function createInProcessClient<S extends DescService>(
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+): Client<S> {
+  const client: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const handler = (impl as Record<string, AnyHandler | undefined>)[method.localName];
+    const context = (options: CallOptions | undefined) =>
+      createHandlerContext({
+        service,
+        method,
+        protocolName: "in-process",
+        requestMethod: "POST",
+        url: `/${service.typeName}/${method.name}`,
+        ...(options?.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(options?.signal ? { requestSignal: options.signal } : {}),
+        ...(options?.headers ? { requestHeader: options.headers } : {}),
+      });
+    switch (method.methodKind) {
+      case "unary":
+        client[method.localName] = async (input: object, options?: CallOptions) => {
+          if (!handler) throw unimplemented(method);
+          const ctx = context(options);
+          try {
+            const output = await handler(create(method.input, input as never), ctx);
+            options?.onHeader?.(ctx.responseHeader);
+            options?.onTrailer?.(ctx.responseTrailer);
+            return create(method.output, output as never);
+          } catch (err) {
+            throw ConnectError.from(err);
+          } finally {
+            ctx.abort();
+          }
+        };
+        break;
+      case "server_streaming":
+        client[method.localName] = (input: object, options?: CallOptions) =>
+          stream(method, handler, input, options, context);
+        break;
+      default:
+        client[method.localName] = () => {
+          throw unimplemented(method);
+        };
+    }
+  }
+  return client as Client<S>;
+}
+
+async function* stream(
+  method: DescMethod,
+  handler: AnyHandler | undefined,
+  input: object,
+  options: CallOptions | undefined,
+  context: (o: CallOptions | undefined) => ReturnType<typeof createHandlerContext>,
+): AsyncIterable<unknown> {
+  if (!handler) throw unimplemented(method);
+  const ctx = context(options);
+  try {
+    const responses = handler(create(method.input, input as never), ctx) as AsyncIterable<object>;
+    for await (const response of responses) yield create(method.output, response as never);
+    options?.onTrailer?.(ctx.responseTrailer);
+  } catch (err) {
+    throw ConnectError.from(err);
+  } finally {
+    ctx.abort();
+  }
+}
+
+function unimplemented(method: DescMethod): ConnectError {
+  return new ConnectError(`${method.parent.typeName}.${method.name} is not implemented`, Code.Unimplemented);
+}

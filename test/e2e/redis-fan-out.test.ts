@@ -1,0 +1,160 @@
+import { strict as assert } from "node:assert";
+import * as grpc from "@grpc/grpc-js";
+import { RedisServer } from "../support/redis-server.js";
+import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
+import { rejection, unary, Watch } from "../support/grpc-client.js";
+
+const contiguous = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** Several Herald instances on one real Redis, driven by plain grpc-js clients. */
+describe("fan-out over Redis", function () {
+  let redis: RedisServer;
+  before(async () => {
+    redis = process.env["REDIS_URL"] ? (undefined as never) : await RedisServer.start();
+  });
+  after(() => redis?.destroy());
+  const redisUrl = () => process.env["REDIS_URL"] ?? redis.url;
+
+  describe("two instances", () => {
+    let a: TestHerald;
+    let b: TestHerald;
+    let eventId: string;
+    beforeEach(async () => {
+      const keyPrefix = uniquePrefix();
+      a = await startTestHerald({ redisUrl: redisUrl(), keyPrefix });
+      b = await startTestHerald({ redisUrl: redisUrl(), keyPrefix });
+      eventId = await registerApp(a, "calls");
+    });
+    afterEach(async () => {
+      await Promise.all([a.stop(), b.stop()]);
+    });
+
+    it("delivers every event sent on either instance to the matching watchers on both, in order", async () => {
+      const onA = new Watch(a.clients.hub, { appId: "calls" });
+      const ringingOnB = new Watch(b.clients.hub, { appId: "calls", type: "ringing" });
+      const allOnB = new Watch(b.clients.hub, { appId: "calls", type: "any", resourceType: "any" });
+      await Promise.all([watchersLive(a, 1), watchersLive(b, 2)]);
+      const sent: Array<{ msgId: string; type: string }> = [];
+      for (let i = 0; i < 40; i++) {
+        const via = i % 2 === 0 ? a : b;
+        const type = i % 3 === 0 ? "ringing" : "hangup";
+        const r = await unary(via.clients.hub, "sendEvent", { eventId, type, resourceType: "call", resourceId: String(i) });
+        sent.push({ msgId: r.msgId, type });
+      }
+      const ringing = sent.filter((s) => s.type === "ringing");
+      await Promise.all([onA.received(40), allOnB.received(40), ringingOnB.received(ringing.length)]);
+      assert.deepEqual(onA.events.map((e) => e.msgId), sent.map((s) => s.msgId));
+      assert.deepEqual(allOnB.events.map((e) => e.msgId), sent.map((s) => s.msgId));
+      assert.deepEqual(ringingOnB.events.map((e) => e.msgId), ringing.map((s) => s.msgId));
+      assert.deepEqual(onA.offsets(), contiguous(1, 40));
+      const ids = sent.map((s) => BigInt(s.msgId));
+      assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), "msg ids increase across instances");
+      for (const w of [onA, ringingOnB, allOnB]) w.cancel();
+      // Nothing more arrives after the last one (no duplicates trailing behind).
+      assert.equal(onA.events.length, 40);
+    });
+
+    it("resumes after an offset with no gap and no duplicate while events keep arriving", async () => {
+      let sending = true;
+      let sent = 0;
+      const publisher = (async () => {
+        while (sending) {
+          const via = sent % 2 === 0 ? a : b;
+          await unary(via.clients.hub, "sendEvent", { eventId });
+          sent++;
+        }
+      })();
+      const first = new Watch(a.clients.hub, { appId: "calls", resumeAfter: "0" });
+      await first.received(25);
+      first.cancel();
+      await first.status;
+      const seen = first.events.length;
+      const lastOffset = first.events[seen - 1]!.offset;
+      const second = new Watch(b.clients.hub, { appId: "calls", resumeAfter: lastOffset });
+      await second.received(50);
+      sending = false;
+      await publisher;
+      await second.received(sent - seen);
+      second.cancel();
+      const offsets = [...first.offsets(), ...second.offsets()];
+      assert.deepEqual(offsets, contiguous(1, sent), `received ${offsets.length} of ${sent}`);
+    });
+
+    it("ends a watcher that cannot keep up with RESOURCE_EXHAUSTED and a resume offset, without slowing the others", async () => {
+      await Promise.all([a.stop(), b.stop()]);
+      const keyPrefix = uniquePrefix();
+      a = await startTestHerald({ redisUrl: redisUrl(), keyPrefix, watchQueueLimit: 16 });
+      b = await startTestHerald({ redisUrl: redisUrl(), keyPrefix });
+      eventId = await registerApp(a, "calls");
+      const slow = new Watch(a.clients.hub, { appId: "calls" });
+      const fast = new Watch(a.clients.hub, { appId: "calls" });
+      await watchersLive(a, 2);
+      slow.call.pause(); // reads nothing: HTTP/2 flow control backs up into the server's queue
+      let slowEnded = false;
+      a.fanOut.once("ended", (_app, kind) => (slowEnded = kind === "slow"));
+      const data = "x".repeat(16 * 1024);
+      let sent = 0;
+      while (!slowEnded && sent < 5000) {
+        await unary(b.clients.hub, "sendPush", { appId: "calls", allActive: true, content: { data } });
+        sent++;
+      }
+      assert.ok(slowEnded, `slow watcher not ended after ${sent} events`);
+      for (let i = 0; i < 10; i++) await unary(b.clients.hub, "sendPush", { appId: "calls", allActive: true, content: { data: "after" } });
+      await fast.received(sent + 10);
+      assert.deepEqual(fast.offsets(), contiguous(1, sent + 10));
+      slow.call.resume();
+      const status = await slow.status;
+      assert.equal(status.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.deepEqual(status.metadata.get("herald-reason"), ["SLOW_CONSUMER"]);
+      const resume = status.metadata.get("herald-resume-after")[0];
+      assert.ok(resume !== undefined, "resume offset given");
+      assert.ok(Number(resume) >= slow.events.length, "resume offset not behind what was delivered");
+      fast.cancel();
+    });
+  });
+
+  it("survives a Redis restart: streams stay, nothing acknowledged is lost, sends fail fast meanwhile", async function () {
+    if (process.env["REDIS_URL"]) this.skip(); // needs a Redis of its own to kill
+    const h = await startTestHerald({ redisUrl: redisUrl(), keyPrefix: uniquePrefix(), redisCommandTimeoutMs: 1000, redisMaxReconnectDelayMs: 100 });
+    try {
+      const eventId = await registerApp(h, "durable");
+      const watch = new Watch(h.clients.hub, { appId: "durable" });
+      await watchersLive(h);
+      const acked: string[] = [];
+      for (let i = 0; i < 10; i++) acked.push((await unary(h.clients.hub, "sendEvent", { eventId })).msgId);
+      await watch.received(10);
+
+      await redis.stop();
+      const started = Date.now();
+      const err = await rejection(unary(h.clients.hub, "sendEvent", { eventId }));
+      assert.equal(err.code, grpc.status.UNAVAILABLE, err.details);
+      assert.ok(Date.now() - started < 1500, `failed fast (${Date.now() - started} ms)`);
+
+      await redis.restart();
+      // Retry as a client would until the core has reconnected (bounded).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          acked.push((await unary(h.clients.hub, "sendEvent", { eventId })).msgId);
+          break;
+        } catch (e) {
+          if ((e as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || attempt > 200) throw e;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      }
+      for (let i = 0; i < 9; i++) acked.push((await unary(h.clients.hub, "sendEvent", { eventId })).msgId);
+      await watch.received(20);
+      assert.deepEqual(watch.events.map((e) => e.msgId), acked);
+      assert.deepEqual(watch.offsets(), contiguous(1, 20));
+
+      // A watcher that resumes from the start gets all of it back from the durable history.
+      const replay = new Watch(h.clients.hub, { appId: "durable", resumeAfter: "0" });
+      await replay.received(20);
+      assert.deepEqual(replay.events.map((e) => e.msgId), acked);
+      replay.cancel();
+      watch.cancel();
+    } finally {
+      if (!redis.running) await redis.restart();
+      await h.stop();
+    }
+  });
+});

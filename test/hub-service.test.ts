@@ -1,0 +1,104 @@
+import { strict as assert } from "node:assert";
+import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { HubService } from "../core/gen/herald/v1/hub_pb.js";
+import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
+import { MemoryBus } from "../core/bus/memory-bus.js";
+import { MemoryStore } from "../core/store/memory-store.js";
+import { FanOut } from "../core/fan-out.js";
+import { Validator } from "../core/rpc/validate.js";
+import { createHubService } from "../core/rpc/hub-service.js";
+import { createRegistryService } from "../core/rpc/registry-service.js";
+import { withErrorMapping } from "../core/rpc/map-errors.js";
+import { reasonOf } from "../core/rpc/errors.js";
+import { defaultLimits } from "../core/config.js";
+import { silentLogger } from "../core/logger.js";
+import { createInProcessClient } from "../core/transport/in-process-client.js";
+
+interface Clients {
+  hub: Client<typeof HubService>;
+  registry: Client<typeof RegistryService>;
+  fanOut: FanOut;
+}
+
+function services() {
+  const store = new MemoryStore();
+  const bus = new MemoryBus({ historySize: 100 });
+  const fanOut = new FanOut(bus, { queueLimit: 100, historyPage: 10, logger: silentLogger });
+  const validator = new Validator(defaultLimits);
+  const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 10 }));
+  const registry = withErrorMapping(createRegistryService({ store, validator }));
+  return { hub, registry, fanOut };
+}
+
+const transports: Record<string, () => Clients> = {
+  "router transport (connect-es, in memory)": () => {
+    const s = services();
+    const transport = createRouterTransport((router) => router.service(HubService, s.hub).service(RegistryService, s.registry));
+    return { hub: createClient(HubService, transport), registry: createClient(RegistryService, transport), fanOut: s.fanOut };
+  },
+  "in-process client (the facade's)": () => {
+    const s = services();
+    return { hub: createInProcessClient(HubService, s.hub), registry: createInProcessClient(RegistryService, s.registry), fanOut: s.fanOut };
+  },
+};
+
+for (const [name, make] of Object.entries(transports)) {
+  describe(`hub handlers through the ${name}`, () => {
+    let c: Clients;
+    beforeEach(async () => {
+      c = make();
+      await c.registry.upsertApp({ app: { id: "app", published: true } });
+      await c.registry.upsertEvent({ event: { id: "e1", appId: "app", published: true, message: "Dear {{name}}" } });
+    });
+
+    it("streams published events to a watcher, replaying history after resume_after", async () => {
+      const first = await c.hub.sendEvent({ eventId: "e1", namePairs: [{ name: "name", content: "Ann" }] });
+      assert.equal(first.offset, 1n);
+      const abort = new AbortController();
+      const stream = c.hub.watchEvents({ appId: "app", resumeAfter: 0n }, { signal: abort.signal });
+      const live = new Promise<void>((resolve) => c.fanOut.once("watch", () => resolve()));
+      const it = stream[Symbol.asyncIterator]();
+      const got1 = await it.next();
+      assert.equal(got1.value?.event?.content?.data, "Dear Ann");
+      await live;
+      const second = await c.hub.sendEvent({ eventId: "e1", type: "ringing" });
+      const got2 = await it.next();
+      assert.equal(got2.value?.event?.msgId, second.msgId);
+      assert.equal(got2.value?.event?.type, "ringing");
+      abort.abort();
+      await it.return?.();
+      assert.equal(c.fanOut.watcherCount, 0, "cancelling frees the watcher");
+    });
+
+    it("raises ConnectErrors with precise codes and reasons", async () => {
+      const err = await c.hub.sendEvent({ eventId: "nope" }).then(
+        () => assert.fail("should fail"),
+        (e: unknown) => ConnectError.from(e),
+      );
+      assert.equal(err.code, Code.NotFound);
+      assert.equal(reasonOf(err), "EVENT_NOT_FOUND");
+      await c.registry.upsertEvent({ event: { id: "e2", appId: "app", published: false } });
+      const unpublished = await c.hub.sendEvent({ eventId: "e2" }).catch((e: unknown) => ConnectError.from(e));
+      assert.ok(unpublished instanceof ConnectError);
+      assert.equal(unpublished.code, Code.FailedPrecondition);
+      const noApp = await c.registry.upsertEvent({ event: { id: "e3", appId: "ghost" } }).catch((e: unknown) => ConnectError.from(e));
+      assert.ok(noApp instanceof ConnectError);
+      assert.equal(noApp.code, Code.NotFound);
+    });
+
+    it("subscribes idempotently and resolves subscribers by ksid, ufid and device id", async () => {
+      const { ksid } = await c.registry.subscribe({ appId: "app", deviceId: "d1", ufid: "u1", osType: "iphone" });
+      const again = await c.registry.subscribe({ appId: "app", deviceId: "d1", ufid: "u1", osType: "iphone" });
+      assert.equal(again.ksid, ksid);
+      const r = await c.hub.sendEvent({
+        eventId: "e1",
+        subscribers: [{ ref: { case: "ufid", value: "u1" } }, { ref: { case: "deviceId", value: "zz" } }],
+      });
+      assert.match(r.msgId, /^\d+$/);
+      assert.deepEqual(r.invalidSubscribers.map((s) => s.ref.value), ["zz"]);
+      await c.registry.unsubscribe({ ksid });
+      const gone = await c.hub.sendEvent({ eventId: "e1", subscribers: [{ ref: { case: "ksid", value: ksid } }] });
+      assert.equal(gone.msgId, "");
+    });
+  });
+}

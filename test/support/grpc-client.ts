@@ -1,0 +1,109 @@
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+
+/**
+ * Plain grpc-js clients built from the .proto files alone, as an internal service in any language
+ * would: nothing shared with the server's code.
+ */
+const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..", "proto");
+
+const definition = protoLoader.loadSync(
+  [join(protoDir, "herald/v1/hub.proto"), join(protoDir, "herald/v1/registry.proto")],
+  { includeDirs: [protoDir], longs: String, enums: String, defaults: true, oneofs: true },
+);
+const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+  herald: { v1: { HubService: grpc.ServiceClientConstructor; RegistryService: grpc.ServiceClientConstructor } };
+};
+
+/** Untyped on purpose: these clients know only the wire contract. */
+export type RawClient = grpc.Client & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface RawClients {
+  hub: RawClient;
+  registry: RawClient;
+  close(): void;
+}
+
+export function rawClients(port: number): RawClients {
+  const address = `127.0.0.1:${port}`;
+  const creds = grpc.credentials.createInsecure();
+  const hub = new loaded.herald.v1.HubService(address, creds) as RawClient;
+  const registry = new loaded.herald.v1.RegistryService(address, creds) as RawClient;
+  return {
+    hub,
+    registry,
+    close() {
+      hub.close();
+      registry.close();
+    },
+  };
+}
+
+/** A unary call as a promise; rejects with the grpc-js ServiceError. */
+export function unary<T = any>(client: RawClient, method: string, request: object): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return new Promise((resolve, reject) => {
+    client[method](request, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error("expected the call to fail");
+}
+
+export interface ReceivedEvent {
+  msgId: string;
+  offset: string;
+  appId: string;
+  eventId: string;
+  type: string;
+  resourceType: string;
+  resourceId: string;
+  targets: string[];
+  content?: { data: string; mimeType: string; priority: boolean };
+  namePairs: Array<{ name: string; content: string }>;
+}
+
+/** A WatchEvents stream that collects what it receives and lets a test await a count or the end. */
+export class Watch {
+  readonly events: ReceivedEvent[] = [];
+  readonly call: grpc.ClientReadableStream<{ event: ReceivedEvent }>;
+  readonly status: Promise<grpc.StatusObject>;
+  private waiters: Array<{ n: number; resolve: () => void }> = [];
+
+  constructor(client: RawClient, request: object) {
+    this.call = client["watchEvents"](request);
+    this.call.on("data", (m: { event: ReceivedEvent }) => {
+      this.events.push(m.event);
+      this.waiters = this.waiters.filter((w) => (this.events.length >= w.n ? (w.resolve(), false) : true));
+    });
+    this.call.on("error", () => {}); // the status promise reports it
+    this.status = new Promise((resolve) => this.call.on("status", resolve));
+  }
+
+  /** Resolves once `n` events have arrived (rejects if the stream ends first). */
+  received(n: number): Promise<void> {
+    if (this.events.length >= n) return Promise.resolve();
+    return Promise.race([
+      new Promise<void>((resolve) => this.waiters.push({ n, resolve })),
+      this.status.then((s) => {
+        throw new Error(`stream ended (${s.code} ${s.details}) after ${this.events.length} of ${n} events`);
+      }),
+    ]);
+  }
+
+  offsets(): number[] {
+    return this.events.map((e) => Number(e.offset));
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+}

@@ -1,0 +1,53 @@
+import { once } from "node:events";
+import { startHerald, type Herald } from "../../core/herald.js";
+import type { HeraldOptions } from "../../core/config.js";
+import { silentLogger } from "../../core/logger.js";
+import { rawClients, unary, type RawClients } from "./grpc-client.js";
+
+export interface TestHerald extends Herald {
+  clients: RawClients;
+  stop(): Promise<void>;
+}
+
+let prefixes = 0;
+/** A key prefix no other test uses, so tests can share one Redis. */
+export const uniquePrefix = () => `test${process.pid}-${++prefixes}:`;
+
+/** A real Herald on free ports, with plain grpc-js clients connected to it. */
+export async function startTestHerald(options: Partial<HeraldOptions> = {}): Promise<TestHerald> {
+  const herald = await startHerald({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, shutdownGraceMs: 2000, ...options }, silentLogger);
+  const clients = rawClients(herald.grpcPort);
+  return Object.assign(herald, {
+    clients,
+    async stop() {
+      clients.close();
+      await herald.close();
+    },
+  });
+}
+
+/** Registers a published app with a published event (id `${app}-e`) through the registry RPCs. */
+export async function registerApp(h: TestHerald, app: string, opts: { message?: string } = {}): Promise<string> {
+  await unary(h.clients.registry, "upsertApp", { app: { id: app, name: app, published: true } });
+  const eventId = `${app}-e`;
+  await unary(h.clients.registry, "upsertEvent", {
+    event: { id: eventId, appId: app, name: "e", published: true, message: opts.message ?? "" },
+  });
+  return eventId;
+}
+
+/** Resolves when `n` more watchers are live on this instance. */
+export function watchersLive(h: Herald, n = 1): Promise<void> {
+  let seen = 0;
+  return new Promise((resolve) => {
+    const on = () => {
+      if (++seen >= n) {
+        h.fanOut.off("watch", on);
+        resolve();
+      }
+    };
+    h.fanOut.on("watch", on);
+  });
+}
+
+export { once };
