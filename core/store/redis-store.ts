@@ -23,23 +23,23 @@ export interface RedisStoreOptions {
 
 /**
  * Claims a ksid for app + device + ufid: the existing one, or the candidate (forced: the candidate
- * replaces the existing one). Touches keys of one app only, so it runs on Redis Cluster too.
+ * replaces the existing one) and the ksid it replaced, if any. Touches keys of one app only, so it runs on Redis Cluster too.
  * KEYS: by-key hash, subs hash, device set, ufid set. ARGV: composite key, candidate, force.
  */
 const CLAIM_SCRIPT = `
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if existing and (ARGV[3] == '0' or existing == ARGV[2]) then return existing end
+if existing and (ARGV[3] == '0' or existing == ARGV[2]) then return {existing, ''} end
 if existing then
   redis.call('HDEL', KEYS[2], existing)
   redis.call('SREM', KEYS[3], existing)
   redis.call('SREM', KEYS[4], existing)
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return ARGV[2]
+return {ARGV[2], existing or ''}
 `;
 
 type Commands = Redis & {
-  heraldClaim(byKey: string, subs: string, device: string, ufid: string, composite: string, candidate: string, force: string): Promise<string>;
+  heraldClaim(byKey: string, subs: string, device: string, ufid: string, composite: string, candidate: string, force: string): Promise<[ksid: string, replaced: string]>;
 };
 
 const bytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
@@ -182,9 +182,9 @@ export class RedisStore implements Store {
   subscribe(input: SubscriberInput): Promise<Subscriber> {
     return this.call(async () => {
       const { appId } = input;
-      const candidate = input.ksid ?? String(await this.redis.incr(`${this.p}ksid-seq`));
+      const candidate = input.ksid ?? (await this.freshKsid());
       const composite = `${input.deviceId}\u0000${input.ufid}`;
-      const ksid = await this.redis.heraldClaim(
+      const [ksid, replaced] = await this.redis.heraldClaim(
         this.app(appId, "by-key"),
         this.app(appId, "subs"),
         this.device(appId, input.deviceId),
@@ -208,8 +208,17 @@ export class RedisStore implements Store {
       if (input.ufid) tx.sadd(this.ufid(appId, input.ufid), ksid);
       await tx.exec();
       await this.redis.hset(`${this.p}ksid-index`, ksid, appId);
+      if (replaced) await this.redis.hdel(`${this.p}ksid-index`, replaced);
       return sub;
     });
+  }
+
+  /** The next counter value that no subscriber holds (seeds may have set ksids explicitly). */
+  private async freshKsid(): Promise<string> {
+    for (;;) {
+      const ksid = String(await this.redis.incr(`${this.p}ksid-seq`));
+      if (!(await this.redis.hexists(`${this.p}ksid-index`, ksid))) return ksid;
+    }
   }
 
   unsubscribe(ksid: string): Promise<boolean> {
