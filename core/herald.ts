@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -43,6 +43,8 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
   const mode = options.redisUrl ? "redis" : "embedded";
   const { bus, store } = await connectBackends(options, logger);
   const shutdown = new AbortController();
+  // Every open call may listen to it (streams do): no listener limit.
+  setMaxListeners(0, shutdown.signal);
   try {
     if (options.seedFile) {
       const counts = await loadSeed(store, options.seedFile);

@@ -2,8 +2,10 @@
  * Appends `msg_id` (field 1, string) and `offset` (field 2, varint) to an encoded Event. The Redis
  * bus does the same in Lua; both must produce identical bytes.
  */
+const ascii = new TextEncoder();
+
 export function appendIds(envelope: Uint8Array, msgId: string, offset: bigint): Uint8Array {
-  const id = new TextEncoder().encode(msgId);
+  const id = ascii.encode(msgId);
   const off = varint(offset);
   const out = new Uint8Array(envelope.length + 2 + id.length + 1 + off.length);
   out.set(envelope, 0);

@@ -4,7 +4,8 @@ import { HealthImplementation } from "grpc-health-check";
 import { ReflectionService } from "@grpc/reflection";
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { LazyHandlerContext } from "./handler-context.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { getEncoded } from "./pre-encoded.js";
 import type { Logger } from "../logger.js";
@@ -97,25 +98,27 @@ function context(
   method: DescMethod,
   call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
   shutdownSignal: AbortSignal | undefined,
-) {
-  const cancelled = new AbortController();
-  call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
+): LazyHandlerContext {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline);
-  const requestHeader = new Headers();
-  for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value === "string") requestHeader.append(key, value);
-  }
-  return createHandlerContext({
+  return new LazyHandlerContext({
     service,
     method,
     protocolName: "grpc",
-    requestMethod: "POST",
-    url: `/${service.typeName}/${method.name}`,
-    requestSignal: cancelled.signal,
-    requestHeader,
+    signals: [shutdownSignal],
+    onCancel: (cancel) => {
+      if (call.cancelled) cancel();
+      else call.once("cancelled", cancel);
+      return () => call.off("cancelled", cancel);
+    },
+    requestHeader: () => {
+      const headers: Array<[string, string]> = [];
+      for (const [key, value] of Object.entries(call.metadata.getMap())) {
+        if (typeof value === "string") headers.push([key, value]);
+      }
+      return headers;
+    },
     ...(Number.isFinite(ms) ? { timeoutMs: Math.max(ms, 0) } : {}),
-    ...(shutdownSignal ? { shutdownSignal } : {}),
   });
 }
 
@@ -132,12 +135,12 @@ function unaryHandler(
       .then(() => handler(call.request, ctx))
       .then(
         (response) => {
-          sendHeader(call, ctx.responseHeader);
-          callback(null, response, toMetadata(ctx.responseTrailer));
+          sendHeader(call, ctx.setResponseHeader);
+          callback(null, response, toMetadata(ctx.setResponseTrailer));
         },
         (err: unknown) => callback(toStatus(err, ctx, options.logger)),
       )
-      .finally(() => ctx.abort());
+      .finally(() => ctx.finish());
   };
 }
 
@@ -163,19 +166,19 @@ function streamHandler(
           if (next.done) break;
           if (call.cancelled) return;
           if (!headerSent) {
-            sendHeader(call, ctx.responseHeader);
+            sendHeader(call, ctx.setResponseHeader);
             headerSent = true;
           }
           // Back-pressure: a full buffer means the client is slow; pull nothing more until it drains.
           if (!call.write(next.value)) await drained(call);
           if (call.cancelled) return;
         }
-        if (!headerSent) sendHeader(call, ctx.responseHeader);
-        call.end(toMetadata(ctx.responseTrailer));
+        if (!headerSent) sendHeader(call, ctx.setResponseHeader);
+        call.end(toMetadata(ctx.setResponseTrailer));
       } catch (err) {
         if (!call.cancelled) call.emit("error", toStatus(err, ctx, options.logger));
       } finally {
-        ctx.abort();
+        ctx.finish();
         if (call.cancelled) {
           // Let the generator's finally blocks run; its result no longer matters.
           await iterator?.return?.().catch(() => undefined);
@@ -199,15 +202,15 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<voi
   });
 }
 
-function sendHeader(call: { sendMetadata(m: grpc.Metadata): void }, headers: Headers): void {
+function sendHeader(call: { sendMetadata(m: grpc.Metadata): void }, headers: Headers | undefined): void {
   let any = false;
-  headers.forEach(() => (any = true));
+  headers?.forEach(() => (any = true));
   if (any) call.sendMetadata(toMetadata(headers));
 }
 
-function toMetadata(headers: Headers): grpc.Metadata {
+function toMetadata(headers: Headers | undefined): grpc.Metadata {
   const md = new grpc.Metadata();
-  headers.forEach((value, key) => md.add(key, value));
+  headers?.forEach((value, key) => md.add(key, value));
   return md;
 }
 
@@ -220,12 +223,12 @@ function unimplemented(method: DescMethod): Partial<grpc.StatusObject> {
  * google.rpc.Status in grpc-status-details-bin). Anything else is a bug: INTERNAL, logged, and
  * nothing of it reaches the client.
  */
-function toStatus(err: unknown, ctx: HandlerContext, logger: Logger): Partial<grpc.StatusObject> {
+function toStatus(err: unknown, ctx: LazyHandlerContext, logger: Logger): Partial<grpc.StatusObject> {
   if (!(err instanceof ConnectError)) {
     logger.error({ err, method: ctx.method.name }, "handler failed");
     return { code: grpc.status.INTERNAL, details: "internal error" };
   }
-  const metadata = toMetadata(ctx.responseTrailer);
+  const metadata = toMetadata(ctx.setResponseTrailer);
   err.metadata.forEach((value, key) => metadata.set(key, value));
   if (err.details.length > 0) {
     const status = create(StatusSchema, {

@@ -2,12 +2,12 @@ import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
-  createHandlerContext,
   type CallOptions,
   type Client,
   type HandlerContext,
   type ServiceImpl,
 } from "@connectrpc/connect";
+import { LazyHandlerContext } from "./handler-context.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
 
@@ -27,17 +27,17 @@ export function createInProcessClient<S extends DescService>(
   const client: Record<string, unknown> = {};
   for (const method of service.methods) {
     const handler = (impl as Record<string, AnyHandler | undefined>)[method.localName];
-    const context = (options: CallOptions | undefined) =>
-      createHandlerContext({
+    const context = (options: CallOptions | undefined) => {
+      const headers = options?.headers;
+      return new LazyHandlerContext({
         service,
         method,
         protocolName: "in-process",
-        requestMethod: "POST",
-        url: `/${service.typeName}/${method.name}`,
+        signals: [options?.signal],
         ...(options?.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options?.signal ? { requestSignal: options.signal } : {}),
-        ...(options?.headers ? { requestHeader: options.headers } : {}),
+        ...(headers ? { requestHeader: () => [...new Headers(headers)] } : {}),
       });
+    };
     switch (method.methodKind) {
       case "unary":
         client[method.localName] = async (input: object, options?: CallOptions) => {
@@ -51,7 +51,7 @@ export function createInProcessClient<S extends DescService>(
           } catch (err) {
             throw ConnectError.from(err);
           } finally {
-            ctx.abort();
+            ctx.finish();
           }
         };
         break;
@@ -73,7 +73,7 @@ async function* stream(
   handler: AnyHandler | undefined,
   input: object,
   options: CallOptions | undefined,
-  context: (o: CallOptions | undefined) => ReturnType<typeof createHandlerContext>,
+  context: (o: CallOptions | undefined) => LazyHandlerContext,
 ): AsyncIterable<unknown> {
   if (!handler) throw unimplemented(method);
   const ctx = context(options);
@@ -84,7 +84,7 @@ async function* stream(
   } catch (err) {
     throw ConnectError.from(err);
   } finally {
-    ctx.abort();
+    ctx.finish();
   }
 }
 

@@ -1,0 +1,172 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+
+export const root = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..");
+
+export interface Proc {
+  proc: ChildProcess;
+  /** The first JSON log line carrying `grpcPort` (Herald) or `port` (helpers). */
+  ready: Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+/** Runs a node script of this repo in its own process (its own core) and waits for its ready line. */
+export async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const proc = spawn(process.execPath, [join(root, script), ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+  });
+  const lines = createInterface({ input: proc.stdout! });
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    lines.on("line", (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (typeof entry["grpcPort"] === "number" || typeof entry["port"] === "number") resolve(entry);
+      } catch {
+        // not a log line
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return {
+    proc,
+    ready,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = once(proc, "exit");
+      proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+export function startHeraldProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  return startNode("dist/core/bin/herald.js", ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--seed", "examples/seed.yaml", ...args], { LOG_LEVEL: "", REDIS_URL: "", ...env });
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export interface LoadResult {
+  calls: number;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Closed-loop load: `concurrency` callers, each issuing the next call when the last returns, for
+ * `seconds` after `warmup` seconds. Latency in milliseconds.
+ */
+export async function closedLoop(call: () => Promise<unknown>, options: { concurrency: number; warmup: number; seconds: number }): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let measuring = false;
+  let stop = false;
+  let calls = 0;
+  const worker = async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      await call();
+      if (measuring) {
+        latencies.push(performance.now() - t0);
+        calls++;
+      }
+    }
+  };
+  const workers = Array.from({ length: options.concurrency }, worker);
+  await new Promise((r) => setTimeout(r, options.warmup * 1000));
+  measuring = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, options.seconds * 1000));
+  measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  stop = true;
+  await Promise.all(workers);
+  latencies.sort((a, b) => a - b);
+  return { calls, seconds, perSecond: calls / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/** Prints a table with aligned columns. */
+export function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => "| " + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ") + " |";
+  return [line(headers), "|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|") + "|", ...cells.slice(1).map(line)].join("\n");
+}
+
+export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+
+import { execFile } from "node:child_process";
+import { writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { SendEventRequestSchema, type SendEventRequest } from "../core/gen/herald/v1/hub_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+
+/**
+ * The load generator is h2load (nghttp2, in C): measured here, a grpc-js client saturates its own
+ * core at ~3k calls/s, below what the servers do, so it would measure itself.
+ */
+export async function requireH2load(): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => execFile("h2load", ["--version"], (e) => (e ? reject(e) : resolve())));
+  } catch {
+    process.stderr.write("bench needs h2load (Debian/Ubuntu: apt-get install nghttp2-client)\n");
+    process.exit(2);
+  }
+}
+
+/** A SendEvent request as a gRPC length-prefixed frame in a file, for h2load -d. */
+export function grpcFrameFile(request: MessageInitShape<typeof SendEventRequestSchema>): string {
+  const msg = toBinary(SendEventRequestSchema, create(SendEventRequestSchema, request) as SendEventRequest);
+  const frame = Buffer.alloc(5 + msg.length);
+  frame.writeUInt32BE(msg.length, 1);
+  Buffer.from(msg).copy(frame, 5);
+  const file = join(mkdtempSync(join(tmpdir(), "herald-bench-")), "request.bin");
+  writeFileSync(file, frame);
+  return file;
+}
+
+export interface H2loadResult {
+  requests: number;
+  succeeded: number;
+  seconds: number;
+  perSecond: number;
+  /** Mean and spread of request time, ms, as h2load reports them. */
+  mean: number;
+  max: number;
+}
+
+/** Runs h2load against a unary gRPC method; `requests` calls, `clients` connections × `streams` each. */
+export function h2load(url: string, body: string, options: { requests: number; clients: number; streams: number }): Promise<H2loadResult> {
+  const args = [
+    "-n", String(options.requests), "-c", String(options.clients), "-m", String(options.streams),
+    "-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers", url,
+  ];
+  return new Promise((resolve, reject) =>
+    execFile("h2load", args, { maxBuffer: 1 << 20 }, (err, stdout) => {
+      if (err) return reject(err);
+      const finished = /finished in ([\d.]+)(m?s), ([\d.]+) req\/s/.exec(stdout);
+      const done = /requests: (\d+) total.* (\d+) succeeded/.exec(stdout);
+      const time = /time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)/.exec(stdout);
+      if (!finished || !done || !time) return reject(new Error(`cannot read h2load output:\n${stdout}`));
+      const ms = (v: string, unit: string) => Number(v) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
+      const seconds = Number(finished[1]) / (finished[2] === "ms" ? 1000 : 1);
+      resolve({
+        requests: Number(done[1]),
+        succeeded: Number(done[2]),
+        seconds,
+        perSecond: Number(finished[3]),
+        mean: ms(time[5]!, time[6]!),
+        max: ms(time[3]!, time[4]!),
+      });
+    }),
+  );
+}
