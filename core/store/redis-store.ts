@@ -46,8 +46,8 @@ const bytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /**
- * The registry in Redis, values as protobuf binary. Keys are tagged per app ({app}); the indexes
- * that must be global (app list, event id → app, ksid → app, ksid counter) are single keys.
+ * The registry in Redis, values as protobuf binary. Keys are tagged per app ({app}); what must be
+ * global (app list, event definitions by id, ksid → app, ksid counter) are single keys.
  */
 export class RedisStore implements Store {
   private constructor(
@@ -123,7 +123,7 @@ export class RedisStore implements Store {
     return this.call(async () => {
       if (!(await this.redis.exists(this.app(id, "app")))) return false;
       const [eventIds, subs] = await Promise.all([
-        this.redis.hkeys(this.app(id, "events")),
+        this.redis.smembers(this.app(id, "events")),
         this.redis.hvalsBuffer(this.app(id, "subs")),
       ]);
       const decoded = subs.map((s) => fromBinary(SubscriberSchema, bytes(s)));
@@ -136,45 +136,47 @@ export class RedisStore implements Store {
         ...decoded.flatMap((s) => [this.device(id, s.deviceId), this.ufid(id, s.ufid)]),
       );
       tx.srem(`${this.p}apps`, id);
-      if (eventIds.length > 0) tx.hdel(`${this.p}event-index`, ...eventIds);
+      if (eventIds.length > 0) tx.hdel(`${this.p}events`, ...eventIds);
       if (decoded.length > 0) tx.hdel(`${this.p}ksid-index`, ...decoded.map((s) => s.ksid));
       await tx.exec();
       return true;
     });
   }
 
+  // Event ids are global, and SendEvent looks events up by id alone on every call: the definitions
+  // live in one global hash (one HGET), with a per-app set of ids for listing.
   upsertEvent(event: EventDefinition): Promise<EventDefinition> {
     return this.call(async () => {
-      const previous = await this.redis.hget(`${this.p}event-index`, event.id);
+      const previous = await this.getEvent(event.id);
       const tx = this.redis.multi();
-      if (previous !== null && previous !== event.appId) tx.hdel(this.app(previous, "events"), event.id);
-      tx.hset(this.app(event.appId, "events"), event.id, buf(toBinary(EventDefinitionSchema, event)));
-      tx.hset(`${this.p}event-index`, event.id, event.appId);
+      if (previous && previous.appId !== event.appId) tx.srem(this.app(previous.appId, "events"), event.id);
+      tx.sadd(this.app(event.appId, "events"), event.id);
+      tx.hset(`${this.p}events`, event.id, buf(toBinary(EventDefinitionSchema, event)));
       await tx.exec();
       return create(EventDefinitionSchema, event);
     });
   }
 
   getEvent(id: string): Promise<EventDefinition | undefined> {
-    return this.call(async () => {
-      const appId = await this.redis.hget(`${this.p}event-index`, id);
-      if (appId === null) return undefined;
-      return this.decode(EventDefinitionSchema, await this.redis.hgetBuffer(this.app(appId, "events"), id));
-    });
+    return this.call(async () => this.decode(EventDefinitionSchema, await this.redis.hgetBuffer(`${this.p}events`, id)));
   }
 
   listEvents(appId: string): Promise<EventDefinition[]> {
     return this.call(async () => {
-      const values = await this.redis.hvalsBuffer(this.app(appId, "events"));
-      return values.map((v) => fromBinary(EventDefinitionSchema, bytes(v))).sort((a, b) => a.id.localeCompare(b.id));
+      const ids = await this.redis.smembers(this.app(appId, "events"));
+      if (ids.length === 0) return [];
+      const values = await this.redis.hmgetBuffer(`${this.p}events`, ...ids);
+      return values
+        .flatMap((v) => (v ? [fromBinary(EventDefinitionSchema, bytes(v))] : []))
+        .sort((a, b) => a.id.localeCompare(b.id));
     });
   }
 
   deleteEvent(id: string): Promise<boolean> {
     return this.call(async () => {
-      const appId = await this.redis.hget(`${this.p}event-index`, id);
-      if (appId === null) return false;
-      await this.redis.multi().hdel(this.app(appId, "events"), id).hdel(`${this.p}event-index`, id).exec();
+      const event = await this.getEvent(id);
+      if (!event) return false;
+      await this.redis.multi().srem(this.app(event.appId, "events"), id).hdel(`${this.p}events`, id).exec();
       return true;
     });
   }
@@ -253,34 +255,33 @@ export class RedisStore implements Store {
     });
   }
 
-  /** One round trip for any number of references: a pipeline of HEXISTS / SMEMBERS. */
+  /**
+   * One round trip for any number of references (auto-pipelined): one HMGET for all ksids, one
+   * SMEMBERS per device or user. It is on the path of every SendEvent that names subscribers.
+   */
   resolve(appId: string, refs: readonly SubscriberRef[]): Promise<Resolved> {
     return this.call(async () => {
-      const pipeline = this.redis.pipeline();
-      for (const ref of refs) {
-        switch (ref.ref.case) {
-          case "ksid":
-            pipeline.hexists(this.app(appId, "subs"), ref.ref.value);
-            break;
-          case "deviceId":
-            pipeline.smembers(this.device(appId, ref.ref.value));
-            break;
-          case "ufid":
-            pipeline.smembers(this.ufid(appId, ref.ref.value));
-            break;
-          default:
-            pipeline.echo("");
-        }
-      }
-      const results = (await pipeline.exec()) ?? [];
+      const ksidRefs = refs.flatMap((r) => (r.ref.case === "ksid" ? [r.ref.value] : []));
+      const [known, members] = await Promise.all([
+        ksidRefs.length > 0 ? this.redis.hmgetBuffer(this.app(appId, "subs"), ...ksidRefs) : Promise.resolve([]),
+        Promise.all(
+          refs.map((r) =>
+            r.ref.case === "deviceId"
+              ? this.redis.smembers(this.device(appId, r.ref.value))
+              : r.ref.case === "ufid"
+                ? this.redis.smembers(this.ufid(appId, r.ref.value))
+                : undefined,
+          ),
+        ),
+      ]);
       const ksids = new Set<string>();
       const invalid: SubscriberRef[] = [];
+      let k = 0;
       refs.forEach((ref, i) => {
-        const [err, value] = results[i] ?? [new Error("no reply"), undefined];
-        if (err) throw err;
-        const found = ref.ref.case === "ksid" ? (value === 1 ? [ref.ref.value] : []) : Array.isArray(value) ? (value as string[]).sort() : [];
+        const found =
+          ref.ref.case === "ksid" ? (known[k++] ? [ref.ref.value] : []) : [...(members[i] ?? [])].sort();
         if (found.length === 0) invalid.push(ref);
-        for (const k of found) ksids.add(k);
+        for (const x of found) ksids.add(x);
       });
       return { ksids: [...ksids], invalid };
     });

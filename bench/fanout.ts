@@ -1,0 +1,146 @@
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Redis } from "ioredis";
+import { cpus } from "node:os";
+import { RedisServer } from "../test/support/redis-server.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { WatchEventsRequestSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
+import { rawClients, unary } from "../test/support/grpc-client.js";
+import { fmt, grpcFrameFile, h2load, percentile, requireH2load, startHeraldProcess, table, type Proc } from "./support.js";
+
+/**
+ * bench:fanout — in one run on one Redis: the raw ioredis pub/sub rate (the limit), then Herald end
+ * to end (SendEvent on two instances → WatchEvents on both) with 1 and with 100 watchers, and the
+ * latency from the core accepting an event to a watcher receiving it.
+ */
+const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
+const events100 = Number(process.env["BENCH_EVENTS_100"] ?? 4_000);
+const payloadBytes = 160; // about the size of the Event envelope below
+
+interface Row {
+  name: string;
+  events: number;
+  watchers: number;
+  seconds: number;
+  latencies: number[];
+}
+
+/** Publishes with ioredis, `window` in flight, and receives on another connection. */
+async function raw(url: string, n: number, window = 256): Promise<Row> {
+  const pub = new Redis(url);
+  const sub = new Redis(url);
+  await sub.subscribe("raw");
+  const latencies: number[] = [];
+  let received = 0;
+  let t0 = 0;
+  const done = new Promise<number>((resolve) =>
+    sub.on("messageBuffer", (_c: Buffer, m: Buffer) => {
+      latencies.push(performance.now() - m.readDoubleLE(0));
+      if (++received === n) resolve(performance.now());
+    }),
+  );
+  const payload = Buffer.alloc(payloadBytes);
+  t0 = performance.now();
+  let sent = 0;
+  const worker = async () => {
+    while (sent < n) {
+      sent++;
+      const m = Buffer.from(payload);
+      m.writeDoubleLE(performance.now(), 0);
+      await pub.publish("raw", m);
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  const end = await done;
+  pub.disconnect();
+  sub.disconnect();
+  return { name: "raw ioredis pub/sub (limit)", events: n, watchers: 1, seconds: (end - t0) / 1000, latencies };
+}
+
+/** A WatchEvents client that counts messages and decodes one in `sample` for latency. */
+const WatchClient = grpc.makeGenericClientConstructor(
+  {
+    watchEvents: {
+      path: "/herald.v1.HubService/WatchEvents",
+      requestStream: false,
+      responseStream: true,
+      requestSerialize: (b: Buffer) => b,
+      requestDeserialize: (b: Buffer) => b,
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    },
+  },
+  "HubService",
+);
+
+async function herald(procs: Proc[], watchers: number, n: number): Promise<Row> {
+  const ports = procs.map((p) => p.ready["grpcPort"] as number);
+  const clients = ports.map((port) => new WatchClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure()));
+  // Watchers resume after the latest offset: whenever each stream registers, it misses nothing.
+  const probe = rawClients(ports[0]!);
+  const { offset } = await unary<{ offset: string }>(probe.hub, "sendEvent", { eventId: "1" });
+  probe.close();
+  const watchRequest = Buffer.from(toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { appId: "demo", resumeAfter: BigInt(offset) })));
+  const expected = n * watchers;
+  const latencies: number[] = [];
+  let received = 0;
+  let resolveDone!: (t: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+  const calls = Array.from({ length: watchers }, (_, i) => {
+    const call = (clients[i % clients.length] as any).watchEvents(watchRequest) as grpc.ClientReadableStream<Buffer>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    call.on("data", (b: Buffer) => {
+      if (received % 97 === 0) {
+        const t = fromBinary(WatchEventsResponseSchema, b).event?.time;
+        if (t) latencies.push(Date.now() - (Number(t.seconds) * 1000 + t.nanos / 1e6));
+      }
+      if (++received === expected) resolveDone(performance.now());
+    });
+    call.on("error", () => {});
+    return call;
+  });
+  const body = grpcFrameFile({ eventId: "1" });
+  const urls = ports.map((p) => `http://127.0.0.1:${p}/herald.v1.HubService/SendEvent`);
+  const t0 = performance.now();
+  const per = Math.ceil(n / urls.length);
+  const loads = await Promise.all(urls.map((u) => h2load(u, body, { requests: per, clients: 2, streams: 32 })));
+  const failed = loads.reduce((s, l) => s + (l.requests - l.succeeded), 0);
+  const end = await Promise.race([done, new Promise<number>((r) => setTimeout(() => r(NaN), 120_000))]);
+  for (const c of calls) c.cancel();
+  for (const c of clients) c.close();
+  if (Number.isNaN(end) || failed > 0) throw new Error(`received ${received} of ${expected} deliveries (${failed} sends failed)`);
+  return { name: `herald, ${watchers} watcher${watchers > 1 ? "s" : ""} over 2 instances`, events: per * urls.length, watchers, seconds: (end - t0) / 1000, latencies };
+}
+
+await requireH2load();
+const redis = await RedisServer.start({ durable: false });
+const procs: Proc[] = [];
+try {
+  const rawRow = await raw(redis.url, events);
+  process.stderr.write(`raw: ${fmt(rawRow.events / rawRow.seconds)} msgs/s\n`);
+  for (let i = 0; i < 2; i++) procs.push(await startHeraldProcess(["--redis-url", redis.url, "--watch-queue-limit", "100000"]));
+  const one = await herald(procs, 1, events);
+  process.stderr.write(`herald 1 watcher: ${fmt(one.events / one.seconds)} events/s\n`);
+  const hundred = await herald(procs, 100, events100);
+  process.stderr.write(`herald 100 watchers: ${fmt(hundred.events / hundred.seconds)} events/s\n`);
+
+  const limit = rawRow.events / rawRow.seconds;
+  const rows = [rawRow, one, hundred].map((r) => {
+    const sorted = [...r.latencies].sort((a, b) => a - b);
+    const rate = r.events / r.seconds;
+    return [
+      r.name, r.events, fmt(rate), fmt(rate * r.watchers), `${fmt((100 * rate) / limit)}%`,
+      fmt(percentile(sorted, 50), 1), fmt(percentile(sorted, 99), 1),
+    ];
+  });
+  process.stdout.write(
+    `\nbench:fanout — one Redis, ${payloadBytes}-byte messages; Herald: SendEvent via h2load on both instances, ` +
+      `WatchEvents from this process; Node ${process.version}, ${cpus().length} cores\n` +
+      `latency: raw from publish to receive; herald from the core accepting the event to a watcher receiving it ` +
+      `(1 ms clock granularity)\n\n` +
+      table(["path", "events", "events/s", "deliveries/s", "vs raw", "p50 ms", "p99 ms"], rows) +
+      "\n",
+  );
+} finally {
+  await Promise.all(procs.map((p) => p.stop()));
+  await redis.destroy();
+}
