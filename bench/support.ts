@@ -145,8 +145,9 @@ export interface H2loadResult {
 }
 
 /** Runs h2load against a unary gRPC method; `requests` calls, `clients` connections × `streams` each. */
-export function h2load(url: string, body: string, options: { requests: number; clients: number; streams: number }): Promise<H2loadResult> {
+export function h2load(url: string, body: string, options: { requests: number; clients: number; streams: number; rps?: number }): Promise<H2loadResult> {
   const args = [
+    ...(options.rps ? [`--rps=${options.rps}`] : []),
     "-n", String(options.requests), "-c", String(options.clients), "-m", String(options.streams),
     "-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers", url,
   ];

@@ -141,8 +141,8 @@ describe("grpc-js serving connect-es handlers", () => {
 
   it("answers the standard health check and server reflection", async () => {
     const healthDef = protoLoader.loadSync(join(root, "node_modules/grpc-health-check/proto/health/v1/health.proto"), { enums: String });
-    const Health = (grpc.loadPackageDefinition(healthDef) as any).grpc.health.v1.Health as grpc.ServiceClientConstructor; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const health = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const Health = (grpc.loadPackageDefinition(healthDef) as any).grpc.health.v1.Health as grpc.ServiceClientConstructor;
+    const health = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
     try {
       const overall = await unary(health, "check", { service: "" });
       assert.equal(overall.status, "SERVING");
@@ -155,8 +155,8 @@ describe("grpc-js serving connect-es handlers", () => {
     const reflDef = protoLoader.loadSync("grpc/reflection/v1/reflection.proto", {
       includeDirs: [join(root, "node_modules/@grpc/reflection/build/proto")],
     });
-    const Reflection = (grpc.loadPackageDefinition(reflDef) as any).grpc.reflection.v1.ServerReflection as grpc.ServiceClientConstructor; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const reflection = new Reflection(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const Reflection = (grpc.loadPackageDefinition(reflDef) as any).grpc.reflection.v1.ServerReflection as grpc.ServiceClientConstructor;
+    const reflection = new Reflection(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
     try {
       const call = reflection["serverReflectionInfo"]();
       const answer = new Promise<{ listServicesResponse: { service: Array<{ name: string }> } }>((resolve, reject) => {

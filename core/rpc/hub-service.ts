@@ -22,7 +22,7 @@ import type { App } from "../gen/herald/v1/registry_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { Store } from "../store/store.js";
 import { FanOut, WatcherEnded, type Watcher } from "../fan-out.js";
-import { heraldError } from "./errors.js";
+import { heraldError, invalidArgument } from "./errors.js";
 import { renderTemplate } from "./template.js";
 import type { Validator } from "./validate.js";
 
@@ -94,11 +94,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     async sendEvent(req: SendEventRequest) {
       const eventId = v.required("event_id", req.eventId);
       v.short("app_id", req.appId);
-      v.subscribers(req.subscribers);
-      v.namePairs(req.namePairs);
-      v.content(req.content);
-      v.routing(req);
-      v.payload(req.payload);
+      v.message(req);
 
       // App checks come first (as the legacy codes rank them), so look both up at once.
       const [givenApp, definition] = await Promise.all([
@@ -130,15 +126,9 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     async sendPush(req: SendPushRequest) {
       const appId = v.required("app_id", req.appId);
       v.short("os_type", req.osType);
-      v.subscribers(req.subscribers);
-      v.namePairs(req.namePairs);
-      v.content(req.content);
-      v.routing(req);
-      v.payload(req.payload);
-      if (!req.content || req.content.data === "") throw heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", "content.data is required");
-      if (!req.allActive && req.subscribers.length === 0) {
-        throw heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", "subscribers or all_active is required");
-      }
+      v.message(req);
+      if (!req.content || req.content.data === "") throw invalidArgument("content.data is required");
+      if (!req.allActive && req.subscribers.length === 0) throw invalidArgument("subscribers or all_active is required");
       await publishedApp(appId);
       return publish(appId, req.allActive ? [] : req.subscribers, {
         ...routing(req),

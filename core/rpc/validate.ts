@@ -59,6 +59,23 @@ export class Validator {
     }
   }
 
+  /** The parts SendEvent and SendPush share. */
+  message(m: {
+    subscribers: readonly SubscriberRef[];
+    namePairs: readonly NamePair[];
+    content?: Content | undefined;
+    payload?: Value | undefined;
+    type: string;
+    resourceType: string;
+    resourceId: string;
+  }): void {
+    this.subscribers(m.subscribers);
+    this.namePairs(m.namePairs);
+    this.content(m.content);
+    this.routing(m);
+    this.payload(m.payload);
+  }
+
   routing(r: { type: string; resourceType: string; resourceId: string }): void {
     this.short("type", r.type);
     this.short("resource_type", r.resourceType);

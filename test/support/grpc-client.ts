@@ -18,7 +18,7 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 };
 
 /** Untyped on purpose: these clients know only the wire contract. */
-export type RawClient = grpc.Client & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type RawClient = grpc.Client & Record<string, any>;
 
 export interface RawClients {
   hub: RawClient;
@@ -42,7 +42,7 @@ export function rawClients(port: number): RawClients {
 }
 
 /** A unary call as a promise; rejects with the grpc-js ServiceError. */
-export function unary<T = any>(client: RawClient, method: string, request: object): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function unary<T = any>(client: RawClient, method: string, request: object): Promise<T> {
   return new Promise((resolve, reject) => {
     client[method](request, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
   });
