@@ -248,7 +248,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
     this.signal();
   }
 
-  /** Ends the watcher; the reader sees `reason` after the events already queued... unless slow. */
+  /** Ends the watcher: the reader gets the events already queued, then `reason` (a slow one: at once). */
   end(reason: WatcherEnded): void {
     if (this.ended !== undefined) return;
     this.ended = reason;
