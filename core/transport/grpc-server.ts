@@ -3,8 +3,8 @@ import * as protoLoader from "@grpc/proto-loader";
 import { HealthImplementation } from "grpc-health-check";
 import { ReflectionService } from "@grpc/reflection";
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { anyPack } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
+import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { LazyHandlerContext } from "./handler-context.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { getEncoded } from "./pre-encoded.js";
@@ -19,102 +19,139 @@ export interface ServiceBinding {
   impl: object;
 }
 
-export interface GrpcServerOptions {
-  services: ServiceBinding[];
+/** A ServiceBinding whose impl is type-checked against its service. */
+export function bindService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): ServiceBinding {
+  return { service, impl };
+}
+
+export interface AddServiceOptions {
   logger: Logger;
   /** Aborts every handler's signal (shutdown). */
   shutdownSignal?: AbortSignal;
+}
+
+export interface GrpcServerOptions extends AddServiceOptions {
+  services: ServiceBinding[];
   maxReceiveMessageLength?: number;
-  /** .proto files offered by server reflection, and the folder their imports resolve from. */
+  /** Absolute paths of the .proto files offered by server reflection. */
   reflectionProtoFiles: string[];
+  /** The folder their imports resolve from (google/protobuf well-known types come with proto-loader). */
   protoIncludeDir: string;
 }
 
 /**
- * A grpc-js server for connect-es handlers, with the standard health service (every service
- * SERVING until the caller says otherwise) and server reflection.
+ * A grpc-js server for connect-es handlers, with the standard grpc.health.v1.Health service
+ * (overall "" and every service SERVING until the caller says otherwise) and server reflection.
+ * Binding is the caller's job (`server.bindAsync`).
  */
 export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
-  const server = new grpc.Server({
-    ...(options.maxReceiveMessageLength !== undefined
+  const server = new grpc.Server(
+    options.maxReceiveMessageLength !== undefined
       ? { "grpc.max_receive_message_length": options.maxReceiveMessageLength }
-      : {}),
-  });
+      : {},
+  );
+  const context: AddServiceOptions = {
+    logger: options.logger,
+    ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}),
+  };
   for (const { service, impl } of options.services) {
-    addConnectService(server, service, impl, options);
+    addService(server, service, impl, context);
   }
   const health = new HealthImplementation({
     "": "SERVING",
     ...Object.fromEntries(options.services.map((s) => [s.service.typeName, "SERVING" as const])),
   });
   health.addToServer(server);
+  // proto-loader (protobufjs) bundles google/protobuf/*.proto: struct, timestamp, any, ... resolve
+  // without being on the include path.
   const definition = protoLoader.loadSync(options.reflectionProtoFiles, { includeDirs: [options.protoIncludeDir] });
   new ReflectionService(definition).addToServer(server);
   return { server, health };
 }
 
 /**
- * Registers a connect-es service implementation with a grpc-js server: the grpc-js service
- * definition is derived from the protobuf-es descriptor (path, codec per method), and each call
- * gets a connect HandlerContext whose signal aborts when the client cancels.
+ * Registers a connect-es service implementation with a grpc-js server. The grpc-js service
+ * definition is derived from the protobuf-es descriptor (path and codec per method); each call gets
+ * a connect HandlerContext whose signal aborts when the client cancels or the server shuts down.
+ * Methods the impl lacks answer UNIMPLEMENTED. Only unary and server-streaming methods are served.
  */
-export function addConnectService(
+export function addConnectService<S extends DescService>(
   server: grpc.Server,
-  service: DescService,
-  impl: object,
-  options: { logger: Logger; shutdownSignal?: AbortSignal },
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  options: AddServiceOptions,
 ): void {
+  addService(server, service, impl, options);
+}
+
+function addService(server: grpc.Server, service: DescService, impl: object, options: AddServiceOptions): void {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
-      throw new Error(`${service.typeName}.${method.name}: only unary and server-streaming methods are served`);
+      throw new Error(
+        `${service.typeName}.${method.name} is ${method.methodKind.replace("_", "-")}: only unary and server-streaming methods can be served over grpc-js here`,
+      );
     }
     definition[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
       requestStream: false,
       responseStream: method.methodKind === "server_streaming",
-      requestSerialize: (m: unknown) => Buffer.from(toBinary(method.input, create(method.input, m as never))),
+      requestSerialize: (m: unknown) => encode(method.input, m),
       requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
-      // Fan-out registers one encoding per event for all its streams: use it instead of re-encoding.
-      responseSerialize: (m: unknown) => {
-        const bytes = getEncoded(m as object) ?? toBinary(method.output, create(method.output, m as never));
-        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      },
+      // The bridge encodes responses itself (so an encoding failure is logged, see below) and hands
+      // grpc-js bytes; anything else is encoded here.
+      responseSerialize: (m: unknown) => (m instanceof Uint8Array ? toBuffer(m) : encode(method.output, m)),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
       originalName: method.localName,
     };
     const handler = (impl as AnyImpl)[method.localName];
     handlers[method.localName] =
       method.methodKind === "unary"
-        ? unaryHandler(service, method, handler, options)
-        : streamHandler(service, method, handler, options);
+        ? unaryHandler(method, handler, options)
+        : streamHandler(method, handler, options);
   }
   server.addService(definition, handlers);
 }
 
-function context(
-  service: DescService,
-  method: DescMethod,
-  call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
-  shutdownSignal: AbortSignal | undefined,
-): LazyHandlerContext {
+/**
+ * The binary form of a message: the bytes registered with setEncoded if any (fan-out encodes an
+ * event once for all its streams), else protobuf-es's encoding. `create` returns a message as is.
+ */
+function encode(schema: DescMethod["output"], message: unknown): Buffer {
+  const bytes =
+    (typeof message === "object" && message !== null ? getEncoded(message) : undefined) ??
+    toBinary(schema, create(schema, message as never));
+  return toBuffer(bytes);
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+type ServerCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: AbortSignal | undefined): LazyHandlerContext {
+  // A Date or milliseconds since the epoch; Infinity without a deadline.
   const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline);
+  const ms = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
   return new LazyHandlerContext({
-    service,
+    service: method.parent,
     method,
     protocolName: "grpc",
     signals: [shutdownSignal],
     onCancel: (cancel) => {
-      if (call.cancelled) cancel();
-      else call.once("cancelled", cancel);
+      if (call.cancelled) {
+        cancel();
+        return () => {};
+      }
+      call.once("cancelled", cancel);
       return () => call.off("cancelled", cancel);
     },
     requestHeader: () => {
       const headers: Array<[string, string]> = [];
-      for (const [key, value] of Object.entries(call.metadata.getMap())) {
-        if (typeof value === "string") headers.push([key, value]);
+      for (const [key, values] of Object.entries(call.metadata.toJSON())) {
+        for (const value of values) if (typeof value === "string") headers.push([key, value]);
       }
       return headers;
     },
@@ -123,71 +160,93 @@ function context(
 }
 
 function unaryHandler(
-  service: DescService,
   method: DescMethod,
   handler: AnyHandler | undefined,
-  options: { logger: Logger; shutdownSignal?: AbortSignal },
+  options: AddServiceOptions,
 ): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    if (!handler) return callback(unimplemented(method));
-    const ctx = context(service, method, call, options.shutdownSignal);
+    if (!handler) {
+      callback(unimplemented(method));
+      return;
+    }
+    const ctx = handlerContext(method, call, options.shutdownSignal);
     Promise.resolve()
       .then(() => handler(call.request, ctx))
+      // Encoding here, not in grpc-js, so that a response that cannot be encoded is logged.
+      .then((response) => encode(method.output, response))
       .then(
-        (response) => {
-          sendHeader(call, ctx.setResponseHeader);
-          callback(null, response, toMetadata(ctx.setResponseTrailer));
+        (bytes) => {
+          sendHeader(call, ctx, options.logger);
+          callback(null, bytes, toMetadata(ctx.setResponseTrailer, options.logger));
         },
-        (err: unknown) => callback(toStatus(err, ctx, options.logger)),
+        (err: unknown) => {
+          sendHeader(call, ctx, options.logger);
+          callback(toStatus(err, method, ctx, call.cancelled, options.logger));
+        },
       )
       .finally(() => ctx.finish());
   };
 }
 
 function streamHandler(
-  service: DescService,
   method: DescMethod,
   handler: AnyHandler | undefined,
-  options: { logger: Logger; shutdownSignal?: AbortSignal },
+  options: AddServiceOptions,
 ): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
+    // grpc-js's server stream ends the call with the status of an 'error' event (after what was
+    // written is flushed), trailers included; destroy() would drop the status.
     if (!handler) {
       call.emit("error", unimplemented(method));
       return;
     }
-    const ctx = context(service, method, call, options.shutdownSignal);
+    const ctx = handlerContext(method, call, options.shutdownSignal);
     void (async () => {
       let iterator: AsyncIterator<unknown> | undefined;
-      let headerSent = false;
+      let done = false;
       try {
         iterator = (handler(call.request, ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
         for (;;) {
           const next = await iterator.next();
-          if (next.done) break;
-          if (call.cancelled) return;
-          if (!headerSent) {
-            sendHeader(call, ctx.setResponseHeader);
-            headerSent = true;
+          if (next.done) {
+            done = true;
+            break;
           }
+          if (call.cancelled) break;
+          const bytes = encode(method.output, next.value);
+          sendHeader(call, ctx, options.logger);
           // Back-pressure: a full buffer means the client is slow; pull nothing more until it drains.
-          if (!call.write(next.value)) await drained(call);
-          if (call.cancelled) return;
+          if (!call.write(bytes)) await drained(call);
+          if (call.cancelled) break;
         }
-        if (!headerSent) sendHeader(call, ctx.setResponseHeader);
-        call.end(toMetadata(ctx.setResponseTrailer));
+        if (done && !call.cancelled) {
+          sendHeader(call, ctx, options.logger);
+          call.end(toMetadata(ctx.setResponseTrailer, options.logger));
+        }
       } catch (err) {
-        if (!call.cancelled) call.emit("error", toStatus(err, ctx, options.logger));
+        const status = toStatus(err, method, ctx, call.cancelled, options.logger);
+        if (!call.cancelled) {
+          sendHeader(call, ctx, options.logger);
+          call.emit("error", status);
+        }
       } finally {
+        // On cancellation (or a response that could not be encoded), abort the signal first, then
+        // let the generator's finally blocks run; nothing it yields any more is written. (return()
+        // on a generator that threw is a no-op.)
         ctx.finish();
-        if (call.cancelled) {
-          // Let the generator's finally blocks run; its result no longer matters.
-          await iterator?.return?.().catch(() => undefined);
+        if (!done && iterator?.return) {
+          try {
+            await iterator.return();
+          } catch (err) {
+            options.logger.debug({ err, method: method.name }, "stream handler failed while closing");
+          }
         }
       }
     })();
   };
 }
 
+/** Resolves when a stream's buffer drains, or when the call ends without draining. */
 function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
@@ -202,16 +261,43 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<voi
   });
 }
 
-function sendHeader(call: { sendMetadata(m: grpc.Metadata): void }, headers: Headers | undefined): void {
-  let any = false;
-  headers?.forEach(() => (any = true));
-  if (any) call.sendMetadata(toMetadata(headers));
+const headerSent = new WeakSet<ServerCall>();
+
+/** Sends the response headers the handler set, once, if there are any (else grpc-js sends its own). */
+function sendHeader(call: ServerCall, ctx: LazyHandlerContext, logger: Logger): void {
+  if (headerSent.has(call)) return;
+  headerSent.add(call);
+  const headers = ctx.setResponseHeader;
+  if (!headers || isEmpty(headers)) return;
+  call.sendMetadata(toMetadata(headers, logger));
 }
 
-function toMetadata(headers: Headers | undefined): grpc.Metadata {
-  const md = new grpc.Metadata();
-  headers?.forEach((value, key) => md.add(key, value));
-  return md;
+function isEmpty(headers: Headers): boolean {
+  for (const _ of headers.keys()) return false;
+  return true;
+}
+
+/** Keys grpc-js writes itself; a handler's value for them would clash. */
+const reserved = new Set(["grpc-status", "grpc-message", "grpc-status-details-bin", "content-type", "te", "grpc-encoding", "grpc-accept-encoding"]);
+
+/**
+ * Headers to grpc-js Metadata. `-bin` values travel base64-encoded in Headers (connect's
+ * convention, comma-joined when repeated) and become Buffers; keys grpc-js refuses are skipped.
+ */
+function toMetadata(headers: Headers | undefined, logger: Logger, into: grpc.Metadata = new grpc.Metadata()): grpc.Metadata {
+  headers?.forEach((value, key) => {
+    if (reserved.has(key)) return;
+    try {
+      if (key.endsWith("-bin")) {
+        for (const part of value.split(",")) into.add(key, Buffer.from(part.trim(), "base64"));
+      } else {
+        into.add(key, value);
+      }
+    } catch (err) {
+      logger.warn({ err, key }, "metadata key not sendable over gRPC, skipped");
+    }
+  });
+  return into;
 }
 
 function unimplemented(method: DescMethod): Partial<grpc.StatusObject> {
@@ -219,28 +305,38 @@ function unimplemented(method: DescMethod): Partial<grpc.StatusObject> {
 }
 
 /**
- * A ConnectError keeps its code (connect's codes are gRPC's), message, trailers and details (as
- * google.rpc.Status in grpc-status-details-bin). Anything else is a bug: INTERNAL, logged, and
- * nothing of it reaches the client.
+ * A ConnectError keeps its code (connect's codes are gRPC's), message, metadata (as trailers) and
+ * details (as a google.rpc.Status in grpc-status-details-bin). Anything else is a bug: INTERNAL,
+ * logged, and nothing of it reaches the client.
  */
-function toStatus(err: unknown, ctx: LazyHandlerContext, logger: Logger): Partial<grpc.StatusObject> {
+function toStatus(
+  err: unknown,
+  method: DescMethod,
+  ctx: LazyHandlerContext,
+  cancelled: boolean,
+  logger: Logger,
+): Partial<grpc.StatusObject> {
   if (!(err instanceof ConnectError)) {
-    logger.error({ err, method: ctx.method.name }, "handler failed");
+    // After a cancellation nobody will see the status, and failures are usually its echo.
+    if (cancelled) logger.debug({ err, method: method.name }, "handler failed after the client cancelled");
+    else logger.error({ err, method: `${method.parent.typeName}/${method.name}` }, "handler failed");
     return { code: grpc.status.INTERNAL, details: "internal error" };
   }
-  const metadata = toMetadata(ctx.setResponseTrailer);
-  err.metadata.forEach((value, key) => metadata.set(key, value));
-  if (err.details.length > 0) {
-    const status = create(StatusSchema, {
-      code: err.code,
-      message: err.rawMessage,
-      details: err.details.map((d) =>
+  const metadata = toMetadata(ctx.setResponseTrailer, logger);
+  // The error's own metadata wins over trailers the handler set before failing.
+  const fromError = toMetadata(err.metadata, logger);
+  for (const key of Object.keys(fromError.getMap())) metadata.remove(key);
+  metadata.merge(fromError);
+  const status = create(StatusSchema, {
+    code: err.code,
+    message: err.rawMessage,
+    details: err.details.map(
+      (d): Any =>
         "desc" in d
           ? anyPack(d.desc, create(d.desc, d.value))
-          : { $typeName: "google.protobuf.Any" as const, typeUrl: `type.googleapis.com/${d.type}`, value: d.value },
-      ),
-    });
-    metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)));
-  }
+          : { $typeName: "google.protobuf.Any", typeUrl: `type.googleapis.com/${d.type}`, value: d.value },
+    ),
+  });
+  metadata.set("grpc-status-details-bin", toBuffer(toBinary(StatusSchema, status)));
   return { code: err.code as number as grpc.status, details: err.rawMessage, metadata };
 }
