@@ -1,73 +1,221 @@
 import { strict as assert } from "node:assert";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { RedisBus } from "../core/bus/redis-bus.js";
+import { performance } from "node:perf_hooks";
+import { Redis } from "ioredis";
+import { RedisBus, type RedisBusOptions } from "../core/bus/redis-bus.js";
 import { BusUnavailableError } from "../core/bus/bus.js";
-import { EventSchema } from "../core/gen/herald/v1/event_pb.js";
 import { appendIds } from "../core/bus/envelope.js";
 import { silentLogger } from "../core/logger.js";
 import { RedisServer } from "./support/redis-server.js";
-import { uniquePrefix } from "./support/herald.js";
-import { busContract } from "./contract/bus-contract.js";
+import { freePort } from "./support/free-port.js";
+import { busContract, collector, envelope } from "./contract/bus-contract.js";
+
+let prefixes = 0;
+/** A key prefix of its own per bus world, so that tests sharing one Redis never meet. */
+const uniquePrefix = () => `bus-test-${process.pid}-${++prefixes}:`;
 
 describe("RedisBus", () => {
   let redis: RedisServer;
-  before(async () => {
-    redis = await RedisServer.start();
-  });
-  after(() => redis.destroy());
+  /** A plain connection for looking at what the bus did in Redis. */
+  let admin: Redis;
+  const buses: RedisBus[] = [];
 
-  const connect = (keyPrefix: string, historySize = 1000) =>
-    RedisBus.connect({ url: redis.url, keyPrefix, historySize, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger });
+  before(async () => {
+    redis = await RedisServer.start({ durable: true });
+    admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    admin.on("error", () => undefined); // it reconnects by itself across the restart test
+    await admin.connect();
+  });
+  afterEach(async () => {
+    if (!redis.running) await redis.restart();
+    await Promise.all(buses.splice(0).map((b) => b.close()));
+  });
+  after(async () => {
+    admin.disconnect();
+    await redis.destroy();
+  });
+
+  const connect = async (keyPrefix: string, options: Partial<RedisBusOptions> = {}) => {
+    const bus = await RedisBus.connect({
+      url: redis.url,
+      keyPrefix,
+      historySize: 1000,
+      commandTimeoutMs: 2000,
+      maxReconnectDelayMs: 50,
+      logger: silentLogger,
+      ...options,
+    });
+    buses.push(bus);
+    return bus;
+  };
 
   busContract("RedisBus", {
-    shared: true,
     async create({ historySize }) {
       const prefix = uniquePrefix();
-      return { bus: await connect(prefix, historySize), peer: await connect(prefix, historySize) };
+      return { bus: await connect(prefix, { historySize }), peer: await connect(prefix, { historySize }) };
     },
   });
 
-  it("appends ids in Lua byte for byte as appendIds does", async () => {
-    const bus = await connect(uniquePrefix());
-    try {
-      const env = toBinary(EventSchema, create(EventSchema, { eventId: "x" }));
-      for (let i = 0; i < 130; i++) {
-        const p = await bus.publish("app", env);
-        const stored = (await bus.history("app", p.offset - 1n, 1)).messages[0]!;
-        assert.deepEqual(Buffer.from(stored), Buffer.from(appendIds(env, p.msgId, p.offset)));
+  const numsub = async (channel: string) => Number(((await admin.pubsub("NUMSUB", channel)) as unknown[])[1]);
+  const calls = async (command: string) => {
+    const stats = await admin.info("commandstats");
+    return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(stats)?.[1] ?? 0);
+  };
+
+  it("builds the message in Lua byte for byte as appendIds does, at every varint length", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    const envelopes = [
+      new Uint8Array(0),
+      Uint8Array.from([0x00, 0xff, 0x0a, 0x80, 0x10, 0x7f, 0xc3]),
+      Uint8Array.from({ length: 100_000 }, (_, i) => (i * 7919) & 0xff),
+      envelope(1),
+    ];
+    // Lua numbers are doubles: offsets are exact up to 2^53 - 1, reached by the last publish here.
+    const offsets = [1n, 127n, 128n, 16_383n, 16_384n, 2_097_151n, 2_097_152n, 1n << 35n, 1n << 49n, (1n << 53n) - 4n];
+    await admin.set(`${prefix}msgid`, String(10n ** 15n)); // 16-digit msg ids
+    for (const offset of offsets) {
+      const app = `varint-${offset}`;
+      await admin.set(`${prefix}{${app}}:offset`, String(offset - 1n));
+      const c = collector();
+      await bus.subscribe(app, c.listener);
+      for (const [i, env] of envelopes.entries()) {
+        const p = await bus.publish(app, env);
+        const expected = appendIds(env, p.msgId, p.offset);
+        assert.deepEqual(Buffer.from(p.message), Buffer.from(expected));
+        const h = await bus.history(app, p.offset - 1n, 1);
+        assert.deepEqual(Buffer.from(h.messages[0]!), Buffer.from(expected), `stored bytes at offset ${p.offset}`);
+        await c.count(i + 1);
+        assert.deepEqual(Buffer.from(c.got[i]!), Buffer.from(expected), `delivered bytes at offset ${p.offset}`);
       }
-    } finally {
-      await bus.close();
+      assert.equal((await bus.history(app, 0n, 0)).latest, offset + 3n);
     }
   });
 
-  it("fails fast while Redis is down, then resyncs and continues where it stopped", async () => {
+  it("leaves no gap when the append fails, and reports that as a Redis error, not as unavailable", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix);
-    const env = toBinary(EventSchema, create(EventSchema, { eventId: "x" }));
-    try {
-      const got: Uint8Array[] = [];
-      let wake: (() => void) | undefined;
-      await bus.subscribe("app", (m) => {
-        got.push(m);
-        wake?.();
-      });
-      for (let i = 0; i < 3; i++) await bus.publish("app", env);
-      const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
-      await redis.stop();
-      const started = Date.now();
-      await assert.rejects(bus.publish("app", env), BusUnavailableError);
-      await assert.rejects(bus.history("app", 0n, 1), BusUnavailableError);
-      assert.ok(Date.now() - started < 900, "rejected well before the command timeout");
-      await redis.restart();
-      await resynced;
-      const after = await bus.publish("app", env);
-      assert.equal(after.offset, 4n, "offsets continue after the last acknowledged one (AOF)");
-      while (got.length < 4) await new Promise<void>((r) => (wake = r));
-      assert.equal(got.length, 4);
-    } finally {
-      if (!redis.running) await redis.restart();
-      await bus.close();
-    }
+    await bus.publish("ok", envelope(0));
+    await admin.xadd(`${prefix}{broken}:history`, "0-5", "d", "not ours");
+    const err: unknown = await bus.publish("broken", envelope(1)).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof Error && !(err instanceof BusUnavailableError), String(err));
+    assert.match(err.message, /XADD/);
+    assert.equal(await admin.get(`${prefix}{broken}:offset`), "0", "offset rolled back");
+    assert.equal(await admin.get(`${prefix}msgid`), "1", "msg id rolled back");
+    await admin.set(`${prefix}{broken}:offset`, "5");
+    const p = await bus.publish("broken", envelope(2));
+    assert.deepEqual([p.msgId, p.offset], ["2", 6n]);
+  });
+
+  it("lays out keys and channels per app, hash-tagged, with the documented default prefix", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    await bus.subscribe("a", () => undefined);
+    await bus.publish("a", envelope(1));
+    assert.equal(await admin.get(`${prefix}msgid`), "1");
+    assert.equal(await admin.get(`${prefix}{a}:offset`), "1");
+    assert.equal(await admin.type(`${prefix}{a}:history`), "stream");
+    const entries = await admin.xrangeBuffer(`${prefix}{a}:history`, "-", "+");
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]![0].toString(), "0-1");
+    assert.equal(entries[0]![1][0]!.toString(), "d");
+    assert.equal(await numsub(`${prefix}{a}:events`), 1);
+
+    const defaults = await RedisBus.connect({
+      url: redis.url, historySize: 10, commandTimeoutMs: 2000, maxReconnectDelayMs: 50, logger: silentLogger,
+    });
+    buses.push(defaults);
+    const before = Number((await admin.get("herald:{default-prefix-check}:offset")) ?? 0);
+    const p = await defaults.publish("default-prefix-check", envelope(1));
+    assert.equal(p.offset, BigInt(before + 1));
+    assert.equal(await admin.get("herald:{default-prefix-check}:offset"), String(before + 1));
+  });
+
+  it("sends one SUBSCRIBE per app channel per process, and UNSUBSCRIBE when the last listener goes", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    const channel = `${prefix}{app}:events`;
+    const subscribes = await calls("subscribe");
+    const unsubscribes = await calls("unsubscribe");
+    const offs = await Promise.all(Array.from({ length: 5 }, () => bus.subscribe("app", () => undefined)));
+    offs.push(await bus.subscribe("app", () => undefined));
+    assert.equal(await calls("subscribe"), subscribes + 1);
+    assert.equal(await numsub(channel), 1);
+    await Promise.all(offs.slice(1).map((off) => off()));
+    assert.equal(await numsub(channel), 1, "still one listener");
+    assert.equal(await calls("unsubscribe"), unsubscribes);
+    await offs[0]!();
+    assert.equal(await numsub(channel), 0);
+    assert.equal(await calls("unsubscribe"), unsubscribes + 1);
+  });
+
+  it("resubscribes before calling onResync when only the subscriber connection was dropped", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    await bus.subscribe("app2", () => undefined);
+    await bus.publish("app", envelope(1));
+    await c.count(1);
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await bus.publish("app", envelope(2)); // may be missed: resync is the cue to read history
+    await resynced;
+    assert.equal(await numsub(`${prefix}{app}:events`), 1, "resubscribed when resync is called");
+    assert.equal(await numsub(`${prefix}{app2}:events`), 1);
+    const seen = c.got.length; // 1, or 2 if the reconnection was quicker than that publish
+    await bus.publish("app", envelope(3));
+    await c.count(seen + 1);
+    assert.equal(c.offsets()[seen], 3n);
+    const h = await bus.history("app", 0n, 10);
+    assert.equal(h.messages.length, 3, "the missed message is in history");
+  });
+
+  it("fails fast while Redis is down, then resyncs and continues after the last acknowledged offset", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix, { commandTimeoutMs: 2000 });
+    const idle = await connect(uniquePrefix(), { commandTimeoutMs: 2000 });
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    const acked = [];
+    for (let i = 0; i < 3; i++) acked.push(await bus.publish("app", envelope(i)));
+    await c.count(3);
+    let resyncs = 0;
+    const resynced = new Promise<void>((resolve) =>
+      bus.onResync(() => {
+        resyncs++;
+        resolve();
+      }),
+    );
+
+    await redis.stop();
+    const started = performance.now();
+    await assert.rejects(bus.publish("app", envelope(3)), BusUnavailableError);
+    await assert.rejects(bus.history("app", 0n, 10), BusUnavailableError);
+    await assert.rejects(bus.subscribe("other", () => undefined), BusUnavailableError);
+    await assert.rejects(bus.publish("app", envelope(4)), BusUnavailableError);
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1000, `rejected in ${elapsed.toFixed(0)} ms, well under the 2000 ms command timeout`);
+    await idle.close(); // closing while Redis is down does not wait for it
+    const port = await freePort();
+    await assert.rejects(
+      RedisBus.connect({ url: `redis://127.0.0.1:${port}`, historySize: 10, commandTimeoutMs: 2000, maxReconnectDelayMs: 50, logger: silentLogger }),
+      BusUnavailableError,
+    );
+
+    await redis.restart();
+    await resynced;
+    assert.equal(resyncs, 1);
+    assert.equal(await numsub(`${prefix}{app}:events`), 1, "resubscribed when resync is called");
+    const next = await bus.publish("app", envelope(5));
+    assert.equal(next.offset, 4n, "offsets continue after the last acknowledged one (AOF)");
+    assert.ok(BigInt(next.msgId) > BigInt(acked[2]!.msgId));
+    await c.count(4);
+    assert.deepEqual(c.offsets(), [1n, 2n, 3n, 4n], "the subscription works again");
+    const h = await bus.history("app", 0n, 10);
+    assert.deepEqual(h.messages.map((m) => Buffer.from(m).toString("hex")), [...acked, next].map((p) => Buffer.from(p.message).toString("hex")));
+    const fresh = collector();
+    await bus.subscribe("other", fresh.listener);
+    await bus.publish("other", envelope(6));
+    await fresh.count(1);
   });
 });

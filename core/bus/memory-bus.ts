@@ -1,64 +1,113 @@
-import type { Bus, BusListener, History, Published } from "./bus.js";
+import { BusUnavailableError, type Bus, type BusListener, type History, type Published } from "./bus.js";
 import { appendIds } from "./envelope.js";
+import type { Logger } from "../logger.js";
 
 export interface MemoryBusOptions {
-  /** Messages kept per app. */
+  /** Messages kept per app: exactly the newest `historySize`. */
   historySize: number;
+  /** Where a throwing listener is reported; not reported when absent. */
+  logger?: Logger;
 }
 
 interface AppLog {
+  /** Latest offset assigned, 0 before the first publish. */
   offset: bigint;
-  /** The newest messages, oldest first; `first` is the offset of messages[0]. */
+  /** Held messages are `messages[head..]`, oldest first; the last one has offset `offset`. */
   messages: Uint8Array[];
-  first: bigint;
+  head: number;
   listeners: Set<BusListener>;
 }
 
 /**
- * The embedded bus: one process, nothing shared. Delivery is synchronous, inside `publish`, so
- * delivery order is publish order; a throwing listener is isolated from the publisher and from the
- * other listeners.
+ * The embedded bus: one process, one world (two MemoryBus instances share nothing).
+ *
+ * Delivery is synchronous: every listener has been called before `publish`'s promise is returned,
+ * so delivery order is publish order is offset order. A publish made from inside a listener is
+ * appended at once but delivered after the message being delivered has reached every listener, so
+ * each listener still sees offsets in order. A listener sees the messages published while it was
+ * subscribed; one removed during a delivery gets nothing more. A throwing (or rejecting) listener is
+ * reported and skipped: it never fails `publish` nor starves the other listeners.
+ *
+ * Delivered and stored bytes are one and the same array: listeners must not modify it.
  */
 export class MemoryBus implements Bus {
   private msgId = 0n;
   private readonly apps = new Map<string, AppLog>();
+  private readonly historySize: number;
+  /** Messages waiting for delivery while a delivery is in progress (re-entrant publish). */
+  private readonly outbox: Array<{ message: Uint8Array; listeners: BusListener[]; log: AppLog }> = [];
+  private delivering = false;
+  private closed = false;
 
-  constructor(private readonly options: MemoryBusOptions) {}
+  constructor(private readonly options: MemoryBusOptions) {
+    if (!Number.isSafeInteger(options.historySize) || options.historySize < 1) {
+      throw new RangeError(`historySize must be a positive integer, got ${options.historySize}`);
+    }
+    this.historySize = options.historySize;
+  }
 
   private app(appId: string): AppLog {
     let log = this.apps.get(appId);
     if (!log) {
-      log = { offset: 0n, messages: [], first: 1n, listeners: new Set() };
+      log = { offset: 0n, messages: [], head: 0, listeners: new Set() };
       this.apps.set(appId, log);
     }
     return log;
   }
 
   async publish(appId: string, envelope: Uint8Array): Promise<Published> {
+    this.checkOpen();
     const log = this.app(appId);
     const msgId = String(++this.msgId);
     const offset = ++log.offset;
     const message = appendIds(envelope, msgId, offset);
     log.messages.push(message);
-    // Like MAXLEN ~: keep at least the newest historySize, trimming in batches (amortised O(1)).
-    const size = this.options.historySize;
-    if (log.messages.length > size + Math.ceil(size / 8)) {
-      log.messages.splice(0, log.messages.length - size);
-      log.first = offset - BigInt(log.messages.length) + 1n;
-    }
-    for (const listener of log.listeners) {
-      try {
-        listener(message);
-      } catch {
-        // A listener's failure is its own; delivery to the others goes on.
+    if (log.messages.length - log.head > this.historySize) {
+      log.messages[log.head++] = EMPTY; // drop the reference now, the slot with the next compaction
+      // Compact once the dropped slots outnumber the held ones: amortised O(1) a publish.
+      if (log.head >= this.historySize) {
+        log.messages = log.messages.slice(log.head);
+        log.head = 0;
       }
     }
+    if (log.listeners.size > 0) this.deliver(log, message);
     return { msgId, offset, message };
   }
 
+  private deliver(log: AppLog, message: Uint8Array): void {
+    this.outbox.push({ log, message, listeners: [...log.listeners] });
+    if (this.delivering) return; // a listener is publishing: the loop below takes it in turn
+    this.delivering = true;
+    try {
+      for (let i = 0; i < this.outbox.length; i++) {
+        const next = this.outbox[i]!;
+        for (const listener of next.listeners) {
+          if (next.log.listeners.has(listener)) this.call(listener, next.message);
+        }
+      }
+    } finally {
+      this.outbox.length = 0;
+      this.delivering = false;
+    }
+  }
+
+  private call(listener: BusListener, message: Uint8Array): void {
+    try {
+      const result: unknown = listener(message);
+      if (result instanceof Promise) result.catch((err: unknown) => this.listenerFailed(err));
+    } catch (err) {
+      this.listenerFailed(err);
+    }
+  }
+
+  private listenerFailed(err: unknown): void {
+    this.options.logger?.error({ err }, "bus listener failed");
+  }
+
   async subscribe(appId: string, listener: BusListener): Promise<() => Promise<void>> {
+    this.checkOpen();
     const log = this.app(appId);
-    // Wrap so the same function can be subscribed twice and removed once each.
+    // A wrapper per call: the same function subscribed twice is two listeners, removed one by one.
     const entry: BusListener = (m) => listener(m);
     log.listeners.add(entry);
     return async () => {
@@ -67,21 +116,34 @@ export class MemoryBus implements Bus {
   }
 
   async history(appId: string, after: bigint, limit: number): Promise<History> {
+    this.checkOpen();
     const log = this.apps.get(appId);
-    if (!log || log.messages.length === 0) return { messages: [], earliest: 0n, latest: log?.offset ?? 0n };
-    const start = after < log.first ? 0 : Number(after - log.first + 1n);
-    return {
-      messages: log.messages.slice(start, start + limit),
-      earliest: log.first,
-      latest: log.offset,
-    };
+    if (!log) return { messages: [], earliest: 0n, latest: 0n };
+    const held = log.messages.length - log.head;
+    if (held === 0) return { messages: [], earliest: 0n, latest: log.offset };
+    const earliest = log.offset - BigInt(held) + 1n;
+    const from = after < earliest ? earliest : after + 1n; // first offset returned
+    const count = Math.max(0, Math.floor(limit));
+    const messages =
+      from > log.offset || count === 0
+        ? []
+        : log.messages.slice(log.head + Number(from - earliest), log.head + Number(from - earliest) + count);
+    return { messages, earliest, latest: log.offset };
   }
 
-  onResync(): void {
-    // Never disconnected.
+  onResync(_listener: () => void): void {
+    // Never disconnected: never called.
   }
 
+  /** Removes every listener; later calls reject with BusUnavailableError. */
   async close(): Promise<void> {
+    this.closed = true;
     for (const log of this.apps.values()) log.listeners.clear();
   }
+
+  private checkOpen(): void {
+    if (this.closed) throw new BusUnavailableError("bus is closed");
+  }
 }
+
+const EMPTY = new Uint8Array(0);
