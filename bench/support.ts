@@ -104,7 +104,7 @@ export function table(headers: string[], rows: Array<Array<string | number>>): s
 export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 
 import { execFile } from "node:child_process";
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SendEventRequestSchema, type SendEventRequest } from "../core/gen/herald/v1/hub_pb.js";
@@ -145,11 +145,19 @@ export interface H2loadResult {
 }
 
 /** Runs h2load against a unary gRPC method; `requests` calls, `clients` connections × `streams` each. */
-export function h2load(url: string, body: string, options: { requests: number; clients: number; streams: number; rps?: number }): Promise<H2loadResult> {
+export function h2load(
+  url: string,
+  body: string,
+  options: { requests: number; clients: number; streams: number; rps?: number; http1?: { contentType: string }; logFile?: string },
+): Promise<H2loadResult> {
+  const headers = options.http1
+    ? ["--h1", "-H", `content-type: ${options.http1.contentType}`]
+    : ["-H", "content-type: application/grpc", "-H", "te: trailers"];
   const args = [
     ...(options.rps ? [`--rps=${options.rps}`] : []),
+    ...(options.logFile ? [`--log-file=${options.logFile}`] : []),
     "-n", String(options.requests), "-c", String(options.clients), "-m", String(options.streams),
-    "-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers", url,
+    "-d", body, ...headers, url,
   ];
   return new Promise((resolve, reject) =>
     execFile("h2load", args, { maxBuffer: 1 << 20 }, (err, stdout) => {
@@ -170,4 +178,14 @@ export function h2load(url: string, body: string, options: { requests: number; c
       });
     }),
   );
+}
+
+/** Latency percentiles (ms) from an h2load --log-file (start µs, status, duration µs per request). */
+export function logPercentiles(file: string, ps: number[]): number[] {
+  const durations = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => Number(l.split("\t")[2]) / 1000)
+    .sort((a, b) => a - b);
+  return ps.map((p) => percentile(durations, p));
 }

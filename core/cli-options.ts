@@ -17,10 +17,13 @@ export const flags: Flag[] = [
   { flag: "grpc-port", env: "HERALD_GRPC_PORT", key: "grpcPort", kind: "integer", help: "gRPC port (0: any free)" },
   { flag: "http-port", env: "HERALD_HTTP_PORT", key: "httpPort", kind: "integer", help: "HTTP port: facade, Connect, gRPC-Web (0: any free)" },
   { flag: "redis-url", env: "REDIS_URL", key: "redisUrl", kind: "string", help: "Redis URL; unset runs embedded (memory, one process)" },
+  { flag: "core-url", env: "HERALD_CORE_URL", key: "coreUrl", kind: "string", help: "run only the HTTP facade, reaching the core over gRPC at this URL" },
   { flag: "key-prefix", env: "HERALD_KEY_PREFIX", key: "keyPrefix", kind: "string", help: "prefix of Redis keys and channels" },
   { flag: "seed", env: "HERALD_SEED", key: "seedFile", kind: "string", help: "registry seed file (YAML or JSON) loaded at start" },
   { flag: "history-size", env: "HERALD_HISTORY_SIZE", key: "historySize", kind: "integer", help: "events kept per app for resuming watchers" },
   { flag: "watch-queue-limit", env: "HERALD_WATCH_QUEUE_LIMIT", key: "watchQueueLimit", kind: "integer", help: "events queued per watcher before it is ended as too slow" },
+  { flag: "message-status-ttl-ms", env: "HERALD_MESSAGE_STATUS_TTL_MS", key: "messageStatusTtlMs", kind: "integer", help: "how long a request's delivery status is kept (GetMessageStatus)" },
+  { flag: "message-status-max", env: "HERALD_MESSAGE_STATUS_MAX", key: "messageStatusMax", kind: "integer", help: "embedded: most request ids with delivery status kept, oldest dropped" },
   { flag: "redis-command-timeout-ms", env: "HERALD_REDIS_COMMAND_TIMEOUT_MS", key: "redisCommandTimeoutMs", kind: "integer", help: "a Redis command not answered in time fails (UNAVAILABLE)" },
   { flag: "redis-max-reconnect-delay-ms", env: "HERALD_REDIS_MAX_RECONNECT_DELAY_MS", key: "redisMaxReconnectDelayMs", kind: "integer", help: "longest wait between Redis reconnection attempts" },
   { flag: "shutdown-grace-ms", env: "HERALD_SHUTDOWN_GRACE_MS", key: "shutdownGraceMs", kind: "integer", help: "on SIGTERM, time for calls to finish before connections are cut" },
@@ -30,6 +33,8 @@ export const flags: Flag[] = [
   { flag: "max-field-length", env: "HERALD_MAX_FIELD_LENGTH", key: "limits.maxFieldLength", kind: "integer", help: "longest id, name or routing field (characters)" },
   { flag: "max-content-bytes", env: "HERALD_MAX_CONTENT_BYTES", key: "limits.maxContentBytes", kind: "integer", help: "largest content.data (bytes)" },
   { flag: "max-payload-bytes", env: "HERALD_MAX_PAYLOAD_BYTES", key: "limits.maxPayloadBytes", kind: "integer", help: "largest JSON payload (bytes)" },
+  { flag: "max-body-bytes", env: "HERALD_MAX_BODY_BYTES", key: "limits.maxBodyBytes", kind: "integer", help: "largest HTTP request body the facade reads (bytes)" },
+  { flag: "max-body-depth", env: "HERALD_MAX_BODY_DEPTH", key: "limits.maxBodyDepth", kind: "integer", help: "deepest nesting of a facade request body" },
   { flag: "log-level", env: "LOG_LEVEL", key: "logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
 ];
 

@@ -8,6 +8,8 @@ export interface HeraldOptions {
   httpPort: number;
   /** Redis URL; unset runs embedded (memory bus and store, one process). */
   redisUrl: string | undefined;
+  /** Run only the HTTP facade, reaching the core over gRPC at this URL (http://host:port). */
+  coreUrl: string | undefined;
   /** Prefix of every Redis key and channel. */
   keyPrefix: string;
   /** Registry seed file (YAML or JSON) loaded at start-up. */
@@ -20,6 +22,10 @@ export interface HeraldOptions {
   redisCommandTimeoutMs: number;
   /** Longest wait between Redis reconnection attempts (ms). */
   redisMaxReconnectDelayMs: number;
+  /** How long the delivery status of a request id is kept after its first message (ms). */
+  messageStatusTtlMs: number;
+  /** Embedded only: most request ids whose delivery status is kept; the oldest go first. */
+  messageStatusMax: number;
   /** On SIGTERM, how long streams and calls get to finish before connections are cut (ms). */
   shutdownGraceMs: number;
   limits: Limits;
@@ -40,6 +46,10 @@ export interface Limits {
   maxContentBytes: number;
   /** Largest JSON payload (bytes, encoded). */
   maxPayloadBytes: number;
+  /** Largest HTTP request body the facade reads (bytes); larger gets the contract's 413. */
+  maxBodyBytes: number;
+  /** Deepest nesting of a facade request body (JSON objects/arrays, XML elements). */
+  maxBodyDepth: number;
 }
 
 export const defaultLimits: Limits = {
@@ -49,6 +59,8 @@ export const defaultLimits: Limits = {
   maxFieldLength: 256,
   maxContentBytes: 64 * 1024,
   maxPayloadBytes: 256 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  maxBodyDepth: 32,
 };
 
 export const defaultOptions: HeraldOptions = {
@@ -56,12 +68,15 @@ export const defaultOptions: HeraldOptions = {
   grpcPort: 50051,
   httpPort: 8080,
   redisUrl: undefined,
+  coreUrl: undefined,
   keyPrefix: "herald:",
   seedFile: undefined,
   historySize: 10_000,
   watchQueueLimit: 1_000,
   redisCommandTimeoutMs: 2_000,
   redisMaxReconnectDelayMs: 1_000,
+  messageStatusTtlMs: 24 * 60 * 60 * 1000,
+  messageStatusMax: 100_000,
   shutdownGraceMs: 5_000,
   limits: defaultLimits,
   logLevel: "info",

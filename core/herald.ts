@@ -53,7 +53,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
 
     const validator = new Validator(options.limits);
     const fanOut = new FanOut(bus, { queueLimit: options.watchQueueLimit, historyPage: 500, logger });
-    const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 500 }));
+    const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 500, logger }));
     const registry = withErrorMapping(createRegistryService({ store, validator }));
 
     const { server: grpcServer, health } = createGrpcServer({
@@ -83,6 +83,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
       hub: createInProcessClient(HubService, hub),
       registry: createInProcessClient(RegistryService, registry),
       logger,
+      limits: options.limits,
       serving: () => serving,
     });
     const koa = facade.callback();
@@ -132,7 +133,8 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
 
 async function connectBackends(options: HeraldOptions, logger: Logger): Promise<{ bus: Bus; store: Store }> {
   if (!options.redisUrl) {
-    return { bus: new MemoryBus({ historySize: options.historySize }), store: new MemoryStore() };
+    const store = new MemoryStore({ messageStatusTtlMs: options.messageStatusTtlMs, messageStatusMax: options.messageStatusMax });
+    return { bus: new MemoryBus({ historySize: options.historySize }), store };
   }
   const common = {
     url: options.redisUrl,
@@ -143,7 +145,7 @@ async function connectBackends(options: HeraldOptions, logger: Logger): Promise<
   };
   const bus = await RedisBus.connect({ ...common, historySize: options.historySize });
   try {
-    return { bus, store: await RedisStore.connect(common) };
+    return { bus, store: await RedisStore.connect({ ...common, messageStatusTtlMs: options.messageStatusTtlMs }) };
   } catch (err) {
     await bus.close();
     throw err;
@@ -160,7 +162,8 @@ function stopGrpc(server: grpc.Server, graceMs: number): Promise<void> {
   });
 }
 
-function stopHttp(server: HttpServer, graceMs: number): Promise<void> {
+/** Stops accepting, lets requests finish within the grace period, then cuts what is left. */
+export function stopHttp(server: HttpServer, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => server.closeAllConnections(), graceMs);
     server.close(() => {

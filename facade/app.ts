@@ -3,19 +3,23 @@ import type { Client } from "@connectrpc/connect";
 import type { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import type { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import type { Logger } from "../core/logger.js";
+import { createBodyReader, type BodyLimits } from "./body.js";
+import { kpnsRouter } from "./kpns/routes.js";
 
 export interface FacadeDeps {
   /** The core, in-process or over gRPC: the facade never touches Redis. */
   hub: Client<typeof HubService>;
   registry: Client<typeof RegistryService>;
   logger: Logger;
+  limits: BodyLimits;
   /** False while shutting down: health answers 503 so load balancers drain this instance. */
   serving: () => boolean;
 }
 
-/** The HTTP facade. For now: health; the legacy contracts mount here. */
+/** The HTTP facade: health and the legacy contracts, each in its own module. */
 export function createFacade(deps: FacadeDeps): Koa {
   const app = new Koa();
+  // Each contract answers its own errors in its own shape; this catches only what escapes them.
   app.use(async (ctx, next) => {
     try {
       await next();
@@ -31,5 +35,9 @@ export function createFacade(deps: FacadeDeps): Koa {
     ctx.status = serving ? 200 : 503;
     ctx.body = { status: serving ? "serving" : "shutting down" };
   });
+  const readBody = createBodyReader(deps.limits);
+  const kpns = kpnsRouter({ hub: deps.hub, registry: deps.registry, readBody, logger: deps.logger });
+  app.use(kpns.routes());
+  app.use(kpns.allowedMethods());
   return app;
 }

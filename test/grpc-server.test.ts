@@ -233,6 +233,10 @@ const fake: ServiceImpl<typeof HubService> = {
       p.finished.resolve(ctx);
     }
   },
+
+  async getMessageStatus() {
+    return { messages: [] };
+  },
 };
 
 async function listen(server: grpc.Server): Promise<number> {

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
-import { HubService } from "../core/gen/herald/v1/hub_pb.js";
+import { pino } from "pino";
+import { DeliveryState, HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { MemoryBus } from "../core/bus/memory-bus.js";
 import { MemoryStore } from "../core/store/memory-store.js";
@@ -11,8 +12,10 @@ import { createRegistryService } from "../core/rpc/registry-service.js";
 import { withErrorMapping } from "../core/rpc/map-errors.js";
 import { reasonOf } from "../core/rpc/errors.js";
 import { defaultLimits } from "../core/config.js";
-import { silentLogger } from "../core/logger.js";
+import { silentLogger, type Logger } from "../core/logger.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
+import { StoreUnavailableError, type Store } from "../core/store/store.js";
+import { until } from "./contract/store-contract.js";
 
 interface Clients {
   hub: Client<typeof HubService>;
@@ -20,12 +23,13 @@ interface Clients {
   fanOut: FanOut;
 }
 
-function services() {
-  const store = new MemoryStore();
+function services(overrides: { store?: Store; logger?: Logger } = {}) {
+  const store = overrides.store ?? new MemoryStore();
+  const logger = overrides.logger ?? silentLogger;
   const bus = new MemoryBus({ historySize: 100 });
   const fanOut = new FanOut(bus, { queueLimit: 100, historyPage: 10, logger: silentLogger });
   const validator = new Validator(defaultLimits);
-  const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 10 }));
+  const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 10, logger }));
   const registry = withErrorMapping(createRegistryService({ store, validator }));
   return { hub, registry, fanOut };
 }
@@ -100,5 +104,75 @@ for (const [name, make] of Object.entries(transports)) {
       const gone = await c.hub.sendEvent({ eventId: "e1", subscribers: [{ ref: { case: "ksid", value: ksid } }] });
       assert.equal(gone.msgId, "");
     });
+
+    it("records each message's targets and marks what a ksid watcher takes, replayed or live", async () => {
+      const { ksid } = await c.registry.subscribe({ appId: "app", deviceId: "d1", ufid: "u1", osType: "iphone" });
+      const to = [{ ref: { case: "ksid" as const, value: ksid } }];
+      const first = await c.hub.sendEvent({ eventId: "e1", subscribers: to });
+      const status = async (requestId: string) =>
+        (await c.hub.getMessageStatus({ requestId })).messages.map((m) => ({
+          msgId: m.msgId,
+          broadcast: m.broadcast,
+          states: m.subscribers.map((s) => `${s.ksid}:${DeliveryState[s.state]}`),
+        }));
+      assert.deepEqual(await status(first.msgId), [{ msgId: first.msgId, broadcast: false, states: [`${ksid}:QUEUED`] }]);
+
+      const abort = new AbortController();
+      const it = c.hub.watchEvents({ appId: "app", ksid, resumeAfter: 0n }, { signal: abort.signal })[Symbol.asyncIterator]();
+      const replayed = await it.next();
+      assert.equal(replayed.value?.event?.msgId, first.msgId);
+      assert.equal(replayed.value?.event?.requestId, "", "no request id given, none in the envelope");
+      const second = await c.hub.sendPush({ appId: "app", allActive: true, content: { data: "hi" }, requestId: "grp" });
+      const live = await it.next();
+      assert.equal(live.value?.event?.requestId, "grp");
+      // Each event is marked once the stream pulls the next one.
+      await until(() => status(first.msgId), (s) => s[0]?.states[0] === `${ksid}:DELIVERED`, "the replayed event to be delivered");
+      const third = await c.hub.sendEvent({ eventId: "e1", subscribers: to, requestId: "grp" });
+      await it.next();
+      const grp = await until(() => status("grp"), (s) => s[0]?.states.length === 1, "the broadcast to list its receiver");
+      assert.deepEqual(grp.map((m) => [m.msgId, m.broadcast]), [[second.msgId, true], [third.msgId, false]]);
+      assert.deepEqual(grp[0]?.states, [`${ksid}:DELIVERED`]);
+      abort.abort();
+      await it.return?.();
+    });
+
+    it("answers GetMessageStatus errors and records nothing when every subscriber is invalid", async () => {
+      const reason = (p: Promise<unknown>) => p.then(() => assert.fail("should fail"), (e: unknown) => [ConnectError.from(e).code, reasonOf(e)]);
+      assert.deepEqual(await reason(c.hub.getMessageStatus({ requestId: "" })), [Code.InvalidArgument, "INVALID_ARGUMENT"]);
+      assert.deepEqual(await reason(c.hub.getMessageStatus({ requestId: "nope" })), [Code.NotFound, "MESSAGE_NOT_FOUND"]);
+      assert.deepEqual(await reason(c.hub.sendEvent({ eventId: "e1", requestId: "x".repeat(257) })), [Code.InvalidArgument, "INVALID_ARGUMENT"]);
+      const none = await c.hub.sendEvent({ eventId: "e1", requestId: "none", subscribers: [{ ref: { case: "ksid", value: "ghost" } }] });
+      assert.equal(none.msgId, "");
+      assert.deepEqual(await reason(c.hub.getMessageStatus({ requestId: "none" })), [Code.NotFound, "MESSAGE_NOT_FOUND"]);
+    });
   });
 }
+
+describe("hub handlers when deliveries cannot be recorded", () => {
+  it("log a warning and keep the stream going", async () => {
+    const store = new MemoryStore();
+    store.markDelivered = () => Promise.reject(new StoreUnavailableError("redis: down"));
+    const warnings: Array<{ msg: string; err: string }> = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const s = services({ store, logger });
+    const transport = createRouterTransport((router) => router.service(HubService, s.hub).service(RegistryService, s.registry));
+    const hub = createClient(HubService, transport);
+    const registry = createClient(RegistryService, transport);
+    await registry.upsertApp({ app: { id: "app", published: true } });
+    const { ksid } = await registry.subscribe({ appId: "app", deviceId: "d1", osType: "iphone" });
+    const abort = new AbortController();
+    const live = new Promise<void>((resolve) => s.fanOut.once("watch", () => resolve()));
+    const it = hub.watchEvents({ appId: "app", ksid }, { signal: abort.signal })[Symbol.asyncIterator]();
+    const firstNext = it.next();
+    await live;
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push((await hub.sendPush({ appId: "app", allActive: true, content: { data: `m${i}` } })).msgId);
+    const got = [(await firstNext).value?.event?.msgId, (await it.next()).value?.event?.msgId, (await it.next()).value?.event?.msgId];
+    assert.deepEqual(got, sent);
+    await until(async () => warnings.length, (n) => n >= 2, "the failed marks to be logged");
+    assert.equal(warnings[0]?.msg, "cannot record delivery");
+    assert.match(warnings[0]?.err ?? "", /down/);
+    abort.abort();
+    await it.return?.();
+  });
+});

@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
 import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Redis } from "ioredis";
 import { RedisStore } from "../core/store/redis-store.js";
 import { StoreUnavailableError } from "../core/store/store.js";
 import { AppSchema } from "../core/gen/herald/v1/registry_pb.js";
@@ -15,10 +17,33 @@ describe("RedisStore", () => {
   });
   after(() => redis.destroy());
 
-  const connect = (keyPrefix = uniquePrefix()) =>
-    RedisStore.connect({ url: redis.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger });
+  const connect = (keyPrefix = uniquePrefix(), messageStatusTtlMs?: number) =>
+    RedisStore.connect({
+      url: redis.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger,
+      ...(messageStatusTtlMs === undefined ? {} : { messageStatusTtlMs }),
+    });
 
-  storeContract("RedisStore", () => connect());
+  storeContract("RedisStore", (options) => connect(undefined, options?.messageStatusTtlMs));
+
+  it("keeps a request's status in one hash whose TTL is set by its first write, mark or record", async () => {
+    const prefix = uniquePrefix();
+    const store = await connect(prefix, 60_000);
+    const raw = new Redis(redis.url);
+    try {
+      const key = `${prefix}status:{req-1}`;
+      await store.markDelivered("req-1", "7", "k", 1);
+      const first = await raw.pttl(key);
+      assert.ok(first > 0 && first <= 60_000, `a mark alone sets the TTL (pttl ${first})`);
+      await raw.pexpire(key, 30_000); // recognisable: a later write must not reset it
+      await store.recordMessage({ requestId: "req-1", msgId: "7", appId: "a", ksids: ["k"], broadcast: false, time: timestampNow() });
+      const after = await raw.pttl(key);
+      assert.ok(after > 0 && after <= 30_000, `the record keeps the TTL (pttl ${after})`);
+      assert.deepEqual((await raw.hkeys(key)).sort(), ["d:7:k", "m:7"]);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
 
   it("keeps the registry across a Redis restart and fails fast while Redis is down", async () => {
     const store = await connect();
@@ -29,6 +54,12 @@ describe("RedisStore", () => {
       const started = Date.now();
       await assert.rejects(store.getApp("kept"), StoreUnavailableError);
       assert.ok(Date.now() - started < 900, "rejected well before the command timeout");
+      await assert.rejects(store.messageStatus("r"), StoreUnavailableError);
+      await assert.rejects(store.markDelivered("r", "1", "k", 1), StoreUnavailableError);
+      await assert.rejects(
+        store.recordMessage({ requestId: "r", msgId: "1", appId: "kept", ksids: [], broadcast: true, time: timestampNow() }),
+        StoreUnavailableError,
+      );
       await redis.restart();
       // Retry as a caller would until the connection is back (bounded).
       let app;

@@ -2,6 +2,7 @@
 import { createLogger } from "../logger.js";
 import { parseOptions, usage, UsageError } from "../cli-options.js";
 import { startHerald } from "../herald.js";
+import { startFacadeServer } from "../../facade/server.js";
 
 /** The entry point: the only place that reads flags, environment and signals. */
 async function main(): Promise<number> {
@@ -20,7 +21,10 @@ async function main(): Promise<number> {
   const logger = createLogger(parsed.options.logLevel);
   let herald;
   try {
-    herald = await startHerald(parsed.options, logger);
+    // --core-url: this process is only the HTTP facade of a core running elsewhere.
+    herald = parsed.options.coreUrl
+      ? await startFacadeServer({ ...parsed.options, coreUrl: parsed.options.coreUrl }, logger)
+      : await startHerald(parsed.options, logger);
   } catch (err) {
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "herald could not start");
     return 1;

@@ -13,6 +13,7 @@ import {
 import {
   HubService,
   WatchEventsResponseSchema,
+  type GetMessageStatusRequest,
   type SendEventRequest,
   type SendPushRequest,
   type WatchEventsRequest,
@@ -25,6 +26,7 @@ import { FanOut, WatcherEnded, type Watcher } from "../fan-out.js";
 import { heraldError, invalidArgument } from "./errors.js";
 import { renderTemplate } from "./template.js";
 import type { Validator } from "./validate.js";
+import type { Logger } from "../logger.js";
 
 export interface HubDeps {
   store: Store;
@@ -33,6 +35,7 @@ export interface HubDeps {
   validator: Validator;
   /** History page size when a watcher resumes. */
   historyPage: number;
+  logger: Logger;
 }
 
 /** What a request contributes to the envelope; ids, targets and time are the core's. */
@@ -46,6 +49,8 @@ interface EnvelopeFields {
   namePairs: NamePair[];
   content: Content;
   payload?: Value;
+  /** As the sender gave it; empty: the status is kept under the msg id. */
+  requestId: string;
 }
 
 interface Published {
@@ -67,7 +72,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     return app;
   }
 
-  /** Resolves targets, encodes the envelope once and publishes it. */
+  /** Resolves targets, encodes the envelope once, publishes it and records it for GetMessageStatus. */
   async function publish(
     appId: string,
     refs: readonly SubscriberRef[],
@@ -82,11 +87,15 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       // Every listed subscriber is invalid: nobody to deliver to, nothing is published.
       if (targets.length === 0) return { msgId: "", offset: 0n, invalidSubscribers };
     }
-    const envelope = toBinary(
-      EventSchema,
-      create(EventSchema, { ...event, appId, targets, time: timestampNow() }),
-    );
+    const time = timestampNow();
+    const envelope = toBinary(EventSchema, create(EventSchema, { ...event, appId, targets, time }));
     const { msgId, offset } = await bus.publish(appId, envelope);
+    // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
+    // before this lands, which the store allows for. The message is out by now: a failed record
+    // is logged, not reported, so that the caller does not retry and publish it twice.
+    await store
+      .recordMessage({ requestId: event.requestId || msgId, msgId, appId, ksids: targets, broadcast: refs.length === 0, time })
+      .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded"));
     return { msgId, offset, invalidSubscribers };
   }
 
@@ -94,6 +103,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     async sendEvent(req: SendEventRequest) {
       const eventId = v.required("event_id", req.eventId);
       v.short("app_id", req.appId);
+      v.short("request_id", req.requestId);
       v.message(req);
 
       // App checks come first (as the legacy codes rank them), so look both up at once.
@@ -119,6 +129,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         namePairs: req.namePairs,
         content,
         ...(req.payload ? { payload: req.payload } : {}),
+        requestId: req.requestId,
       });
       return published;
     },
@@ -126,6 +137,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     async sendPush(req: SendPushRequest) {
       const appId = v.required("app_id", req.appId);
       v.short("os_type", req.osType);
+      v.short("request_id", req.requestId);
       v.message(req);
       if (!req.content || req.content.data === "") throw invalidArgument("content.data is required");
       if (!req.allActive && req.subscribers.length === 0) throw invalidArgument("subscribers or all_active is required");
@@ -138,6 +150,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         namePairs: req.namePairs,
         content: req.content,
         ...(req.payload ? { payload: req.payload } : {}),
+        requestId: req.requestId,
       });
     },
 
@@ -164,13 +177,19 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       }
       const onAbort = () => watcher.close();
       ctx.signal.addEventListener("abort", onAbort);
+      // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one it
+      // takes is a delivery. Marked once the transport pulls the next, i.e. has written this one.
+      const delivered = req.ksid === "" ? undefined : (event: Event) => markDelivered(event, req.ksid);
       // The offset of the last event handed on (delivered or filtered out): where to resume.
       let last = req.resumeAfter;
       try {
         if (req.resumeAfter !== undefined) {
           for await (const event of replay(appId, req.resumeAfter)) {
             last = event.offset;
-            if (watcher.matches(event)) yield create(WatchEventsResponseSchema, { event });
+            if (watcher.matches(event)) {
+              yield create(WatchEventsResponseSchema, { event });
+              delivered?.(event);
+            }
             if (ctx.signal.aborted) return;
           }
         }
@@ -179,6 +198,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
           if (last !== undefined && offset <= last) continue; // already sent from history
           last = offset;
           yield response;
+          if (delivered && response.event) delivered(response.event);
         }
       } catch (err) {
         throw err instanceof WatcherEnded ? ended(err, last) : err;
@@ -187,7 +207,23 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         watcher.close();
       }
     },
+
+    async getMessageStatus(req: GetMessageStatusRequest) {
+      const requestId = v.required("request_id", req.requestId);
+      const messages = await store.messageStatus(requestId);
+      if (!messages) {
+        throw heraldError(Code.NotFound, "MESSAGE_NOT_FOUND", `no messages for request id "${requestId}" (unknown or expired)`);
+      }
+      return { messages };
+    },
   };
+
+  /** Fire and forget: a status write never holds up or ends a stream. */
+  function markDelivered(event: Event, ksid: string): void {
+    store.markDelivered(event.requestId || event.msgId, event.msgId, ksid, Date.now()).catch((err: unknown) =>
+      deps.logger.warn({ msgId: event.msgId, ksid, err: String(err) }, "cannot record delivery"),
+    );
+  }
 
   /** History after `after`, page by page, up to the latest offset at the time of reading. */
   async function* replay(appId: string, after: bigint): AsyncIterable<Event> {

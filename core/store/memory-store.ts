@@ -8,7 +8,22 @@ import {
   type Subscriber,
 } from "../gen/herald/v1/registry_pb.js";
 import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
-import type { Resolved, Store, SubscriberInput } from "./store.js";
+import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
+import type { MessageRecord, MessageStatusOptions, Resolved, Store, SubscriberInput } from "./store.js";
+import { compareMsgIds, copyTimestamp, messageStatusOf, type RecordedMessage } from "./message-status.js";
+import { defaultOptions } from "../config.js";
+
+export interface MemoryStoreOptions extends MessageStatusOptions {
+  /** Most request ids whose status is kept; the oldest is dropped first. */
+  messageStatusMax: number;
+}
+
+/** The delivery status of one request id. */
+interface StatusEntry {
+  expiresAt: number;
+  /** By msg id; `record` is unset while a delivery mark has raced ahead of it. */
+  messages: Map<string, { record?: RecordedMessage; delivered: Map<string, number> }>;
+}
 
 /** The embedded registry: plain maps in this process; everything handed out is a copy. */
 export class MemoryStore implements Store {
@@ -16,6 +31,16 @@ export class MemoryStore implements Store {
   private readonly events = new Map<string, EventDefinition>();
   private readonly subscribers = new Map<string, Subscriber>();
   private ksidSeq = 0;
+  /** Insertion order is creation order, hence expiry order (the TTL is never extended). */
+  private readonly statuses = new Map<string, StatusEntry>();
+  private readonly options: MemoryStoreOptions;
+
+  constructor(options: Partial<MemoryStoreOptions> = {}) {
+    this.options = {
+      messageStatusTtlMs: options.messageStatusTtlMs ?? defaultOptions.messageStatusTtlMs,
+      messageStatusMax: options.messageStatusMax ?? defaultOptions.messageStatusMax,
+    };
+  }
 
   async upsertApp(app: App): Promise<App> {
     this.apps.set(app.id, clone(AppSchema, app));
@@ -134,6 +159,54 @@ export class MemoryStore implements Store {
       for (const k of found) ksids.add(k);
     }
     return { ksids: [...ksids], invalid };
+  }
+
+  async recordMessage(record: MessageRecord): Promise<void> {
+    const { requestId, ...message } = record;
+    const entry = this.message(requestId, record.msgId);
+    entry.record = { ...message, ksids: [...message.ksids], time: copyTimestamp(message.time) };
+  }
+
+  async markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void> {
+    const { delivered } = this.message(requestId, msgId);
+    if (!delivered.has(ksid)) delivered.set(ksid, timeMs);
+  }
+
+  async messageStatus(requestId: string): Promise<MessageStatus[] | undefined> {
+    this.expire();
+    const entry = this.statuses.get(requestId);
+    if (!entry || entry.expiresAt <= Date.now()) return undefined;
+    const out: MessageStatus[] = [];
+    for (const [msgId, m] of [...entry.messages].sort(([a], [b]) => compareMsgIds(a, b))) {
+      if (m.record) out.push(messageStatusOf({ ...m.record, msgId }, m.delivered));
+    }
+    return out.length > 0 ? out : undefined;
+  }
+
+  /** The message's slot, creating the request's entry (with its TTL) if needed. */
+  private message(requestId: string, msgId: string) {
+    this.expire();
+    let entry = this.statuses.get(requestId);
+    if (!entry) {
+      entry = { expiresAt: Date.now() + this.options.messageStatusTtlMs, messages: new Map() };
+      this.statuses.set(requestId, entry);
+      for (const oldest of this.statuses.keys()) {
+        if (this.statuses.size <= this.options.messageStatusMax) break;
+        this.statuses.delete(oldest);
+      }
+    }
+    let m = entry.messages.get(msgId);
+    if (!m) entry.messages.set(msgId, (m = { delivered: new Map() }));
+    return m;
+  }
+
+  /** Drops expired entries; they are in expiry order, so this stops at the first live one. */
+  private expire(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.statuses) {
+      if (entry.expiresAt > now) break;
+      this.statuses.delete(id);
+    }
   }
 
   async close(): Promise<void> {}

@@ -9,7 +9,18 @@ import {
   type Subscriber,
 } from "../gen/herald/v1/registry_pb.js";
 import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
-import { StoreUnavailableError, type Resolved, type Store, type SubscriberInput } from "./store.js";
+import { DeliveryState, MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
+import { TimestampSchema } from "@bufbuild/protobuf/wkt";
+import {
+  StoreUnavailableError,
+  type MessageRecord,
+  type MessageStatusOptions,
+  type Resolved,
+  type Store,
+  type SubscriberInput,
+} from "./store.js";
+import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
+import { defaultOptions } from "../config.js";
 import { connectRedis, isUnavailable, ready } from "../redis/connect.js";
 import type { Logger } from "../logger.js";
 
@@ -19,6 +30,8 @@ export interface RedisStoreOptions {
   commandTimeoutMs: number;
   maxReconnectDelayMs: number;
   logger: Logger;
+  /** Default: defaultOptions.messageStatusTtlMs. */
+  messageStatusTtlMs?: MessageStatusOptions["messageStatusTtlMs"];
 }
 
 /**
@@ -38,7 +51,20 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return {ARGV[2], existing or ''}
 `;
 
+/**
+ * Writes a field of a request's status hash (HSET for a record, HSETNX for a delivery: the first
+ * time wins), and gives the hash a TTL unless it has one. A delivery may be marked before its
+ * message is recorded, so either write may be the one that creates the key: both set the TTL, and
+ * never extend it. KEYS: status hash. ARGV: field, value, ttl ms.
+ */
+const STATUS_SCRIPT = (set: "HSET" | "HSETNX") => `
+redis.call('${set}', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX')
+`;
+
 type Commands = Redis & {
+  heraldRecord(key: string, field: string, value: Buffer, ttlMs: number): Promise<unknown>;
+  heraldMark(key: string, field: string, value: string, ttlMs: number): Promise<unknown>;
   heraldClaim(byKey: string, subs: string, device: string, ufid: string, composite: string, candidate: string, force: string): Promise<[ksid: string, replaced: string]>;
 };
 
@@ -48,6 +74,11 @@ const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 /**
  * The registry in Redis, values as protobuf binary. Keys are tagged per app ({app}); what must be
  * global (app list, event definitions by id, ksid → app, ksid counter) are single keys.
+ *
+ * Delivery status lives in one hash per request id, `status:{<requestId>}` (tagged by the id, so
+ * each call touches one key, one round trip): field `m:<msgId>` holds the message record (a
+ * MessageStatus with its targets QUEUED), field `d:<msgId>:<ksid>` the delivery time in ms. The
+ * hash expires `messageStatusTtlMs` after its first write.
  */
 export class RedisStore implements Store {
   private constructor(
@@ -67,6 +98,8 @@ export class RedisStore implements Store {
       { enableAutoPipelining: true },
     ) as Commands;
     redis.defineCommand("heraldClaim", { numberOfKeys: 4, lua: CLAIM_SCRIPT });
+    redis.defineCommand("heraldRecord", { numberOfKeys: 1, lua: STATUS_SCRIPT("HSET") });
+    redis.defineCommand("heraldMark", { numberOfKeys: 1, lua: STATUS_SCRIPT("HSETNX") });
     try {
       await ready(redis);
     } catch (err) {
@@ -284,6 +317,62 @@ export class RedisStore implements Store {
         for (const x of found) ksids.add(x);
       });
       return { ksids: [...ksids], invalid };
+    });
+  }
+
+  private status(requestId: string): string {
+    return `${this.p}status:{${requestId}}`;
+  }
+  private get statusTtlMs(): number {
+    return this.options.messageStatusTtlMs ?? defaultOptions.messageStatusTtlMs;
+  }
+
+  recordMessage(record: MessageRecord): Promise<void> {
+    const value = create(MessageStatusSchema, {
+      msgId: record.msgId,
+      appId: record.appId,
+      time: record.time,
+      broadcast: record.broadcast,
+      subscribers: record.ksids.map((ksid) => ({ ksid, state: DeliveryState.QUEUED })),
+    });
+    return this.call(async () => {
+      await this.redis.heraldRecord(this.status(record.requestId), `m:${record.msgId}`, buf(toBinary(MessageStatusSchema, value)), this.statusTtlMs);
+    });
+  }
+
+  markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void> {
+    return this.call(async () => {
+      await this.redis.heraldMark(this.status(requestId), `d:${msgId}:${ksid}`, String(timeMs), this.statusTtlMs);
+    });
+  }
+
+  messageStatus(requestId: string): Promise<MessageStatus[] | undefined> {
+    return this.call(async () => {
+      const fields = await this.redis.hgetallBuffer(this.status(requestId));
+      const records = new Map<string, RecordedMessage>();
+      const delivered = new Map<string, Map<string, number>>();
+      for (const [field, value] of Object.entries(fields)) {
+        if (field.startsWith("m:")) {
+          const m = fromBinary(MessageStatusSchema, bytes(value));
+          records.set(field.slice(2), {
+            msgId: field.slice(2),
+            appId: m.appId,
+            time: m.time ?? create(TimestampSchema),
+            broadcast: m.broadcast,
+            ksids: m.subscribers.map((s) => s.ksid),
+          });
+        } else if (field.startsWith("d:")) {
+          const colon = field.indexOf(":", 2); // msg ids are numeric: the first colon ends it
+          const msgId = field.slice(2, colon);
+          let marks = delivered.get(msgId);
+          if (!marks) delivered.set(msgId, (marks = new Map()));
+          marks.set(field.slice(colon + 1), Number(value.toString()));
+        }
+      }
+      if (records.size === 0) return undefined;
+      return [...records.values()]
+        .sort((a, b) => compareMsgIds(a.msgId, b.msgId))
+        .map((r) => messageStatusOf(r, delivered.get(r.msgId) ?? new Map()));
     });
   }
 

@@ -1,5 +1,7 @@
 import type { App, EventDefinition, Subscriber } from "../gen/herald/v1/registry_pb.js";
 import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
+import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * The registry: apps, their events and their subscribers.
@@ -13,6 +15,18 @@ import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
  * - `resolve` maps subscriber references of one app to ksids: a ksid must be an active subscriber of
  *   that app, a device_id or ufid must name at least one; the result holds each ksid once, in the
  *   order of the references, and every reference that named nobody, in order.
+ * - Delivery status (GetMessageStatus) is kept per request id:
+ *   - `recordMessage` records a published message; every ksid it targeted starts QUEUED.
+ *   - `markDelivered` is idempotent (the first delivery time wins) and may run before the
+ *     `recordMessage` of its message (watchers can see an event before the publisher records it):
+ *     the mark is kept and the later record does not reset it. On a broadcast message it adds
+ *     the ksid; on a targeted one, marks for ksids it did not target are ignored.
+ *   - `messageStatus` lists the recorded messages of a request id in send order (msg_id order),
+ *     each with its targets in the order given, then, for a broadcast, the ksids delivered to (by
+ *     delivery time); undefined when nothing was recorded under that id or it expired.
+ *   - A request id's status is kept `messageStatusTtlMs` from its first record or mark, never
+ *     extended (so a reused id cannot grow without end); MemoryStore also keeps at most
+ *     `messageStatusMax` request ids, dropping the oldest.
  * - When the backing service is unreachable, calls reject with a `StoreUnavailableError` promptly.
  */
 export interface Store {
@@ -34,6 +48,11 @@ export interface Store {
   listSubscribers(appId: string): Promise<Subscriber[]>;
   resolve(appId: string, refs: readonly SubscriberRef[]): Promise<Resolved>;
 
+  recordMessage(record: MessageRecord): Promise<void>;
+  /** `timeMs`: when the event was handed to the subscriber's watcher (ms since the epoch). */
+  markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void>;
+  messageStatus(requestId: string): Promise<MessageStatus[] | undefined>;
+
   close(): Promise<void>;
 }
 
@@ -49,6 +68,27 @@ export interface SubscriberInput {
 export interface Resolved {
   ksids: string[];
   invalid: SubscriberRef[];
+}
+
+/** A published message, for delivery status. */
+export interface MessageRecord {
+  /** The request_id it was sent with, else its msg_id. */
+  requestId: string;
+  /** Numeric, as the bus assigns it (send order is msg_id order). */
+  msgId: string;
+  appId: string;
+  /** The ksids targeted, in resolved order; empty for a broadcast. */
+  ksids: string[];
+  /** Sent to no list: every (os type's) subscriber of the app. */
+  broadcast: boolean;
+  /** When the core accepted it (the envelope's time). */
+  time: Timestamp;
+}
+
+/** Retention of delivery status; both stores take it. */
+export interface MessageStatusOptions {
+  /** How long a request id's status is kept after its first record or mark (ms). */
+  messageStatusTtlMs: number;
 }
 
 export class StoreUnavailableError extends Error {

@@ -1,8 +1,10 @@
 import { strict as assert } from "node:assert";
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { AppSchema, EventDefinitionSchema } from "../../core/gen/herald/v1/registry_pb.js";
 import { SubscriberRefSchema, type SubscriberRef } from "../../core/gen/herald/v1/event_pb.js";
-import type { Store } from "../../core/store/store.js";
+import { DeliveryState, type MessageStatus } from "../../core/gen/herald/v1/hub_pb.js";
+import type { MessageRecord, MessageStatusOptions, Store } from "../../core/store/store.js";
 
 const app = (id: string, published = true) => create(AppSchema, { id, name: `${id} app`, published });
 const event = (id: string, appId: string, published = true) =>
@@ -12,8 +14,28 @@ const ufid = (value: string): SubscriberRef => create(SubscriberRefSchema, { ref
 const device = (value: string): SubscriberRef => create(SubscriberRefSchema, { ref: { case: "deviceId", value } });
 const sub = (appId: string, deviceId: string, ufidValue = "", osType = "iphone") => ({ appId, deviceId, ufid: ufidValue, osType });
 
+/** Polls `read` until `done` holds, failing after a bounded time. */
+export async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(value, (_, v) => (typeof v === "bigint" ? String(v) : v))}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const SENT = timestampFromMs(1_700_000_000_123);
+SENT.nanos += 456; // more precise than ms: kept as given
+const record = (requestId: string, msgId: string, ksids: string[], broadcast = false): MessageRecord => ({
+  requestId, msgId, appId: "a", ksids, broadcast, time: SENT,
+});
+/** [ksid, state, delivered ms] of each subscriber of a message. */
+const states = (m: MessageStatus | undefined) =>
+  m?.subscribers.map((s) => [s.ksid, DeliveryState[s.state], s.deliveredTime && timestampMs(s.deliveredTime)]);
+
 /** The guarantees documented on the Store interface, checked against one implementation. */
-export function storeContract(name: string, make: () => Promise<Store>): void {
+export function storeContract(name: string, make: (options?: Partial<MessageStatusOptions>) => Promise<Store>): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
     beforeEach(async () => {
@@ -117,6 +139,89 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       await store.upsertApp(app("a"));
       assert.deepEqual((await store.resolve("a", [device("d1"), ufid("u1")])).ksids, [], "no stale lookups");
       assert.equal((await store.getSubscriber(kept.ksid))?.appId, "b");
+    });
+
+    describe("delivery status", () => {
+      it("records a message with every target QUEUED, handing out copies", async () => {
+        await store.recordMessage(record("r1", "10", ["k2", "k1"]));
+        const [m, ...rest] = (await store.messageStatus("r1")) ?? [];
+        assert.equal(rest.length, 0);
+        assert.equal(m?.msgId, "10");
+        assert.equal(m?.appId, "a");
+        assert.equal(m?.broadcast, false);
+        assert.deepEqual([m?.time?.seconds, m?.time?.nanos], [SENT.seconds, SENT.nanos]);
+        assert.deepEqual(states(m), [["k2", "QUEUED", undefined], ["k1", "QUEUED", undefined]]);
+        m!.subscribers.length = 0;
+        m!.time!.seconds = 0n;
+        const again = (await store.messageStatus("r1"))?.[0];
+        assert.equal(again?.subscribers.length, 2, "a copy, not the stored value");
+        assert.equal(again?.time?.seconds, SENT.seconds);
+      });
+
+      it("marks a target DELIVERED with its time, idempotently: the first time wins", async () => {
+        await store.recordMessage(record("r1", "10", ["k1", "k2"]));
+        await store.markDelivered("r1", "10", "k1", 1_000);
+        await store.markDelivered("r1", "10", "k1", 2_000);
+        await store.markDelivered("r1", "10", "stranger", 1_500);
+        assert.deepEqual(states((await store.messageStatus("r1"))?.[0]), [["k1", "DELIVERED", 1_000], ["k2", "QUEUED", undefined]]);
+        await Promise.all([3_000, 4_000].map((t) => store.markDelivered("r1", "10", "k2", t)));
+        const k2 = (await store.messageStatus("r1"))?.[0]?.subscribers[1];
+        assert.ok(k2?.deliveredTime && [3_000, 4_000].includes(timestampMs(k2.deliveredTime)));
+      });
+
+      it("keeps a delivery marked before its message is recorded", async () => {
+        await store.markDelivered("r1", "10", "k2", 500);
+        assert.equal(await store.messageStatus("r1"), undefined, "nothing recorded yet");
+        await store.recordMessage(record("r1", "10", ["k1", "k2"]));
+        assert.deepEqual(states((await store.messageStatus("r1"))?.[0]), [["k1", "QUEUED", undefined], ["k2", "DELIVERED", 500]]);
+      });
+
+      it("lists the messages of one request id in send (msg id) order, apart from other ids", async () => {
+        await store.recordMessage(record("r1", "100", ["k1"]));
+        await store.recordMessage(record("r1", "9", ["k1"]));
+        await store.recordMessage(record("r2", "50", ["k1"]));
+        await store.recordMessage(record("r1", "10", ["k1"]));
+        await store.markDelivered("r1", "10", "k1", 7);
+        const messages = await store.messageStatus("r1");
+        assert.deepEqual(messages?.map((m) => m.msgId), ["9", "10", "100"]);
+        assert.deepEqual(messages?.map((m) => m.subscribers[0]?.state), [DeliveryState.QUEUED, DeliveryState.DELIVERED, DeliveryState.QUEUED]);
+        assert.deepEqual((await store.messageStatus("r2"))?.map((m) => m.msgId), ["50"]);
+      });
+
+      it("adds the ksids a broadcast was delivered to, by delivery time", async () => {
+        await store.recordMessage(record("r1", "10", [], true));
+        assert.deepEqual(states((await store.messageStatus("r1"))?.[0]), []);
+        await store.markDelivered("r1", "10", "kb", 2_000);
+        await store.markDelivered("r1", "10", "ka", 1_000);
+        await store.markDelivered("r1", "10", "kb", 500);
+        const m = (await store.messageStatus("r1"))?.[0];
+        assert.equal(m?.broadcast, true);
+        assert.deepEqual(states(m), [["ka", "DELIVERED", 1_000], ["kb", "DELIVERED", 2_000]]);
+      });
+
+      it("answers undefined for an id never recorded", async () => {
+        assert.equal(await store.messageStatus("nope"), undefined);
+        await store.markDelivered("marked-only", "1", "k", 1);
+        assert.equal(await store.messageStatus("marked-only"), undefined);
+      });
+
+      it("forgets a request id messageStatusTtlMs after its first write, marks included, never extending it", async () => {
+        const short = await make({ messageStatusTtlMs: 200 });
+        try {
+          await short.recordMessage(record("first", "1", ["k"]));
+          await short.markDelivered("marked", "2", "k", 1);
+          await short.recordMessage(record("later", "3", ["k"]));
+          await short.recordMessage(record("first", "4", ["k"])); // after "later" was created
+          assert.equal((await short.messageStatus("first"))?.length, 2);
+          // Everything here was created no later than "later": once it is gone, so are they.
+          await until(() => short.messageStatus("later"), (m) => m === undefined, "the status to expire");
+          assert.equal(await short.messageStatus("first"), undefined, "the TTL is not extended by a later message");
+          await short.recordMessage(record("marked", "2", ["k"]));
+          assert.deepEqual(states((await short.messageStatus("marked"))?.[0]), [["k", "QUEUED", undefined]], "the early mark expired too");
+        } finally {
+          await short.close();
+        }
+      });
     });
   });
 }

@@ -67,6 +67,7 @@ export interface ReceivedEvent {
   resourceType: string;
   resourceId: string;
   targets: string[];
+  requestId: string;
   content?: { data: string; mimeType: string; priority: boolean };
   namePairs: Array<{ name: string; content: string }>;
 }

@@ -1,0 +1,187 @@
+import Router from "@koa/router";
+import type { Context } from "koa";
+import { ConnectError, type Client } from "@connectrpc/connect";
+import type { HubService } from "../../core/gen/herald/v1/hub_pb.js";
+import type { RegistryService } from "../../core/gen/herald/v1/registry_pb.js";
+import type { Logger } from "../../core/logger.js";
+import { requestFormat, TooLargeError, type BodyFormat } from "../body.js";
+import { FormatError } from "../format-error.js";
+import { reasonOf } from "../core-error.js";
+import { eventPushToSendEvent } from "./event-push.js";
+import { messageRequestToSendPush } from "./message-push.js";
+import { renderMessageResponse, type MessageReply, type Rendered } from "./message-response.js";
+import {
+  parseSubscription,
+  renderSubscriptionResponse,
+  SUBSCRIBED,
+  SUBSCRIBER_INVALID,
+  UNSUBSCRIBED,
+} from "./subscription.js";
+import { statusBody } from "./status.js";
+import {
+  APP_NOT_PUBLISHED,
+  EVENT_NOT_PUBLISHED,
+  INVALID_FORMAT,
+  KONY,
+  QUEUED,
+  SERVER_FAILED,
+  TOO_LARGE,
+  VOLT_MX,
+  type Wording,
+} from "./wording.js";
+
+export interface KpnsDeps {
+  hub: Client<typeof HubService>;
+  registry: Client<typeof RegistryService>;
+  readBody: (ctx: Context) => Promise<unknown>;
+  logger: Logger;
+}
+
+/** The Kony (/kpns) and Volt MX (/vpns) push surfaces: one behaviour, two wordings. */
+export function kpnsRouter(deps: KpnsDeps): Router {
+  const router = new Router();
+  for (const [prefix, wording] of [["/kpns", KONY], ["/vpns", VOLT_MX]] as const) {
+    router.post(`${prefix}/service/eventpushmessage`, (ctx) => eventPushMessage(ctx, deps, wording));
+    router.post(`${prefix}/api/v1/messages/push`, (ctx) => pushMessage(ctx, deps, wording));
+    router.post(`${prefix}/subscription`, (ctx) => subscription(ctx, deps, wording));
+    router.get(`${prefix}/api/v1/status/push/request/:id`, (ctx) => pushStatus(ctx, deps));
+  }
+  return router;
+}
+
+async function eventPushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
+  const format = requestFormat(ctx);
+  let reply: MessageReply;
+  try {
+    const req = eventPushToSendEvent(await deps.readBody(ctx));
+    const res = await deps.hub.sendEvent(req);
+    reply = { code: 200, description: QUEUED, msgIds: [res.msgId || "-1"], invalidSubscribers: res.invalidSubscribers };
+  } catch (err) {
+    reply = failure(err, format, wording, wording.appInvalid, deps.logger, ctx);
+  }
+  send(ctx, renderMessageResponse(format, reply));
+}
+
+async function pushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
+  const format = requestFormat(ctx);
+  let reply: MessageReply;
+  try {
+    const pushes = messageRequestToSendPush(await deps.readBody(ctx));
+    // One request id for all its messages: the first published message's id.
+    let requestId = "";
+    const msgIds: string[] = [];
+    const invalidSubscribers: MessageReply["invalidSubscribers"] = [];
+    for (const push of pushes) {
+      const res = await deps.hub.sendPush({ ...push, requestId });
+      if (requestId === "" && res.msgId !== "") requestId = res.msgId;
+      msgIds.push(res.msgId || "-1");
+      invalidSubscribers.push(...res.invalidSubscribers);
+    }
+    reply = { code: 200, description: QUEUED, requestId: requestId || "-1", msgIds, invalidSubscribers };
+  } catch (err) {
+    reply = failure(err, format, wording, wording.appIdInvalid, deps.logger, ctx);
+  }
+  send(ctx, renderMessageResponse(format, reply));
+}
+
+async function subscription(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
+  const format = requestFormat(ctx);
+  let rendered: Rendered;
+  try {
+    const command = parseSubscription(await deps.readBody(ctx));
+    if (command.kind === "subscribe") {
+      const { kind: _, ...req } = command;
+      const { ksid } = await deps.registry.subscribe(req);
+      rendered = renderSubscriptionResponse(format, { code: 200, ksid, message: SUBSCRIBED });
+    } else {
+      const ksids = await ksidsToUnsubscribe(deps, command);
+      if (ksids.length === 0) {
+        rendered = renderSubscriptionResponse(format, { code: 400, message: SUBSCRIBER_INVALID });
+      } else {
+        for (const ksid of ksids) await deps.registry.unsubscribe({ ksid });
+        rendered = renderSubscriptionResponse(format, { code: 200, message: UNSUBSCRIBED });
+      }
+    }
+  } catch (err) {
+    const { code, description } = failure(err, format, wording, wording.appIdInvalid, deps.logger, ctx);
+    rendered = renderSubscriptionResponse(format, { code, message: code === 500 ? SERVER_FAILED : description });
+  }
+  send(ctx, rendered);
+}
+
+/** By ksid (which must belong to the app), or every subscription of the app's device. */
+async function ksidsToUnsubscribe(
+  deps: KpnsDeps,
+  command: { appId: string; ksid: string; deviceId: string },
+): Promise<string[]> {
+  if (command.ksid !== "") {
+    try {
+      const { subscriber } = await deps.registry.getSubscriber({ ksid: command.ksid });
+      return subscriber?.appId === command.appId ? [command.ksid] : [];
+    } catch (err) {
+      if (reasonOf(err) === "SUBSCRIBER_NOT_FOUND") return [];
+      throw err;
+    }
+  }
+  const { subscribers } = await deps.registry.listSubscribers({ appId: command.appId });
+  return subscribers.filter((s) => s.deviceId === command.deviceId).map((s) => s.ksid);
+}
+
+async function pushStatus(ctx: Context, deps: KpnsDeps): Promise<void> {
+  const id = ctx.params["id"] ?? "";
+  try {
+    const res = await deps.hub.getMessageStatus({ requestId: id });
+    ctx.status = 200;
+    ctx.body = statusBody(res);
+  } catch (err) {
+    const reason = reasonOf(err);
+    if (reason === "MESSAGE_NOT_FOUND" || reason === "INVALID_ARGUMENT") {
+      ctx.status = 404;
+      ctx.body = { code: 404, message: "Invalid Request ID. " };
+    } else {
+      deps.logger.error({ err, path: ctx.path }, "push status failed");
+      ctx.status = 500;
+      ctx.body = { "500": SERVER_FAILED };
+    }
+  }
+}
+
+/** A failure in the contract's terms: the core's reason → the legacy code and description. */
+function failure(
+  err: unknown,
+  format: BodyFormat,
+  wording: Wording,
+  appInvalid: string,
+  logger: Logger,
+  ctx: Context,
+): MessageReply {
+  const none = { msgIds: [], invalidSubscribers: [] };
+  if (err instanceof FormatError) {
+    logger.debug({ path: ctx.path, reason: err.message }, "invalid request format");
+    return { code: 400, description: INVALID_FORMAT[format], ...none };
+  }
+  if (err instanceof TooLargeError) return { code: 413, description: TOO_LARGE, ...none };
+  switch (reasonOf(err)) {
+    case "INVALID_ARGUMENT":
+      logger.debug({ path: ctx.path, reason: (err as ConnectError).rawMessage }, "request refused by the core");
+      return { code: 400, description: INVALID_FORMAT[format], ...none };
+    case "APP_NOT_FOUND":
+      return { code: 404, description: appInvalid, ...none };
+    case "APP_NOT_PUBLISHED":
+      return { code: 405, description: APP_NOT_PUBLISHED, ...none };
+    case "EVENT_NOT_FOUND":
+      return { code: 406, description: wording.eventInvalid, ...none };
+    case "EVENT_NOT_PUBLISHED":
+      return { code: 407, description: EVENT_NOT_PUBLISHED, ...none };
+    default:
+      logger.error({ err, path: ctx.path }, "request failed");
+      return { code: 500, description: SERVER_FAILED, ...none };
+  }
+}
+
+function send(ctx: Context, rendered: Rendered): void {
+  ctx.status = rendered.status;
+  // Set before the body so Koa keeps the documents' exact spelling of the type.
+  ctx.set("Content-Type", rendered.contentType);
+  ctx.body = rendered.body;
+}
