@@ -25,6 +25,9 @@ import { createInProcessClient } from "./transport/in-process-client.js";
 import { loadSeed } from "./seed.js";
 import { createFacade } from "../facade/app.js";
 
+/** The path prefix of every Connect / gRPC-Web route (the proto package). */
+const CONNECT_PATH_PREFIX = `/${HubService.typeName.slice(0, HubService.typeName.lastIndexOf(".") + 1)}`;
+
 /** Where the .proto files are, for server reflection (dist/core/herald.js → repo root). */
 const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "proto");
 
@@ -95,7 +98,11 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
       // The HTTP port is HTTP/1.1 (createServer), so the request really is an IncomingMessage.
       fallback: (req, res) => void koa(req as IncomingMessage, res as ServerResponse),
     });
-    const http = createServer(connect);
+    // Connect routes are all /herald.v1.<Service>/<Method>: send only those through the Connect
+    // adapter, so facade requests skip its routing (measured: ~15% of a facade request's CPU).
+    const http = createServer((req, res) =>
+      req.url?.startsWith(CONNECT_PATH_PREFIX) ? connect(req, res) : void koa(req, res),
+    );
     http.listen(options.httpPort, options.host);
     await once(http, "listening");
     const httpPort = (http.address() as { port: number }).port;
