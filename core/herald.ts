@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import { once, setMaxListeners } from "node:events";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -22,6 +22,7 @@ import { createRegistryService } from "./rpc/registry-service.js";
 import { withErrorMapping } from "./rpc/map-errors.js";
 import { createGrpcServer } from "./transport/grpc-server.js";
 import { createInProcessClient } from "./transport/in-process-client.js";
+import { listenHttp, stopHttp } from "./transport/http-server.js";
 import { loadSeed } from "./seed.js";
 import { createFacade } from "../facade/app.js";
 
@@ -100,12 +101,11 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
     });
     // Connect routes are all /herald.v1.<Service>/<Method>: send only those through the Connect
     // adapter, so facade requests skip its routing (measured: ~15% of a facade request's CPU).
-    const http = createServer((req, res) =>
-      req.url?.startsWith(CONNECT_PATH_PREFIX) ? connect(req, res) : void koa(req, res),
+    const { server: http, port: httpPort } = await listenHttp(
+      (req, res) => (req.url?.startsWith(CONNECT_PATH_PREFIX) ? connect(req, res) : void koa(req, res)),
+      options.host,
+      options.httpPort,
     );
-    http.listen(options.httpPort, options.host);
-    await once(http, "listening");
-    const httpPort = (http.address() as { port: number }).port;
 
     logger.info(
       { mode, grpcPort, httpPort, redis: options.redisUrl ? redactUrl(options.redisUrl) : undefined },
@@ -166,18 +166,6 @@ function stopGrpc(server: grpc.Server, graceMs: number): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-  });
-}
-
-/** Stops accepting, lets requests finish within the grace period, then cuts what is left. */
-export function stopHttp(server: HttpServer, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    server.closeIdleConnections();
   });
 }
 

@@ -1,12 +1,10 @@
-import { createServer } from "node:http";
-import { once } from "node:events";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { defaultOptions, type HeraldOptions } from "../core/config.js";
 import type { Logger } from "../core/logger.js";
-import { stopHttp } from "../core/herald.js";
+import { listenHttp, stopHttp } from "../core/transport/http-server.js";
 import { createFacade } from "./app.js";
 
 export interface FacadeServer {
@@ -37,10 +35,7 @@ export async function startFacadeServer(
     limits: options.limits,
     serving: () => serving,
   });
-  const http = createServer(facade.callback());
-  http.listen(options.httpPort, options.host);
-  await once(http, "listening");
-  const httpPort = (http.address() as { port: number }).port;
+  const { server: http, port: httpPort } = await listenHttp(facade.callback(), options.host, options.httpPort);
   logger.info({ httpPort, core: partial.coreUrl }, "herald facade started, core over gRPC");
   let closing: Promise<void> | undefined;
   return {
