@@ -26,6 +26,8 @@ export const flags: Flag[] = [
   { flag: "message-status-max", env: "HERALD_MESSAGE_STATUS_MAX", key: "messageStatusMax", kind: "integer", help: "embedded: most request ids with delivery status kept, oldest dropped" },
   { flag: "redis-command-timeout-ms", env: "HERALD_REDIS_COMMAND_TIMEOUT_MS", key: "redisCommandTimeoutMs", kind: "integer", help: "a Redis command not answered in time fails (UNAVAILABLE)" },
   { flag: "redis-max-reconnect-delay-ms", env: "HERALD_REDIS_MAX_RECONNECT_DELAY_MS", key: "redisMaxReconnectDelayMs", kind: "integer", help: "longest wait between Redis reconnection attempts" },
+  { flag: "handler-cursor-flush-ms", env: "HERALD_HANDLER_CURSOR_FLUSH_MS", key: "handlerCursorFlushMs", kind: "integer", help: "how often open event handler streams save their position" },
+  { flag: "xms-keepalive-ms", env: "HERALD_XMS_KEEPALIVE_MS", key: "xmsKeepaliveMs", kind: "integer", help: "XMS event streams: interval of keepalive events" },
   { flag: "shutdown-grace-ms", env: "HERALD_SHUTDOWN_GRACE_MS", key: "shutdownGraceMs", kind: "integer", help: "on SIGTERM, time for calls to finish before connections are cut" },
   { flag: "max-message-bytes", env: "HERALD_MAX_MESSAGE_BYTES", key: "limits.maxMessageBytes", kind: "integer", help: "largest request message" },
   { flag: "max-subscribers", env: "HERALD_MAX_SUBSCRIBERS", key: "limits.maxSubscribers", kind: "integer", help: "most subscribers in one request" },
@@ -35,6 +37,8 @@ export const flags: Flag[] = [
   { flag: "max-payload-bytes", env: "HERALD_MAX_PAYLOAD_BYTES", key: "limits.maxPayloadBytes", kind: "integer", help: "largest JSON payload (bytes)" },
   { flag: "max-body-bytes", env: "HERALD_MAX_BODY_BYTES", key: "limits.maxBodyBytes", kind: "integer", help: "largest HTTP request body the facade reads (bytes)" },
   { flag: "max-body-depth", env: "HERALD_MAX_BODY_DEPTH", key: "limits.maxBodyDepth", kind: "integer", help: "deepest nesting of a facade request body" },
+  { flag: "max-handlers-per-app", env: "HERALD_MAX_HANDLERS_PER_APP", key: "limits.maxHandlersPerApp", kind: "integer", help: "most event handlers (XMS) one app id may hold" },
+  { flag: "max-handler-subscriptions", env: "HERALD_MAX_HANDLER_SUBSCRIPTIONS", key: "limits.maxHandlerSubscriptions", kind: "integer", help: "most subscriptions of one event handler" },
   { flag: "log-level", env: "LOG_LEVEL", key: "logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
 ];
 

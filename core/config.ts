@@ -26,6 +26,10 @@ export interface HeraldOptions {
   messageStatusTtlMs: number;
   /** Embedded only: most request ids whose delivery status is kept; the oldest go first. */
   messageStatusMax: number;
+  /** How often the position of open event handler streams is saved (ms); a crash may replay this much. */
+  handlerCursorFlushMs: number;
+  /** XMS streams: interval of `keepalive` events (ms). */
+  xmsKeepaliveMs: number;
   /** On SIGTERM, how long streams and calls get to finish before connections are cut (ms). */
   shutdownGraceMs: number;
   limits: Limits;
@@ -50,6 +54,10 @@ export interface Limits {
   maxBodyBytes: number;
   /** Deepest nesting of a facade request body (JSON objects/arrays, XML elements). */
   maxBodyDepth: number;
+  /** Most event handlers (XMS) one app id may hold. */
+  maxHandlersPerApp: number;
+  /** Most subscriptions one event handler may hold. */
+  maxHandlerSubscriptions: number;
 }
 
 export const defaultLimits: Limits = {
@@ -61,6 +69,8 @@ export const defaultLimits: Limits = {
   maxPayloadBytes: 256 * 1024,
   maxBodyBytes: 1024 * 1024,
   maxBodyDepth: 32,
+  maxHandlersPerApp: 1_000,
+  maxHandlerSubscriptions: 100,
 };
 
 export const defaultOptions: HeraldOptions = {
@@ -77,6 +87,8 @@ export const defaultOptions: HeraldOptions = {
   redisMaxReconnectDelayMs: 1_000,
   messageStatusTtlMs: 24 * 60 * 60 * 1000,
   messageStatusMax: 100_000,
+  handlerCursorFlushMs: 1_000,
+  xmsKeepaliveMs: 30_000,
   shutdownGraceMs: 5_000,
   limits: defaultLimits,
   logLevel: "info",

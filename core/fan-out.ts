@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { EventSchema, type Event } from "./gen/herald/v1/event_pb.js";
+import { EventKind, EventSchema, type Event } from "./gen/herald/v1/event_pb.js";
+import type { HandlerChange } from "./gen/herald/v1/handler_pb.js";
 import { WatchEventsResponseSchema, type WatchEventsResponse } from "./gen/herald/v1/hub_pb.js";
 import type { Bus } from "./bus/bus.js";
 import { wrapField1 } from "./bus/envelope.js";
@@ -15,20 +16,29 @@ export interface FanOutOptions {
   logger: Logger;
 }
 
-/** What a watcher wants; empty or "any" matches everything. */
-export interface WatchFilter {
+/** Routing attributes an event must have; empty or "any" matches everything. */
+export interface Route {
   type: string;
   resourceType: string;
   resourceId: string;
+}
+
+/** What a watcher wants: events matching any of `routes` (none: nothing). */
+export interface WatchFilter {
+  routes: readonly Route[];
   /** Only events that target this subscriber (with its os type, for os-filtered pushes). */
   ksid: string;
   osType: string;
+  /** A stream of this event handler: its changes (EVENT_KIND_HANDLER) replace `routes`. */
+  handler?: { id: string; revision: bigint };
 }
 
 /** Observable moments, for metrics and tests. */
 export interface FanOutEvents {
   /** A watcher is registered and receives live events. */
   watch: [appId: string];
+  /** A watcher is gone (closed by its reader, or ended). */
+  unwatch: [appId: string];
   /** A watcher was ended by the server (not closed by its reader). */
   ended: [appId: string, kind: WatcherEnded["kind"]];
 }
@@ -142,7 +152,9 @@ class AppChannel {
   }
 
   remove(watcher: Watcher): void {
-    if (this.watchers.delete(watcher) && this.watchers.size === 0) this.release();
+    if (!this.watchers.delete(watcher)) return;
+    this.events.emit("unwatch", this.appId);
+    if (this.watchers.size === 0) this.release();
   }
 
   endAll(reason: WatcherEnded): void {
@@ -205,6 +217,11 @@ class AppChannel {
     if (this.last !== undefined && event.offset <= this.last) return;
     this.last = event.offset;
     if (this.watchers.size === 0) return;
+    if (event.kind === EventKind.HANDLER) {
+      const change = event.handlerChange;
+      if (change) for (const w of [...this.watchers]) w.apply(change);
+      return;
+    }
     const response = create(WatchEventsResponseSchema, { event });
     setEncoded(response, wrapField1(message));
     const targets = event.targets.length > 8 ? new Set(event.targets) : event.targets;
@@ -213,6 +230,8 @@ class AppChannel {
 }
 
 const matchesAttr = (want: string, have: string) => want === "" || want === "any" || want === have;
+const matchesRoute = (r: Route, e: Event) =>
+  matchesAttr(r.type, e.type) && matchesAttr(r.resourceType, e.resourceType) && matchesAttr(r.resourceId, e.resourceId);
 
 /** One watcher: a bounded queue read as an async iterator by the RPC handler. */
 export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
@@ -221,21 +240,44 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
   private ended: WatcherEnded | null | undefined; // undefined: live; null: closed normally
   private wake: (() => void) | undefined;
 
+  private routes: readonly Route[];
+  private revision: bigint;
+
   constructor(
     private readonly filter: WatchFilter,
     private readonly limit: number,
     private readonly channel: AppChannel,
-  ) {}
+  ) {
+    this.routes = filter.routes;
+    this.revision = filter.handler?.revision ?? 0n;
+  }
 
   matches(event: Event, targets: readonly string[] | ReadonlySet<string> = event.targets): boolean {
+    if (event.kind === EventKind.HANDLER) return false;
     const f = this.filter;
-    if (!matchesAttr(f.type, event.type)) return false;
-    if (!matchesAttr(f.resourceType, event.resourceType)) return false;
-    if (!matchesAttr(f.resourceId, event.resourceId)) return false;
+    if (!this.routes.some((r) => matchesRoute(r, event))) return false;
     if (f.ksid === "") return true;
     if (event.osType !== "" && event.osType !== f.osType) return false;
     if (event.targets.length === 0) return true;
     return targets instanceof Set ? targets.has(f.ksid) : (targets as readonly string[]).includes(f.ksid);
+  }
+
+  /**
+   * A change to this watcher's event handler (if it has one, and the change is newer than what it
+   * has): new routes, or, deleted, the end of the stream once the events already queued are read.
+   */
+  apply(change: HandlerChange): void {
+    const h = change.handler;
+    if (!h || this.filter.handler?.id !== h.id || this.ended !== undefined) return;
+    if (change.deleted) {
+      this.ended = null;
+      this.channel.remove(this);
+      this.signal();
+      return;
+    }
+    if (h.revision <= this.revision) return;
+    this.revision = h.revision;
+    this.routes = h.subscriptions;
   }
 
   push(response: WatchEventsResponse): void {

@@ -16,6 +16,7 @@ import { RedisBus } from "./bus/redis-bus.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import { FanOut } from "./fan-out.js";
+import { HandlerCursors } from "./handler-cursors.js";
 import { Validator } from "./rpc/validate.js";
 import { createHubService } from "./rpc/hub-service.js";
 import { createRegistryService } from "./rpc/registry-service.js";
@@ -47,6 +48,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
   const mode = options.redisUrl ? "redis" : "embedded";
   const { bus, store } = await connectBackends(options, logger);
   const shutdown = new AbortController();
+  let cursors: HandlerCursors | undefined;
   // Every open call may listen to it (streams do): no listener limit.
   setMaxListeners(0, shutdown.signal);
   try {
@@ -57,8 +59,9 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
 
     const validator = new Validator(options.limits);
     const fanOut = new FanOut(bus, { queueLimit: options.watchQueueLimit, historyPage: 500, logger });
-    const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 500, logger }));
-    const registry = withErrorMapping(createRegistryService({ store, validator }));
+    cursors = new HandlerCursors(store, { flushMs: options.handlerCursorFlushMs, logger });
+    const hub = withErrorMapping(createHubService({ store, bus, fanOut, cursors, validator, historyPage: 500, logger }));
+    const registry = withErrorMapping(createRegistryService({ store, bus, validator }));
 
     const { server: grpcServer, health } = createGrpcServer({
       services: [
@@ -89,6 +92,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
       logger,
       limits: options.limits,
       serving: () => serving,
+      xmsKeepaliveMs: options.xmsKeepaliveMs,
     });
     const koa = facade.callback();
     const connect = connectNodeAdapter({
@@ -127,6 +131,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
           fanOut.closeAll();
           await Promise.all([stopGrpc(grpcServer, options.shutdownGraceMs), stopHttp(http, options.shutdownGraceMs)]);
           shutdown.abort();
+          await cursors?.stop();
           await Promise.all([bus.close(), store.close()]);
           logger.info("herald stopped");
         })()),

@@ -5,6 +5,7 @@ import type { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import type { Logger } from "../core/logger.js";
 import { createBodyReader, type BodyLimits } from "./body.js";
 import { kpnsRouter } from "./kpns/routes.js";
+import { xmsRouter } from "./xms/routes.js";
 
 export interface FacadeDeps {
   /** The core, in-process or over gRPC: the facade never touches Redis. */
@@ -14,6 +15,8 @@ export interface FacadeDeps {
   limits: BodyLimits;
   /** False while shutting down: health answers 503 so load balancers drain this instance. */
   serving: () => boolean;
+  /** XMS event streams: interval of keepalive events (ms). */
+  xmsKeepaliveMs: number;
 }
 
 /** The HTTP facade: health and the legacy contracts, each in its own module. */
@@ -39,5 +42,8 @@ export function createFacade(deps: FacadeDeps): Koa {
   const kpns = kpnsRouter({ hub: deps.hub, registry: deps.registry, readBody, logger: deps.logger });
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
+  const xms = xmsRouter({ hub: deps.hub, registry: deps.registry, readBody, logger: deps.logger, keepaliveMs: deps.xmsKeepaliveMs });
+  app.use(xms.routes());
+  app.use(xms.allowedMethods());
   return app;
 }

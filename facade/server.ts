@@ -34,6 +34,7 @@ export async function startFacadeServer(
     logger,
     limits: options.limits,
     serving: () => serving,
+    xmsKeepaliveMs: options.xmsKeepaliveMs,
   });
   const { server: http, port: httpPort } = await listenHttp(facade.callback(), options.host, options.httpPort);
   logger.info({ httpPort, core: partial.coreUrl }, "herald facade started, core over gRPC");

@@ -5,6 +5,7 @@ import { DeliveryState, HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { MemoryBus } from "../core/bus/memory-bus.js";
 import { MemoryStore } from "../core/store/memory-store.js";
+import { HandlerCursors } from "../core/handler-cursors.js";
 import { FanOut } from "../core/fan-out.js";
 import { Validator } from "../core/rpc/validate.js";
 import { createHubService } from "../core/rpc/hub-service.js";
@@ -29,8 +30,8 @@ function services(overrides: { store?: Store; logger?: Logger } = {}) {
   const bus = new MemoryBus({ historySize: 100 });
   const fanOut = new FanOut(bus, { queueLimit: 100, historyPage: 10, logger: silentLogger });
   const validator = new Validator(defaultLimits);
-  const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 10, logger }));
-  const registry = withErrorMapping(createRegistryService({ store, validator }));
+  const hub = withErrorMapping(createHubService({ store, bus, fanOut, cursors: new HandlerCursors(store, { flushMs: 50, logger }), validator, historyPage: 10, logger }));
+  const registry = withErrorMapping(createRegistryService({ store, bus, validator }));
   return { hub, registry, fanOut };
 }
 

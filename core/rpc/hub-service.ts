@@ -22,7 +22,9 @@ import {
 import type { App } from "../gen/herald/v1/registry_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { Store } from "../store/store.js";
-import { FanOut, WatcherEnded, type Watcher } from "../fan-out.js";
+import { FanOut, WatcherEnded, type Watcher, type WatchFilter } from "../fan-out.js";
+import { HandlerChangeSchema } from "../gen/herald/v1/handler_pb.js";
+import type { HandlerCursors } from "../handler-cursors.js";
 import { heraldError, invalidArgument } from "./errors.js";
 import { renderTemplate } from "./template.js";
 import type { Validator } from "./validate.js";
@@ -35,6 +37,8 @@ export interface HubDeps {
   validator: Validator;
   /** History page size when a watcher resumes. */
   historyPage: number;
+  /** Where event handler streams stopped. */
+  cursors: HandlerCursors;
   logger: Logger;
 }
 
@@ -61,7 +65,7 @@ interface Published {
 
 /** SendEvent, SendPush and WatchEvents, written once; every transport serves these functions. */
 export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> {
-  const { store, bus, fanOut, validator: v } = deps;
+  const { store, bus, fanOut, cursors, validator: v } = deps;
 
   async function publishedApp(appId: string): Promise<App> {
     const app = await store.getApp(appId);
@@ -158,6 +162,11 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       const appId = v.required("app_id", req.appId);
       v.routing(req);
       v.short("ksid", req.ksid);
+      v.short("handler_id", req.handlerId);
+      if (req.handlerId !== "") {
+        yield* watchHandler(appId, req, ctx);
+        return;
+      }
       const app = await store.getApp(appId);
       if (!app) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${appId}" not found`);
       let osType = "";
@@ -168,44 +177,11 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         }
         osType = sub.osType;
       }
-
-      let watcher: Watcher;
-      try {
-        watcher = await fanOut.watch(appId, { ...routing(req), ksid: req.ksid, osType });
-      } catch (err) {
-        throw err instanceof WatcherEnded ? ended(err, req.resumeAfter) : err;
-      }
-      const onAbort = () => watcher.close();
-      ctx.signal.addEventListener("abort", onAbort);
+      const watcher = await watch(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter);
       // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one it
       // takes is a delivery. Marked once the transport pulls the next, i.e. has written this one.
       const delivered = req.ksid === "" ? undefined : (event: Event) => markDelivered(event, req.ksid);
-      // The offset of the last event handed on (delivered or filtered out): where to resume.
-      let last = req.resumeAfter;
-      try {
-        if (req.resumeAfter !== undefined) {
-          for await (const event of replay(appId, req.resumeAfter)) {
-            last = event.offset;
-            if (watcher.matches(event)) {
-              yield create(WatchEventsResponseSchema, { event });
-              delivered?.(event);
-            }
-            if (ctx.signal.aborted) return;
-          }
-        }
-        for await (const response of watcher) {
-          const offset = response.event?.offset ?? 0n;
-          if (last !== undefined && offset <= last) continue; // already sent from history
-          last = offset;
-          yield response;
-          if (delivered && response.event) delivered(response.event);
-        }
-      } catch (err) {
-        throw err instanceof WatcherEnded ? ended(err, last) : err;
-      } finally {
-        ctx.signal.removeEventListener("abort", onAbort);
-        watcher.close();
-      }
+      yield* stream(appId, watcher, req.resumeAfter, ctx, delivered);
     },
 
     async getMessageStatus(req: GetMessageStatusRequest) {
@@ -217,6 +193,98 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       return { messages };
     },
   };
+
+  /** Registers a watcher; a fan-out refusal becomes the RPC's status. */
+  async function watch(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined): Promise<Watcher> {
+    try {
+      return await fanOut.watch(appId, filter);
+    } catch (err) {
+      throw err instanceof WatcherEnded ? ended(err, resumeAfter) : err;
+    }
+  }
+
+  /**
+   * History after `resumeAfter` (when set), then live events, without gap or duplicate.
+   * `delivered` runs once the transport has taken an event.
+   */
+  async function* stream(
+    appId: string,
+    watcher: Watcher,
+    resumeAfter: bigint | undefined,
+    ctx: HandlerContext,
+    delivered?: (event: Event) => void,
+  ): AsyncIterable<WatchEventsResponse> {
+    const onAbort = () => watcher.close();
+    ctx.signal.addEventListener("abort", onAbort);
+    // The offset of the last event handed on (delivered or filtered out): where to resume.
+    let last = resumeAfter;
+    try {
+      if (resumeAfter !== undefined) {
+        for await (const event of replay(appId, resumeAfter)) {
+          last = event.offset;
+          if (watcher.matches(event)) {
+            yield create(WatchEventsResponseSchema, { event });
+            delivered?.(event);
+          }
+          if (ctx.signal.aborted) return;
+        }
+      }
+      for await (const response of watcher) {
+        const offset = response.event?.offset ?? 0n;
+        if (last !== undefined && offset <= last) continue; // already sent from history
+        last = offset;
+        yield response;
+        if (delivered && response.event) delivered(response.event);
+      }
+    } catch (err) {
+      throw err instanceof WatcherEnded ? ended(err, last) : err;
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort);
+      watcher.close();
+    }
+  }
+
+  /** WatchEvents of an event handler: its subscriptions, followed live, from where its streams stopped. */
+  async function* watchHandler(appId: string, req: WatchEventsRequest, ctx: HandlerContext): AsyncIterable<WatchEventsResponse> {
+    const id = req.handlerId;
+    if (req.type !== "" || req.resourceType !== "" || req.resourceId !== "" || req.ksid !== "") {
+      throw invalidArgument("handler_id cannot be combined with type, resource_type, resource_id or ksid");
+    }
+    const handler = await store.getHandler(appId, id);
+    if (!handler) throw heraldError(Code.NotFound, "HANDLER_NOT_FOUND", `event handler "${id}" not found for app "${appId}"`);
+    const watcher = await watch(
+      appId,
+      { routes: handler.subscriptions, ksid: "", osType: "", handler: { id, revision: handler.revision } },
+      req.resumeAfter,
+    );
+    let opened = false;
+    try {
+      // A change made while the watcher was being registered was announced before it listened.
+      const now = await store.getHandler(appId, id);
+      watcher.apply(create(HandlerChangeSchema, { handler: now ?? handler, deleted: !now }));
+      const saved = await cursors.open(appId, id);
+      opened = true;
+      const from = req.resumeAfter ?? (await withinHistory(appId, saved));
+      yield* stream(appId, watcher, from, ctx, (event) => cursors.note(appId, id, event.offset));
+    } finally {
+      watcher.close();
+      if (opened) cursors.close(appId, id);
+    }
+  }
+
+  /**
+   * A handler's saved position, moved into what history holds: its events older than history
+   * are gone, and a position beyond the latest (history lost, e.g. a Redis without persistence
+   * restarted) would hide the new events.
+   */
+  async function withinHistory(appId: string, after: bigint): Promise<bigint> {
+    const { earliest, latest } = await bus.history(appId, 0n, 0);
+    const start = after > latest ? latest : latest > after && earliest > after + 1n ? earliest - 1n : after;
+    if (start !== after) {
+      deps.logger.warn({ app: appId, saved: String(after), from: String(start) }, "event handler position is outside history; continuing from what it holds");
+    }
+    return start;
+  }
 
   /** Fire and forget: a status write never holds up or ends a stream. */
   function markDelivered(event: Event, ksid: string): void {

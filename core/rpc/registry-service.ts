@@ -8,13 +8,15 @@ import {
 import type { Store } from "../store/store.js";
 import { heraldError, invalidArgument } from "./errors.js";
 import type { Validator } from "./validate.js";
+import type { Bus } from "../bus/bus.js";
+import { createHandlerRegistry } from "./handler-registry.js";
 
 /** The os types a Kony/Volt MX subscription accepts. */
 export const OS_TYPES = new Set([
   "iphone", "ipad", "androidgcm", "androidjpush", "blackberry", "windows", "windows8", "webfcm",
 ]);
 
-export function createRegistryService(deps: { store: Store; validator: Validator }): ServiceImpl<typeof RegistryService> {
+export function createRegistryService(deps: { store: Store; bus: Bus; validator: Validator }): ServiceImpl<typeof RegistryService> {
   const { store, validator: v } = deps;
 
   const appNotFound = (id: string) => heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${id}" not found`);
@@ -23,6 +25,8 @@ export function createRegistryService(deps: { store: Store; validator: Validator
     heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${ksid}" not found`);
 
   return {
+    ...createHandlerRegistry(deps),
+
     async upsertApp(req) {
       if (!req.app) throw invalidArgument("app is required");
       v.required("app.id", req.app.id);

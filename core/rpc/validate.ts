@@ -76,6 +76,22 @@ export class Validator {
     this.payload(m.payload);
   }
 
+  /** An event handler's subscriptions: each routing attribute short, at most the configured count. */
+  handlerSubscriptions(subs: readonly { type: string; resourceType: string; resourceId: string }[]): void {
+    if (subs.length > this.limits.maxHandlerSubscriptions) {
+      throw invalidArgument(`more than ${this.limits.maxHandlerSubscriptions} subscriptions`);
+    }
+    for (const s of subs) this.routing(s);
+  }
+
+  get maxHandlersPerApp(): number {
+    return this.limits.maxHandlersPerApp;
+  }
+
+  get maxHandlerSubscriptions(): number {
+    return this.limits.maxHandlerSubscriptions;
+  }
+
   routing(r: { type: string; resourceType: string; resourceId: string }): void {
     this.short("type", r.type);
     this.short("resource_type", r.resourceType);

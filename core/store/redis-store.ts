@@ -9,6 +9,7 @@ import {
   type Subscriber,
 } from "../gen/herald/v1/registry_pb.js";
 import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
+import { EventHandlerSchema, type EventHandler } from "../gen/herald/v1/handler_pb.js";
 import { DeliveryState, MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import {
@@ -62,7 +63,52 @@ redis.call('${set}', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX')
 `;
 
+/*
+ * Event handlers of app A: P{A}:handlers (hash id → EventHandler), P{A}:handler-revs (id → its
+ * revision, for compare-and-set without decoding protobuf in Lua), P{A}:handler-cursors (id →
+ * offset). Each script touches one app's keys only.
+ */
+
+/** KEYS: handlers, revs, cursors. ARGV: id, value, revision, cursor, max. Returns 1 if created. */
+const HANDLER_CREATE_SCRIPT = `
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+return 1
+`;
+
+/** KEYS: handlers, revs. ARGV: id, value, revision, expected previous revision. Returns 1 if written. */
+const HANDLER_REPLACE_SCRIPT = `
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+`;
+
+/** KEYS: handlers, revs, cursors. ARGV: id. Returns the value deleted, or false. */
+const HANDLER_DELETE_SCRIPT = `
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return value
+`;
+
+/** KEYS: handlers, cursors. ARGV: id, offset. Moves the cursor forward only, if the handler exists. */
+const HANDLER_CURSOR_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local current = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+return 1
+`;
+
 type Commands = Redis & {
+  heraldHandlerCreate(handlers: string, revs: string, cursors: string, id: string, value: Buffer, revision: string, cursor: string, max: number): Promise<number>;
+  heraldHandlerReplace(handlers: string, revs: string, id: string, value: Buffer, revision: string, expected: string): Promise<number>;
+  heraldHandlerDeleteBuffer(handlers: string, revs: string, cursors: string, id: string): Promise<Buffer | null>;
+  heraldHandlerCursor(handlers: string, cursors: string, id: string, offset: string): Promise<number>;
   heraldRecord(key: string, field: string, value: Buffer, ttlMs: number): Promise<unknown>;
   heraldMark(key: string, field: string, value: string, ttlMs: number): Promise<unknown>;
   heraldClaim(byKey: string, subs: string, device: string, ufid: string, composite: string, candidate: string, force: string): Promise<[ksid: string, replaced: string]>;
@@ -100,6 +146,10 @@ export class RedisStore implements Store {
     redis.defineCommand("heraldClaim", { numberOfKeys: 4, lua: CLAIM_SCRIPT });
     redis.defineCommand("heraldRecord", { numberOfKeys: 1, lua: STATUS_SCRIPT("HSET") });
     redis.defineCommand("heraldMark", { numberOfKeys: 1, lua: STATUS_SCRIPT("HSETNX") });
+    redis.defineCommand("heraldHandlerCreate", { numberOfKeys: 3, lua: HANDLER_CREATE_SCRIPT });
+    redis.defineCommand("heraldHandlerReplace", { numberOfKeys: 2, lua: HANDLER_REPLACE_SCRIPT });
+    redis.defineCommand("heraldHandlerDelete", { numberOfKeys: 3, lua: HANDLER_DELETE_SCRIPT });
+    redis.defineCommand("heraldHandlerCursor", { numberOfKeys: 2, lua: HANDLER_CURSOR_SCRIPT });
     try {
       await ready(redis);
     } catch (err) {
@@ -374,6 +424,55 @@ export class RedisStore implements Store {
         .sort((a, b) => compareMsgIds(a.msgId, b.msgId))
         .map((r) => messageStatusOf(r, delivered.get(r.msgId) ?? new Map()));
     });
+  }
+
+  private handlerKeys(appId: string) {
+    return [this.app(appId, "handlers"), this.app(appId, "handler-revs"), this.app(appId, "handler-cursors")] as const;
+  }
+
+  createHandler(handler: EventHandler, cursor: bigint, maxPerApp: number): Promise<EventHandler | undefined> {
+    return this.call(async () => {
+      const [h, r, c] = this.handlerKeys(handler.appId);
+      const value = buf(toBinary(EventHandlerSchema, handler));
+      const created = await this.redis.heraldHandlerCreate(h, r, c, handler.id, value, String(handler.revision), String(cursor), maxPerApp);
+      return created === 1 ? create(EventHandlerSchema, handler) : undefined;
+    });
+  }
+
+  getHandler(appId: string, id: string): Promise<EventHandler | undefined> {
+    return this.call(async () => this.decode(EventHandlerSchema, await this.redis.hgetBuffer(this.app(appId, "handlers"), id)));
+  }
+
+  listHandlers(appId: string): Promise<EventHandler[]> {
+    return this.call(async () => {
+      const values = await this.redis.hvalsBuffer(this.app(appId, "handlers"));
+      const created = (x: EventHandler) => (x.created ? Number(x.created.seconds) * 1e9 + x.created.nanos : 0);
+      return values
+        .map((v) => fromBinary(EventHandlerSchema, bytes(v)))
+        .sort((a, b) => created(a) - created(b) || a.id.localeCompare(b.id));
+    });
+  }
+
+  replaceHandler(handler: EventHandler): Promise<boolean> {
+    return this.call(async () => {
+      const [h, r] = this.handlerKeys(handler.appId);
+      const value = buf(toBinary(EventHandlerSchema, handler));
+      return (await this.redis.heraldHandlerReplace(h, r, handler.id, value, String(handler.revision), String(handler.revision - 1n))) === 1;
+    });
+  }
+
+  deleteHandler(appId: string, id: string): Promise<EventHandler | undefined> {
+    return this.call(async () => this.decode(EventHandlerSchema, await this.redis.heraldHandlerDeleteBuffer(...this.handlerKeys(appId), id)));
+  }
+
+  advanceHandlerCursor(appId: string, id: string, offset: bigint): Promise<void> {
+    return this.call(async () => {
+      await this.redis.heraldHandlerCursor(this.app(appId, "handlers"), this.app(appId, "handler-cursors"), id, String(offset));
+    });
+  }
+
+  handlerCursor(appId: string, id: string): Promise<bigint> {
+    return this.call(async () => BigInt((await this.redis.hget(this.app(appId, "handler-cursors"), id)) ?? "0"));
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import type { App, EventDefinition, Subscriber } from "../gen/herald/v1/registry
 import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { EventHandler } from "../gen/herald/v1/handler_pb.js";
 
 /**
  * The registry: apps, their events and their subscribers.
@@ -27,6 +28,13 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
  *   - A request id's status is kept `messageStatusTtlMs` from its first record or mark, never
  *     extended (so a reused id cannot grow without end); MemoryStore also keeps at most
  *     `messageStatusMax` request ids, dropping the oldest.
+ * - Event handlers live under their app id, which need not be a registered app (deleteApp leaves
+ *   them): `getHandler` with another app id finds nothing. `listHandlers` is in creation order.
+ *   `createHandler` refuses (undefined) when the app already has `maxPerApp` handlers.
+ *   `replaceHandler` is a compare-and-set: it writes only if the stored revision is the new one's
+ *   minus one, so concurrent updates on different instances never lose one another.
+ *   A handler's cursor (the offset its streams delivered up to) only moves forward, and goes
+ *   with the handler.
  * - When the backing service is unreachable, calls reject with a `StoreUnavailableError` promptly.
  */
 export interface Store {
@@ -52,6 +60,19 @@ export interface Store {
   /** `timeMs`: when the event was handed to the subscriber's watcher (ms since the epoch). */
   markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void>;
   messageStatus(requestId: string): Promise<MessageStatus[] | undefined>;
+
+  /** `cursor`: where a first stream of the handler starts (the app's latest offset now). */
+  createHandler(handler: EventHandler, cursor: bigint, maxPerApp: number): Promise<EventHandler | undefined>;
+  getHandler(appId: string, id: string): Promise<EventHandler | undefined>;
+  listHandlers(appId: string): Promise<EventHandler[]>;
+  /** False when the stored revision is not `handler.revision - 1` (or the handler is gone). */
+  replaceHandler(handler: EventHandler): Promise<boolean>;
+  /** The handler as it was, undefined if there was none. */
+  deleteHandler(appId: string, id: string): Promise<EventHandler | undefined>;
+  /** Keeps the greater of the stored cursor and `offset`; nothing when the handler is gone. */
+  advanceHandlerCursor(appId: string, id: string, offset: bigint): Promise<void>;
+  /** 0 when the handler is gone. */
+  handlerCursor(appId: string, id: string): Promise<bigint>;
 
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { AppSchema, EventDefinitionSchema } from "../../core/gen/herald/v1/registry_pb.js";
 import { SubscriberRefSchema, type SubscriberRef } from "../../core/gen/herald/v1/event_pb.js";
 import { DeliveryState, type MessageStatus } from "../../core/gen/herald/v1/hub_pb.js";
+import { EventHandlerSchema, type EventHandler } from "../../core/gen/herald/v1/handler_pb.js";
 import type { MessageRecord, MessageStatusOptions, Store } from "../../core/store/store.js";
 
 const app = (id: string, published = true) => create(AppSchema, { id, name: `${id} app`, published });
@@ -24,6 +25,16 @@ export async function until<T>(read: () => Promise<T>, done: (value: T) => boole
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+let handlerSeq = 0;
+const handler = (appId: string, id: string, types: string[] = ["any"], revision = 1n): EventHandler =>
+  create(EventHandlerSchema, {
+    id,
+    appId,
+    revision,
+    created: timestampFromMs(1_700_000_000_000 + handlerSeq++),
+    subscriptions: types.map((type) => ({ type, resourceType: "any", resourceId: "any" })),
+  });
 
 const SENT = timestampFromMs(1_700_000_000_123);
 SENT.nanos += 456; // more precise than ms: kept as given
@@ -221,6 +232,66 @@ export function storeContract(name: string, make: (options?: Partial<MessageStat
         } finally {
           await short.close();
         }
+      });
+    });
+
+    describe("event handlers", () => {
+      it("creates, gets and lists handlers per app id in creation order, handing out copies; any app id will do", async () => {
+        const h1 = handler("unregistered", "h1", ["ringing"]);
+        assert.deepEqual(await store.createHandler(h1, 5n, 10), h1);
+        await store.createHandler(handler("unregistered", "h2"), 0n, 10);
+        await store.createHandler(handler("other", "h3"), 0n, 10);
+        const got = await store.getHandler("unregistered", "h1");
+        assert.deepEqual(got?.subscriptions.map((x) => x.type), ["ringing"]);
+        got!.subscriptions = [];
+        assert.equal((await store.getHandler("unregistered", "h1"))?.subscriptions.length, 1, "a copy");
+        assert.deepEqual((await store.listHandlers("unregistered")).map((h) => h.id), ["h1", "h2"]);
+        assert.equal(await store.getHandler("other", "h1"), undefined, "visible under its own app id only");
+        assert.equal(await store.getHandler("unregistered", "nope"), undefined);
+        assert.deepEqual(await store.listHandlers("nobody"), []);
+        assert.equal(await store.handlerCursor("unregistered", "h1"), 5n);
+      });
+
+      it("refuses a handler over maxPerApp, or with an id already there", async () => {
+        assert.ok(await store.createHandler(handler("a", "h1"), 0n, 2));
+        assert.equal(await store.createHandler(handler("a", "h1"), 0n, 2), undefined, "same id");
+        assert.ok(await store.createHandler(handler("a", "h2"), 0n, 2));
+        assert.equal(await store.createHandler(handler("a", "h3"), 0n, 2), undefined, "third of at most 2");
+        assert.ok(await store.createHandler(handler("b", "h3"), 0n, 2), "another app has its own count");
+        await store.deleteHandler("a", "h1");
+        assert.ok(await store.createHandler(handler("a", "h3"), 0n, 2), "room again after a delete");
+      });
+
+      it("replaces a handler only over the revision before (compare-and-set)", async () => {
+        await store.createHandler(handler("a", "h", ["any"], 1n), 0n, 10);
+        assert.equal(await store.replaceHandler(handler("a", "h", ["ringing"], 3n)), false, "skips revision 2");
+        assert.equal(await store.replaceHandler(handler("a", "h", ["ringing"], 2n)), true);
+        assert.equal(await store.replaceHandler(handler("a", "h", ["hangup"], 2n)), false, "revision 2 is taken");
+        const now = await store.getHandler("a", "h");
+        assert.deepEqual([now?.revision, now?.subscriptions.map((x) => x.type)], [2n, ["ringing"]]);
+        assert.equal(await store.replaceHandler(handler("a", "gone", ["any"], 2n)), false, "no such handler");
+        assert.equal(await store.getHandler("a", "gone"), undefined, "and none created");
+      });
+
+      it("moves a cursor forward only, and deletes it with its handler", async () => {
+        await store.createHandler(handler("a", "h"), 3n, 10);
+        await store.advanceHandlerCursor("a", "h", 7n);
+        await store.advanceHandlerCursor("a", "h", 5n);
+        assert.equal(await store.handlerCursor("a", "h"), 7n);
+        const deleted = await store.deleteHandler("a", "h");
+        assert.equal(deleted?.id, "h");
+        assert.equal(await store.deleteHandler("a", "h"), undefined);
+        assert.equal(await store.getHandler("a", "h"), undefined);
+        await store.advanceHandlerCursor("a", "h", 9n);
+        assert.equal(await store.handlerCursor("a", "h"), 0n, "no cursor for a deleted handler");
+        assert.ok(await store.createHandler(handler("a", "h"), 1n, 10), "the id can be used again");
+        assert.equal(await store.handlerCursor("a", "h"), 1n);
+      });
+
+      it("keeps handlers when their app is deleted (an app id is only a namespace to them)", async () => {
+        await store.createHandler(handler("a", "h"), 0n, 10);
+        await store.deleteApp("a");
+        assert.equal((await store.getHandler("a", "h"))?.id, "h");
       });
     });
   });

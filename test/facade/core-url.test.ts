@@ -1,8 +1,9 @@
 import { strict as assert } from "node:assert";
 import { startTestHerald, watchersLive, type TestHerald } from "../support/herald.js";
-import { Watch } from "../support/grpc-client.js";
+import { unary, Watch } from "../support/grpc-client.js";
+import { XmsStream } from "../support/xms-client.js";
 import { eventPushDocument } from "../support/contract-docs.js";
-import { get, JSON_TYPE, post, XML } from "../support/http.js";
+import { get, http, JSON_TYPE, post, XML } from "../support/http.js";
 import { startFacadeServer, type FacadeServer } from "../../facade/server.js";
 import { silentLogger } from "../../core/logger.js";
 
@@ -51,6 +52,28 @@ describe("facade apart from the core (--core-url)", () => {
     const status = await get(url(`/kpns/api/v1/status/push/request/${requestId}`));
     assert.equal(status.status, 200, status.body);
     assert.equal(JSON.parse(status.body).messages[0].ksid, ksid);
+  });
+
+  it("serves XMS eventhandlers: create, a held stream over the core's gRPC WatchEvents, PUT, DELETE ending it", async () => {
+    const created = await post(url("/eventhandlers?appid=demo"), '<web_service version="1.0"><eventhandler><eventsubscribe type="ringing"/></eventhandler></web_service>', "application/xml");
+    assert.equal(created.status, 201, created.body);
+    const id = /identifier="([^"]+)"/.exec(created.body)![1]!;
+    const stream = await XmsStream.open(url(`/default/eventhandlers/${id}?appid=demo`));
+    try {
+      assert.equal(stream.status, 200);
+      await unary(core.clients.hub, "sendEvent", { appId: "demo", eventId: "1", type: "hangup" });
+      await unary(core.clients.hub, "sendEvent", { appId: "demo", eventId: "1", type: "ringing", resourceId: "r1" });
+      await stream.received(1);
+      const put = await http(url(`/eventhandlers/${id}?appid=demo`), "PUT", '<web_service version="1.0"><eventhandler><eventsubscribe type="hangup"/></eventhandler></web_service>', { "content-type": "application/xml" });
+      assert.equal(put.status, 200, put.body);
+      await unary(core.clients.hub, "sendEvent", { appId: "demo", eventId: "1", type: "hangup", resourceId: "h1" });
+      await stream.received(2);
+      assert.equal((await http(url(`/eventhandlers/${id}?appid=demo`), "DELETE")).status, 204);
+      await stream.ended;
+      assert.deepEqual(stream.realEvents.map((e) => [e.type, e.resourceId]), [["ringing", "r1"], ["hangup", "h1"]]);
+    } finally {
+      stream.close();
+    }
   });
 
   it("answers 500 in the contract's shape when the core is unreachable", async () => {

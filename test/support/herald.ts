@@ -50,4 +50,18 @@ export function watchersLive(h: Herald, n = 1): Promise<void> {
   });
 }
 
+/** Resolves when `n` watchers of this instance are gone (their streams closed). */
+export function watchersGone(h: Herald, n = 1): Promise<void> {
+  let seen = 0;
+  return new Promise((resolve) => {
+    const on = () => {
+      if (++seen >= n) {
+        h.fanOut.off("unwatch", on);
+        resolve();
+      }
+    };
+    h.fanOut.on("unwatch", on);
+  });
+}
+
 export { once };

@@ -1,9 +1,10 @@
-import { request } from "node:http";
+import { request, type IncomingHttpHeaders } from "node:http";
 
 export interface HttpReply {
   status: number;
   contentType: string | undefined;
   body: string;
+  headers?: IncomingHttpHeaders;
 }
 
 /**
@@ -21,7 +22,12 @@ export function http(
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, contentType: res.headers["content-type"], body: Buffer.concat(chunks).toString("utf8") }),
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: res.headers["content-type"],
+          body: Buffer.concat(chunks).toString("utf8"),
+          headers: res.headers,
+        }),
       );
       res.on("error", reject);
     });

@@ -1,0 +1,187 @@
+import Router from "@koa/router";
+import type { Context } from "koa";
+import type { ServerResponse } from "node:http";
+import { once } from "node:events";
+import { ConnectError, type Client } from "@connectrpc/connect";
+import type { HubService } from "../../core/gen/herald/v1/hub_pb.js";
+import { SubscriptionAction, type RegistryService } from "../../core/gen/herald/v1/registry_pb.js";
+import type { Logger } from "../../core/logger.js";
+import { TooLargeError } from "../body.js";
+import { FormatError } from "../format-error.js";
+import { reasonOf } from "../core-error.js";
+import {
+  parseEventHandlerRequest,
+  renderError,
+  renderHandler,
+  renderHandlers,
+  subscriptionsToCreate,
+  XMS_TYPE,
+} from "./documents.js";
+import { eventFrame, KEEPALIVE_FRAME } from "./event-frame.js";
+
+export interface XmsDeps {
+  hub: Client<typeof HubService>;
+  registry: Client<typeof RegistryService>;
+  readBody: (ctx: Context) => Promise<unknown>;
+  logger: Logger;
+  /** Interval of keepalive events on a stream (ms). */
+  keepaliveMs: number;
+}
+
+/** A request the contract answers with an error status and a `web_service` error body. */
+class XmsError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Dialogic XMS `eventhandlers`: CRUD under /eventhandlers and /default/eventhandlers, and the long-held GET. */
+export function xmsRouter(deps: XmsDeps): Router {
+  const router = new Router();
+  for (const prefix of ["/eventhandlers", "/default/eventhandlers"]) {
+    router.post(prefix, (ctx) => answer(ctx, deps, () => create(ctx, deps)));
+    router.get(prefix, (ctx) => answer(ctx, deps, () => listAll(ctx, deps)));
+    router.get(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => streamEvents(ctx, deps)));
+    router.put(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => update(ctx, deps)));
+    router.delete(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => remove(ctx, deps)));
+  }
+  return router;
+}
+
+/** Every handler error in the contract's shape; never a stack trace. */
+async function answer(ctx: Context, deps: XmsDeps, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    if (ctx.headerSent) {
+      deps.logger.warn({ err: String(err), path: ctx.path }, "event stream failed");
+      return;
+    }
+    const [status, reason] = failure(err, deps, ctx);
+    ctx.status = status;
+    ctx.set("Content-Type", XMS_TYPE);
+    ctx.body = renderError(status, reason);
+  }
+}
+
+function failure(err: unknown, deps: XmsDeps, ctx: Context): [number, string] {
+  if (err instanceof XmsError) return [err.status, err.message];
+  if (err instanceof FormatError) return [400, err.message];
+  if (err instanceof TooLargeError) return [413, err.message];
+  switch (reasonOf(err)) {
+    case "HANDLER_NOT_FOUND":
+      return [404, "eventhandler not found"];
+    case "INVALID_ARGUMENT":
+      return [400, err instanceof ConnectError ? err.rawMessage : "invalid request"];
+    case "HANDLER_LIMIT":
+      return [403, err instanceof ConnectError ? err.rawMessage : "too many eventhandlers"];
+    default:
+      deps.logger.error({ err, path: ctx.path }, "eventhandlers request failed");
+      return [500, "internal server error"];
+  }
+}
+
+/** Scheme and host the client used (Koa's own `origin` is not reliable here). */
+const originOf = (ctx: Context) => `${ctx.protocol}://${ctx.host}`;
+
+/** Every request names its appid: a handler is visible only to the appid that created it. */
+function appIdOf(ctx: Context): string {
+  const appid = ctx.query["appid"];
+  if (typeof appid !== "string" || appid.trim() === "") throw new XmsError(404, "appid is required");
+  return appid.trim();
+}
+
+/** XMS bodies are XML; a client that sends no Content-Type means XML too. */
+async function readXml(ctx: Context, deps: XmsDeps): Promise<unknown> {
+  if (!ctx.get("content-type")) ctx.request.headers["content-type"] = XMS_TYPE;
+  if (/json/i.test(ctx.get("content-type"))) throw new FormatError("eventhandlers bodies are XML");
+  return deps.readBody(ctx);
+}
+
+function reply(ctx: Context, status: number, body: string): void {
+  ctx.status = status;
+  ctx.set("Content-Type", XMS_TYPE);
+  ctx.body = body;
+}
+
+async function create(ctx: Context, deps: XmsDeps): Promise<void> {
+  const appId = appIdOf(ctx);
+  const subscriptions = subscriptionsToCreate(parseEventHandlerRequest(await readXml(ctx, deps)));
+  const { handler } = await deps.registry.createEventHandler({ appId, subscriptions });
+  if (!handler) throw new Error("the core returned no handler");
+  const body = renderHandler(handler, originOf(ctx));
+  ctx.set("Location", `${originOf(ctx)}/default/eventhandlers/${encodeURIComponent(handler.id)}`);
+  reply(ctx, 201, body);
+}
+
+async function listAll(ctx: Context, deps: XmsDeps): Promise<void> {
+  const { handlers } = await deps.registry.listEventHandlers({ appId: appIdOf(ctx) });
+  reply(ctx, 200, renderHandlers(handlers, originOf(ctx)));
+}
+
+async function update(ctx: Context, deps: XmsDeps): Promise<void> {
+  const appId = appIdOf(ctx);
+  const items = parseEventHandlerRequest(await readXml(ctx, deps));
+  const changes = items.map((item) => ({
+    action: item.action === "add" ? SubscriptionAction.ADD : SubscriptionAction.REMOVE,
+    subscription: { type: item.type, resourceType: item.resourceType, resourceId: item.resourceId },
+  }));
+  const { handler } = await deps.registry.updateEventHandler({ appId, id: ctx.params["id"] ?? "", changes });
+  if (!handler) throw new Error("the core returned no handler");
+  reply(ctx, 200, renderHandler(handler, originOf(ctx)));
+}
+
+async function remove(ctx: Context, deps: XmsDeps): Promise<void> {
+  await deps.registry.deleteEventHandler({ appId: appIdOf(ctx), id: ctx.params["id"] ?? "" });
+  ctx.status = 204;
+}
+
+/**
+ * The long-held GET: 200 at once, then every matching event framed (hex length, CRLF, XML), with
+ * keepalives, until the handler is deleted (the response ends), the client goes, or the core ends
+ * the stream (the response ends; the client reconnects and continues where it stopped).
+ */
+async function streamEvents(ctx: Context, deps: XmsDeps): Promise<void> {
+  const appId = appIdOf(ctx);
+  const id = ctx.params["id"] ?? "";
+  // Unknown handler → 404 before the stream starts; the stream itself checks again.
+  await deps.registry.getEventHandler({ appId, id });
+
+  const res = ctx.res;
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  res.on("close", onClose);
+  ctx.respond = false;
+  res.writeHead(200, { "Content-Type": XMS_TYPE, "Cache-Control": "no-cache" });
+  res.flushHeaders();
+  // Keepalives keep idle connections and proxies open; skipped while the socket is backed up.
+  const keepalive = setInterval(() => {
+    if (!res.writableNeedDrain) res.write(KEEPALIVE_FRAME);
+  }, deps.keepaliveMs);
+  try {
+    for await (const { event } of deps.hub.watchEvents({ appId, handlerId: id }, { signal: gone.signal })) {
+      if (!event) continue;
+      if (!res.write(eventFrame(event))) await drained(res, gone.signal);
+    }
+  } catch (err) {
+    if (!gone.signal.aborted) {
+      deps.logger.info({ app: appId, handler: id, reason: reasonOf(err) ?? String(err) }, "event stream ended by the core");
+    }
+  } finally {
+    clearInterval(keepalive);
+    res.off("close", onClose);
+    if (!res.writableEnded) res.end();
+  }
+}
+
+/** Waits until the socket takes more, or the client is gone. */
+async function drained(res: ServerResponse, gone: AbortSignal): Promise<void> {
+  try {
+    await once(res, "drain", { signal: gone });
+  } catch {
+    // aborted: the loop ends with the watch, which the same signal cancels
+  }
+}

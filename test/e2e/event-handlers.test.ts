@@ -1,0 +1,148 @@
+import { strict as assert } from "node:assert";
+import * as grpc from "@grpc/grpc-js";
+import { defaultLimits } from "../../core/config.js";
+import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
+import { rejection, unary, Watch } from "../support/grpc-client.js";
+import { RedisServer } from "../support/redis-server.js";
+
+const reason = (err: grpc.ServiceError) => err.metadata.get("herald-reason")[0];
+const sub = (type: string, resourceType = "", resourceId = "") => ({ type, resourceType, resourceId });
+const types = (h: { subscriptions: Array<{ type: string }> }) => h.subscriptions.map((s) => s.type);
+
+/** Event handler RPCs and WatchEvents(handler_id), through plain grpc-js clients that know only the .proto. */
+describe("event handlers (core RPCs over gRPC)", () => {
+  let h: TestHerald;
+  before(async () => {
+    h = await startTestHerald({ limits: { ...defaultLimits, maxHandlerSubscriptions: 3 } });
+    await registerApp(h, "pbx");
+  });
+  after(() => h.stop());
+
+  const create = (appId: string, subscriptions: object[]) =>
+    unary(h.clients.registry, "createEventHandler", { appId, subscriptions }).then((r) => r.handler);
+  const update = (appId: string, id: string, changes: object[]) =>
+    unary(h.clients.registry, "updateEventHandler", { appId, id, changes }).then((r) => r.handler);
+  const send = (type: string, resourceId = "r") =>
+    unary(h.clients.hub, "sendEvent", { appId: "pbx", eventId: "pbx-e", type, resourceType: "call", resourceId });
+
+  it("creates a handler with any app id, normalising empty attributes to any and keeping identical ones once", async () => {
+    const handler = await create("not-registered", [sub(""), sub("any", "any", "any"), sub("ringing", "call")]);
+    assert.match(handler.id, /^[0-9a-f-]{36}$/);
+    assert.equal(handler.revision, "1");
+    assert.deepEqual(handler.subscriptions, [sub("any", "any", "any"), sub("ringing", "call", "any")]);
+    const got = await unary(h.clients.registry, "getEventHandler", { appId: "not-registered", id: handler.id });
+    assert.deepEqual(got.handler, handler);
+    const other = await rejection(unary(h.clients.registry, "getEventHandler", { appId: "someone-else", id: handler.id }));
+    assert.equal(other.code, grpc.status.NOT_FOUND);
+    assert.equal(reason(other), "HANDLER_NOT_FOUND");
+    const listed = await unary(h.clients.registry, "listEventHandlers", { appId: "not-registered" });
+    assert.deepEqual(listed.handlers.map((x: { id: string }) => x.id), [handler.id]);
+  });
+
+  it("refuses what it cannot store with INVALID_ARGUMENT", async () => {
+    for (const req of [
+      { appId: "", subscriptions: [sub("any")] },
+      { appId: "x", subscriptions: [] },
+      { appId: "x", subscriptions: [sub("a"), sub("b"), sub("c"), sub("d")] },
+      { appId: "x", subscriptions: [sub("t".repeat(1000))] },
+    ]) {
+      const err = await rejection(unary(h.clients.registry, "createEventHandler", req));
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, JSON.stringify(req).slice(0, 80));
+    }
+    const handler = await create("x", [sub("a")]);
+    const bad = await rejection(update("x", handler.id, [{ action: "SUBSCRIPTION_ACTION_UNSPECIFIED", subscription: sub("b") }]));
+    assert.equal(bad.code, grpc.status.INVALID_ARGUMENT);
+    const tooMany = await rejection(update("x", handler.id, ["b", "c", "d"].map((t) => ({ action: "SUBSCRIPTION_ACTION_ADD", subscription: sub(t) }))));
+    assert.equal(tooMany.code, grpc.status.INVALID_ARGUMENT);
+    assert.deepEqual(types((await unary(h.clients.registry, "getEventHandler", { appId: "x", id: handler.id })).handler), ["a"], "unchanged");
+  });
+
+  it("applies the changes of an update in order, as one revision", async () => {
+    const handler = await create("pbx", [sub("ringing")]);
+    const next = await update("pbx", handler.id, [
+      { action: "SUBSCRIPTION_ACTION_ADD", subscription: sub("hangup") },
+      { action: "SUBSCRIPTION_ACTION_REMOVE", subscription: sub("ringing") },
+      { action: "SUBSCRIPTION_ACTION_REMOVE", subscription: sub("never-there") },
+    ]);
+    assert.deepEqual([next.revision, types(next)], ["2", ["hangup"]]);
+  });
+
+  it("streams a handler's events with WatchEvents(handler_id), follows its updates, and ends OK when it is deleted", async () => {
+    const handler = await create("pbx", [sub("ringing")]);
+    const watch = new Watch(h.clients.hub, { appId: "pbx", handlerId: handler.id });
+    await watchersLive(h);
+    await send("hangup", "h0");
+    await send("ringing", "r1");
+    await watch.received(1);
+    await update("pbx", handler.id, [{ action: "SUBSCRIPTION_ACTION_ADD", subscription: sub("hangup") }]);
+    await send("hangup", "h1");
+    await watch.received(2);
+    await unary(h.clients.registry, "deleteEventHandler", { appId: "pbx", id: handler.id });
+    const status = await watch.status;
+    assert.equal(status.code, grpc.status.OK);
+    assert.deepEqual(watch.events.map((e) => [e.type, e.resourceId]), [["ringing", "r1"], ["hangup", "h1"]]);
+    const again = await rejection(unary(h.clients.registry, "deleteEventHandler", { appId: "pbx", id: handler.id }));
+    assert.equal(reason(again), "HANDLER_NOT_FOUND");
+  });
+
+  it("refuses WatchEvents with a handler_id and filters, or an unknown handler", async () => {
+    const handler = await create("pbx", [sub("any")]);
+    const mixed = new Watch(h.clients.hub, { appId: "pbx", handlerId: handler.id, type: "ringing" });
+    assert.equal((await mixed.status).code, grpc.status.INVALID_ARGUMENT);
+    const unknown = new Watch(h.clients.hub, { appId: "pbx", handlerId: "nope" });
+    const status = await unknown.status;
+    assert.equal(status.code, grpc.status.NOT_FOUND);
+    assert.deepEqual(status.metadata.get("herald-reason"), ["HANDLER_NOT_FOUND"]);
+  });
+
+  it("never delivers handler changes to ordinary watchers, live or replayed", async () => {
+    await registerApp(h, "quiet");
+    const live = new Watch(h.clients.hub, { appId: "quiet" });
+    await watchersLive(h);
+    const handler = await create("quiet", [sub("any")]);
+    await update("quiet", handler.id, [{ action: "SUBSCRIPTION_ACTION_ADD", subscription: sub("ringing") }]);
+    await unary(h.clients.hub, "sendEvent", { appId: "quiet", eventId: "quiet-e", type: "t1" });
+    await unary(h.clients.registry, "deleteEventHandler", { appId: "quiet", id: handler.id });
+    await unary(h.clients.hub, "sendEvent", { appId: "quiet", eventId: "quiet-e", type: "t2" });
+    await live.received(2);
+    const replayed = new Watch(h.clients.hub, { appId: "quiet", resumeAfter: "0" });
+    await replayed.received(2);
+    assert.deepEqual(live.events.map((e) => e.type), ["t1", "t2"]);
+    assert.deepEqual(replayed.events.map((e) => e.type), ["t1", "t2"]);
+    // The changes hold history offsets of their own: offsets are positions, not a count.
+    assert.deepEqual(replayed.offsets(), [2, 4]);
+    live.cancel();
+    replayed.cancel();
+  });
+});
+
+describe("event handlers on two instances sharing Redis", () => {
+  let redis: RedisServer;
+  let a: TestHerald;
+  let b: TestHerald;
+  before(async () => {
+    redis = await RedisServer.start();
+    const keyPrefix = uniquePrefix();
+    a = await startTestHerald({ redisUrl: redis.url, keyPrefix });
+    b = await startTestHerald({ redisUrl: redis.url, keyPrefix });
+  });
+  after(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await redis.destroy();
+  });
+
+  it("loses no change when both instances update one handler at once (compare-and-set)", async () => {
+    const { handler } = await unary(a.clients.registry, "createEventHandler", { appId: "race", subscriptions: [sub("start")] });
+    const adds = Array.from({ length: 24 }, (_, i) =>
+      unary((i % 2 ? a : b).clients.registry, "updateEventHandler", {
+        appId: "race",
+        id: handler.id,
+        changes: [{ action: "SUBSCRIPTION_ACTION_ADD", subscription: sub(`t${i}`) }],
+      }),
+    );
+    await Promise.all(adds);
+    const { handler: final } = await unary(b.clients.registry, "getEventHandler", { appId: "race", id: handler.id });
+    assert.equal(final.revision, "25");
+    assert.deepEqual(types(final).sort(), ["start", ...Array.from({ length: 24 }, (_, i) => `t${i}`)].sort());
+  });
+});

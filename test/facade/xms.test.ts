@@ -1,0 +1,427 @@
+import { strict as assert } from "node:assert";
+import { xml2js } from "xml-js";
+import { defaultLimits } from "../../core/config.js";
+import { registerApp, startTestHerald, uniquePrefix, watchersGone, type TestHerald } from "../support/herald.js";
+import { unary } from "../support/grpc-client.js";
+import { http, post, type HttpReply } from "../support/http.js";
+import { RedisServer } from "../support/redis-server.js";
+import { XmsStream } from "../support/xms-client.js";
+
+const XML_TYPE = "application/xml";
+const xmlOf = (r: HttpReply) => xml2js(r.body, { compact: true }) as Record<string, any>;
+const asList = (v: unknown) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+/** `[type, resource_id, resource_type]` of each eventsubscribe of an eventhandler_response. */
+const subscriptionsOf = (handler: any) =>
+  asList(handler.eventsubscribe).map((s: any) => [s._attributes.type, s._attributes.resource_id, s._attributes.resource_type]);
+
+// The document's request payloads, verbatim (indentation, line breaks and attribute layout as printed).
+const DOC_POST = `<web_service version="1.0">
+ <eventhandler>
+    <eventsubscribe action="add"
+      type="any" resource_id="any"
+      resource_type="any"/>
+ </eventhandler>
+</web_service>`;
+const DOC_PUT = `<web_service version="1.0">
+ <eventhandler>
+    <eventsubscribe action="add"
+     type="end_play" />
+ </eventhandler>
+</web_service>`;
+
+const subscribe = (attrs: string) => `<web_service version="1.0"><eventhandler><eventsubscribe ${attrs}/></eventhandler></web_service>`;
+
+/** An XMS client's calls, over real HTTP. */
+class XmsClient {
+  constructor(readonly base: string) {}
+  create(appid: string, body = DOC_POST, prefix = "/eventhandlers") {
+    return post(`${this.base}${prefix}?appid=${encodeURIComponent(appid)}`, body, XML_TYPE);
+  }
+  async createId(appid: string, body = DOC_POST): Promise<string> {
+    const r = await this.create(appid, body);
+    assert.equal(r.status, 201, r.body);
+    return xmlOf(r)["web_service"].eventhandler_response._attributes.identifier as string;
+  }
+  put(appid: string, id: string, body: string) {
+    return http(`${this.base}/eventhandlers/${id}?appid=${encodeURIComponent(appid)}`, "PUT", body, { "content-type": XML_TYPE });
+  }
+  delete(appid: string, id: string) {
+    return http(`${this.base}/eventhandlers/${id}?appid=${encodeURIComponent(appid)}`, "DELETE");
+  }
+  list(appid: string, prefix = "/eventhandlers") {
+    return http(`${this.base}${prefix}?appid=${encodeURIComponent(appid)}`, "GET");
+  }
+  stream(appid: string, id: string, seed?: number) {
+    return XmsStream.open(`${this.base}/default/eventhandlers/${id}?appid=${encodeURIComponent(appid)}`, seed);
+  }
+}
+
+/** The `web_service`/`error` body every refusal carries, with its status. */
+function assertError(r: HttpReply, status: number): void {
+  assert.equal(r.status, status, r.body);
+  assert.equal(r.contentType, XML_TYPE);
+  const error = xmlOf(r)["web_service"]?.error?._attributes;
+  assert.equal(error?.status, String(status), r.body);
+  assert.ok(typeof error?.reason === "string" && error.reason.length > 0);
+  assert.doesNotMatch(r.body, /\bat .*\.js:\d+/, "no stack trace");
+}
+
+describe("XMS eventhandlers: CRUD as the document shows it", () => {
+  let h: TestHerald;
+  let xms: XmsClient;
+  let n = 0;
+  const appid = () => `app-${++n}`;
+  before(async () => {
+    h = await startTestHerald({ limits: { ...defaultLimits, maxBodyBytes: 4096, maxHandlersPerApp: 3 } });
+    xms = new XmsClient(`http://127.0.0.1:${h.httpPort}`);
+  });
+  after(() => h.stop());
+
+  it("creates a handler from the document's request: 201, Location = href, the documented response", async () => {
+    const r = await xms.create("app");
+    assert.equal(r.status, 201, r.body);
+    assert.equal(r.contentType, XML_TYPE);
+    const res = xmlOf(r)["web_service"];
+    assert.equal(res._attributes.version, "1.0");
+    const attrs = res.eventhandler_response._attributes;
+    assert.match(attrs.identifier, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(attrs.appid, "app");
+    assert.equal(attrs.href, `http://127.0.0.1:${h.httpPort}/default/eventhandlers/${attrs.identifier}`);
+    assert.equal(r.headers?.location, attrs.href, "Location = href");
+    assert.deepEqual(subscriptionsOf(res.eventhandler_response), [["any", "any", "any"]]);
+  });
+
+  it("applies the schema's defaults: a bare eventsubscribe is any / any / any", async () => {
+    const r = await xms.create(appid(), subscribe(""));
+    assert.equal(r.status, 201, r.body);
+    assert.deepEqual(subscriptionsOf(xmlOf(r)["web_service"].eventhandler_response), [["any", "any", "any"]]);
+  });
+
+  it("updates with the document's PUT (adds end_play) and removes with action=\"remove\"", async () => {
+    const app = appid();
+    const id = await xms.createId(app);
+    const put = await xms.put(app, id, DOC_PUT);
+    assert.equal(put.status, 200, put.body);
+    const res = xmlOf(put)["web_service"].eventhandler_response;
+    assert.equal(res._attributes.identifier, id);
+    assert.equal(res._attributes.appid, app);
+    assert.deepEqual(subscriptionsOf(res), [["any", "any", "any"], ["end_play", "any", "any"]], "as the document's PUT response");
+    const again = await xms.put(app, id, DOC_PUT);
+    assert.deepEqual(subscriptionsOf(xmlOf(again)["web_service"].eventhandler_response).length, 2, "an identical add is kept once");
+    const removed = await xms.put(app, id, subscribe(`action="remove" type="any" resource_id="any" resource_type="any"`));
+    assert.equal(removed.status, 200);
+    assert.deepEqual(subscriptionsOf(xmlOf(removed)["web_service"].eventhandler_response), [["end_play", "any", "any"]]);
+  });
+
+  it("lists an appid's handlers with their size, under both prefixes; another appid sees none of them", async () => {
+    const app = appid();
+    const ids = [await xms.createId(app), await xms.createId(app, subscribe(`type="ringing" resource_type="call"`))];
+    for (const prefix of ["/eventhandlers", "/default/eventhandlers"]) {
+      const r = await xms.list(app, prefix);
+      assert.equal(r.status, 200);
+      assert.match(r.body, /^<\?xml version="1.0" encoding="UTF-8" standalone="no"\?>/, "the declaration, as the document's sample");
+      const list = xmlOf(r)["web_service"].eventhandlers_response;
+      assert.equal(list._attributes.size, "2");
+      const handlers = asList(list.eventhandler_response);
+      assert.deepEqual(handlers.map((x: any) => x._attributes.identifier), ids, "in creation order");
+      assert.deepEqual(handlers.map((x: any) => x._attributes.appid), [app, app]);
+      assert.deepEqual(subscriptionsOf(handlers[1]), [["ringing", "any", "call"]]);
+    }
+    const other = xmlOf(await xms.list(appid()))["web_service"].eventhandlers_response;
+    assert.equal(other._attributes.size, "0");
+    assert.equal(other.eventhandler_response, undefined);
+  });
+
+  it("deletes with 204; then every verb on it is 404, and another appid could never touch it", async () => {
+    const app = appid();
+    const id = await xms.createId(app);
+    assertError(await xms.delete("someone-else", id), 404);
+    assertError(await xms.put("someone-else", id, DOC_PUT), 404);
+    assertError(await streamReply(xms.stream("someone-else", id)), 404);
+    const del = await xms.delete(app, id);
+    assert.equal(del.status, 204);
+    assert.equal(del.body, "");
+    assertError(await xms.delete(app, id), 404);
+    assertError(await xms.put(app, id, DOC_PUT), 404);
+    assert.equal(xmlOf(await xms.list(app))["web_service"].eventhandlers_response._attributes.size, "0");
+  });
+
+  it("refuses bad requests in a web_service error body, never a stack trace, and keeps serving", async () => {
+    const base = xms.base;
+    assertError(await post(`${base}/eventhandlers`, DOC_POST, XML_TYPE), 404); // no appid
+    assertError(await post(`${base}/eventhandlers?appid=`, DOC_POST, XML_TYPE), 404);
+    assertError(await http(`${base}/eventhandlers/nope?appid=x`, "PUT", DOC_PUT, { "content-type": XML_TYPE }), 404);
+    const app = appid();
+    for (const [body, why] of [
+      ["<web_service version=\"1.0\"><eventhandler>", "malformed XML"],
+      ["", "empty body"],
+      [subscribe(`type="ring"`), "unknown type"],
+      [subscribe(`resource_type="mixer"`), "unknown resource_type"],
+      [subscribe(`action="toggle"`), "unknown action"],
+      [subscribe(`colour="red"`), "unknown attribute"],
+      ["<web_service><eventhandler/></web_service>", "no eventsubscribe"],
+      ["<web_service><call/></web_service>", "not an eventhandler"],
+      [`<!DOCTYPE x [<!ENTITY a "aaaa">]>${subscribe(`type="&a;"`)}`, "a DTD"],
+      ["<web_service>" + "<x>".repeat(100) + "</x>".repeat(100) + "</web_service>", "too deep"],
+    ] as const) {
+      const r = await xms.create(app, body);
+      assert.equal(r.status, 400, `${why}: ${r.body}`);
+      assertError(r, 400);
+    }
+    assertError(await post(`${base}/eventhandlers?appid=${app}`, JSON.stringify({ eventhandler: {} }), "application/json"), 400);
+    assertError(await xms.create(app, `<web_service>${" ".repeat(5000)}</web_service>`), 413);
+    // No Content-Type at all is read as XML, as XMS bodies are.
+    assert.equal((await post(`${base}/eventhandlers?appid=${app}`, DOC_POST, undefined)).status, 201);
+    // The appid's handler limit (3 here), then room again after a delete.
+    await xms.createId(app);
+    const third = await xms.createId(app);
+    assertError(await xms.create(app), 403);
+    await xms.delete(app, third);
+    assert.equal((await xms.create(app)).status, 201);
+  });
+});
+
+describe("XMS event streams", () => {
+  let h: TestHerald;
+  let xms: XmsClient;
+  const open: XmsStream[] = [];
+  const stream = async (appid: string, id: string) => {
+    const s = await xms.stream(appid, id, open.length + 1);
+    open.push(s);
+    assert.equal(s.status, 200);
+    assert.equal(s.response.headers["content-type"], XML_TYPE);
+    return s;
+  };
+  const send = (appId: string, type: string, more: object = {}) =>
+    unary(h.clients.hub, "sendEvent", { appId, eventId: `${appId}-e`, type, resourceType: "call", resourceId: `${type}-id`, ...more });
+
+  before(async () => {
+    h = await startTestHerald({ seedFile: "examples/seed.yaml" });
+    xms = new XmsClient(`http://127.0.0.1:${h.httpPort}`);
+  });
+  afterEach(() => {
+    for (const s of open.splice(0)) s.close();
+  });
+  after(() => h.stop());
+
+  it("streams events sent through gRPC and through the Kony facade, framed by length, in order, with their attributes", async () => {
+    const id = await xms.createId("demo");
+    const s = await stream("demo", id);
+    await unary(h.clients.hub, "sendEvent", {
+      appId: "demo",
+      eventId: "1",
+      type: "ringing",
+      resourceType: "call",
+      resourceId: "call-7",
+      namePairs: [{ name: "call_id", content: "call-7" }, { name: "lastname", content: "O'Brien & <Sons>" }],
+      payload: { structValue: { fields: { caller: { stringValue: "sip:bob@example.com" }, attempt: { numberValue: 2 } } } },
+    });
+    const kony = await post(
+      `${xms.base}/kpns/service/eventpushmessage`,
+      JSON.stringify({
+        event: {
+          eventid: "1",
+          eventNamePairs: { key: [{ name: "lastname", content: "Smith" }] },
+          message: { content: { priorityService: "false", mimeType: "text/plain" }, subscribers: { subscriber: [{ ksid: "xxxx" }] } },
+        },
+      }),
+      "application/json",
+    );
+    assert.equal(kony.status, 200, kony.body);
+    await s.received(2);
+    const [viaGrpc, viaKony] = s.realEvents;
+    assert.deepEqual(
+      { ...viaGrpc, xml: undefined },
+      {
+        type: "ringing",
+        resourceId: "call-7",
+        resourceType: "call",
+        data: {
+          call_id: "call-7",
+          lastname: "O'Brien & <Sons>",
+          caller: "sip:bob@example.com",
+          attempt: "2",
+          content: "Hello O'Brien & <Sons>, welcome aboard.",
+        },
+        xml: undefined,
+      },
+    );
+    assert.match(viaGrpc!.xml, /^<web_service version="1.0">\n<event type="ringing" resource_id="call-7" resource_type="call">\n<event_data name="call_id" value="call-7"\/>\n/);
+    assert.ok(viaGrpc!.xml.endsWith("</event>\n</web_service>\n"), "each document ends with </web_service> and a newline");
+    // A Kony event has no routing attributes: it is typed by its event id.
+    assert.deepEqual({ ...viaKony, xml: undefined }, {
+      type: "1", resourceId: undefined, resourceType: undefined, data: { lastname: "Smith", content: "Hello Smith, welcome aboard." }, xml: undefined,
+    });
+  });
+
+  it("a PUT changes what an open stream receives at once", async () => {
+    await registerApp(h, "calls-put");
+    const id = await xms.createId("calls-put", subscribe(`type="ringing"`));
+    const s = await stream("calls-put", id);
+    await send("calls-put", "hangup"); // not subscribed
+    await send("calls-put", "ringing");
+    await s.received(1);
+    const added = await xms.put("calls-put", id, subscribe(`type="hangup" resource_type="call"`));
+    assert.equal(added.status, 200);
+    await send("calls-put", "hangup");
+    await s.received(2);
+    await xms.put("calls-put", id, subscribe(`action="remove" type="ringing"`));
+    await send("calls-put", "ringing"); // no longer subscribed
+    await send("calls-put", "hangup", { resourceId: "last" });
+    await s.received(3);
+    assert.deepEqual(s.realEvents.map((e) => [e.type, e.resourceId]), [["ringing", "ringing-id"], ["hangup", "hangup-id"], ["hangup", "last"]]);
+  });
+
+  it("a resource_id subscription receives only that resource's events", async () => {
+    await registerApp(h, "calls-rid");
+    const id = await xms.createId("calls-rid", subscribe(`resource_id="call-2"`));
+    const s = await stream("calls-rid", id);
+    for (const rid of ["call-1", "call-2", "call-3", "call-2"]) await send("calls-rid", "dtmf", { resourceId: rid });
+    await send("calls-rid", "hangup", { resourceId: "call-2" });
+    await s.received(3);
+    assert.deepEqual(s.realEvents.map((e) => [e.type, e.resourceId]), [["dtmf", "call-2"], ["dtmf", "call-2"], ["hangup", "call-2"]]);
+  });
+
+  it("a DELETE ends the stream cleanly, after the events sent before it", async () => {
+    await registerApp(h, "calls-del");
+    const id = await xms.createId("calls-del");
+    const s = await stream("calls-del", id);
+    await send("calls-del", "connected");
+    await send("calls-del", "hangup");
+    assert.equal((await xms.delete("calls-del", id)).status, 204);
+    await s.ended; // the response ends, with no document cut short
+    assert.deepEqual(s.realEvents.map((e) => e.type), ["connected", "hangup"]);
+  });
+
+  it("a handler streams what was published after it was created, and a reconnecting client misses nothing and sees nothing twice", async () => {
+    await registerApp(h, "calls-re");
+    const id = await xms.createId("calls-re");
+    await send("calls-re", "incoming"); // before any GET: still this handler's
+    const first = await stream("calls-re", id);
+    await send("calls-re", "ringing");
+    await first.received(2);
+    // Once the server has seen the client go (an event written into a connection as it breaks
+    // is lost to the client: the protocol has no acknowledgement).
+    const gone = watchersGone(h);
+    first.close();
+    await gone;
+    await send("calls-re", "connected"); // while no client is connected
+    await send("calls-re", "hangup");
+    const second = await stream("calls-re", id);
+    await second.received(2);
+    await send("calls-re", "info");
+    await second.received(3);
+    assert.deepEqual(first.realEvents.map((e) => e.type), ["incoming", "ringing"]);
+    assert.deepEqual(second.realEvents.map((e) => e.type), ["connected", "hangup", "info"]);
+  });
+
+  it("sends keepalive events at the configured interval", async () => {
+    const quick = await startTestHerald({ xmsKeepaliveMs: 40 });
+    try {
+      const client = new XmsClient(`http://127.0.0.1:${quick.httpPort}`);
+      const s = await client.stream("ka", await client.createId("ka"));
+      open.push(s);
+      await s.until((x) => x.events.length >= 2, "two keepalives");
+      assert.deepEqual(s.events.slice(0, 2).map((e) => e.xml), Array(2).fill(`<web_service version="1.0">\n<event type="keepalive"/>\n</web_service>\n`));
+      s.close();
+    } finally {
+      await quick.stop();
+    }
+  });
+
+  it("answers an unknown handler with 404 before any stream starts", async () => {
+    assertError(await streamReply(xms.stream("demo", "00000000-0000-0000-0000-000000000000")), 404);
+    assertError(await streamReply(XmsStream.open(`${xms.base}/eventhandlers/whatever`)), 404); // no appid
+  });
+
+  it("holds 1,000 open streams on one process, and every one receives a published event", async function () {
+    this.timeout(60_000);
+    const count = 1000;
+    const bulk = await startTestHerald({ limits: { ...defaultLimits, maxHandlersPerApp: count } });
+    const streams: XmsStream[] = [];
+    try {
+      await registerApp(bulk, "many");
+      const client = new XmsClient(`http://127.0.0.1:${bulk.httpPort}`);
+      const handlers: string[] = [];
+      for (let i = 0; i < count; i += 100) handlers.push(...(await Promise.all(Array.from({ length: 100 }, () => client.createId("many")))));
+      for (let i = 0; i < count; i += 100) {
+        streams.push(...(await Promise.all(handlers.slice(i, i + 100).map((id, j) => client.stream("many", id, i + j + 1)))));
+      }
+      assert.ok(streams.every((s) => s.status === 200));
+      await unary(bulk.clients.hub, "sendEvent", { appId: "many", eventId: "many-e", type: "incoming", resourceType: "call", resourceId: "c" });
+      await Promise.all(streams.map((s) => s.received(1, 30_000)));
+      assert.ok(streams.every((s) => s.realEvents.length === 1 && s.realEvents[0]!.resourceId === "c"));
+    } finally {
+      for (const s of streams) s.close();
+      await bulk.stop();
+    }
+  });
+});
+
+describe("XMS across instances on one Redis", () => {
+  let redis: RedisServer;
+  let a: TestHerald;
+  let b: TestHerald;
+  let keyPrefix: string;
+  const open: XmsStream[] = [];
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  after(() => redis.destroy());
+  beforeEach(async () => {
+    keyPrefix = uniquePrefix();
+    a = await startTestHerald({ redisUrl: redis.url, keyPrefix });
+    b = await startTestHerald({ redisUrl: redis.url, keyPrefix });
+    await registerApp(a, "calls");
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0)) s.close();
+    await Promise.all([a.stop(), b.stop()]);
+  });
+  const client = (x: TestHerald) => new XmsClient(`http://127.0.0.1:${x.httpPort}`);
+  const send = (x: TestHerald, type: string, resourceId = `${type}-id`) =>
+    unary(x.clients.hub, "sendEvent", { appId: "calls", eventId: "calls-e", type, resourceType: "call", resourceId });
+
+  it("a handler made on one instance streams on another; PUT and DELETE on the first reach the stream on the second", async () => {
+    const id = await client(a).createId("calls", subscribe(`type="ringing"`));
+    const listed = xmlOf(await client(b).list("calls"))["web_service"].eventhandlers_response;
+    assert.equal(listed.eventhandler_response._attributes.identifier, id, "stored in Redis, visible everywhere");
+    const s = await client(b).stream("calls", id, 3);
+    open.push(s);
+    await send(a, "hangup");
+    await send(a, "ringing");
+    await s.received(1);
+    assert.equal((await client(a).put("calls", id, subscribe(`type="hangup"`))).status, 200);
+    await send(b, "hangup", "h2");
+    await s.received(2);
+    assert.equal((await client(a).delete("calls", id)).status, 204);
+    await s.ended;
+    assert.deepEqual(s.realEvents.map((e) => [e.type, e.resourceId]), [["ringing", "ringing-id"], ["hangup", "h2"]]);
+  });
+
+  it("a client whose instance stops reconnects to another and misses nothing, sees nothing twice", async () => {
+    const id = await client(a).createId("calls");
+    const first = await client(a).stream("calls", id, 5);
+    open.push(first);
+    await send(a, "incoming");
+    await first.received(1);
+    const ended = first.ended.catch(() => undefined);
+    await a.stop(); // a rolling restart: the stream ends, its position is saved
+    await ended;
+    await send(b, "ringing");
+    await send(b, "connected");
+    const second = await client(b).stream("calls", id, 6);
+    open.push(second);
+    await second.received(2);
+    assert.deepEqual(first.realEvents.map((e) => e.type), ["incoming"]);
+    assert.deepEqual(second.realEvents.map((e) => e.type), ["ringing", "connected"]);
+    a = await startTestHerald({ redisUrl: redis.url, keyPrefix }); // for afterEach
+  });
+});
+
+/** A GET that was refused, as an HttpReply. */
+async function streamReply(opening: Promise<XmsStream>): Promise<HttpReply> {
+  const s = await opening;
+  await s.ended;
+  return { status: s.status, contentType: s.response.headers["content-type"], body: s.body };
+}

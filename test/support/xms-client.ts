@@ -1,0 +1,191 @@
+import { request, type ClientRequest, type IncomingMessage } from "node:http";
+import { xml2js } from "xml-js";
+
+/**
+ * Splits an XMS event stream body into its documents: each is its byte length in hexadecimal,
+ * CRLF, then exactly that many bytes of XML. Chunks may cut anywhere, a length line included.
+ */
+export class FrameParser {
+  private buffer: Buffer = Buffer.alloc(0);
+
+  /** The documents completed by this chunk, in order. */
+  push(chunk: Buffer): string[] {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    const out: string[] = [];
+    for (;;) {
+      const eol = this.buffer.indexOf("\r\n");
+      if (eol < 0) {
+        if (this.buffer.length > 16) throw new Error(`no length line: ${JSON.stringify(this.buffer.subarray(0, 32).toString())}`);
+        return out;
+      }
+      const line = this.buffer.subarray(0, eol).toString("latin1");
+      if (!/^[0-9a-fA-F]{1,8}$/.test(line)) throw new Error(`bad length line ${JSON.stringify(line)}`);
+      const length = parseInt(line, 16);
+      if (this.buffer.length < eol + 2 + length) return out;
+      out.push(this.buffer.subarray(eol + 2, eol + 2 + length).toString("utf8"));
+      this.buffer = this.buffer.subarray(eol + 2 + length);
+    }
+  }
+
+  /** Bytes of an unfinished document, if the stream ended in the middle of one. */
+  get pending(): number {
+    return this.buffer.length;
+  }
+}
+
+/** One streamed `event`: its attributes and its event_data as name → value. */
+export interface XmsEvent {
+  type: string;
+  resourceId: string | undefined;
+  resourceType: string | undefined;
+  data: Record<string, string>;
+  /** The document as received. */
+  xml: string;
+}
+
+/** A document of the stream: an event, or another `web_service` child (the handler's description). */
+export type XmsDocument = { event: XmsEvent } | { other: Record<string, any>; xml: string };
+
+/** Deterministic pseudo-random chunk sizes (xorshift), so a failure replays the same way. */
+function* chunkSizes(seed: number): Generator<number> {
+  let x = seed || 1;
+  for (;;) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    yield 1 + (Math.abs(x) % 23);
+  }
+}
+
+/**
+ * An XMS client as one would be written: a plain HTTP GET held open, the body parsed by the
+ * length framing. The bytes received are re-cut into small pseudo-random pieces before parsing,
+ * so every run crosses document and length-line boundaries in many places.
+ */
+export class XmsStream {
+  readonly documents: XmsDocument[] = [];
+  /** Resolves when the server ends the response (the handler was deleted, or the server stopped). */
+  readonly ended: Promise<void>;
+  private readonly waiters: Array<() => void> = [];
+  private failure: Error | undefined;
+  private done = false;
+  /** The body of a response other than 200 (an error document), once it ended. */
+  body = "";
+
+  private constructor(
+    private readonly req: ClientRequest,
+    readonly response: IncomingMessage,
+    seed: number,
+  ) {
+    const parser = new FrameParser();
+    const sizes = chunkSizes(seed);
+    this.ended = new Promise((resolve, reject) => {
+      if (response.statusCode !== 200) {
+        const chunks: Buffer[] = [];
+        response.on("data", (c: Buffer) => chunks.push(c));
+        response.on("end", () => {
+          this.body = Buffer.concat(chunks).toString("utf8");
+          this.done = true;
+          resolve();
+        });
+        response.on("error", reject);
+        return;
+      }
+      response.on("data", (chunk: Buffer) => {
+        try {
+          for (let at = 0; at < chunk.length; ) {
+            const n = sizes.next().value as number;
+            for (const xml of parser.push(chunk.subarray(at, at + n))) this.documents.push(parse(xml));
+            at += n;
+          }
+        } catch (err) {
+          this.failure = err as Error;
+          req.destroy();
+        }
+        this.wake();
+      });
+      response.on("end", () => {
+        this.done = true;
+        if (parser.pending > 0) this.failure ??= new Error(`stream ended inside a document (${parser.pending} bytes)`);
+        this.wake();
+        if (this.failure) reject(this.failure);
+        else resolve();
+      });
+      response.on("error", (err) => {
+        this.failure ??= err;
+        this.done = true;
+        this.wake();
+        reject(err);
+      });
+    });
+    this.ended.catch(() => undefined);
+  }
+
+  /** Opens the GET; resolves with the response started (any status). */
+  static open(url: string, seed = 7): Promise<XmsStream> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: "GET", agent: false }, (res) => resolve(new XmsStream(req, res, seed)));
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  get status(): number {
+    return this.response.statusCode ?? 0;
+  }
+
+  /** The events received so far (keepalives included). */
+  get events(): XmsEvent[] {
+    return this.documents.flatMap((d) => ("event" in d ? [d.event] : []));
+  }
+
+  /** Events other than keepalives. */
+  get realEvents(): XmsEvent[] {
+    return this.events.filter((e) => e.type !== "keepalive");
+  }
+
+  /** Resolves once `test` holds on what was received, failing if the stream ends first or after `timeoutMs`. */
+  async until(test: (s: this) => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!test(this)) {
+      if (this.failure) throw this.failure;
+      if (this.done) throw new Error(`stream ended before ${what}; got ${JSON.stringify(this.documents.map((d) => ("event" in d ? d.event.type : "other")))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${this.documents.length} documents`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Waits for `n` non-keepalive events in all. */
+  received(n: number, timeoutMs?: number): Promise<void> {
+    return this.until((s) => s.realEvents.length >= n, `${n} events`, timeoutMs);
+  }
+
+  close(): void {
+    this.req.destroy();
+    this.response.destroy();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+function parse(xml: string): XmsDocument {
+  const doc = xml2js(xml, { compact: true }) as Record<string, any>;
+  const ws = doc["web_service"];
+  if (!ws) throw new Error(`not a web_service document: ${xml}`);
+  const ev = ws["event"];
+  if (!ev) return { other: ws, xml };
+  const a = ev._attributes ?? {};
+  const data: Record<string, string> = {};
+  const items = ev["event_data"] === undefined ? [] : Array.isArray(ev["event_data"]) ? ev["event_data"] : [ev["event_data"]];
+  for (const d of items) data[d._attributes.name] = d._attributes.value;
+  return { event: { type: a.type, resourceId: a.resource_id, resourceType: a.resource_type, data, xml } };
+}
