@@ -161,10 +161,20 @@ async function streamEvents(ctx: Context, deps: XmsDeps): Promise<void> {
   const keepalive = setInterval(() => {
     if (!res.writableNeedDrain) res.write(KEEPALIVE_FRAME);
   }, deps.keepaliveMs);
+  const events = deps.hub.watchEvents({ appId, handlerId: id }, { signal: gone.signal })[Symbol.asyncIterator]();
   try {
-    for await (const { event } of deps.hub.watchEvents({ appId, handlerId: id }, { signal: gone.signal })) {
-      if (!event) continue;
-      if (!res.write(eventFrame(event))) await drained(res, gone.signal);
+    let pending = events.next();
+    for (;;) {
+      const { done, value } = await pending;
+      if (done) break;
+      const flowing = !value.event || res.write(eventFrame(value.event));
+      // Pulled at once, so that while the client is not reading, the core's verdict (it ends a
+      // stream that falls too far behind) is seen and the connection let go.
+      pending = events.next();
+      if (!flowing && (await stalled(res, gone.signal, pending))) {
+        res.destroy();
+        await pending;
+      }
     }
   } catch (err) {
     if (!gone.signal.aborted) {
@@ -173,8 +183,17 @@ async function streamEvents(ctx: Context, deps: XmsDeps): Promise<void> {
   } finally {
     clearInterval(keepalive);
     res.off("close", onClose);
-    if (!res.writableEnded) res.end();
+    if (!res.writableEnded && !res.destroyed) res.end();
   }
+}
+
+/** Waits until the socket takes more (false), or the core ended the stream meanwhile (true). */
+async function stalled(res: ServerResponse, gone: AbortSignal, next: Promise<unknown>): Promise<boolean> {
+  const coreEnded = next.then(
+    () => new Promise<boolean>(() => undefined), // an event: keep waiting for the socket
+    () => true,
+  );
+  return Promise.race([drained(res, gone).then(() => false), coreEnded]);
 }
 
 /** Waits until the socket takes more, or the client is gone. */

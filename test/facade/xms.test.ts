@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { once } from "node:events";
 import { xml2js } from "xml-js";
 import { defaultLimits } from "../../core/config.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersGone, type TestHerald } from "../support/herald.js";
@@ -326,6 +327,32 @@ describe("XMS event streams", () => {
       s.close();
     } finally {
       await quick.stop();
+    }
+  });
+
+  it("lets go of a client that stops reading once the core ends its stream as too slow; the others never wait", async () => {
+    const small = await startTestHerald({ watchQueueLimit: 4 });
+    try {
+      await registerApp(small, "slow");
+      const client = new XmsClient(`http://127.0.0.1:${small.httpPort}`);
+      const paused = await client.stream("slow", await client.createId("slow"));
+      const reader = await client.stream("slow", await client.createId("slow"));
+      open.push(paused, reader);
+      paused.response.pause();
+      const ended = once(small.fanOut, "ended");
+      const big = "x".repeat(60_000);
+      for (let i = 0; i < 80; i++) {
+        await unary(small.clients.hub, "sendEvent", { appId: "slow", eventId: "slow-e", type: "t", resourceId: String(i), namePairs: [{ name: "big", content: big }] });
+      }
+      assert.deepEqual(await ended, ["slow", "slow"], "the paused stream was ended as too slow");
+      await reader.received(80, 20_000);
+      assert.deepEqual(reader.realEvents.map((e) => e.resourceId), Array.from({ length: 80 }, (_, i) => String(i)));
+      // The server has let go of the paused connection: resumed, the client finds it cut.
+      paused.response.resume();
+      assert.equal(await paused.ended.then(() => "ended", () => "cut"), "cut");
+      assert.ok(paused.realEvents.length < 80);
+    } finally {
+      await small.stop();
     }
   });
 

@@ -6,30 +6,50 @@ import { xml2js } from "xml-js";
  * CRLF, then exactly that many bytes of XML. Chunks may cut anywhere, a length line included.
  */
 export class FrameParser {
-  private buffer: Buffer = Buffer.alloc(0);
+  /** The length line read so far. */
+  private head: Buffer = Buffer.alloc(0);
+  /** Bytes of the current document, while its length is known. */
+  private need: number | undefined;
+  private parts: Buffer[] = [];
+  private have = 0;
 
   /** The documents completed by this chunk, in order. */
   push(chunk: Buffer): string[] {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     const out: string[] = [];
-    for (;;) {
-      const eol = this.buffer.indexOf("\r\n");
-      if (eol < 0) {
-        if (this.buffer.length > 16) throw new Error(`no length line: ${JSON.stringify(this.buffer.subarray(0, 32).toString())}`);
-        return out;
+    let data = chunk;
+    while (data.length > 0 || this.need === 0) {
+      if (this.need === undefined) {
+        const head = this.head.length === 0 ? data : Buffer.concat([this.head, data]);
+        const eol = head.indexOf("\r\n");
+        if (eol < 0) {
+          if (head.length > 16) throw new Error(`no length line: ${JSON.stringify(head.subarray(0, 32).toString())}`);
+          this.head = head;
+          return out;
+        }
+        const line = head.subarray(0, eol).toString("latin1");
+        if (!/^[0-9a-fA-F]{1,8}$/.test(line)) throw new Error(`bad length line ${JSON.stringify(line)}`);
+        this.head = Buffer.alloc(0);
+        this.need = parseInt(line, 16);
+        data = head.subarray(eol + 2);
+        continue;
       }
-      const line = this.buffer.subarray(0, eol).toString("latin1");
-      if (!/^[0-9a-fA-F]{1,8}$/.test(line)) throw new Error(`bad length line ${JSON.stringify(line)}`);
-      const length = parseInt(line, 16);
-      if (this.buffer.length < eol + 2 + length) return out;
-      out.push(this.buffer.subarray(eol + 2, eol + 2 + length).toString("utf8"));
-      this.buffer = this.buffer.subarray(eol + 2 + length);
+      const take = Math.min(this.need - this.have, data.length);
+      this.parts.push(data.subarray(0, take));
+      this.have += take;
+      data = data.subarray(take);
+      if (this.have === this.need) {
+        out.push(Buffer.concat(this.parts).toString("utf8"));
+        this.parts = [];
+        this.have = 0;
+        this.need = undefined;
+      }
     }
+    return out;
   }
 
   /** Bytes of an unfinished document, if the stream ended in the middle of one. */
   get pending(): number {
-    return this.buffer.length;
+    return this.head.length + this.have + (this.need === undefined ? 0 : 1);
   }
 }
 
