@@ -151,10 +151,19 @@ async function streamEvents(ctx: Context, deps: XmsDeps): Promise<void> {
   await deps.registry.getEventHandler({ appId, id });
 
   const res = ctx.res;
+  ctx.respond = false;
+  // Koa is done with this request: the stream lives on with the raw response only, so that an
+  // idle stream does not hold Koa's context objects.
+  hold(res, appId, id, deps).catch((err: unknown) => {
+    deps.logger.error({ err, app: appId, handler: id }, "event stream failed");
+    res.destroy();
+  });
+}
+
+async function hold(res: ServerResponse, appId: string, id: string, deps: XmsDeps): Promise<void> {
   const gone = new AbortController();
   const onClose = () => gone.abort();
   res.on("close", onClose);
-  ctx.respond = false;
   res.writeHead(200, { "Content-Type": XMS_TYPE, "Cache-Control": "no-cache" });
   res.flushHeaders();
   // Keepalives keep idle connections and proxies open; skipped while the socket is backed up.
