@@ -7,6 +7,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HubService } from "./gen/herald/v1/hub_pb.js";
 import { RegistryService } from "./gen/herald/v1/registry_pb.js";
+import { ClientService, DeliveryService } from "./gen/herald/v1/eventhos_pb.js";
 import { defaultOptions, type HeraldOptions } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { Bus } from "./bus/bus.js";
@@ -25,6 +26,7 @@ import { createInProcessClient } from "./transport/in-process-client.js";
 import { listenHttp, stopHttp } from "./transport/http-server.js";
 import { loadSeed } from "./seed.js";
 import { createFacade } from "../facade/app.js";
+import { startEventhosCore, type EventhosCore } from "./delivery/eventhos-core.js";
 
 /** The path prefix of every Connect / gRPC-Web route (the proto package). */
 const CONNECT_PATH_PREFIX = `/${HubService.typeName.slice(0, HubService.typeName.lastIndexOf(".") + 1)}`;
@@ -49,6 +51,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
   const shutdown = new AbortController();
   // Every open call may listen to it (streams do): no listener limit.
   setMaxListeners(0, shutdown.signal);
+  let eventhos: EventhosCore | undefined;
   try {
     if (options.seedFile) {
       const counts = await loadSeed(store, options.seedFile);
@@ -59,11 +62,16 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
     const fanOut = new FanOut(bus, { queueLimit: options.watchQueueLimit, historyPage: 500, logger });
     const hub = withErrorMapping(createHubService({ store, bus, fanOut, validator, historyPage: 500, logger }));
     const registry = withErrorMapping(createRegistryService({ store, validator }));
+    // eventhos: clients, contracts and their delivery (core/delivery).
+    eventhos = await startEventhosCore({ options, store, validator, logger });
+    const { clients, delivery } = eventhos;
 
     const { server: grpcServer, health } = createGrpcServer({
       services: [
         { service: HubService, impl: hub },
         { service: RegistryService, impl: registry },
+        { service: ClientService, impl: clients },
+        { service: DeliveryService, impl: delivery },
       ],
       logger,
       shutdownSignal: shutdown.signal,
@@ -71,6 +79,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
       reflectionProtoFiles: [
         join(protoDir, "herald/v1/hub.proto"),
         join(protoDir, "herald/v1/registry.proto"),
+        join(protoDir, "herald/v1/eventhos.proto"),
       ],
       protoIncludeDir: protoDir,
     });
@@ -86,13 +95,18 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
     const facade = createFacade({
       hub: createInProcessClient(HubService, hub),
       registry: createInProcessClient(RegistryService, registry),
+      eventhos: {
+        clients: createInProcessClient(ClientService, clients),
+        delivery: createInProcessClient(DeliveryService, delivery),
+        adminToken: options.adminToken,
+      },
       logger,
       limits: options.limits,
       serving: () => serving,
     });
     const koa = facade.callback();
     const connect = connectNodeAdapter({
-      routes: (router: ConnectRouter) => router.service(HubService, hub).service(RegistryService, registry),
+      routes: (router: ConnectRouter) => router.service(HubService, hub).service(RegistryService, registry).service(ClientService, clients).service(DeliveryService, delivery),
       grpc: false, // gRPC is grpc-js's, on its own port; this port speaks Connect and gRPC-Web
       shutdownSignal: shutdown.signal,
       readMaxBytes: options.limits.maxMessageBytes,
@@ -127,12 +141,14 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
           fanOut.closeAll();
           await Promise.all([stopGrpc(grpcServer, options.shutdownGraceMs), stopHttp(http, options.shutdownGraceMs)]);
           shutdown.abort();
+          await eventhos?.close();
           await Promise.all([bus.close(), store.close()]);
           logger.info("herald stopped");
         })()),
     };
   } catch (err) {
     shutdown.abort();
+    await eventhos?.close();
     await Promise.allSettled([bus.close(), store.close()]);
     throw err;
   }

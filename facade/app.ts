@@ -5,11 +5,14 @@ import type { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import type { Logger } from "../core/logger.js";
 import { createBodyReader, type BodyLimits } from "./body.js";
 import { kpnsRouter } from "./kpns/routes.js";
+import { eventhosRouter, type EventhosClients } from "./eventhos/routes.js";
 
 export interface FacadeDeps {
   /** The core, in-process or over gRPC: the facade never touches Redis. */
   hub: Client<typeof HubService>;
   registry: Client<typeof RegistryService>;
+  /** The eventhos surface (clients, contracts, delivery log); absent: not served. */
+  eventhos?: EventhosClients;
   logger: Logger;
   limits: BodyLimits;
   /** False while shutting down: health answers 503 so load balancers drain this instance. */
@@ -39,5 +42,10 @@ export function createFacade(deps: FacadeDeps): Koa {
   const kpns = kpnsRouter({ hub: deps.hub, registry: deps.registry, readBody, logger: deps.logger });
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
+  if (deps.eventhos) {
+    const eventhos = eventhosRouter({ ...deps.eventhos, hub: deps.hub, registry: deps.registry, logger: deps.logger, limits: deps.limits });
+    app.use(eventhos.routes());
+    app.use(eventhos.allowedMethods());
+  }
   return app;
 }
