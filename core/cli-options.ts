@@ -39,6 +39,17 @@ export const flags: Flag[] = [
   { flag: "max-body-depth", env: "HERALD_MAX_BODY_DEPTH", key: "limits.maxBodyDepth", kind: "integer", help: "deepest nesting of a facade request body" },
   { flag: "max-handlers-per-app", env: "HERALD_MAX_HANDLERS_PER_APP", key: "limits.maxHandlersPerApp", kind: "integer", help: "most event handlers (XMS) one app id may hold" },
   { flag: "max-handler-subscriptions", env: "HERALD_MAX_HANDLER_SUBSCRIPTIONS", key: "limits.maxHandlerSubscriptions", kind: "integer", help: "most subscriptions of one event handler" },
+  { flag: "token-secret", env: "HERALD_TOKEN_SECRET", key: "tokenSecret", kind: "string", help: "eventhos: HS256 secret of client tokens, the same on every instance (unset: generated once, kept in Redis)" },
+  { flag: "token-ttl-seconds", env: "HERALD_TOKEN_TTL_SECONDS", key: "tokenTtlSeconds", kind: "integer", help: "eventhos: lifetime of a token from /auth/token" },
+  { flag: "admin-token", env: "HERALD_ADMIN_TOKEN", key: "adminToken", kind: "string", help: "eventhos: bearer token of the admin routes (unset: admin routes off)" },
+  { flag: "delivery-call-timeout-ms", env: "HERALD_DELIVERY_CALL_TIMEOUT_MS", key: "deliveryCallTimeoutMs", kind: "integer", help: "eventhos: a contract's HTTP call not done in time fails" },
+  { flag: "delivery-retry-limit", env: "HERALD_DELIVERY_RETRY_LIMIT", key: "deliveryRetryLimit", kind: "integer", help: "eventhos: automatic retries of a failed call" },
+  { flag: "delivery-backoff-base-ms", env: "HERALD_DELIVERY_BACKOFF_BASE_MS", key: "deliveryBackoffBaseMs", kind: "integer", help: "eventhos: first retry delay, doubled each retry" },
+  { flag: "delivery-backoff-max-ms", env: "HERALD_DELIVERY_BACKOFF_MAX_MS", key: "deliveryBackoffMaxMs", kind: "integer", help: "eventhos: longest retry delay" },
+  { flag: "delivery-concurrency", env: "HERALD_DELIVERY_CONCURRENCY", key: "deliveryConcurrency", kind: "integer", help: "eventhos: received events one instance delivers at once" },
+  { flag: "delivery-claim-idle-ms", env: "HERALD_DELIVERY_CLAIM_IDLE_MS", key: "deliveryClaimIdleMs", kind: "integer", help: "eventhos: work of an instance silent this long is taken over" },
+  { flag: "delivery-log-retention-ms", env: "HERALD_DELIVERY_LOG_RETENTION_MS", key: "deliveryLogRetentionMs", kind: "integer", help: "eventhos: how long received events and attempts are kept" },
+  { flag: "delivery-log-body-bytes", env: "HERALD_DELIVERY_LOG_BODY_BYTES", key: "deliveryLogBodyBytes", kind: "integer", help: "eventhos: bytes of each request/response body kept in the log" },
   { flag: "log-level", env: "LOG_LEVEL", key: "logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
 ];
 

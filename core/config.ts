@@ -34,6 +34,30 @@ export interface HeraldOptions {
   shutdownGraceMs: number;
   limits: Limits;
   logLevel: string;
+
+  // eventhos facade and contract delivery (core/delivery, facade/eventhos)
+  /** HS256 secret of client tokens, shared by every instance; unset: generated once (in Redis, or per process embedded). */
+  tokenSecret: string | undefined;
+  /** Lifetime of a client token from /auth/token (seconds). */
+  tokenTtlSeconds: number;
+  /** Bearer token of the eventhos admin routes; unset: the admin routes are off. */
+  adminToken: string | undefined;
+  /** A contract's HTTP call not finished within this time fails (ms). */
+  deliveryCallTimeoutMs: number;
+  /** Automatic retries of a failed call (attempts = 1 + this). */
+  deliveryRetryLimit: number;
+  /** First retry delay; doubles each retry (ms). */
+  deliveryBackoffBaseMs: number;
+  /** Longest retry delay (ms). */
+  deliveryBackoffMaxMs: number;
+  /** Received events whose contracts one instance runs at once. */
+  deliveryConcurrency: number;
+  /** Queued work whose instance has been silent this long is taken over by another (ms). */
+  deliveryClaimIdleMs: number;
+  /** How long received events and their execution log are kept (ms). */
+  deliveryLogRetentionMs: number;
+  /** Bytes of each request and response body kept in the execution log. */
+  deliveryLogBodyBytes: number;
 }
 
 /** Input limits; anything larger is refused with INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for messages). */
@@ -92,4 +116,15 @@ export const defaultOptions: HeraldOptions = {
   shutdownGraceMs: 5_000,
   limits: defaultLimits,
   logLevel: "info",
+  tokenSecret: undefined,
+  tokenTtlSeconds: 3600,
+  adminToken: undefined,
+  deliveryCallTimeoutMs: 10_000,
+  deliveryRetryLimit: 5,
+  deliveryBackoffBaseMs: 1_000,
+  deliveryBackoffMaxMs: 60_000,
+  deliveryConcurrency: 32,
+  deliveryClaimIdleMs: 30_000,
+  deliveryLogRetentionMs: 7 * 24 * 60 * 60 * 1000,
+  deliveryLogBodyBytes: 16 * 1024,
 };

@@ -7,6 +7,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HubService } from "./gen/herald/v1/hub_pb.js";
 import { RegistryService } from "./gen/herald/v1/registry_pb.js";
+import { ClientService, DeliveryService } from "./gen/herald/v1/eventhos_pb.js";
 import { defaultOptions, type HeraldOptions } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { Bus } from "./bus/bus.js";
@@ -26,6 +27,7 @@ import { createInProcessClient } from "./transport/in-process-client.js";
 import { listenHttp, stopHttp } from "./transport/http-server.js";
 import { loadSeed } from "./seed.js";
 import { createFacade } from "../facade/app.js";
+import { startEventhosCore, type EventhosCore } from "./delivery/eventhos-core.js";
 
 /** The path prefix of every Connect / gRPC-Web route (the proto package). */
 const CONNECT_PATH_PREFIX = `/${HubService.typeName.slice(0, HubService.typeName.lastIndexOf(".") + 1)}`;
@@ -51,6 +53,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
   let cursors: HandlerCursors | undefined;
   // Every open call may listen to it (streams do): no listener limit.
   setMaxListeners(0, shutdown.signal);
+  let eventhos: EventhosCore | undefined;
   try {
     if (options.seedFile) {
       const counts = await loadSeed(store, options.seedFile);
@@ -62,11 +65,16 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
     cursors = new HandlerCursors(store, { flushMs: options.handlerCursorFlushMs, logger });
     const hub = withErrorMapping(createHubService({ store, bus, fanOut, cursors, validator, historyPage: 500, logger }));
     const registry = withErrorMapping(createRegistryService({ store, bus, validator }));
+    // eventhos: clients, contracts and their delivery (core/delivery).
+    eventhos = await startEventhosCore({ options, store, validator, logger });
+    const { clients, delivery } = eventhos;
 
     const { server: grpcServer, health } = createGrpcServer({
       services: [
         { service: HubService, impl: hub },
         { service: RegistryService, impl: registry },
+        { service: ClientService, impl: clients },
+        { service: DeliveryService, impl: delivery },
       ],
       logger,
       shutdownSignal: shutdown.signal,
@@ -74,6 +82,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
       reflectionProtoFiles: [
         join(protoDir, "herald/v1/hub.proto"),
         join(protoDir, "herald/v1/registry.proto"),
+        join(protoDir, "herald/v1/eventhos.proto"),
       ],
       protoIncludeDir: protoDir,
     });
@@ -89,6 +98,11 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
     const facade = createFacade({
       hub: createInProcessClient(HubService, hub),
       registry: createInProcessClient(RegistryService, registry),
+      eventhos: {
+        clients: createInProcessClient(ClientService, clients),
+        delivery: createInProcessClient(DeliveryService, delivery),
+        adminToken: options.adminToken,
+      },
       logger,
       limits: options.limits,
       serving: () => serving,
@@ -96,7 +110,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
     });
     const koa = facade.callback();
     const connect = connectNodeAdapter({
-      routes: (router: ConnectRouter) => router.service(HubService, hub).service(RegistryService, registry),
+      routes: (router: ConnectRouter) => router.service(HubService, hub).service(RegistryService, registry).service(ClientService, clients).service(DeliveryService, delivery),
       grpc: false, // gRPC is grpc-js's, on its own port; this port speaks Connect and gRPC-Web
       shutdownSignal: shutdown.signal,
       readMaxBytes: options.limits.maxMessageBytes,
@@ -132,12 +146,14 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
           await Promise.all([stopGrpc(grpcServer, options.shutdownGraceMs), stopHttp(http, options.shutdownGraceMs)]);
           shutdown.abort();
           await cursors?.stop();
+          await eventhos?.close();
           await Promise.all([bus.close(), store.close()]);
           logger.info("herald stopped");
         })()),
     };
   } catch (err) {
     shutdown.abort();
+    await eventhos?.close();
     await Promise.allSettled([bus.close(), store.close()]);
     throw err;
   }

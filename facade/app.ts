@@ -6,11 +6,14 @@ import type { Logger } from "../core/logger.js";
 import { createBodyReader, type BodyLimits } from "./body.js";
 import { kpnsRouter } from "./kpns/routes.js";
 import { xmsRouter } from "./xms/routes.js";
+import { eventhosRouter, type EventhosClients } from "./eventhos/routes.js";
 
 export interface FacadeDeps {
   /** The core, in-process or over gRPC: the facade never touches Redis. */
   hub: Client<typeof HubService>;
   registry: Client<typeof RegistryService>;
+  /** The eventhos surface (clients, contracts, delivery log); absent: not served. */
+  eventhos?: EventhosClients;
   logger: Logger;
   limits: BodyLimits;
   /** False while shutting down: health answers 503 so load balancers drain this instance. */
@@ -45,5 +48,10 @@ export function createFacade(deps: FacadeDeps): Koa {
   const xms = xmsRouter({ hub: deps.hub, registry: deps.registry, readBody, logger: deps.logger, keepaliveMs: deps.xmsKeepaliveMs });
   app.use(xms.routes());
   app.use(xms.allowedMethods());
+  if (deps.eventhos) {
+    const eventhos = eventhosRouter({ ...deps.eventhos, hub: deps.hub, registry: deps.registry, logger: deps.logger, limits: deps.limits });
+    app.use(eventhos.routes());
+    app.use(eventhos.allowedMethods());
+  }
   return app;
 }

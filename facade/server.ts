@@ -2,6 +2,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
+import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
 import { defaultOptions, type HeraldOptions } from "../core/config.js";
 import type { Logger } from "../core/logger.js";
 import { listenHttp, stopHttp } from "../core/transport/http-server.js";
@@ -31,6 +32,7 @@ export async function startFacadeServer(
   const facade = createFacade({
     hub: createClient(HubService, transport),
     registry: createClient(RegistryService, transport),
+    eventhos: { clients: createClient(ClientService, transport), delivery: createClient(DeliveryService, transport), adminToken: options.adminToken },
     logger,
     limits: options.limits,
     serving: () => serving,

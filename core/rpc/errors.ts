@@ -24,7 +24,16 @@ export type Reason =
   | "UNAVAILABLE"
   | "SLOW_CONSUMER"
   | "HISTORY_EXPIRED"
-  | "SHUTTING_DOWN";
+  | "SHUTTING_DOWN"
+  // eventhos: clients and contract delivery
+  | "CLIENT_NOT_FOUND"
+  | "KEY_NOT_FOUND"
+  | "EVENT_NOT_ALLOWED"
+  | "ACTION_NOT_FOUND"
+  | "CONTRACT_NOT_FOUND"
+  | "RECEIVED_NOT_FOUND"
+  | "EXECUTION_NOT_FOUND"
+  | "EXECUTION_RUNNING";
 
 /**
  * A ConnectError with a reason, carried both as a google.rpc.ErrorInfo detail and as a plain

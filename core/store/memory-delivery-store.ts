@@ -1,0 +1,127 @@
+import { clone, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  ActionSchema,
+  AttemptOutcome,
+  AttemptSchema,
+  ContractSchema,
+  ExecutionSchema,
+  ReceivedEventSchema,
+  ReceivedState,
+  type Action,
+  type Attempt,
+  type Contract,
+  type Execution,
+  type ReceivedEvent,
+} from "../gen/herald/v1/eventhos_pb.js";
+import type { DeliveryStore, DeliveryStoreOptions, ReceivedFilter } from "./delivery-store.js";
+
+const copy = <D extends DescMessage>(schema: D, m: MessageShape<D> | undefined) => (m ? clone(schema, m) : undefined);
+const receivedMs = (r: ReceivedEvent) => (r.time ? timestampMs(r.time) : 0);
+
+/** The delivery registry and log in process memory (embedded mode). */
+export class MemoryDeliveryStore implements DeliveryStore {
+  private readonly actions = new Map<string, Action>();
+  private readonly contracts = new Map<string, Contract>();
+  /** In receive order, so that retention drops from the front. */
+  private readonly received = new Map<string, ReceivedEvent>();
+  private readonly executions = new Map<string, Execution>();
+
+  constructor(private readonly options: DeliveryStoreOptions) {}
+
+  async upsertAction(action: Action): Promise<Action> {
+    this.actions.set(action.id, clone(ActionSchema, action));
+    return clone(ActionSchema, action);
+  }
+  async getAction(id: string) {
+    return copy(ActionSchema, this.actions.get(id));
+  }
+  async listActions(appId: string) {
+    return [...this.actions.values()].filter((a) => appId === "" || a.appId === appId).sort((a, b) => a.id.localeCompare(b.id)).map((a) => clone(ActionSchema, a));
+  }
+  async deleteAction(id: string) {
+    return this.actions.delete(id);
+  }
+
+  async upsertContract(contract: Contract): Promise<Contract> {
+    this.contracts.set(contract.id, clone(ContractSchema, contract));
+    return clone(ContractSchema, contract);
+  }
+  async getContract(id: string) {
+    return copy(ContractSchema, this.contracts.get(id));
+  }
+  async listContracts(eventId: string) {
+    return [...this.contracts.values()].filter((c) => eventId === "" || c.eventId === eventId).sort((a, b) => a.id.localeCompare(b.id)).map((c) => clone(ContractSchema, c));
+  }
+  async deleteContract(id: string) {
+    return this.contracts.delete(id);
+  }
+
+  async createReceived(received: ReceivedEvent, executions: Execution[]): Promise<boolean> {
+    this.expire();
+    if (this.received.has(received.id)) return false;
+    this.received.set(received.id, clone(ReceivedEventSchema, received));
+    for (const e of executions) this.executions.set(e.id, clone(ExecutionSchema, e));
+    return true;
+  }
+  async getReceived(id: string) {
+    this.expire();
+    return copy(ReceivedEventSchema, this.received.get(id));
+  }
+  async listReceived(filter: ReceivedFilter) {
+    this.expire();
+    const out: ReceivedEvent[] = [];
+    for (const r of [...this.received.values()].reverse()) {
+      const ms = receivedMs(r);
+      if (filter.eventId !== "" && r.eventId !== filter.eventId) continue;
+      if (filter.fromMs !== undefined && ms < filter.fromMs) continue;
+      if (filter.toMs !== undefined && ms > filter.toMs) continue;
+      if (filter.state !== ReceivedState.UNSPECIFIED && r.state !== filter.state) continue;
+      out.push(clone(ReceivedEventSchema, r));
+      if (out.length >= filter.limit) break;
+    }
+    return out;
+  }
+  async setReceivedState(id: string, state: ReceivedState) {
+    const r = this.received.get(id);
+    if (r) r.state = state;
+  }
+
+  async getExecution(id: string) {
+    this.expire();
+    const e = copy(ExecutionSchema, this.executions.get(id));
+    e?.attempts.sort((a, b) => a.number - b.number);
+    return e;
+  }
+  async updateExecution(id: string, change: { state: Execution["state"]; runStart?: number }) {
+    const e = this.executions.get(id);
+    if (!e) return;
+    e.state = change.state;
+    if (change.runStart !== undefined) e.runStart = change.runStart;
+  }
+  async startAttempt(executionId: string, attempt: Attempt) {
+    const e = this.executions.get(executionId);
+    if (!e || e.attempts.some((a) => a.number === attempt.number)) return false;
+    e.attempts.push(clone(AttemptSchema, attempt));
+    return true;
+  }
+  async finishAttempt(executionId: string, attempt: Attempt) {
+    const e = this.executions.get(executionId);
+    const i = e?.attempts.findIndex((a) => a.number === attempt.number) ?? -1;
+    if (!e || i < 0 || e.attempts[i]!.outcome !== AttemptOutcome.STARTED) return false;
+    e.attempts[i] = clone(AttemptSchema, attempt);
+    return true;
+  }
+
+  /** Drops what is older than the retention, oldest first. */
+  private expire(): void {
+    const before = Date.now() - this.options.retentionMs;
+    for (const [id, r] of this.received) {
+      if (receivedMs(r) >= before) break;
+      for (const e of r.executionIds) this.executions.delete(e);
+      this.received.delete(id);
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,37 @@
+import type { Context } from "koa";
+
+/**
+ * The reply codes of eventhos-event-send.txt, with the document's descriptions as messages
+ * (the document gives only "success" verbatim), plus the codes Herald adds for what the document
+ * leaves out. Each code's first three digits are its HTTP status.
+ */
+export const CODES = {
+  SUCCESS: { code: 200000, message: "success" },
+  NO_CONTRACTS: { code: 200310, message: "Success, but no contracts exists for this event" },
+  INCORRECT_TOKEN: { code: 401202, message: "Incorrect token" },
+  IDENTIFIER_REQUIRED: { code: 400201, message: "event-identifier is required" },
+  CANNOT_GENERATE_TOKEN: { code: 400011, message: "Client can not generate short live token" },
+  EVENT_NOT_FOUND: { code: 400024, message: "The event does not exist." },
+  CLIENT_NOT_FOUND: { code: 400004, message: "Client or user not found" },
+  NOT_CATEGORIZED: { code: 500000, message: "Not categorized error" },
+  // Not in the document: malformed input and the admin surface.
+  INVALID_JSON: { code: 400001, message: "Body is not valid json" },
+  INVALID_REQUEST: { code: 400000, message: "Invalid request" },
+  TOO_LARGE: { code: 413001, message: "Body is too large" },
+  UNSUPPORTED_TYPE: { code: 415001, message: "Content-Type must be application/json" },
+  NOT_FOUND: { code: 404001, message: "Not found" },
+  RUNNING: { code: 409001, message: "Execution is queued or running" },
+} as const;
+
+export type Reply = { code: number; message: string };
+
+/** Answers `{"code","message"}` (plus `content` on admin successes) with the code's HTTP status. */
+export function reply(ctx: Context, r: Reply, content?: unknown, detail?: string): void {
+  ctx.status = Math.floor(r.code / 1000);
+  ctx.type = "application/json";
+  ctx.body = {
+    code: r.code,
+    message: detail ? `${r.message}: ${detail}` : r.message,
+    ...(content === undefined ? {} : { content }),
+  };
+}

@@ -1,0 +1,93 @@
+import type { Context } from "koa";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { reasonOf } from "../core-error.js";
+import { FormatError } from "../format-error.js";
+import { TooLargeError } from "../body.js";
+import { CODES, reply, type Reply } from "./codes.js";
+import { UnsupportedTypeError } from "./read-body.js";
+import type { EventhosDeps } from "./routes.js";
+
+/** Request headers never written to the event log (credentials). */
+const SECRET_HEADERS = new Set(["access-key", "authorization", "cookie", "proxy-authorization"]);
+
+/** The access key: the `access-key` header, else the query parameter. */
+export function accessKey(ctx: Context): string {
+  const header = ctx.get("access-key");
+  if (header !== "") return header;
+  const q = ctx.query["access-key"];
+  return (Array.isArray(q) ? q[0] : q) ?? "";
+}
+
+/**
+ * POST /event/send?event-identifier=…: checks the key for the event, publishes the JSON body
+ * through the hub's SendEvent (payload), then records it for the contracts. Nothing is written
+ * before the key and the body are good.
+ */
+export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void> {
+  const raw = ctx.query["event-identifier"];
+  const eventId = ((Array.isArray(raw) ? raw[0] : raw) ?? "").trim();
+  if (eventId === "") return reply(ctx, CODES.IDENTIFIER_REQUIRED);
+  let stage = "authorize";
+  try {
+    const auth = await deps.clients.authorize({ accessKey: accessKey(ctx), eventId });
+    stage = "body";
+    const body = (await deps.readJson(ctx)) as JsonValue;
+    const payload = fromJson(ValueSchema, body);
+    stage = "send";
+    const sent = await deps.hub.sendEvent({ appId: auth.appId, eventId: auth.eventId, payload });
+    stage = "record";
+    const received = await deps.delivery.receiveEvent({
+      msgId: sent.msgId,
+      appId: auth.appId,
+      eventId: auth.eventId,
+      clientId: auth.clientId,
+      headers: headersOf(ctx),
+      query: queryOf(ctx),
+      body: payload,
+    });
+    reply(ctx, received.contracts > 0 ? CODES.SUCCESS : CODES.NO_CONTRACTS);
+  } catch (err) {
+    reply(ctx, failure(err, stage, ctx, deps));
+  }
+}
+
+function failure(err: unknown, stage: string, ctx: Context, deps: EventhosDeps): Reply {
+  if (err instanceof UnsupportedTypeError) return CODES.UNSUPPORTED_TYPE;
+  if (err instanceof TooLargeError) return CODES.TOO_LARGE;
+  if (err instanceof FormatError) return CODES.INVALID_JSON;
+  switch (reasonOf(err)) {
+    case "UNAUTHENTICATED":
+    case "EVENT_NOT_ALLOWED":
+      return CODES.INCORRECT_TOKEN;
+    case "CLIENT_NOT_FOUND":
+      return CODES.CLIENT_NOT_FOUND;
+    case "EVENT_NOT_FOUND":
+    case "EVENT_NOT_PUBLISHED":
+    case "APP_NOT_FOUND":
+    case "APP_NOT_PUBLISHED":
+      return CODES.EVENT_NOT_FOUND;
+    case "INVALID_ARGUMENT":
+      // The event id itself (too long) or the body (payload over the core's limit).
+      return stage === "authorize" ? CODES.EVENT_NOT_FOUND : CODES.TOO_LARGE;
+    default:
+      deps.logger.error({ err, stage, path: ctx.path }, "eventhos send failed");
+      return CODES.NOT_CATEGORIZED;
+  }
+}
+
+function headersOf(ctx: Context): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.headers)) {
+    if (v !== undefined && !SECRET_HEADERS.has(k)) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  return out;
+}
+
+function queryOf(ctx: Context): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.query)) {
+    if (v !== undefined && k !== "access-key") out[k] = Array.isArray(v) ? v.join(",") : v;
+  }
+  return out;
+}

@@ -1,0 +1,44 @@
+import type { Context } from "koa";
+import { reasonOf } from "../core-error.js";
+import { FormatError } from "../format-error.js";
+import { TooLargeError } from "../body.js";
+import { CODES, reply } from "./codes.js";
+import { UnsupportedTypeError } from "./read-body.js";
+import type { EventhosDeps } from "./routes.js";
+
+/**
+ * POST /auth/token, OAuth2 client_credentials (form or JSON): `{"code":200000,"message":"success",
+ * "content":{"access_token","token_type":"Bearer","expires_in"}}`.
+ */
+export async function issueToken(ctx: Context, deps: EventhosDeps): Promise<void> {
+  let body: unknown;
+  try {
+    body = await deps.readForm(ctx);
+  } catch (err) {
+    if (err instanceof UnsupportedTypeError) return reply(ctx, CODES.UNSUPPORTED_TYPE);
+    if (err instanceof TooLargeError) return reply(ctx, CODES.TOO_LARGE);
+    if (err instanceof FormatError) return reply(ctx, CODES.INVALID_JSON);
+    throw err;
+  }
+  const field = (name: string) => {
+    const v = typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+    return typeof v === "string" ? v : "";
+  };
+  if (field("grant_type") !== "client_credentials") return reply(ctx, CODES.CANNOT_GENERATE_TOKEN);
+  if (field("client_id") === "") return reply(ctx, CODES.CLIENT_NOT_FOUND);
+  try {
+    const res = await deps.clients.issueToken({ clientId: field("client_id"), clientSecret: field("client_secret") });
+    reply(ctx, CODES.SUCCESS, { access_token: res.accessToken, token_type: "Bearer", expires_in: res.expiresIn });
+  } catch (err) {
+    switch (reasonOf(err)) {
+      case "CLIENT_NOT_FOUND":
+      case "INVALID_ARGUMENT":
+        return reply(ctx, CODES.CLIENT_NOT_FOUND);
+      case "UNAUTHENTICATED":
+        return reply(ctx, CODES.CANNOT_GENERATE_TOKEN);
+      default:
+        deps.logger.error({ err, path: ctx.path }, "eventhos token failed");
+        return reply(ctx, CODES.NOT_CATEGORIZED);
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import { strict as assert } from "node:assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { RedisServer } from "../support/redis-server.js";
+import { startTestHerald, uniquePrefix, type TestHerald } from "../support/herald.js";
+import { Target, ok, type Behaviour } from "../support/target.js";
+import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
+
+const root = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..");
+const bin = join(root, "dist/core/bin/herald.js");
+
+const CLAIM_IDLE_MS = 600;
+const delivery = { deliveryClaimIdleMs: CLAIM_IDLE_MS, deliveryBackoffBaseMs: 10, deliveryBackoffMaxMs: 50, deliveryCallTimeoutMs: 10_000 };
+
+/** The real executable on Redis; resolves with its HTTP port once it logs that it started. */
+async function startProcess(redisUrl: string, keyPrefix: string): Promise<{ proc: ChildProcess; httpPort: number }> {
+  const proc = spawn(process.execPath, [
+    bin, "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", "--redis-url", redisUrl, "--key-prefix", keyPrefix,
+    "--admin-token", ADMIN_TOKEN, "--delivery-claim-idle-ms", String(CLAIM_IDLE_MS), "--delivery-backoff-base-ms", "10",
+  ], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, REDIS_URL: "", LOG_LEVEL: "info" } });
+  const lines = createInterface({ input: proc.stdout! });
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    lines.on("line", (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (typeof entry["httpPort"] === "number") resolve(entry["httpPort"]);
+    });
+    proc.once("exit", (code) => reject(new Error(`herald exited with ${code} before starting`)));
+  });
+  return { proc, httpPort };
+}
+
+/** Durable delivery on Redis: work left by a killed instance is finished by another, exactly once. */
+describe("eventhos delivery on Redis: takeover and exactly-once", () => {
+  let redis: RedisServer;
+  const cleanup: Array<() => Promise<unknown>> = [];
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+  after(() => redis.destroy());
+
+  it("a core process killed mid-delivery: another instance continues, completed contracts are not run again", async () => {
+    const keyPrefix = uniquePrefix();
+    const first = await Target.start(ok);
+    cleanup.push(() => first.close());
+    // Holds its first call open (the process is killed during it), answers the next.
+    const second = await Target.start((n) => (n === 1 ? "hold" : { status: 200, body: '{"ok":2}' }));
+    cleanup.push(() => second.close());
+
+    const p1 = await startProcess(redis.url, keyPrefix);
+    cleanup.push(async () => {
+      if (p1.proc.exitCode === null && p1.proc.signalCode === null) p1.proc.kill("SIGKILL");
+    });
+    const api1 = new EventhosApi(p1.httpPort);
+    const p = await api1.producer("killed");
+    await api1.contract("first", p.eventId, p.consumer, first.url(), 1);
+    await api1.contract("second", p.eventId, p.consumer, second.url(), 2);
+    const sent = await api1.send(p.eventId, await api1.token(p.clientId, p.secret), { order: 7 });
+    assert.equal(sent.json.code, 200000);
+
+    await second.received(1); // order 1 is done, order 2's call is in flight: kill now
+    const exited = once(p1.proc, "exit");
+    p1.proc.kill("SIGKILL");
+    await exited;
+    second.dropHeld();
+    assert.equal(first.calls.length, 1);
+
+    const h2: TestHerald = await startTestHerald({ redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery });
+    cleanup.push(() => h2.stop());
+    const api2 = new EventhosApi(h2.httpPort);
+    const received = await api2.settled((await api2.latest(p.eventId)).id);
+    assert.equal(received.state, "processed");
+    const [e1, e2] = received.executions;
+    assert.deepEqual(e1.attempts.map((a: any) => a.outcome), ["success"], "order 1 was not run again");
+    assert.deepEqual(e2.attempts.map((a: any) => a.outcome), ["interrupted", "success"]);
+    assert.match(e2.attempts[0].error, /interrupted/);
+    assert.equal(first.calls.length, 1, "the completed contract's target was called once");
+    assert.equal(second.calls.length, 2, "the call cut by the kill, then the takeover's attempt");
+    assert.deepEqual(JSON.parse(second.calls[1]!.body), { order: 7 });
+  });
+
+  it("an instance stopped (as on SIGTERM) during a retry backoff leaves the work to the next one, which continues the attempts", async () => {
+    const keyPrefix = uniquePrefix();
+    const target = await Target.start((n) => (n === 1 ? { status: 503 } : { status: 200 }));
+    cleanup.push(() => target.close());
+    // A backoff far longer than the test: only a takeover can make the second attempt.
+    const a = await startTestHerald({ redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery, deliveryBackoffBaseMs: 600_000, deliveryBackoffMaxMs: 600_000 });
+    cleanup.push(() => a.stop());
+    const apiA = new EventhosApi(a.httpPort);
+    const p = await apiA.producer("stopped");
+    await apiA.contract("stopped-hook", p.eventId, p.consumer, target.url());
+    await apiA.send(p.eventId, await apiA.token(p.clientId, p.secret), { n: 1 });
+    await target.received(1);
+    const id = (await apiA.latest(p.eventId)).id as string;
+    // Wait (bounded) until attempt 1 is logged as failed: a is now in its backoff.
+    const deadline = Date.now() + 5000;
+    while ((await apiA.admin("GET", `/event/received/${id}`)).executions[0].attempts[0]?.outcome !== "failure") {
+      assert.ok(Date.now() < deadline, "attempt 1 never finished");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const stopped = Date.now();
+    await a.stop();
+    assert.ok(Date.now() - stopped < 5000, "the backoff wait did not hold up the stop");
+
+    const b = await startTestHerald({ redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery });
+    cleanup.push(() => b.stop());
+    const done = await new EventhosApi(b.httpPort).settled(id);
+    assert.equal(done.state, "processed");
+    assert.deepEqual(done.executions[0].attempts.map((x: any) => [x.number, x.outcome]), [[1, "failure"], [2, "success"]]);
+    assert.equal(target.calls.length, 2);
+  });
+
+  it("two live instances on one Redis run each contract of each event once", async () => {
+    const keyPrefix = uniquePrefix();
+    const seen = new Map<number, number>();
+    const counting: Behaviour = (_n, call) => {
+      const id = (JSON.parse(call.body) as { id: number }).id;
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+      return { status: 200 };
+    };
+    const target = await Target.start(counting);
+    cleanup.push(() => target.close());
+    const options = { redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery, deliveryConcurrency: 4 };
+    const a = await startTestHerald(options);
+    cleanup.push(() => a.stop());
+    const b = await startTestHerald(options);
+    cleanup.push(() => b.stop());
+    const apiA = new EventhosApi(a.httpPort);
+    const apiB = new EventhosApi(b.httpPort);
+    const p = await apiA.producer("pair");
+    await apiA.contract("pair-hook", p.eventId, p.consumer, target.url());
+    const token = await apiB.token(p.clientId, p.secret); // a token from one instance works on the other
+    const n = 40;
+    const replies = await Promise.all(Array.from({ length: n }, (_, i) => (i % 2 ? apiA : apiB).send(p.eventId, token, { id: i })));
+    assert.ok(replies.every((r) => r.json.code === 200000), JSON.stringify(replies.map((r) => r.json.code)));
+    await target.received(n);
+    const list = await apiA.admin("GET", `/event/received?event=${p.eventId}&limit=${n}`);
+    assert.equal(list.length, n);
+    for (const r of list) {
+      const done = await apiB.settled(r.id);
+      assert.equal(done.state, "processed");
+      assert.equal(done.executions[0].attempts.length, 1);
+    }
+    assert.equal(target.calls.length, n, "no call twice");
+    assert.deepEqual([...seen.keys()].sort((x, y) => x - y), Array.from({ length: n }, (_, i) => i));
+    assert.ok([...seen.values()].every((count) => count === 1));
+  });
+});

@@ -1,0 +1,205 @@
+import { strict as assert } from "node:assert";
+import { SignJWT } from "jose";
+import { defaultLimits } from "../../core/config.js";
+import { silentLogger } from "../../core/logger.js";
+import { startFacadeServer } from "../../facade/server.js";
+import { startTestHerald, type TestHerald } from "../support/herald.js";
+import { ok, Target } from "../support/target.js";
+import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
+import { contractText } from "../support/contract-docs.js";
+import { http } from "../support/http.js";
+
+const TOKEN_SECRET = "a-token-secret-of-the-test-suite-0123456789";
+
+/** Every code of the document's table, reached by a real request, plus malformed input. */
+describe("eventhos /event/send and /auth/token: the document's codes", () => {
+  let h: TestHerald;
+  let api: EventhosApi;
+  let target: Target;
+  let p: Awaited<ReturnType<EventhosApi["producer"]>>;
+  let token: string;
+
+  before(async () => {
+    h = await startTestHerald({ adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET, limits: { ...defaultLimits, maxBodyBytes: 4096 } });
+    api = new EventhosApi(h.httpPort);
+    target = await Target.start(ok);
+    p = await api.producer("codes");
+    await api.contract("codes-hook", p.eventId, p.consumer, target.url());
+    token = await api.token(p.clientId, p.secret);
+  });
+  after(async () => {
+    await h.stop();
+    await target.close();
+  });
+
+  const received = async () => (await api.admin("GET", `/event/received?event=${p.eventId}&limit=1000`)).length as number;
+  const expect = (r: { status: number; json: unknown }, code: number, message: string) => {
+    assert.deepEqual(r.json, { code, message });
+    assert.equal(r.status, Math.floor(code / 1000));
+  };
+
+  it("uses the document's codes and descriptions", () => {
+    const doc = contractText("eventhos-event-send.txt");
+    for (const [code, description] of [
+      [200000, "Event was received successfully"],
+      [200310, "Success, but no contracts exists for this event"],
+      [401202, "Incorrect token"],
+      [400201, "event-identifier is required"],
+      [400011, "Client can not generate short live token"],
+      [400024, "The event does not exist."],
+      [400004, "Client or user not found"],
+      [500000, "Not categorized error"],
+    ] as const) {
+      assert.ok(doc.includes(`${code} | ${description} |`), `${code} is documented as "${description}"`);
+    }
+  });
+
+  it("200000 success with a token in the header, and with a long-lived key in the query", async () => {
+    expect(await api.send(p.eventId, token, { name: "Morpheush", job: "Leader" }), 200000, "success");
+    const { key } = await api.admin("POST", `/client/${p.clientId}/key`);
+    const r = await api.call("POST", `/event/send?event-identifier=${p.eventId}&access-key=${encodeURIComponent(key)}`, { a: 1 });
+    expect(r, 200000, "success");
+    const last = await api.latest(p.eventId);
+    assert.deepEqual(last.body, { a: 1 });
+    assert.equal(last.clientId, p.clientId);
+    assert.equal(last.query["access-key"], undefined, "the key is not logged");
+  });
+
+  it("accepts any JSON: the document's sample, arrays and scalars", async () => {
+    const doc = contractText("eventhos-event-send.txt");
+    const sample = doc.slice(doc.indexOf("{", doc.indexOf("Any valid json")), doc.indexOf("}", doc.indexOf("Any valid json")) + 1);
+    expect(await api.send(p.eventId, token, sample), 200000, "success");
+    assert.equal((await api.latest(p.eventId)).body.createdAt, "2020-02-20T11:00:28.107Z");
+    expect(await api.send(p.eventId, token, "[1,2]"), 200000, "success");
+    expect(await api.send(p.eventId, token, '"text"'), 200000, "success");
+    expect(await api.send(p.eventId, token, "null"), 200000, "success");
+  });
+
+  it("200310 when no contract is active", async () => {
+    await api.admin("POST", "/event", { id: "codes-lonely", appId: "codes", name: "lonely" });
+    expect(await api.send("codes-lonely", token, {}), 200310, "Success, but no contracts exists for this event");
+    assert.equal((await api.latest("codes-lonely")).state, "no-contracts");
+  });
+
+  it("400201 without event-identifier", async () => {
+    expect(await api.call("POST", "/event/send", {}, { "access-key": token }), 400201, "event-identifier is required");
+    expect(await api.call("POST", "/event/send?event-identifier=", {}, { "access-key": token }), 400201, "event-identifier is required");
+  });
+
+  it("400024 for an unknown or unpublished event", async () => {
+    const client = { id: "codes-any", appId: "codes", name: "any", secret: "x", allowedEventIds: ["nope", "codes-hidden"] };
+    await api.admin("POST", "/client", client);
+    const key = await api.token("codes-any", "x");
+    expect(await api.send("nope", key, {}), 400024, "The event does not exist.");
+    await api.admin("POST", "/event", { id: "codes-hidden", appId: "codes", name: "hidden", published: false });
+    expect(await api.send("codes-hidden", key, {}), 400024, "The event does not exist.");
+  });
+
+  it("401202 for a missing, wrong, forged, expired or revoked key, or an event the client may not send; nothing is written", async () => {
+    const before = await received();
+    const forge = (secret: string, exp: number, sub = p.clientId) =>
+      new SignJWT({ gen: 1 }).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuer("herald").setAudience("eventhos")
+        .setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+    const now = Math.floor(Date.now() / 1000);
+    const { key, key_id } = await api.admin("POST", `/client/${p.clientId}/key`);
+    await api.admin("DELETE", `/client/${p.clientId}/key/${key_id}`);
+    await api.admin("POST", "/event", { id: "codes-other", appId: `${p.consumer}`, name: "other" });
+    for (const [what, k, event] of [
+      ["no key", "", p.eventId],
+      ["garbage", "not-a-token", p.eventId],
+      ["an unknown long-lived key", "hk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", p.eventId],
+      ["a revoked key", key, p.eventId],
+      ["a token signed with another secret", await forge("another-secret-another-secret-1234", now + 60), p.eventId],
+      ["an expired token", await forge(TOKEN_SECRET, now - 60), p.eventId],
+      ["another system's event", token, "codes-other"],
+    ] as const) {
+      const r = await api.send(event, k, { no: "write" });
+      assert.deepEqual(r.json, { code: 401202, message: "Incorrect token" }, what);
+      assert.equal(r.status, 401, what);
+    }
+    // A new secret ends the tokens issued before it.
+    await api.admin("POST", "/client", { id: "codes-rotating", appId: "codes", name: "r", secret: "one" });
+    const old = await api.token("codes-rotating", "one");
+    expect(await api.send(p.eventId, old, {}), 200000, "success");
+    await api.admin("PUT", "/client/codes-rotating", { appId: "codes", name: "r", secret: "two" });
+    expect(await api.send(p.eventId, old, { no: "write" }), 401202, "Incorrect token");
+    expect(await api.send(p.eventId, await api.token("codes-rotating", "two"), {}), 200000, "success");
+    assert.equal(await received(), before + 2, "only the two good sends were recorded");
+  });
+
+  it("400004 for a token whose client is gone, and /auth/token for an unknown client", async () => {
+    await api.admin("POST", "/client", { id: "codes-gone", appId: "codes", name: "gone", secret: "g" });
+    const orphan = await api.token("codes-gone", "g");
+    await api.admin("DELETE", "/client/codes-gone");
+    expect(await api.send(p.eventId, orphan, {}), 400004, "Client or user not found");
+    const r = await api.call("POST", "/auth/token", { grant_type: "client_credentials", client_id: "nobody", client_secret: "x" });
+    expect(r, 400004, "Client or user not found");
+  });
+
+  it("400011 when /auth/token cannot issue a token: wrong secret or grant type", async () => {
+    const wrong = await api.call("POST", "/auth/token", { grant_type: "client_credentials", client_id: p.clientId, client_secret: "wrong" });
+    expect(wrong, 400011, "Client can not generate short live token");
+    const grant = await api.call("POST", "/auth/token", { grant_type: "password", client_id: p.clientId, client_secret: p.secret });
+    expect(grant, 400011, "Client can not generate short live token");
+  });
+
+  it("/auth/token takes a form too and says how long the token lives", async () => {
+    const form = `grant_type=client_credentials&client_id=${p.clientId}&client_secret=${encodeURIComponent(p.secret)}`;
+    const r = await http(api.url("/auth/token"), "POST", form, { "content-type": "application/x-www-form-urlencoded" });
+    const json = JSON.parse(r.body);
+    assert.equal(json.code, 200000, r.body);
+    assert.equal(json.content.token_type, "Bearer");
+    assert.equal(json.content.expires_in, 3600);
+    expect(await api.send(p.eventId, json.content.access_token, {}), 200000, "success");
+  });
+
+  it("500000 when the core cannot be reached", async () => {
+    const orphan = await startFacadeServer({ host: "127.0.0.1", httpPort: 0, coreUrl: "http://127.0.0.1:1" }, silentLogger);
+    try {
+      const r = await new EventhosApi(orphan.httpPort).send(p.eventId, token, {});
+      expect(r, 500000, "Not categorized error");
+    } finally {
+      await orphan.close();
+    }
+  });
+
+  it("refuses bad JSON, an empty body, an oversized body and another content type with their own codes; nothing is written", async () => {
+    const before = await received();
+    expect(await api.send(p.eventId, token, '{"name": '), 400001, "Body is not valid json");
+    expect(await api.send(p.eventId, token, ""), 400001, "Body is not valid json");
+    expect(await api.send(p.eventId, token, JSON.stringify({ big: "x".repeat(5000) })), 413001, "Body is too large");
+    const deep = "[".repeat(40) + "]".repeat(40);
+    expect(await api.send(p.eventId, token, deep), 400001, "Body is not valid json");
+    const xml = await http(api.url(`/event/send?event-identifier=${p.eventId}`), "POST", "<a/>", { "content-type": "text/xml", "access-key": token });
+    assert.deepEqual(JSON.parse(xml.body), { code: 415001, message: "Content-Type must be application/json" });
+    assert.equal(xml.status, 415);
+    assert.equal(await received(), before);
+  });
+
+  it("protects the admin routes with the admin token", async () => {
+    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: ADMIN_TOKEN }]) {
+      const r = await api.call("GET", "/system", undefined, headers);
+      expect(r, 401202, "Incorrect token");
+    }
+    const off = await startTestHerald({});
+    try {
+      expect(await new EventhosApi(off.httpPort).call("GET", "/system", undefined, { authorization: "Bearer " }), 401202, "Incorrect token");
+      expect(await new EventhosApi(off.httpPort).call("GET", "/event/received", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` }), 401202, "Incorrect token");
+    } finally {
+      await off.stop();
+    }
+  });
+
+  it("admin errors keep the shape: unknown fields, missing references, bad action", async () => {
+    const bad = await api.call("POST", "/action", { id: "x", appId: "codes", method: "POST", url: "ftp://x" }, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    assert.equal(bad.json.code, 400000);
+    assert.match(bad.json.message, /^Invalid request: .*http\(s\) URL/);
+    const unknown = await api.call("POST", "/system", { id: "x", colour: "red" }, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    assert.equal(unknown.json.code, 400000);
+    const missing = await api.call("POST", "/contract", { id: "c", eventId: "nope", actionId: "codes-hook-action" }, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    expect(missing, 400024, "The event does not exist.");
+    const none = await api.call("GET", "/event/received/123456789", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    assert.equal(none.json.code, 404001);
+    assert.equal(none.status, 404);
+  });
+});
