@@ -167,6 +167,12 @@ export class DeliveryEngine {
       try {
         request = action ? buildRequest(action, received) : undefined;
         if (!action) problem = `action "${execution.actionId}" no longer exists`;
+        if (request) {
+          // The same key on every attempt of one execution: a call repeated because its instance
+          // died mid-call (or its answer was lost) can be recognised by the target.
+          request.headers["idempotency-key"] ??= execution.id;
+          request.headers["x-herald-attempt"] = String(number);
+        }
       } catch (err) {
         problem = `cannot fill the action's templates: ${err instanceof Error ? err.message : String(err)}`;
       }

@@ -82,6 +82,11 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     assert.equal(first.calls.length, 1, "the completed contract's target was called once");
     assert.equal(second.calls.length, 2, "the call cut by the kill, then the takeover's attempt");
     assert.deepEqual(JSON.parse(second.calls[1]!.body), { order: 7 });
+    // The repeated call says so: same idempotency key, next attempt number.
+    const [cut, retried] = second.calls.map((c) => [c.headers["idempotency-key"], c.headers["x-herald-attempt"]]);
+    assert.equal(retried![0], cut![0]);
+    assert.equal(cut![0], e2.id);
+    assert.deepEqual([cut![1], retried![1]], ["1", "2"]);
   });
 
   it("an instance stopped (as on SIGTERM) during a retry backoff leaves the work to the next one, which continues the attempts", async () => {
