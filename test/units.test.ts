@@ -1,10 +1,13 @@
 import { strict as assert } from "node:assert";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { encodeEvent } from "../core/bus/encode-event.js";
+import { HandlerChangeSchema } from "../core/gen/herald/v1/handler_pb.js";
 import { renderTemplate } from "../core/rpc/template.js";
 import { parseOptions, UsageError } from "../core/cli-options.js";
 import { defaultOptions } from "../core/config.js";
 import { appendIds, wrapField1 } from "../core/bus/envelope.js";
-import { EventSchema, NamePairSchema } from "../core/gen/herald/v1/event_pb.js";
+import { ContentSchema, EventKind, EventSchema, NamePairSchema } from "../core/gen/herald/v1/event_pb.js";
 import { WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
 
 describe("renderTemplate", () => {
@@ -12,6 +15,9 @@ describe("renderTemplate", () => {
   it("fills placeholders, keeps unknown ones, takes replacement text literally", () => {
     assert.equal(renderTemplate("Hi {{lastname}} {{ n }} {{other}}", pairs), "Hi Smith $& {{other}}");
     assert.equal(renderTemplate("no placeholders", pairs), "no placeholders");
+    const twice = [create(NamePairSchema, { name: "a", content: "1" }), create(NamePairSchema, { name: "a", content: "2" })];
+    assert.equal(renderTemplate("{{a}}{{a}}-{{b}}", twice), "22-{{b}}", "adjacent placeholders; the last pair of a name wins");
+    assert.equal(renderTemplate("{{a}}{{a}}-{{b}}", twice), "22-{{b}}", "the same from the parsed cache");
   });
 });
 
@@ -44,5 +50,52 @@ describe("envelope encoding", () => {
       const wrapped = fromBinary(WatchEventsResponseSchema, wrapField1(appendIds(env, "9", offset)));
       assert.equal(wrapped.event?.offset, offset);
     }
+  });
+});
+
+describe("encodeEvent", () => {
+  /** Deterministic pseudo-random numbers (xorshift), so a failure replays the same way. */
+  let x = 12345;
+  const rnd = (n: number) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return Math.abs(x) % n;
+  };
+  const alphabet = ["a", "Z", "0", " ", "é", "€", "😀", "\u0000", "<", "\n", "\uD800"]; // a lone surrogate too
+  const text = () => {
+    const len = [0, 1, 5, 127, 128, 200, 17_000][rnd(7)]!;
+    let s = "";
+    while (s.length < len) s += alphabet[rnd(alphabet.length)];
+    return s;
+  };
+  const some = <T>(make: () => T) => Array.from({ length: rnd(4) }, make);
+
+  it("writes exactly the bytes toBinary writes, for generated events of every shape", () => {
+    for (let i = 0; i < 400; i++) {
+      const fields = {
+        appId: text(),
+        eventId: text(),
+        kind: rnd(4) as EventKind,
+        type: text(),
+        resourceType: text(),
+        resourceId: text(),
+        targets: some(text),
+        osType: text(),
+        namePairs: some(() => create(NamePairSchema, { name: text(), content: text() })),
+        ...(rnd(3) > 0 ? { content: create(ContentSchema, { mimeType: text(), data: text(), priority: rnd(2) === 1 }) } : {}),
+        ...(rnd(3) === 0 ? { payload: fromJson(ValueSchema, { a: [1, "b", null, { c: true }], d: text() }) } : {}),
+        time: timestampFromMs([0, 1, 1_700_000_000_123, 2 ** 45][rnd(4)]!),
+        requestId: text(),
+        ...(rnd(5) === 0 ? { handlerChange: create(HandlerChangeSchema, { deleted: true, handler: { id: text(), revision: 2n ** 40n, subscriptions: [{ type: "any" }] } }) } : {}),
+      };
+      const expected = toBinary(EventSchema, create(EventSchema, fields));
+      assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(expected), `event ${i}`);
+    }
+  });
+
+  it("falls back to toBinary for what varints from numbers cannot hold (a time before 1970)", () => {
+    const fields = { appId: "a", eventId: "", kind: EventKind.PUSH, type: "", resourceType: "", resourceId: "", targets: [], osType: "", namePairs: [], time: timestampFromMs(-5_000), requestId: "" };
+    assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(toBinary(EventSchema, create(EventSchema, fields))));
   });
 });

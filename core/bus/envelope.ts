@@ -20,14 +20,18 @@ export function appendIds(envelope: Uint8Array, msgId: string, offset: bigint): 
 }
 
 export function varint(value: bigint): Uint8Array {
-  const bytes: number[] = [];
-  let v = value;
-  while (v >= 0x80n) {
-    bytes.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
+  // Offsets and lengths stay far below 2^53: numbers are exact, and cheaper than bigint steps.
+  let n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varint out of range: ${value}`);
+  let size = 1;
+  for (let m = n; m >= 0x80; m = Math.floor(m / 0x80)) size++;
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size - 1; i++) {
+    out[i] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
   }
-  bytes.push(Number(v));
-  return Uint8Array.from(bytes);
+  out[size - 1] = n;
+  return out;
 }
 
 /** Wraps an encoded message as field 1 of an enclosing message (e.g. WatchEventsResponse.event). */

@@ -1,5 +1,5 @@
 import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampNow, type Value } from "@bufbuild/protobuf/wkt";
 import {
   ContentSchema,
@@ -22,6 +22,7 @@ import {
 import type { App } from "../gen/herald/v1/registry_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { Store } from "../store/store.js";
+import { encodeEvent } from "../bus/encode-event.js";
 import { FanOut, WatcherEnded, type Watcher, type WatchFilter } from "../fan-out.js";
 import { HandlerChangeSchema } from "../gen/herald/v1/handler_pb.js";
 import type { HandlerCursors } from "../handler-cursors.js";
@@ -92,7 +93,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       if (targets.length === 0) return { msgId: "", offset: 0n, invalidSubscribers };
     }
     const time = timestampNow();
-    const envelope = toBinary(EventSchema, create(EventSchema, { ...event, appId, targets, time }));
+    const envelope = encodeEvent({ ...event, appId, targets, time });
     const { msgId, offset } = await bus.publish(appId, envelope);
     // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
     // before this lands, which the store allows for. The message is out by now: a failed record

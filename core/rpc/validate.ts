@@ -24,11 +24,13 @@ export class Validator {
     if (refs.length > this.limits.maxSubscribers) {
       throw invalidArgument(`more than ${this.limits.maxSubscribers} subscribers`);
     }
-    for (const [i, ref] of refs.entries()) {
-      if (ref.ref.case === undefined || ref.ref.value === "") {
+    // Names of fields are built only for an error: this runs on every send.
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!.ref;
+      if (ref.case === undefined || ref.value === "") {
         throw invalidArgument(`subscribers[${i}] names no ksid, ufid or device_id`);
       }
-      this.short(`subscribers[${i}].${ref.ref.case}`, ref.ref.value);
+      if (ref.value.length > this.limits.maxFieldLength) this.short(`subscribers[${i}].${ref.case}`, ref.value);
     }
   }
 
@@ -36,9 +38,11 @@ export class Validator {
     if (pairs.length > this.limits.maxNamePairs) {
       throw invalidArgument(`more than ${this.limits.maxNamePairs} name pairs`);
     }
-    for (const [i, p] of pairs.entries()) {
-      this.required(`name_pairs[${i}].name`, p.name);
-      if (Buffer.byteLength(p.content) > this.limits.maxContentBytes) {
+    for (let i = 0; i < pairs.length; i++) {
+      const p = pairs[i]!;
+      if (p.name === "" || p.name.length > this.limits.maxFieldLength) this.required(`name_pairs[${i}].name`, p.name);
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only when it could matter.
+      if (p.content.length * 3 > this.limits.maxContentBytes && Buffer.byteLength(p.content) > this.limits.maxContentBytes) {
         throw invalidArgument(`name_pairs[${i}].content is larger than ${this.limits.maxContentBytes} bytes`);
       }
     }
@@ -47,7 +51,7 @@ export class Validator {
   content(content: Content | undefined): void {
     if (!content) return;
     this.short("content.mime_type", content.mimeType);
-    if (Buffer.byteLength(content.data) > this.limits.maxContentBytes) {
+    if (content.data.length * 3 > this.limits.maxContentBytes && Buffer.byteLength(content.data) > this.limits.maxContentBytes) {
       throw invalidArgument(`content.data is larger than ${this.limits.maxContentBytes} bytes`);
     }
   }
