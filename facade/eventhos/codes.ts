@@ -20,6 +20,7 @@ export const CODES = {
   TOO_LARGE: { code: 413001, message: "Body is too large" },
   UNSUPPORTED_TYPE: { code: 415001, message: "Content-Type must be application/json" },
   NOT_FOUND: { code: 404001, message: "Not found" },
+  METHOD_NOT_ALLOWED: { code: 405001, message: "Method not allowed" },
   RUNNING: { code: 409001, message: "Execution is queued or running" },
 } as const;
 

@@ -10,6 +10,7 @@ import { createJsonReader } from "./read-body.js";
 import { sendEvent } from "./send.js";
 import { issueToken } from "./token.js";
 import { adminRoutes } from "./admin.js";
+import { CODES, reply } from "./codes.js";
 
 /** The core clients the eventhos surface needs, beyond hub and registry. */
 export interface EventhosClients {
@@ -39,6 +40,14 @@ export function eventhosRouter(deps: Omit<EventhosDeps, "readJson" | "readForm">
   const router = new Router();
   router.post("/event/send", (ctx) => sendEvent(ctx, full));
   router.post("/auth/token", (ctx) => issueToken(ctx, full));
+  // Another method on the producer routes: the contract's shape, before the admin routes
+  // (GET /event/:id) could take it for an event id.
+  for (const path of ["/event/send", "/auth/token"]) {
+    router.all(path, (ctx) => {
+      ctx.set("Allow", "POST");
+      reply(ctx, CODES.METHOD_NOT_ALLOWED);
+    });
+  }
   adminRoutes(router, full);
   return router;
 }

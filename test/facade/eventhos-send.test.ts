@@ -173,6 +173,12 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     const xml = await http(api.url(`/event/send?event-identifier=${p.eventId}`), "POST", "<a/>", { "content-type": "text/xml", "access-key": token });
     assert.deepEqual(JSON.parse(xml.body), { code: 415001, message: "Content-Type must be application/json" });
     assert.equal(xml.status, 415);
+    for (const [method, path] of [["GET", `/event/send?event-identifier=${p.eventId}`], ["PUT", "/event/send"], ["GET", "/auth/token"]] as const) {
+      const r = await http(api.url(path), method, undefined, { "access-key": token });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.deepEqual(JSON.parse(r.body), { code: 405001, message: "Method not allowed" });
+      assert.equal(r.headers?.allow, "POST");
+    }
     assert.equal(await received(), before);
   });
 

@@ -171,6 +171,10 @@ describe("XMS eventhandlers: CRUD as the document shows it", () => {
     }
     assertError(await post(`${base}/eventhandlers?appid=${app}`, JSON.stringify({ eventhandler: {} }), "application/json"), 400);
     assertError(await xms.create(app, `<web_service>${" ".repeat(5000)}</web_service>`), 413);
+    const patch = await http(`${base}/eventhandlers/x?appid=${app}`, "PATCH", DOC_PUT, { "content-type": XML_TYPE });
+    assertError(patch, 405);
+    assert.equal(patch.headers?.allow, "GET, PUT, DELETE");
+    assertError(await http(`${base}/default/eventhandlers?appid=${app}`, "DELETE"), 405);
     // No Content-Type at all is read as XML, as XMS bodies are.
     assert.equal((await post(`${base}/eventhandlers?appid=${app}`, DOC_POST, undefined)).status, 201);
     // The appid's handler limit (3 here), then room again after a delete.
