@@ -4,13 +4,15 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisServer } from "../test/support/redis-server.js";
-import { closedLoop, fmt, h2load, percentile, requireH2load, startHeraldProcess, table, type Proc } from "./support.js";
+import { closedLoop, fmt, h2load, percentile, requireH2load, startHeraldProcess, startNode, table, type Proc } from "./support.js";
 
 /**
  * bench:eventhos — events/s accepted by POST /event/send (h2load, HTTP/1.1 keep-alive), contract
  * executions/s against a local target, and the latency from send to the target receiving the
  * call (p50/p99, a closed loop of senders stamping each body). Herald runs in its own process,
- * embedded and on Redis; the target runs in this process, so both ends read one clock.
+ * embedded and on Redis; the target runs in this process, so both ends read one clock. Ceilings,
+ * in the same run: a bare Koa route answering /event/send's success (accepting), and the target
+ * itself loaded straight by h2load (executing).
  */
 const requests = Number(process.env["BENCH_REQUESTS"] ?? 20_000);
 const clients = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
@@ -106,8 +108,26 @@ async function measure(name: string, herald: Proc): Promise<Row> {
 }
 
 await requireH2load();
-const embedded = await startHeraldProcess(["--admin-token", ADMIN]);
 const rows: Array<[string, Row]> = [];
+{
+  const options = { clients, streams: 1, http1: { contentType: "application/json" } };
+  const bare = await startNode("dist/bench/koa-bare.js", ["eventhos"]);
+  try {
+    const url = `http://127.0.0.1:${bare.ready["port"] as number}/event/send`;
+    await h2load(url, bodyFile, { ...options, requests: Math.ceil(requests / 10) });
+    const r = await h2load(url, bodyFile, { ...options, requests });
+    rows.push(["bare Koa route, fixed reply (accepting ceiling)", { accepted: r.perSecond, succeeded: r.succeeded, executions: NaN, p50: NaN, p99: NaN }]);
+  } finally {
+    await bare.stop();
+  }
+  const url = `http://127.0.0.1:${targetPort}/hook`;
+  await h2load(url, bodyFile, { ...options, requests: Math.ceil(requests / 10) });
+  const r = await h2load(url, bodyFile, { ...options, requests });
+  rows.push(["the target alone, loaded directly (executing ceiling)", { accepted: NaN, succeeded: r.succeeded, executions: r.perSecond, p50: NaN, p99: NaN }]);
+  calls = 0;
+}
+const [bareRow, targetRow] = [rows[0]![1], rows[1]![1]];
+const embedded = await startHeraldProcess(["--admin-token", ADMIN]);
 try {
   rows.push(["Herald embedded (memory queue)", await measure("embedded", embedded)]);
 } finally {
@@ -129,7 +149,14 @@ target.close();
 process.stdout.write(
   `\nbench:eventhos — POST /event/send (the document's sample body), one contract to a local target; h2load HTTP/1.1, ` +
     `${requests} events, ${clients} connections; latency: 8 senders in a closed loop for ${latencySeconds} s; Node ${process.version}, ${cpus().length} cores\n\n` +
-    table(["server", "events/s accepted", "executions/s", "send→target p50 ms", "p99 ms", "2xx"], rows.map(([name, r]) => [
-      name, fmt(r.accepted), fmt(r.executions), fmt(r.p50, 2), fmt(r.p99, 2), `${r.succeeded}/${requests}`,
+    table(["server", "events/s accepted", "vs bare", "executions/s", "vs target", "send→target p50 ms", "p99 ms", "2xx"], rows.map(([name, r]) => [
+      name,
+      Number.isNaN(r.accepted) ? "-" : fmt(r.accepted),
+      Number.isNaN(r.accepted) ? "-" : `${fmt((100 * r.accepted) / bareRow.accepted)}%`,
+      Number.isNaN(r.executions) ? "-" : fmt(r.executions),
+      Number.isNaN(r.executions) ? "-" : `${fmt((100 * r.executions) / targetRow.executions)}%`,
+      Number.isNaN(r.p50) ? "-" : fmt(r.p50, 2),
+      Number.isNaN(r.p99) ? "-" : fmt(r.p99, 2),
+      `${r.succeeded}/${requests}`,
     ])) + "\n",
 );

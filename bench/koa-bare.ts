@@ -2,16 +2,27 @@ import { createServer } from "node:http";
 import Koa from "koa";
 
 /**
- * The ceiling for bench:facade: a bare Koa app whose one route answers a fixed messageResponse,
- * as cheap as an HTTP route on this stack gets. Node still reads the request body.
+ * The ceiling of the facade benches: a bare Koa app whose one route answers a fixed body, as cheap
+ * as an HTTP route on this stack gets. Node still reads the request body. Argument: `kpns`
+ * (default: POST /kpns/service/eventpushmessage, a messageResponse) or `eventhos` (POST
+ * /event/send, eventhos' success reply).
  */
-const body = '<messageResponse>\n    <code>200</code>\n    <description>Request Queued. </description>\n' +
-  '    <messages>\n        <message  msgId="1" ></message>\n    </messages>\n</messageResponse>';
+const routes = {
+  kpns: {
+    path: "/kpns/service/eventpushmessage",
+    type: "text/xml;charset=UTF-8",
+    body:
+      '<messageResponse>\n    <code>200</code>\n    <description>Request Queued. </description>\n' +
+      '    <messages>\n        <message  msgId="1" ></message>\n    </messages>\n</messageResponse>',
+  },
+  eventhos: { path: "/event/send", type: "application/json", body: '{"code":200000,"message":"success"}' },
+};
+const route = routes[(process.argv[2] ?? "kpns") as keyof typeof routes];
 const app = new Koa();
 app.use((ctx) => {
-  if (ctx.method !== "POST" || ctx.path !== "/kpns/service/eventpushmessage") return;
-  ctx.set("Content-Type", "text/xml;charset=UTF-8");
-  ctx.body = body;
+  if (ctx.method !== "POST" || ctx.path !== route.path) return;
+  ctx.set("Content-Type", route.type);
+  ctx.body = route.body;
 });
 const server = createServer(app.callback());
 server.listen(0, "127.0.0.1", () => {

@@ -1,5 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { ValueSchema, type Timestamp, type Value } from "@bufbuild/protobuf/wkt";
+import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { payloadBytes } from "./payload-bytes.js";
 import { HandlerChangeSchema, type HandlerChange } from "../gen/herald/v1/handler_pb.js";
 import { EventSchema, type Content, type EventKind, type NamePair } from "../gen/herald/v1/event_pb.js";
 
@@ -36,7 +37,7 @@ export function encodeEvent(e: EventFields): Uint8Array {
   if (e.time.seconds < 0n || e.time.nanos < 0 || e.kind < 0) {
     return toBinary(EventSchema, create(EventSchema, e as Parameters<typeof create<typeof EventSchema>>[1]));
   }
-  const payload = e.payload ? toBinary(ValueSchema, e.payload) : undefined;
+  const payload = e.payload ? payloadBytes(e.payload) : undefined;
   const change = e.handlerChange ? toBinary(HandlerChangeSchema, e.handlerChange) : undefined;
   const seconds = Number(e.time.seconds);
 

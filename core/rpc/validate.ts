@@ -1,5 +1,5 @@
-import { toBinary } from "@bufbuild/protobuf";
-import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import type { Value } from "@bufbuild/protobuf/wkt";
+import { payloadBytes } from "../bus/payload-bytes.js";
 import type { Limits } from "../config.js";
 import type { Content, NamePair, SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import { invalidArgument } from "./errors.js";
@@ -58,7 +58,7 @@ export class Validator {
 
   payload(payload: Value | undefined): void {
     if (!payload) return;
-    if (toBinary(ValueSchema, payload).length > this.limits.maxPayloadBytes) {
+    if (payloadBytes(payload).length > this.limits.maxPayloadBytes) {
       throw invalidArgument(`payload is larger than ${this.limits.maxPayloadBytes} bytes`);
     }
   }
