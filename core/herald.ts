@@ -26,6 +26,7 @@ import { createGrpcServer } from "./transport/grpc-server.js";
 import { createInProcessClient } from "./transport/in-process-client.js";
 import { listenHttp, stopHttp } from "./transport/http-server.js";
 import { loadSeed } from "./seed.js";
+import { redisSettings } from "./redis/connect.js";
 import { createFacade } from "../facade/app.js";
 import { startEventhosCore, type EventhosCore } from "./delivery/eventhos-core.js";
 
@@ -164,13 +165,7 @@ async function connectBackends(options: HeraldOptions, logger: Logger): Promise<
     const store = new MemoryStore({ messageStatusTtlMs: options.messageStatusTtlMs, messageStatusMax: options.messageStatusMax });
     return { bus: new MemoryBus({ historySize: options.historySize }), store };
   }
-  const common = {
-    url: options.redisUrl,
-    keyPrefix: options.keyPrefix,
-    commandTimeoutMs: options.redisCommandTimeoutMs,
-    maxReconnectDelayMs: options.redisMaxReconnectDelayMs,
-    logger,
-  };
+  const common = redisSettings({ ...options, redisUrl: options.redisUrl }, logger);
   const bus = await RedisBus.connect({ ...common, historySize: options.historySize });
   try {
     return { bus, store: await RedisStore.connect({ ...common, messageStatusTtlMs: options.messageStatusTtlMs }) };

@@ -1,3 +1,4 @@
+import { redisSettings } from "../redis/connect.js";
 import { randomBytes } from "node:crypto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ClientService, DeliveryService } from "../gen/herald/v1/eventhos_pb.js";
@@ -45,13 +46,7 @@ export async function startEventhosCore(deps: {
   let queue: WorkQueue | undefined;
   try {
     if (options.redisUrl) {
-      const common = {
-        url: options.redisUrl,
-        keyPrefix: options.keyPrefix,
-        commandTimeoutMs: options.redisCommandTimeoutMs,
-        maxReconnectDelayMs: options.redisMaxReconnectDelayMs,
-        logger,
-      };
+      const common = redisSettings({ ...options, redisUrl: options.redisUrl }, logger);
       clientStore = await RedisClientStore.connect(common);
       deliveryStore = await RedisDeliveryStore.connect({ ...common, retentionMs: options.deliveryLogRetentionMs });
       queue = await RedisWorkQueue.connect({ ...common, ...queueOptions });

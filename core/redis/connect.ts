@@ -1,5 +1,6 @@
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { Logger } from "../logger.js";
+import type { HeraldOptions } from "../config.js";
 
 export interface RedisConnectOptions {
   url: string;
@@ -10,6 +11,17 @@ export interface RedisConnectOptions {
   commandTimeoutMs: number;
   /** Longest wait between reconnection attempts (ms). */
   maxReconnectDelayMs: number;
+}
+
+/** What every Redis-backed part of a process takes from its options. */
+export function redisSettings(options: HeraldOptions & { redisUrl: string }, logger: Logger) {
+  return {
+    url: options.redisUrl,
+    keyPrefix: options.keyPrefix,
+    commandTimeoutMs: options.redisCommandTimeoutMs,
+    maxReconnectDelayMs: options.redisMaxReconnectDelayMs,
+    logger,
+  };
 }
 
 /**
