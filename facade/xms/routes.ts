@@ -156,6 +156,12 @@ async function streamEvents(ctx: Context, deps: XmsDeps): Promise<void> {
   const id = ctx.params["id"] ?? "";
   // Unknown handler → 404 before the stream starts; the stream itself checks again.
   await deps.registry.getEventHandler({ appId, id });
+  if (ctx.method === "HEAD") {
+    // The stream's headers, and no stream: a HEAD response has no body to hold open.
+    ctx.status = 200;
+    ctx.set("Content-Type", XMS_TYPE);
+    return;
+  }
 
   const res = ctx.res;
   ctx.respond = false;

@@ -363,6 +363,9 @@ describe("XMS event streams", () => {
   it("answers an unknown handler with 404 before any stream starts", async () => {
     assertError(await streamReply(xms.stream("demo", "00000000-0000-0000-0000-000000000000")), 404);
     assertError(await streamReply(XmsStream.open(`${xms.base}/eventhandlers/whatever`)), 404); // no appid
+    const id = await xms.createId("demo");
+    const head = await http(`${xms.base}/eventhandlers/${id}?appid=demo`, "HEAD");
+    assert.deepEqual([head.status, head.contentType, head.body], [200, XML_TYPE, ""], "a HEAD answers at once, holding nothing open");
   });
 
   it("holds 1,000 open streams on one process, and every one receives a published event", async function () {
