@@ -1,35 +1,20 @@
 import { strict as assert } from "node:assert";
-import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { join } from "node:path";
 import { RedisServer } from "../support/redis-server.js";
+import { startHeraldProcess } from "../support/herald-process.js";
 import { startTestHerald, uniquePrefix, type TestHerald } from "../support/herald.js";
 import { Target, ok, type Behaviour } from "../support/target.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
 
-const root = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..");
-const bin = join(root, "dist/core/bin/herald.js");
-
 const CLAIM_IDLE_MS = 600;
 const delivery = { deliveryClaimIdleMs: CLAIM_IDLE_MS, deliveryBackoffBaseMs: 10, deliveryBackoffMaxMs: 50, deliveryCallTimeoutMs: 10_000 };
 
-/** The real executable on Redis; resolves with its HTTP port once it logs that it started. */
-async function startProcess(redisUrl: string, keyPrefix: string): Promise<{ proc: ChildProcess; httpPort: number }> {
-  const proc = spawn(process.execPath, [
-    bin, "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", "--redis-url", redisUrl, "--key-prefix", keyPrefix,
-    "--admin-token", ADMIN_TOKEN, "--delivery-claim-idle-ms", String(CLAIM_IDLE_MS), "--delivery-backoff-base-ms", "10",
-  ], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, REDIS_URL: "", LOG_LEVEL: "info" } });
-  const lines = createInterface({ input: proc.stdout! });
-  const httpPort = await new Promise<number>((resolve, reject) => {
-    lines.on("line", (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      if (typeof entry["httpPort"] === "number") resolve(entry["httpPort"]);
-    });
-    proc.once("exit", (code) => reject(new Error(`herald exited with ${code} before starting`)));
-  });
-  return { proc, httpPort };
+/** The real executable on Redis. */
+function startProcess(redisUrl: string, keyPrefix: string) {
+  return startHeraldProcess([
+    "--redis-url", redisUrl, "--key-prefix", keyPrefix, "--admin-token", ADMIN_TOKEN,
+    "--delivery-claim-idle-ms", String(CLAIM_IDLE_MS), "--delivery-backoff-base-ms", "10",
+  ]);
 }
 
 /** Durable delivery on Redis: work left by a killed instance is finished by another, exactly once. */

@@ -1,46 +1,13 @@
 import { strict as assert } from "node:assert";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
+import { bin, root, startHeraldProcess } from "../support/herald-process.js";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { rawClients, unary, Watch } from "../support/grpc-client.js";
 
-const root = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..");
-const bin = join(root, "dist/core/bin/herald.js");
-
-interface Started {
-  proc: ChildProcess;
-  logs: Array<Record<string, unknown>>;
-  grpcPort: number;
-  httpPort: number;
-}
-
-/** Starts the real `herald` executable and waits for its start-up log line. */
-async function startProcess(args: string[]): Promise<Started> {
-  const proc = spawn(process.execPath, [bin, "--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, REDIS_URL: "" },
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  const lines = createInterface({ input: proc.stdout! });
-  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
-    lines.on("line", (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      logs.push(entry);
-      if (typeof entry["grpcPort"] === "number") resolve(entry);
-    });
-    proc.once("exit", (code) => reject(new Error(`herald exited with ${code} before starting`)));
-  });
-  const entry = await started;
-  return { proc, logs, grpcPort: entry["grpcPort"] as number, httpPort: entry["httpPort"] as number };
-}
-
 describe("the herald executable", () => {
   it("starts embedded with the quick-start seed, and on SIGTERM ends streams cleanly and exits 0", async () => {
-    const h = await startProcess(["--seed", "examples/seed.yaml"]);
+    const h = await startHeraldProcess(["--seed", "examples/seed.yaml"]);
     assert.ok(h.logs.some((l) => String(l["msg"]).includes("embedded")), "says it runs embedded");
     const clients = rawClients(h.grpcPort);
     try {
