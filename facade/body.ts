@@ -23,6 +23,19 @@ export function requestFormat(ctx: Context): BodyFormat {
   return /json/i.test(ctx.get("content-type")) ? "json" : "xml";
 }
 
+type BodyParser = ReturnType<typeof bodyParser>;
+const noop = async () => undefined;
+
+/** Runs koa-bodyparser on a request; over `limit` → TooLargeError, anything unreadable → FormatError. */
+export async function runBodyParser(parse: BodyParser, ctx: Context, limit: number): Promise<void> {
+  try {
+    await parse(ctx as Parameters<BodyParser>[0], noop);
+  } catch (err) {
+    if ((err as { status?: unknown }).status === 413) throw new TooLargeError(`body larger than ${limit} bytes`);
+    throw new FormatError(`unreadable body: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /**
  * Reads a legacy body, JSON or XML by its Content-Type, into plain values (see parseXml), with
  * the size and depth limits. Any other type, an empty or malformed body → FormatError.
@@ -38,15 +51,8 @@ export function createBodyReader(limits: BodyLimits): (ctx: Context) => Promise<
     strict: true, // JSON bodies are objects or arrays
   };
   const parse = bodyParser(options);
-  const noop = async () => undefined;
   return async (ctx) => {
-    try {
-      await parse(ctx as Parameters<typeof parse>[0], noop);
-    } catch (err) {
-      const status = (err as { status?: unknown }).status;
-      if (status === 413) throw new TooLargeError(`body larger than ${limit} bytes`);
-      throw new FormatError(`unreadable body: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    await runBodyParser(parse, ctx, limit);
     const request = ctx.request as typeof ctx.request & { body?: unknown; rawBody?: string };
     if (request.rawBody === undefined || request.rawBody.trim() === "") {
       throw new FormatError(ctx.get("content-type") ? "empty body or unsupported content type" : "no content type");

@@ -2,7 +2,7 @@ import bodyParser from "koa-bodyparser";
 import type { Context } from "koa";
 import { checkDepth } from "../plain.js";
 import { FormatError } from "../format-error.js";
-import { TooLargeError, type BodyLimits } from "../body.js";
+import { runBodyParser, type BodyLimits } from "../body.js";
 
 /** A body of another content type than the route takes. */
 export class UnsupportedTypeError extends Error {
@@ -22,17 +22,11 @@ export function createJsonReader(limits: BodyLimits, options: { form: boolean })
     extendTypes: { json: ["+json"] },
     strict: false,
   });
-  const noop = async () => undefined;
   return async (ctx) => {
     const json = Boolean(ctx.request.is("json", "+json"));
     const form = options.form && Boolean(ctx.request.is("urlencoded"));
     if (!json && !form) throw new UnsupportedTypeError(`content type "${ctx.get("content-type")}"`);
-    try {
-      await parse(ctx as Parameters<typeof parse>[0], noop);
-    } catch (err) {
-      if ((err as { status?: unknown }).status === 413) throw new TooLargeError(`body larger than ${limits.maxBodyBytes} bytes`);
-      throw new FormatError(err instanceof Error ? err.message : String(err));
-    }
+    await runBodyParser(parse, ctx, limits.maxBodyBytes);
     const request = ctx.request as typeof ctx.request & { body?: unknown; rawBody?: string };
     if (json && (request.rawBody === undefined || request.rawBody.trim() === "")) throw new FormatError("empty body");
     checkDepth(request.body, limits.maxBodyDepth);
