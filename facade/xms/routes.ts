@@ -10,6 +10,7 @@ import { TooLargeError } from "../body.js";
 import { FormatError } from "../format-error.js";
 import { reasonOf } from "../core-error.js";
 import {
+  handlerHref,
   parseEventHandlerRequest,
   renderError,
   renderHandler,
@@ -120,7 +121,7 @@ async function create(ctx: Context, deps: XmsDeps): Promise<void> {
   const { handler } = await deps.registry.createEventHandler({ appId, subscriptions });
   if (!handler) throw new Error("the core returned no handler");
   const body = renderHandler(handler, originOf(ctx));
-  ctx.set("Location", `${originOf(ctx)}/default/eventhandlers/${encodeURIComponent(handler.id)}`);
+  ctx.set("Location", handlerHref(originOf(ctx), handler.id));
   reply(ctx, 201, body);
 }
 
