@@ -23,4 +23,19 @@ describe("MemoryStore delivery status", () => {
     assert.equal(await store.messageStatus("r3"), undefined);
     assert.deepEqual((await Promise.all(["r4", "r5"].map((r) => store.messageStatus(r)))).map((m) => m?.length), [1, 1]);
   });
+
+  it("keeps exactly the newest messageStatusMax request ids over a long churn", async () => {
+    // Past the queue's compaction, with ids dropped and created again.
+    const store = new MemoryStore({ messageStatusMax: 100 });
+    const ids = Array.from({ length: 5000 }, (_, i) => `r${i % 2600}`);
+    let msg = 0;
+    for (const requestId of ids) {
+      await store.recordMessage({ requestId, msgId: String(++msg), appId: "a", ksids: ["k"], broadcast: false, time: timestampNow() });
+    }
+    const kept: string[] = [];
+    for (let i = 0; i < 2600; i++) if (await store.messageStatus(`r${i}`)) kept.push(`r${i}`);
+    // The last 100 sends named r2300..r2399, each created anew after it was dropped.
+    assert.deepEqual(kept, Array.from({ length: 100 }, (_, i) => `r${2300 + i}`));
+    assert.equal((await store.messageStatus("r2399"))?.length, 1, "a re-created id holds only its new message");
+  });
 });

@@ -21,6 +21,7 @@ export interface MemoryStoreOptions extends MessageStatusOptions {
 
 /** The delivery status of one request id. */
 interface StatusEntry {
+  requestId: string;
   expiresAt: number;
   /** By msg id; `record` is unset while a delivery mark has raced ahead of it. */
   messages: Map<string, { record?: RecordedMessage; delivered: Map<string, number> }>;
@@ -32,8 +33,14 @@ export class MemoryStore implements Store {
   private readonly events = new Map<string, EventDefinition>();
   private readonly subscribers = new Map<string, Subscriber>();
   private ksidSeq = 0;
-  /** Insertion order is creation order, hence expiry order (the TTL is never extended). */
   private readonly statuses = new Map<string, StatusEntry>();
+  /**
+   * Entries in creation order, hence expiry order (the TTL is never extended): eviction and expiry
+   * take from the front. Not the Map's own order: V8 leaves a hole for every deleted key, and
+   * iterating from the front would walk every hole, which made each send O(max) once full.
+   */
+  private statusOrder: StatusEntry[] = [];
+  private statusHead = 0;
   private readonly options: MemoryStoreOptions;
   /** By app id, then handler id (insertion order is creation order). */
   private readonly handlers = new Map<string, Map<string, { handler: EventHandler; cursor: bigint }>>();
@@ -191,12 +198,10 @@ export class MemoryStore implements Store {
     this.expire();
     let entry = this.statuses.get(requestId);
     if (!entry) {
-      entry = { expiresAt: Date.now() + this.options.messageStatusTtlMs, messages: new Map() };
+      entry = { requestId, expiresAt: Date.now() + this.options.messageStatusTtlMs, messages: new Map() };
       this.statuses.set(requestId, entry);
-      for (const oldest of this.statuses.keys()) {
-        if (this.statuses.size <= this.options.messageStatusMax) break;
-        this.statuses.delete(oldest);
-      }
+      this.statusOrder.push(entry);
+      while (this.statuses.size > this.options.messageStatusMax) this.dropOldest();
     }
     let m = entry.messages.get(msgId);
     if (!m) entry.messages.set(msgId, (m = { delivered: new Map() }));
@@ -206,9 +211,18 @@ export class MemoryStore implements Store {
   /** Drops expired entries; they are in expiry order, so this stops at the first live one. */
   private expire(): void {
     const now = Date.now();
-    for (const [id, entry] of this.statuses) {
-      if (entry.expiresAt > now) break;
-      this.statuses.delete(id);
+    while (this.statusHead < this.statusOrder.length && this.statusOrder[this.statusHead]!.expiresAt <= now) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const entry = this.statusOrder[this.statusHead];
+    if (!entry) return;
+    this.statusOrder[this.statusHead++] = undefined as never; // let it go now, the slot at compaction
+    if (this.statuses.get(entry.requestId) === entry) this.statuses.delete(entry.requestId);
+    // Compact once the dropped slots outnumber the held ones: amortised O(1).
+    if (this.statusHead > 1024 && this.statusHead * 2 > this.statusOrder.length) {
+      this.statusOrder = this.statusOrder.slice(this.statusHead);
+      this.statusHead = 0;
     }
   }
 
