@@ -2,15 +2,18 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventPushDocument } from "../test/support/contract-docs.js";
-import { fmt, h2load, logPercentiles, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
+import { fmt, h2load, logPercentiles, median, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
 
 /**
  * bench:facade — eventpushmessage requests/s and latency through Herald's facade (embedded core,
- * in-process client), XML and JSON, against a bare Koa route returning a fixed body, in one run.
- * Each server runs in its own process; h2load drives HTTP/1.1 keep-alive connections.
+ * in-process client), XML and JSON, against a bare Koa route returning a fixed body (the ceiling)
+ * and the same route after koa-bodyparser and xml-js have read the body (the stack's floor). Each
+ * server runs in its own process; h2load drives HTTP/1.1 keep-alive connections. Rows are measured
+ * in turn, `BENCH_ROUNDS` times over, and each shows its median round.
  */
 const requests = Number(process.env["BENCH_REQUESTS"] ?? 40_000);
 const clients = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const dir = mkdtempSync(join(tmpdir(), "herald-bench-facade-"));
 const doc = eventPushDocument("kpns");
 const files = { xml: join(dir, "request.xml"), json: join(dir, "request.json") };
@@ -23,44 +26,67 @@ interface Measured extends H2loadResult {
   p99: number;
 }
 
-async function measure(name: string, server: Proc, format: "xml" | "json"): Promise<Measured> {
-  const port = (server.ready["httpPort"] ?? server.ready["port"]) as number;
-  const url = `http://127.0.0.1:${port}/kpns/service/eventpushmessage`;
-  const options = { clients, streams: 1, http1: { contentType: types[format] } };
-  await h2load(url, files[format], { ...options, requests: Math.ceil(requests / 4) }); // warm-up: JIT, connections
-  const logFile = join(dir, `${name.replace(/\W+/g, "-")}.log`);
-  const result = await h2load(url, files[format], { ...options, requests, logFile });
+interface Row {
+  name: string;
+  url: string;
+  format: "xml" | "json";
+  target: string;
+  results: Measured[];
+}
+
+const options = (format: "xml" | "json") => ({ clients, streams: 1, http1: { contentType: types[format] } });
+
+async function measure(row: Row, round: number): Promise<void> {
+  const logFile = join(dir, `${row.name.replace(/\W+/g, "-")}-${round}.log`);
+  const result = await h2load(row.url, files[row.format], { ...options(row.format), requests, logFile });
   const [p50, p99] = logPercentiles(logFile, [50, 99]);
-  process.stderr.write(`${name}: ${fmt(result.perSecond)} req/s\n`);
-  return { ...result, p50: p50!, p99: p99! };
+  process.stderr.write(`${row.name}: ${fmt(result.perSecond)} req/s\n`);
+  row.results.push({ ...result, p50: p50!, p99: p99! });
 }
 
 await requireH2load();
-const bare = await startNode("dist/bench/koa-bare.js", []);
-let ceiling: Measured;
+const procs: Proc[] = [];
 try {
-  ceiling = await measure("bare koa", bare, "xml");
+  const bare = await startNode("dist/bench/koa-bare.js", []);
+  procs.push(bare);
+  const floor = await startNode("dist/bench/koa-bare.js", ["kpns", "--parse"]);
+  procs.push(floor);
+  const herald = await startHeraldProcess([]);
+  procs.push(herald);
+  const url = (p: Proc) => `http://127.0.0.1:${(p.ready["httpPort"] ?? p.ready["port"]) as number}/kpns/service/eventpushmessage`;
+  const rows: Row[] = [
+    { name: "bare Koa route, fixed body (ceiling)", url: url(bare), format: "xml", target: "", results: [] },
+    { name: "same + koa-bodyparser + xml-js parse (stack floor)", url: url(floor), format: "xml", target: "", results: [] },
+    { name: "Herald XML eventpushmessage", url: url(herald), format: "xml", target: ">= 40%", results: [] },
+    { name: "Herald JSON eventpushmessage", url: url(herald), format: "json", target: "", results: [] },
+  ];
+  for (const row of rows) await h2load(row.url, files[row.format], { ...options(row.format), requests: Math.ceil(requests / 4) }); // warm-up: JIT, connections
+  for (let r = 0; r < rounds; r++) for (const row of rows) await measure(row, r);
+
+  const mid = (row: Row) => {
+    const rate = median(row.results.map((m) => m.perSecond));
+    return row.results.find((m) => m.perSecond === rate)!;
+  };
+  const ceiling = mid(rows[0]!).perSecond;
+  process.stdout.write(
+    `\nbench:facade — POST /kpns/service/eventpushmessage (the document's sample), h2load HTTP/1.1, ${requests} requests, ` +
+      `${clients} connections, median of ${rounds} interleaved rounds; Node ${process.version}, ${cpus().length} cores\n` +
+      `stack floor: the ceiling's route after reading the body with koa-bodyparser and parsing it with xml-js, as ` +
+      `the facade must; no Herald code\n\n` +
+      table(
+        ["server", "req/s", "p50 ms", "p99 ms", "vs bare", "target", "rounds req/s", "2xx"],
+        rows.map((row) => {
+          const m = mid(row);
+          const ok = row.results.reduce((n, x) => n + x.succeeded, 0);
+          const all = row.results.reduce((n, x) => n + x.requests, 0);
+          return [
+            row.name, fmt(m.perSecond), fmt(m.p50, 2), fmt(m.p99, 2), `${fmt((100 * m.perSecond) / ceiling)}%`, row.target,
+            row.results.map((x) => fmt(x.perSecond)).join(" "), `${ok}/${all}`,
+          ];
+        }),
+      ) +
+      "\n",
+  );
 } finally {
-  await bare.stop();
+  await Promise.all(procs.map((p) => p.stop()));
 }
-const herald = await startHeraldProcess([]);
-let xml: Measured;
-let json: Measured;
-try {
-  xml = await measure("herald xml", herald, "xml");
-  json = await measure("herald json", herald, "json");
-} finally {
-  await herald.stop();
-}
-const row = (name: string, r: Measured, target: string) => [
-  name, fmt(r.perSecond), fmt(r.p50, 2), fmt(r.p99, 2), `${fmt((100 * r.perSecond) / ceiling.perSecond)}%`, target, `${r.succeeded}/${r.requests}`,
-];
-process.stdout.write(
-  `\nbench:facade — POST /kpns/service/eventpushmessage (the document's sample), h2load HTTP/1.1, ${requests} requests, ` +
-    `${clients} connections, Node ${process.version}, ${cpus().length} cores\n\n` +
-    table(["server", "req/s", "p50 ms", "p99 ms", "vs bare", "target", "2xx"], [
-      row("bare Koa route, fixed body (ceiling)", ceiling, ""),
-      row("Herald XML eventpushmessage", xml, ">= 40%"),
-      row("Herald JSON eventpushmessage", json, ""),
-    ]) + "\n",
-);

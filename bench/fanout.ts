@@ -6,7 +6,7 @@ import { RedisServer } from "../test/support/redis-server.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { WatchEventsRequestSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import { fmt, grpcFrameFile, h2load, percentile, requireH2load, startHeraldProcess, table, type Proc } from "./support.js";
+import { fmt, grpcFrameFile, h2load, percentile, requireH2load, startHeraldProcess, startNode, table, type Proc } from "./support.js";
 
 /**
  * bench:fanout — in one run on one Redis: the raw ioredis pub/sub rate (the limit), then Herald end
@@ -134,12 +134,36 @@ async function herald(procs: Proc[], watchers: number, n: number, rps?: number):
   return { name, events: per * urls.length, watchers, seconds: (end - t0) / 1000, latencies };
 }
 
+/**
+ * The same load (h2load, two servers, same connections and streams) against two bare grpc-js echo
+ * servers: as many unary calls/s as this machine gives any server, before Redis or any delivery.
+ * Herald's end-to-end rate cannot pass it, since every event is one such call.
+ */
+async function unaryCeiling(n: number): Promise<Row> {
+  const echoes = [await startNode("dist/bench/echo-server.js", []), await startNode("dist/bench/echo-server.js", [])];
+  try {
+    const body = grpcFrameFile({ eventId: "1" });
+    const urls = echoes.map((e) => `http://127.0.0.1:${e.ready["port"] as number}/herald.v1.HubService/SendEvent`);
+    const per = Math.ceil(n / urls.length);
+    await Promise.all(urls.map((u) => h2load(u, body, { requests: Math.ceil(per / 10), clients: 2, streams: 32 })));
+    const t0 = performance.now();
+    const loads = await Promise.all(urls.map((u) => h2load(u, body, { requests: per, clients: 2, streams: 32 })));
+    const seconds = (performance.now() - t0) / 1000;
+    if (loads.some((l) => l.succeeded !== l.requests)) throw new Error("echo calls failed");
+    return { name: "grpc-js echo x2, same load, no Redis (unary ceiling)", events: per * urls.length, watchers: 0, seconds, latencies: [] };
+  } finally {
+    await Promise.all(echoes.map((e) => e.stop()));
+  }
+}
+
 await requireH2load();
 const redis = await RedisServer.start({ durable: false });
 const procs: Proc[] = [];
 try {
   const rawRow = await raw(redis.url, events);
   process.stderr.write(`raw: ${fmt(rawRow.events / rawRow.seconds)} msgs/s\n`);
+  const ceiling = await unaryCeiling(events);
+  process.stderr.write(`unary ceiling: ${fmt(ceiling.events / ceiling.seconds)} calls/s\n`);
   for (let i = 0; i < 2; i++) procs.push(await startHeraldProcess(["--redis-url", redis.url, "--watch-queue-limit", "100000"]));
   const one = await herald(procs, 1, events);
   process.stderr.write(`herald 1 watcher: ${fmt(one.events / one.seconds)} events/s\n`);
@@ -150,12 +174,12 @@ try {
   const heraldPaced = await herald(procs, 1, 5_000, 1_000);
 
   const limit = rawRow.events / rawRow.seconds;
-  const rows = [rawRow, one, hundred, rawPaced, heraldPaced].map((r) => {
+  const rows = [rawRow, ceiling, one, hundred, rawPaced, heraldPaced].map((r) => {
     const sorted = [...r.latencies].sort((a, b) => a - b);
     const rate = r.events / r.seconds;
     return [
-      r.name, r.events, fmt(rate), fmt(rate * r.watchers), `${fmt((100 * rate) / limit)}%`,
-      fmt(percentile(sorted, 50), 1), fmt(percentile(sorted, 99), 1),
+      r.name, r.events, fmt(rate), r.watchers === 0 ? "-" : fmt(rate * r.watchers), `${fmt((100 * rate) / limit)}%`,
+      `${fmt((100 * rate) / (ceiling.events / ceiling.seconds))}%`, fmt(percentile(sorted, 50), 1), fmt(percentile(sorted, 99), 1),
     ];
   });
   process.stdout.write(
@@ -163,7 +187,7 @@ try {
       `WatchEvents from this process; Node ${process.version}, ${cpus().length} cores\n` +
       `latency: raw from publish to receive; herald from the core accepting the event to a watcher receiving it ` +
       `(1 ms clock granularity); read it on the 1,000/s rows — at full load it is mostly queueing\n\n` +
-      table(["path", "events", "events/s", "deliveries/s", "vs raw", "p50 ms", "p99 ms"], rows) +
+      table(["path", "events", "events/s", "deliveries/s", "vs raw", "vs unary", "p50 ms", "p99 ms"], rows) +
       "\n",
   );
 } finally {

@@ -1,14 +1,17 @@
 import { RedisServer } from "../test/support/redis-server.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import { fmt, grpcFrameFile, h2load, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
+import { fmt, grpcFrameFile, h2load, median, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
 
 /**
  * bench:grpc — unary SendEvent calls/s through Herald against a bare grpc-js echo server, in one
- * run on this machine. Each server runs in its own process; h2load drives it.
+ * run on this machine. Each server runs in its own process; h2load drives it. The servers are
+ * measured in turn, `BENCH_ROUNDS` times over (the machine's noise drifts: interleaving spreads it
+ * over all of them), and each row is its median round.
  */
 const requests = Number(process.env["BENCH_REQUESTS"] ?? 60_000);
 const clients = Number(process.env["BENCH_CONNECTIONS"] ?? 4);
 const streams = Number(process.env["BENCH_STREAMS"] ?? 32);
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const request = {
   eventId: "1",
   subscribers: [{ ref: { case: "ksid" as const, value: "xxxx" } }],
@@ -16,53 +19,84 @@ const request = {
   content: { mimeType: "text/plain" },
 };
 const body = grpcFrameFile(request);
+const probe = { eventId: "1", subscribers: [{ ksid: "xxxx" }] };
+
+interface Server {
+  name: string;
+  proc: Proc;
+  port: number;
+  herald: boolean;
+  results: Measured[];
+}
 
 interface Measured extends H2loadResult {
   /** Calls Herald really published (from its msg id counter); h2load sees only HTTP status. */
   published: number | undefined;
 }
 
-async function measure(name: string, start: () => Promise<Proc>, herald: boolean): Promise<Measured> {
-  const server = await start();
-  const port = (server.ready["grpcPort"] ?? server.ready["port"]) as number;
+async function start(name: string, proc: Promise<Proc>, herald: boolean): Promise<Server> {
+  const p = await proc;
+  const port = (p.ready["grpcPort"] ?? p.ready["port"]) as number;
   const grpc = rawClients(port);
   try {
-    const probe = { eventId: "1", subscribers: [{ ksid: "xxxx" }] };
     await unary(grpc.hub, "sendEvent", probe); // it works before it is measured
-    // Warm up (JIT, connections), then measure.
-    await h2load(`http://127.0.0.1:${port}/herald.v1.HubService/SendEvent`, body, { requests: Math.ceil(requests / 10), clients, streams });
-    const before = await unary<{ msgId: string }>(grpc.hub, "sendEvent", probe);
-    const result = await h2load(`http://127.0.0.1:${port}/herald.v1.HubService/SendEvent`, body, { requests, clients, streams });
-    const after = await unary<{ msgId: string }>(grpc.hub, "sendEvent", probe);
-    const published = herald ? Number(after.msgId) - Number(before.msgId) - 1 : undefined;
-    process.stderr.write(`${name}: ${fmt(result.perSecond)} calls/s\n`);
-    return { ...result, published };
   } finally {
     grpc.close();
-    await server.stop();
+  }
+  // Warm up (JIT, connections) before the first round.
+  await h2load(`http://127.0.0.1:${port}/herald.v1.HubService/SendEvent`, body, { requests: Math.ceil(requests / 10), clients, streams });
+  return { name, proc: p, port, herald, results: [] };
+}
+
+async function measure(s: Server): Promise<void> {
+  const grpc = rawClients(s.port);
+  try {
+    const before = s.herald ? await unary<{ msgId: string }>(grpc.hub, "sendEvent", probe) : undefined;
+    const result = await h2load(`http://127.0.0.1:${s.port}/herald.v1.HubService/SendEvent`, body, { requests, clients, streams });
+    const after = s.herald ? await unary<{ msgId: string }>(grpc.hub, "sendEvent", probe) : undefined;
+    const published = before && after ? Number(after.msgId) - Number(before.msgId) - 1 : undefined;
+    process.stderr.write(`${s.name}: ${fmt(result.perSecond)} calls/s\n`);
+    s.results.push({ ...result, published });
+  } finally {
+    grpc.close();
   }
 }
 
 await requireH2load();
 const redis = await RedisServer.start({ durable: false });
+const servers: Server[] = [];
 try {
-  const echo = await measure("echo", () => startNode("dist/bench/echo-server.js", []), false);
-  const embedded = await measure("embedded", () => startHeraldProcess([]), true);
-  const withRedis = await measure("redis", () => startHeraldProcess(["--redis-url", redis.url]), true);
-  const row = (name: string, r: Measured, target: string) => [
-    name, fmt(r.perSecond), fmt(r.mean, 2), `${fmt((100 * r.perSecond) / echo.perSecond)}%`, target,
-    r.published === undefined ? "-" : `${r.published}/${r.requests}`,
-  ];
+  servers.push(await start("grpc-js echo (ceiling)", startNode("dist/bench/echo-server.js", []), false));
+  servers.push(await start("herald's grpc server, no-op handler", startNode("dist/bench/bridge-echo.js", []), false));
+  servers.push(await start("herald embedded", startHeraldProcess([]), true));
+  servers.push(await start("herald + redis", startHeraldProcess(["--redis-url", redis.url]), true));
+  for (let r = 0; r < rounds; r++) for (const s of servers) await measure(s);
+
+  const mid = (s: Server) => {
+    const rate = median(s.results.map((m) => m.perSecond));
+    return s.results.find((m) => m.perSecond === rate)!;
+  };
+  const echo = mid(servers[0]!).perSecond;
+  const targets = ["", "", ">= 70%", ">= 50%"];
   process.stdout.write(
     `\nbench:grpc — unary SendEvent via h2load, ${requests} calls, ${clients} connections x ${streams} streams, ` +
-      `Node ${process.version}, ${(await import("node:os")).cpus().length} cores\n\n` +
-      table(["server", "calls/s", "mean ms", "vs echo", "target", "published"], [
-        row("grpc-js echo (ceiling)", echo, ""),
-        row("herald embedded", embedded, ">= 70%"),
-        row("herald + redis", withRedis, ">= 50%"),
-      ]) +
+      `median of ${rounds} interleaved rounds; Node ${process.version}, ${(await import("node:os")).cpus().length} cores\n\n` +
+      table(
+        ["server", "calls/s", "mean ms", "vs echo", "target", "rounds calls/s", "published"],
+        servers.map((s, i) => {
+          const m = mid(s);
+          const published = s.results.every((x) => x.published === undefined)
+            ? "-"
+            : `${s.results.reduce((n, x) => n + (x.published ?? 0), 0)}/${s.results.reduce((n, x) => n + x.requests, 0)}`;
+          return [
+            s.name, fmt(m.perSecond), fmt(m.mean, 2), `${fmt((100 * m.perSecond) / echo)}%`, targets[i]!,
+            s.results.map((x) => fmt(x.perSecond)).join(" "), published,
+          ];
+        }),
+      ) +
       "\n",
   );
 } finally {
+  await Promise.all(servers.map((s) => s.proc.stop()));
   await redis.destroy();
 }

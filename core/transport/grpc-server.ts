@@ -170,21 +170,22 @@ function unaryHandler(
       return;
     }
     const ctx = handlerContext(method, call, options.shutdownSignal);
-    Promise.resolve()
-      .then(() => handler(call.request, ctx))
+    void (async () => {
       // Encoding here, not in grpc-js, so that a response that cannot be encoded is logged.
-      .then((response) => encode(method.output, response))
-      .then(
-        (bytes) => {
-          sendHeader(call, ctx, options.logger);
-          callback(null, bytes, toMetadata(ctx.setResponseTrailer, options.logger));
-        },
-        (err: unknown) => {
-          sendHeader(call, ctx, options.logger);
-          callback(toStatus(err, method, ctx, call.cancelled, options.logger));
-        },
-      )
-      .finally(() => ctx.finish());
+      let bytes: Buffer;
+      try {
+        bytes = encode(method.output, await handler(call.request, ctx));
+      } catch (err) {
+        sendUnaryHeader(call, ctx, options.logger);
+        callback(toStatus(err, method, ctx, call.cancelled, options.logger));
+        return;
+      } finally {
+        ctx.finish();
+      }
+      sendUnaryHeader(call, ctx, options.logger);
+      const trailer = ctx.setResponseTrailer;
+      callback(null, bytes, trailer ? toMetadata(trailer, options.logger) : undefined);
+    })();
   };
 }
 
@@ -262,6 +263,12 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<voi
 }
 
 const headerSent = new WeakSet<ServerCall>();
+
+/** A unary call answers once: its headers go out with the answer, no bookkeeping needed. */
+function sendUnaryHeader(call: ServerCall, ctx: LazyHandlerContext, logger: Logger): void {
+  const headers = ctx.setResponseHeader;
+  if (headers && !isEmpty(headers)) call.sendMetadata(toMetadata(headers, logger));
+}
 
 /** Sends the response headers the handler set, once, if there are any (else grpc-js sends its own). */
 function sendHeader(call: ServerCall, ctx: LazyHandlerContext, logger: Logger): void {
