@@ -1,13 +1,11 @@
 import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { timestampNow, type Value } from "@bufbuild/protobuf/wkt";
+import { timestampNow } from "../timestamp.js";
 import {
   ContentSchema,
   EventKind,
   EventSchema,
-  type Content,
   type Event,
-  type NamePair,
   type SubscriberRef,
 } from "../gen/herald/v1/event_pb.js";
 import {
@@ -22,7 +20,7 @@ import {
 import type { App } from "../gen/herald/v1/registry_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { Store } from "../store/store.js";
-import { encodeEvent } from "../bus/encode-event.js";
+import { encodeEvent, type EventFields } from "../bus/encode-event.js";
 import { FanOut, WatcherEnded, type Watcher, type WatchFilter } from "../fan-out.js";
 import { HandlerChangeSchema } from "../gen/herald/v1/handler_pb.js";
 import type { HandlerCursors } from "../handler-cursors.js";
@@ -43,20 +41,11 @@ export interface HubDeps {
   logger: Logger;
 }
 
-/** What a request contributes to the envelope; ids, targets and time are the core's. */
-interface EnvelopeFields {
-  eventId: string;
-  kind: EventKind;
-  type: string;
-  resourceType: string;
-  resourceId: string;
-  osType: string;
-  namePairs: NamePair[];
-  content: Content;
-  payload?: Value;
-  /** As the sender gave it; empty: the status is kept under the msg id. */
-  requestId: string;
-}
+/**
+ * The envelope of a send, built once per call: `publish` fills in `targets` (ids are the bus's).
+ * `request_id` as the sender gave it; empty: the status is kept under the msg id.
+ */
+type Envelope = EventFields & { targets: string[] };
 
 interface Published {
   msgId: string;
@@ -78,11 +67,8 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
   }
 
   /** Resolves targets, encodes the envelope once, publishes it and records it for GetMessageStatus. */
-  async function publish(
-    appId: string,
-    refs: readonly SubscriberRef[],
-    event: EnvelopeFields,
-  ): Promise<Published> {
+  async function publish(refs: readonly SubscriberRef[], event: Envelope): Promise<Published> {
+    const { appId } = event;
     let targets: string[] = [];
     let invalidSubscribers: SubscriberRef[] = [];
     if (refs.length > 0) {
@@ -92,14 +78,13 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       // Every listed subscriber is invalid: nobody to deliver to, nothing is published.
       if (targets.length === 0) return { msgId: "", offset: 0n, invalidSubscribers };
     }
-    const time = timestampNow();
-    const envelope = encodeEvent({ ...event, appId, targets, time });
-    const { msgId, offset } = await bus.publish(appId, envelope);
+    event.targets = targets;
+    const { msgId, offset } = await bus.publish(appId, encodeEvent(event));
     // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
     // before this lands, which the store allows for. The message is out by now: a failed record
     // is logged, not reported, so that the caller does not retry and publish it twice.
     await store
-      .recordMessage({ requestId: event.requestId || msgId, msgId, appId, ksids: targets, broadcast: refs.length === 0, time })
+      .recordMessage({ requestId: event.requestId || msgId, msgId, appId, ksids: targets, broadcast: refs.length === 0, time: event.time })
       .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded"));
     return { msgId, offset, invalidSubscribers };
   }
@@ -126,17 +111,21 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
 
       const content = create(ContentSchema, req.content ?? { mimeType: "text/plain" });
       if (content.data === "") content.data = renderTemplate(definition.message, req.namePairs);
-      const published = await publish(app.id, req.subscribers, {
-        ...routing(req),
+      return publish(req.subscribers, {
+        appId: app.id,
         eventId,
         kind: EventKind.EVENT,
+        type: req.type,
+        resourceType: req.resourceType,
+        resourceId: req.resourceId,
+        targets: [],
         osType: "",
         namePairs: req.namePairs,
         content,
-        ...(req.payload ? { payload: req.payload } : {}),
+        payload: req.payload,
+        time: timestampNow(),
         requestId: req.requestId,
       });
-      return published;
     },
 
     async sendPush(req: SendPushRequest) {
@@ -147,14 +136,19 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       if (!req.content || req.content.data === "") throw invalidArgument("content.data is required");
       if (!req.allActive && req.subscribers.length === 0) throw invalidArgument("subscribers or all_active is required");
       await publishedApp(appId);
-      return publish(appId, req.allActive ? [] : req.subscribers, {
-        ...routing(req),
+      return publish(req.allActive ? [] : req.subscribers, {
+        appId,
         eventId: "",
         kind: EventKind.PUSH,
+        type: req.type,
+        resourceType: req.resourceType,
+        resourceId: req.resourceId,
+        targets: [],
         osType: req.allActive ? req.osType : "",
         namePairs: req.namePairs,
         content: req.content,
-        ...(req.payload ? { payload: req.payload } : {}),
+        payload: req.payload,
+        time: timestampNow(),
         requestId: req.requestId,
       });
     },

@@ -11,7 +11,8 @@ import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import { EventHandlerSchema, type EventHandler } from "../gen/herald/v1/handler_pb.js";
 import type { MessageRecord, MessageStatusOptions, Resolved, Store, SubscriberInput } from "./store.js";
-import { compareMsgIds, copyTimestamp, messageStatusOf, type RecordedMessage } from "./message-status.js";
+import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
+import { copyTimestamp } from "../timestamp.js";
 import { defaultOptions } from "../config.js";
 
 export interface MemoryStoreOptions extends MessageStatusOptions {
@@ -19,15 +20,29 @@ export interface MemoryStoreOptions extends MessageStatusOptions {
   messageStatusMax: number;
 }
 
-/** The delivery status of one request id. */
+/** One message of a request; `record` is unset while a delivery mark has raced ahead of it. */
+interface MessageSlot {
+  msgId: string;
+  record?: RecordedMessage;
+  /** ksid → delivery time (ms), made at the first mark. */
+  delivered?: Map<string, number>;
+}
+
+/**
+ * The delivery status of one request id. Nearly every request id has one message: slots are a
+ * list, indexed by msg id only past a few (this runs on every send; Maps were its largest cost).
+ */
 interface StatusEntry {
   requestId: string;
   expiresAt: number;
-  /** By msg id; `record` is unset while a delivery mark has raced ahead of it. */
-  messages: Map<string, { record?: RecordedMessage; delivered: Map<string, number> }>;
+  messages: MessageSlot[];
+  byMsgId?: Map<string, MessageSlot>;
 }
 
-/** The embedded registry: plain maps in this process; everything handed out is a copy. */
+const SLOTS_BEFORE_INDEX = 8;
+const NONE_DELIVERED: ReadonlyMap<string, number> = new Map();
+
+/** The embedded registry: plain maps in this process; everything handed out is a copy or frozen. */
 export class MemoryStore implements Store {
   private readonly apps = new Map<string, App>();
   private readonly events = new Map<string, EventDefinition>();
@@ -52,14 +67,15 @@ export class MemoryStore implements Store {
     };
   }
 
+  // Apps and event definitions are read on every send: they are kept frozen (they have no nested
+  // fields) and handed out as they are, where a copy per read was a tenth of a send's allocations.
   async upsertApp(app: App): Promise<App> {
-    this.apps.set(app.id, clone(AppSchema, app));
+    this.apps.set(app.id, Object.freeze(clone(AppSchema, app)));
     return clone(AppSchema, app);
   }
 
   async getApp(id: string): Promise<App | undefined> {
-    const app = this.apps.get(id);
-    return app && clone(AppSchema, app);
+    return this.apps.get(id);
   }
 
   async listApps(): Promise<App[]> {
@@ -74,13 +90,12 @@ export class MemoryStore implements Store {
   }
 
   async upsertEvent(event: EventDefinition): Promise<EventDefinition> {
-    this.events.set(event.id, clone(EventDefinitionSchema, event));
+    this.events.set(event.id, Object.freeze(clone(EventDefinitionSchema, event)));
     return clone(EventDefinitionSchema, event);
   }
 
   async getEvent(id: string): Promise<EventDefinition | undefined> {
-    const e = this.events.get(id);
-    return e && clone(EventDefinitionSchema, e);
+    return this.events.get(id);
   }
 
   async listEvents(appId: string): Promise<EventDefinition[]> {
@@ -172,14 +187,20 @@ export class MemoryStore implements Store {
   }
 
   async recordMessage(record: MessageRecord): Promise<void> {
-    const { requestId, ...message } = record;
-    const entry = this.message(requestId, record.msgId);
-    entry.record = { ...message, ksids: [...message.ksids], time: copyTimestamp(message.time) };
+    const slot = this.message(record.requestId, record.msgId);
+    slot.record = {
+      msgId: record.msgId,
+      appId: record.appId,
+      ksids: record.ksids.slice(),
+      broadcast: record.broadcast,
+      time: copyTimestamp(record.time),
+    };
   }
 
   async markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void> {
-    const { delivered } = this.message(requestId, msgId);
-    if (!delivered.has(ksid)) delivered.set(ksid, timeMs);
+    const slot = this.message(requestId, msgId);
+    slot.delivered ??= new Map();
+    if (!slot.delivered.has(ksid)) slot.delivered.set(ksid, timeMs);
   }
 
   async messageStatus(requestId: string): Promise<MessageStatus[] | undefined> {
@@ -187,8 +208,8 @@ export class MemoryStore implements Store {
     const entry = this.statuses.get(requestId);
     if (!entry || entry.expiresAt <= Date.now()) return undefined;
     const out: MessageStatus[] = [];
-    for (const [msgId, m] of [...entry.messages].sort(([a], [b]) => compareMsgIds(a, b))) {
-      if (m.record) out.push(messageStatusOf({ ...m.record, msgId }, m.delivered));
+    for (const m of [...entry.messages].sort((a, b) => compareMsgIds(a.msgId, b.msgId))) {
+      if (m.record) out.push(messageStatusOf(m.record, m.delivered ?? NONE_DELIVERED));
     }
     return out.length > 0 ? out : undefined;
   }
@@ -198,14 +219,19 @@ export class MemoryStore implements Store {
     this.expire();
     let entry = this.statuses.get(requestId);
     if (!entry) {
-      entry = { requestId, expiresAt: Date.now() + this.options.messageStatusTtlMs, messages: new Map() };
+      entry = { requestId, expiresAt: Date.now() + this.options.messageStatusTtlMs, messages: [] };
       this.statuses.set(requestId, entry);
       this.statusOrder.push(entry);
       while (this.statuses.size > this.options.messageStatusMax) this.dropOldest();
     }
-    let m = entry.messages.get(msgId);
-    if (!m) entry.messages.set(msgId, (m = { delivered: new Map() }));
-    return m;
+    let slot = entry.byMsgId ? entry.byMsgId.get(msgId) : entry.messages.find((m) => m.msgId === msgId);
+    if (!slot) {
+      slot = { msgId };
+      entry.messages.push(slot);
+      if (entry.byMsgId) entry.byMsgId.set(msgId, slot);
+      else if (entry.messages.length > SLOTS_BEFORE_INDEX) entry.byMsgId = new Map(entry.messages.map((m) => [m.msgId, m]));
+    }
+    return slot;
   }
 
   /** Drops expired entries; they are in expiry order, so this stops at the first live one. */

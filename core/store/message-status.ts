@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import { TimestampSchema, timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { copyTimestamp } from "../timestamp.js";
 import { DeliveryState, MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import type { MessageRecord } from "./store.js";
 
@@ -11,7 +12,6 @@ export function compareMsgIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-export const copyTimestamp = (t: Timestamp): Timestamp => create(TimestampSchema, { seconds: t.seconds, nanos: t.nanos });
 
 /**
  * One message's status, built the same way by every store: its targets in order, then (broadcast

@@ -8,7 +8,8 @@ import type { EventHandler } from "../gen/herald/v1/handler_pb.js";
  * The registry: apps, their events and their subscribers.
  *
  * Guarantees (test/contract/store-contract.ts checks them against every implementation):
- * - Values returned are copies: mutating one never changes the store.
+ * - Values returned never change the store: they are copies, or (apps and event definitions, read
+ *   on every send) frozen, so that writing to one throws.
  * - Event ids are global: `getEvent(id)` finds an event without knowing its app.
  * - `subscribe` is idempotent for the same app + device_id + ufid: it returns the existing
  *   subscriber (updated os_type / sid) with the same ksid. ksids are unique across apps.
