@@ -20,6 +20,7 @@ import { FanOut } from "./fan-out.js";
 import { HandlerCursors } from "./handler-cursors.js";
 import { Validator } from "./rpc/validate.js";
 import { createHubService } from "./rpc/hub-service.js";
+import { sendResponseEncoders } from "./rpc/send-response-encoder.js";
 import { createRegistryService } from "./rpc/registry-service.js";
 import { withErrorMapping } from "./rpc/map-errors.js";
 import { createGrpcServer } from "./transport/grpc-server.js";
@@ -72,7 +73,7 @@ export async function startHerald(partial: Partial<HeraldOptions>, logger: Logge
 
     const { server: grpcServer, health } = createGrpcServer({
       services: [
-        { service: HubService, impl: hub },
+        { service: HubService, impl: hub, encoders: sendResponseEncoders },
         { service: RegistryService, impl: registry },
         { service: ClientService, impl: clients },
         { service: DeliveryService, impl: delivery },

@@ -7,8 +7,9 @@ import { renderTemplate } from "../core/rpc/template.js";
 import { parseOptions, UsageError } from "../core/cli-options.js";
 import { defaultOptions } from "../core/config.js";
 import { appendIds, wrapField1 } from "../core/bus/envelope.js";
-import { ContentSchema, EventKind, EventSchema, NamePairSchema } from "../core/gen/herald/v1/event_pb.js";
-import { WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
+import { ContentSchema, EventKind, EventSchema, NamePairSchema, SubscriberRefSchema } from "../core/gen/herald/v1/event_pb.js";
+import { SendEventResponseSchema, SendPushResponseSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
+import { encodeSendResponse } from "../core/rpc/send-response-encoder.js";
 
 describe("renderTemplate", () => {
   const pairs = [create(NamePairSchema, { name: "lastname", content: "Smith" }), create(NamePairSchema, { name: "n", content: "$&" })];
@@ -97,5 +98,29 @@ describe("encodeEvent", () => {
   it("falls back to toBinary for what varints from numbers cannot hold (a time before 1970)", () => {
     const fields = { appId: "a", eventId: "", kind: EventKind.PUSH, type: "", resourceType: "", resourceId: "", targets: [], osType: "", namePairs: [], time: timestampFromMs(-5_000), requestId: "" };
     assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(toBinary(EventSchema, create(EventSchema, fields))));
+  });
+});
+
+describe("encodeSendResponse", () => {
+  it("writes exactly the bytes toBinary writes, for replies of every size", () => {
+    const ids = ["", "1", "12345678901234567890", "é€😀", "x".repeat(127)];
+    const offsets = [0n, 1n, 127n, 128n, 2n ** 32n, BigInt(Number.MAX_SAFE_INTEGER)];
+    for (const schema of [SendEventResponseSchema, SendPushResponseSchema]) {
+      for (const msgId of ids) {
+        for (const offset of offsets) {
+          const reply = { msgId, offset, invalidSubscribers: [] };
+          const expected = toBinary(schema, create(schema, reply));
+          assert.deepEqual(Buffer.from(encodeSendResponse(reply)!), Buffer.from(expected), `${schema.typeName} ${msgId} ${offset}`);
+        }
+      }
+    }
+  });
+
+  it("leaves to toBinary what it does not write itself", () => {
+    const invalid = [create(SubscriberRefSchema, { ref: { case: "ksid", value: "k" } })];
+    assert.equal(encodeSendResponse({ msgId: "", offset: 0n, invalidSubscribers: invalid }), undefined);
+    assert.equal(encodeSendResponse({ msgId: "x".repeat(128), offset: 1n, invalidSubscribers: [] }), undefined);
+    assert.equal(encodeSendResponse({ msgId: "1", offset: 2n ** 60n, invalidSubscribers: [] }), undefined);
+    assert.equal(encodeSendResponse({ msgId: "1" }), undefined);
   });
 });

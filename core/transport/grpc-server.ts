@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { HealthImplementation } from "grpc-health-check";
 import { ReflectionService } from "@grpc/reflection";
-import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { LazyHandlerContext } from "./handler-context.js";
@@ -13,10 +13,14 @@ import type { Logger } from "../logger.js";
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
 type AnyImpl = Partial<Record<string, AnyHandler>>;
 
+/** Encoders for hot response types, by message type; one returning undefined leaves it to toBinary. */
+export type FastEncoders = ReadonlyMap<DescMessage, (message: unknown) => Uint8Array | undefined>;
+
 export interface ServiceBinding {
   service: DescService;
   /** A connect-es ServiceImpl (or part of one): the same functions every transport serves. */
   impl: object;
+  encoders?: FastEncoders;
 }
 
 /** A ServiceBinding whose impl is type-checked against its service. */
@@ -54,8 +58,8 @@ export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Ser
     logger: options.logger,
     ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}),
   };
-  for (const { service, impl } of options.services) {
-    addService(server, service, impl, context);
+  for (const { service, impl, encoders } of options.services) {
+    addService(server, service, impl, context, encoders);
   }
   const health = new HealthImplementation({
     "": "SERVING",
@@ -84,7 +88,7 @@ export function addConnectService<S extends DescService>(
   addService(server, service, impl, options);
 }
 
-function addService(server: grpc.Server, service: DescService, impl: object, options: AddServiceOptions): void {
+function addService(server: grpc.Server, service: DescService, impl: object, options: AddServiceOptions, encoders?: FastEncoders): void {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
@@ -106,21 +110,25 @@ function addService(server: grpc.Server, service: DescService, impl: object, opt
       originalName: method.localName,
     };
     const handler = (impl as AnyImpl)[method.localName];
+    const fast = encoders?.get(method.output);
+    const encodeOutput = (m: unknown) => encode(method.output, m, fast);
     handlers[method.localName] =
       method.methodKind === "unary"
-        ? unaryHandler(method, handler, options)
-        : streamHandler(method, handler, options);
+        ? unaryHandler(method, handler, encodeOutput, options)
+        : streamHandler(method, handler, encodeOutput, options);
   }
   server.addService(definition, handlers);
 }
 
 /**
  * The binary form of a message: the bytes registered with setEncoded if any (fan-out encodes an
- * event once for all its streams), else protobuf-es's encoding. `create` returns a message as is.
+ * event once for all its streams), else the type's fast encoder if it takes it, else protobuf-es's
+ * encoding. `create` returns a message as is.
  */
-function encode(schema: DescMethod["output"], message: unknown): Buffer {
+function encode(schema: DescMethod["output"], message: unknown, fast?: (message: unknown) => Uint8Array | undefined): Buffer {
   const bytes =
     (typeof message === "object" && message !== null ? getEncoded(message) : undefined) ??
+    fast?.(message) ??
     toBinary(schema, create(schema, message as never));
   return toBuffer(bytes);
 }
@@ -162,6 +170,7 @@ function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: Ab
 function unaryHandler(
   method: DescMethod,
   handler: AnyHandler | undefined,
+  encodeOutput: (message: unknown) => Buffer,
   options: AddServiceOptions,
 ): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
@@ -174,7 +183,7 @@ function unaryHandler(
       // Encoding here, not in grpc-js, so that a response that cannot be encoded is logged.
       let bytes: Buffer;
       try {
-        bytes = encode(method.output, await handler(call.request, ctx));
+        bytes = encodeOutput(await handler(call.request, ctx));
       } catch (err) {
         sendUnaryHeader(call, ctx, options.logger);
         callback(toStatus(err, method, ctx, call.cancelled, options.logger));
@@ -192,6 +201,7 @@ function unaryHandler(
 function streamHandler(
   method: DescMethod,
   handler: AnyHandler | undefined,
+  encodeOutput: (message: unknown) => Buffer,
   options: AddServiceOptions,
 ): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
@@ -214,7 +224,7 @@ function streamHandler(
             break;
           }
           if (call.cancelled) break;
-          const bytes = encode(method.output, next.value);
+          const bytes = encodeOutput(next.value);
           sendHeader(call, ctx, options.logger);
           // Back-pressure: a full buffer means the client is slow; pull nothing more until it drains.
           if (!call.write(bytes)) await drained(call);
