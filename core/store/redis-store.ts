@@ -114,6 +114,9 @@ type Commands = Redis & {
   heraldClaim(byKey: string, subs: string, device: string, ufid: string, composite: string, candidate: string, force: string): Promise<[ksid: string, replaced: string]>;
 };
 
+/** Apps and event definitions whose decoding is remembered (see decodeRead). */
+const DECODED_MAX = 10_000;
+
 const bytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
@@ -127,6 +130,8 @@ const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
  * hash expires `messageStatusTtlMs` after its first write.
  */
 export class RedisStore implements Store {
+  private readonly decoded = new Map<string, { bytes: Buffer; value: object }>();
+
   private constructor(
     private readonly options: RedisStoreOptions,
     private readonly redis: Commands,
@@ -183,6 +188,25 @@ export class RedisStore implements Store {
     return b ? fromBinary(schema, bytes(b)) : undefined;
   }
 
+  /**
+   * Decodes an app or event definition, read from Redis on every send: the same bytes as last time
+   * give the same frozen value without decoding again (the read itself is never skipped, so a
+   * change in Redis is seen at once). Both are flat messages, so freezing covers them.
+   */
+  private decodeRead<D extends DescMessage>(schema: D, key: string, b: Buffer | null): MessageShape<D> | undefined {
+    if (!b) {
+      this.decoded.delete(key);
+      return undefined;
+    }
+    const hit = this.decoded.get(key);
+    if (hit && hit.bytes.equals(b)) return hit.value as MessageShape<D>;
+    const value: MessageShape<D> = Object.freeze(fromBinary(schema, bytes(b))) as MessageShape<D>;
+    if (this.decoded.size >= DECODED_MAX) this.decoded.clear(); // bounded; a cache, not a store
+    // A copy: the reply may be a view of a large socket buffer, which holding it would keep alive.
+    this.decoded.set(key, { bytes: Buffer.from(b), value });
+    return value;
+  }
+
   upsertApp(app: App): Promise<App> {
     return this.call(async () => {
       await this.redis.multi().set(this.app(app.id, "app"), buf(toBinary(AppSchema, app))).sadd(`${this.p}apps`, app.id).exec();
@@ -191,7 +215,7 @@ export class RedisStore implements Store {
   }
 
   getApp(id: string): Promise<App | undefined> {
-    return this.call(async () => this.decode(AppSchema, await this.redis.getBuffer(this.app(id, "app"))));
+    return this.call(async () => this.decodeRead(AppSchema, `app:${id}`, await this.redis.getBuffer(this.app(id, "app"))));
   }
 
   listApps(): Promise<App[]> {
@@ -241,7 +265,7 @@ export class RedisStore implements Store {
   }
 
   getEvent(id: string): Promise<EventDefinition | undefined> {
-    return this.call(async () => this.decode(EventDefinitionSchema, await this.redis.hgetBuffer(`${this.p}events`, id)));
+    return this.call(async () => this.decodeRead(EventDefinitionSchema, `event:${id}`, await this.redis.hgetBuffer(`${this.p}events`, id)));
   }
 
   listEvents(appId: string): Promise<EventDefinition[]> {
