@@ -1,6 +1,7 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import { SendEventResponseSchema, SendPushResponseSchema } from "../gen/herald/v1/hub_pb.js";
 import { varint } from "../bus/envelope.js";
+import type { FastEncoders } from "../transport/grpc-server.js";
 
 const EMPTY = new Uint8Array(0);
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
@@ -35,7 +36,7 @@ export function encodeSendResponse(reply: unknown): Uint8Array | undefined {
 }
 
 /** For the gRPC bridge: the replies above by message type. */
-export const sendResponseEncoders: ReadonlyMap<DescMessage, (reply: unknown) => Uint8Array | undefined> = new Map<DescMessage, (reply: unknown) => Uint8Array | undefined>([
+export const sendResponseEncoders: FastEncoders = new Map<DescMessage, typeof encodeSendResponse>([
   [SendEventResponseSchema, encodeSendResponse],
   [SendPushResponseSchema, encodeSendResponse],
 ]);
