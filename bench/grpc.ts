@@ -24,7 +24,6 @@ const probe = { eventId: "1", subscribers: [{ ksid: "xxxx" }] };
 
 interface Server {
   name: string;
-  proc: Proc;
   port: number;
   herald: boolean;
   results: Measured[];
@@ -35,8 +34,11 @@ interface Measured extends H2loadResult {
   published: number | undefined;
 }
 
+const procs: Proc[] = [];
+
 async function start(name: string, proc: Promise<Proc>, herald: boolean): Promise<Server> {
   const p = await proc;
+  procs.push(p); // stopped at the end, also if it fails below
   const port = (p.ready["grpcPort"] ?? p.ready["port"]) as number;
   const grpc = rawClients(port);
   try {
@@ -46,7 +48,7 @@ async function start(name: string, proc: Promise<Proc>, herald: boolean): Promis
   }
   // Warm up (JIT, connections) before the first round.
   await h2load(`http://127.0.0.1:${port}/herald.v1.HubService/SendEvent`, body, { requests: Math.ceil(requests / 10), clients, streams });
-  return { name, proc: p, port, herald, results: [] };
+  return { name, port, herald, results: [] };
 }
 
 async function measure(s: Server): Promise<void> {
@@ -99,6 +101,6 @@ try {
       "\n",
   );
 } finally {
-  await Promise.all(servers.map((s) => s.proc.stop()));
+  await Promise.all(procs.map((p) => p.stop()));
   await redis.destroy();
 }
