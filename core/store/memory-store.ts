@@ -12,7 +12,7 @@ import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import { EventHandlerSchema, type EventHandler } from "../gen/herald/v1/handler_pb.js";
 import type { MessageRecord, MessageStatusOptions, Resolved, Store, SubscriberInput } from "./store.js";
 import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
-import { copyTimestamp } from "../timestamp.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { defaultOptions } from "../config.js";
 
 export interface MemoryStoreOptions extends MessageStatusOptions {
@@ -20,25 +20,46 @@ export interface MemoryStoreOptions extends MessageStatusOptions {
   messageStatusMax: number;
 }
 
-/** One message of a request; `record` is unset while a delivery mark has raced ahead of it. */
+/**
+ * One message of a request. Every send keeps one, for as long as its status is kept (up to
+ * `messageStatusMax` request ids), so it is flat: a slot and its ksids are all the objects it
+ * holds; the time is two numbers, not a Timestamp with a bigint. Measured: the retained statuses
+ * were 10-15% of a send's CPU (in GC) when they took four more objects each.
+ */
 interface MessageSlot {
   msgId: string;
-  record?: RecordedMessage;
+  /** False while a delivery mark has raced ahead of the record. */
+  recorded: boolean;
+  appId: string;
+  ksids: readonly string[];
+  broadcast: boolean;
+  seconds: number;
+  nanos: number;
   /** ksid → delivery time (ms), made at the first mark. */
-  delivered?: Map<string, number>;
+  delivered: Map<string, number> | undefined;
 }
 
-/**
- * The delivery status of one request id. Nearly every request id has one message: slots are a
- * list, indexed by msg id only past a few (this runs on every send; Maps were its largest cost).
- */
+/** The delivery status of one request id: nearly always one message, kept without a list. */
 interface StatusEntry {
   requestId: string;
   expiresAt: number;
-  messages: MessageSlot[];
-  byMsgId?: Map<string, MessageSlot>;
+  first: MessageSlot;
+  /** Further messages, in arrival order; indexed by msg id once there are a few. */
+  more: MessageSlot[] | undefined;
+  byMsgId: Map<string, MessageSlot> | undefined;
 }
 
+const NO_KSIDS: readonly string[] = Object.freeze([]);
+const emptySlot = (msgId: string): MessageSlot => ({
+  msgId,
+  recorded: false,
+  appId: "",
+  ksids: NO_KSIDS,
+  broadcast: false,
+  seconds: 0,
+  nanos: 0,
+  delivered: undefined,
+});
 const SLOTS_BEFORE_INDEX = 8;
 const NONE_DELIVERED: ReadonlyMap<string, number> = new Map();
 
@@ -188,13 +209,12 @@ export class MemoryStore implements Store {
 
   async recordMessage(record: MessageRecord): Promise<void> {
     const slot = this.message(record.requestId, record.msgId);
-    slot.record = {
-      msgId: record.msgId,
-      appId: record.appId,
-      ksids: record.ksids.slice(),
-      broadcast: record.broadcast,
-      time: copyTimestamp(record.time),
-    };
+    slot.recorded = true;
+    slot.appId = record.appId;
+    slot.ksids = record.ksids.length === 0 ? NO_KSIDS : record.ksids.slice();
+    slot.broadcast = record.broadcast;
+    slot.seconds = Number(record.time.seconds);
+    slot.nanos = record.time.nanos;
   }
 
   async markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void> {
@@ -208,8 +228,11 @@ export class MemoryStore implements Store {
     const entry = this.statuses.get(requestId);
     if (!entry || entry.expiresAt <= Date.now()) return undefined;
     const out: MessageStatus[] = [];
-    for (const m of [...entry.messages].sort((a, b) => compareMsgIds(a.msgId, b.msgId))) {
-      if (m.record) out.push(messageStatusOf(m.record, m.delivered ?? NONE_DELIVERED));
+    for (const m of [entry.first, ...(entry.more ?? [])].sort((a, b) => compareMsgIds(a.msgId, b.msgId))) {
+      if (!m.recorded) continue;
+      const time: Timestamp = { $typeName: "google.protobuf.Timestamp", seconds: BigInt(m.seconds), nanos: m.nanos };
+      const record: RecordedMessage = { msgId: m.msgId, appId: m.appId, ksids: [...m.ksids], broadcast: m.broadcast, time };
+      out.push(messageStatusOf(record, m.delivered ?? NONE_DELIVERED));
     }
     return out.length > 0 ? out : undefined;
   }
@@ -219,17 +242,21 @@ export class MemoryStore implements Store {
     this.expire();
     let entry = this.statuses.get(requestId);
     if (!entry) {
-      entry = { requestId, expiresAt: Date.now() + this.options.messageStatusTtlMs, messages: [] };
+      const first = emptySlot(msgId);
+      entry = { requestId, expiresAt: Date.now() + this.options.messageStatusTtlMs, first, more: undefined, byMsgId: undefined };
       this.statuses.set(requestId, entry);
       this.statusOrder.push(entry);
       while (this.statuses.size > this.options.messageStatusMax) this.dropOldest();
+      return first;
     }
-    let slot = entry.byMsgId ? entry.byMsgId.get(msgId) : entry.messages.find((m) => m.msgId === msgId);
+    if (entry.first.msgId === msgId) return entry.first;
+    let slot = entry.byMsgId ? entry.byMsgId.get(msgId) : entry.more?.find((m) => m.msgId === msgId);
     if (!slot) {
-      slot = { msgId };
-      entry.messages.push(slot);
+      slot = emptySlot(msgId);
+      const more = (entry.more ??= []);
+      more.push(slot);
       if (entry.byMsgId) entry.byMsgId.set(msgId, slot);
-      else if (entry.messages.length > SLOTS_BEFORE_INDEX) entry.byMsgId = new Map(entry.messages.map((m) => [m.msgId, m]));
+      else if (more.length > SLOTS_BEFORE_INDEX) entry.byMsgId = new Map(more.map((m) => [m.msgId, m]));
     }
     return slot;
   }
