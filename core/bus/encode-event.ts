@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { payloadBytes } from "./payload-bytes.js";
+import { lenSize, ProtoWriter, strSize, varintFieldSize } from "../wire/proto-writer.js";
 import { HandlerChangeSchema, type HandlerChange } from "../gen/herald/v1/handler_pb.js";
 import { EventSchema, type Content, type EventKind, type NamePair } from "../gen/herald/v1/event_pb.js";
 
@@ -22,8 +23,6 @@ export interface EventFields {
   handlerChange?: HandlerChange | undefined;
 }
 
-const LEN = 2; // wire type: length-delimited
-const VARINT = 0;
 
 /**
  * Encodes an Event straight from its fields, on the path of every publish: the same bytes as
@@ -42,7 +41,7 @@ export function encodeEvent(e: EventFields): Uint8Array {
   const seconds = Number(e.time.seconds);
 
   // Sizes first (UTF-8 byte lengths), then one allocation.
-  let size = strSize(e.appId) + strSize(e.eventId) + (e.kind !== 0 ? 1 + varintSize(e.kind) : 0);
+  let size = strSize(e.appId) + strSize(e.eventId) + varintFieldSize(e.kind);
   size += strSize(e.type) + strSize(e.resourceType) + strSize(e.resourceId);
   for (const t of e.targets) size += 1 + lenSize(Buffer.byteLength(t));
   size += strSize(e.osType);
@@ -56,104 +55,36 @@ export function encodeEvent(e: EventFields): Uint8Array {
   const contentSize = content ? strSize(content.mimeType) + strSize(content.data) + (content.priority ? 2 : 0) : 0;
   if (content) size += 1 + lenSize(contentSize);
   if (payload) size += 1 + lenSize(payload.length);
-  const timeSize = (seconds !== 0 ? 1 + varintSize(seconds) : 0) + (e.time.nanos !== 0 ? 1 + varintSize(e.time.nanos) : 0);
+  const timeSize = varintFieldSize(seconds) + varintFieldSize(e.time.nanos);
   size += 1 + lenSize(timeSize);
-  size += e.requestId !== "" ? 1 + lenSize(Buffer.byteLength(e.requestId)) : 0;
+  size += strSize(e.requestId);
   if (change) size += 2 + lenSize(change.length);
 
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  const tag = (field: number, wire: number) => {
-    at = writeVarint(out, at, (field << 3) | wire);
-  };
-  const str = (field: number, value: string) => {
-    if (value === "") return;
-    tag(field, LEN);
-    const n = Buffer.byteLength(value);
-    at = writeVarint(out, at, n);
-    at += out.write(value, at, n, "utf8");
-  };
-  const bytes = (field: number, value: Uint8Array) => {
-    tag(field, LEN);
-    at = writeVarint(out, at, value.length);
-    out.set(value, at);
-    at += value.length;
-  };
-
-  str(3, e.appId);
-  str(4, e.eventId);
-  if (e.kind !== 0) {
-    tag(5, VARINT);
-    at = writeVarint(out, at, e.kind);
-  }
-  str(6, e.type);
-  str(7, e.resourceType);
-  str(8, e.resourceId);
-  for (const t of e.targets) {
-    // Repeated strings are written even when empty.
-    tag(9, LEN);
-    const n = Buffer.byteLength(t);
-    at = writeVarint(out, at, n);
-    at += out.write(t, at, n, "utf8");
-  }
-  str(10, e.osType);
+  const w = new ProtoWriter(size);
+  w.str(3, e.appId);
+  w.str(4, e.eventId);
+  w.varintField(5, e.kind);
+  w.str(6, e.type);
+  w.str(7, e.resourceType);
+  w.str(8, e.resourceId);
+  for (const t of e.targets) w.str(9, t, true);
+  w.str(10, e.osType);
   e.namePairs.forEach((p, i) => {
-    tag(11, LEN);
-    at = writeVarint(out, at, pairSizes[i]!);
-    str(1, p.name);
-    str(2, p.content);
+    w.nested(11, pairSizes[i]!);
+    w.str(1, p.name);
+    w.str(2, p.content);
   });
   if (content) {
-    tag(12, LEN);
-    at = writeVarint(out, at, contentSize);
-    str(1, content.mimeType);
-    str(2, content.data);
-    if (content.priority) {
-      tag(3, VARINT);
-      out[at++] = 1;
-    }
+    w.nested(12, contentSize);
+    w.str(1, content.mimeType);
+    w.str(2, content.data);
+    w.varintField(3, content.priority ? 1 : 0);
   }
-  if (payload) bytes(13, payload);
-  tag(14, LEN);
-  at = writeVarint(out, at, timeSize);
-  if (seconds !== 0) {
-    tag(1, VARINT);
-    at = writeVarint(out, at, seconds);
-  }
-  if (e.time.nanos !== 0) {
-    tag(2, VARINT);
-    at = writeVarint(out, at, e.time.nanos);
-  }
-  str(15, e.requestId);
-  if (change) bytes(16, change);
-  if (at !== size) throw new Error(`encodeEvent: wrote ${at} of ${size} bytes`);
-  return new Uint8Array(out.buffer, out.byteOffset, size);
-}
-
-function strSize(value: string): number {
-  return value === "" ? 0 : 1 + lenSize(Buffer.byteLength(value));
-}
-
-/** A length prefix and what it prefixes. */
-function lenSize(n: number): number {
-  return varintSize(n) + n;
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
-}
-
-/** A non-negative integer up to 2^53 as a varint. */
-function writeVarint(out: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[at++] = n;
-  return at;
+  if (payload) w.bytes(13, payload);
+  w.nested(14, timeSize);
+  w.varintField(1, seconds);
+  w.varintField(2, e.time.nanos);
+  w.str(15, e.requestId);
+  if (change) w.bytes(16, change); // field 16: a two-byte tag, counted above
+  return w.finish();
 }

@@ -1,9 +1,8 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import { SendEventResponseSchema, SendPushResponseSchema } from "../gen/herald/v1/hub_pb.js";
-import { varint } from "../bus/envelope.js";
+import { ProtoWriter, strSize, varintFieldSize } from "../wire/proto-writer.js";
 import type { FastEncoders } from "../transport/grpc-server.js";
 
-const EMPTY = new Uint8Array(0);
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
@@ -17,22 +16,11 @@ export function encodeSendResponse(reply: unknown): Uint8Array | undefined {
   if (typeof r.msgId !== "string" || typeof r.offset !== "bigint" || r.$unknown !== undefined) return undefined;
   if (!Array.isArray(r.invalidSubscribers) || r.invalidSubscribers.length > 0) return undefined;
   if (r.offset < 0n || r.offset > MAX_OFFSET) return undefined;
-  const id = r.msgId === "" ? EMPTY : Buffer.from(r.msgId);
-  if (id.length > 127) return undefined; // one-byte length below
-  const offset = r.offset === 0n ? EMPTY : varint(r.offset);
-  const out = Buffer.allocUnsafe((id.length > 0 ? 2 + id.length : 0) + (offset.length > 0 ? 1 + offset.length : 0));
-  let i = 0;
-  if (id.length > 0) {
-    out[i++] = 0x0a; // field 1, length-delimited
-    out[i++] = id.length;
-    out.set(id, i);
-    i += id.length;
-  }
-  if (offset.length > 0) {
-    out[i++] = 0x18; // field 3, varint
-    out.set(offset, i);
-  }
-  return out;
+  const offset = Number(r.offset);
+  const w = new ProtoWriter(strSize(r.msgId) + varintFieldSize(offset));
+  w.str(1, r.msgId);
+  w.varintField(3, offset);
+  return w.finish();
 }
 
 /** For the gRPC bridge: the replies above by message type. */

@@ -10,7 +10,7 @@ import {
 } from "../gen/herald/v1/registry_pb.js";
 import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import { EventHandlerSchema, type EventHandler } from "../gen/herald/v1/handler_pb.js";
-import { DeliveryState, MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
+import { MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import {
   StoreUnavailableError,
@@ -21,6 +21,7 @@ import {
   type SubscriberInput,
 } from "./store.js";
 import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
+import { encodeStatusRecord } from "./status-record.js";
 import { defaultOptions } from "../config.js";
 import { connectRedis, isUnavailable, ready } from "../redis/connect.js";
 import type { Logger } from "../logger.js";
@@ -402,15 +403,9 @@ export class RedisStore implements Store {
   }
 
   recordMessage(record: MessageRecord): Promise<void> {
-    const value = create(MessageStatusSchema, {
-      msgId: record.msgId,
-      appId: record.appId,
-      time: record.time,
-      broadcast: record.broadcast,
-      subscribers: record.ksids.map((ksid) => ({ ksid, state: DeliveryState.QUEUED })),
-    });
+    const value = encodeStatusRecord(record);
     return this.call(async () => {
-      await this.redis.heraldRecord(this.status(record.requestId), `m:${record.msgId}`, buf(toBinary(MessageStatusSchema, value)), this.statusTtlMs);
+      await this.redis.heraldRecord(this.status(record.requestId), `m:${record.msgId}`, buf(value), this.statusTtlMs);
     });
   }
 
