@@ -274,19 +274,20 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<voi
 
 const headerSent = new WeakSet<ServerCall>();
 
-/** A unary call answers once: its headers go out with the answer, no bookkeeping needed. */
+/**
+ * Sends the response headers the handler set, if there are any (else grpc-js sends its own). A
+ * unary call does it once, with its answer; a stream, before each write, through sendHeader.
+ */
 function sendUnaryHeader(call: ServerCall, ctx: LazyHandlerContext, logger: Logger): void {
   const headers = ctx.setResponseHeader;
   if (headers && !isEmpty(headers)) call.sendMetadata(toMetadata(headers, logger));
 }
 
-/** Sends the response headers the handler set, once, if there are any (else grpc-js sends its own). */
+/** sendUnaryHeader, once per call. */
 function sendHeader(call: ServerCall, ctx: LazyHandlerContext, logger: Logger): void {
   if (headerSent.has(call)) return;
   headerSent.add(call);
-  const headers = ctx.setResponseHeader;
-  if (!headers || isEmpty(headers)) return;
-  call.sendMetadata(toMetadata(headers, logger));
+  sendUnaryHeader(call, ctx, logger);
 }
 
 function isEmpty(headers: Headers): boolean {
