@@ -12,7 +12,7 @@ import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import { EventHandlerSchema, type EventHandler } from "../gen/herald/v1/handler_pb.js";
 import type { MessageRecord, MessageStatusOptions, Resolved, Store, SubscriberInput } from "./store.js";
 import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestamp } from "../timestamp.js";
 import { defaultOptions } from "../config.js";
 
 export interface MemoryStoreOptions extends MessageStatusOptions {
@@ -230,7 +230,7 @@ export class MemoryStore implements Store {
     const out: MessageStatus[] = [];
     for (const m of [entry.first, ...(entry.more ?? [])].sort((a, b) => compareMsgIds(a.msgId, b.msgId))) {
       if (!m.recorded) continue;
-      const time: Timestamp = { $typeName: "google.protobuf.Timestamp", seconds: BigInt(m.seconds), nanos: m.nanos };
+      const time = timestamp(BigInt(m.seconds), m.nanos);
       const record: RecordedMessage = { msgId: m.msgId, appId: m.appId, ksids: [...m.ksids], broadcast: m.broadcast, time };
       out.push(messageStatusOf(record, m.delivered ?? NONE_DELIVERED));
     }
@@ -271,7 +271,7 @@ export class MemoryStore implements Store {
     const entry = this.statusOrder[this.statusHead];
     if (!entry) return;
     this.statusOrder[this.statusHead++] = undefined as never; // let it go now, the slot at compaction
-    if (this.statuses.get(entry.requestId) === entry) this.statuses.delete(entry.requestId);
+    this.statuses.delete(entry.requestId); // the head is the live entry of its id: ids come back as new entries
     // Compact once the dropped slots outnumber the held ones: amortised O(1).
     if (this.statusHead > 1024 && this.statusHead * 2 > this.statusOrder.length) {
       this.statusOrder = this.statusOrder.slice(this.statusHead);
