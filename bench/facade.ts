@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventPushDocument } from "../test/support/contract-docs.js";
-import { fmt, h2load, logPercentiles, median, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
+import { fmt, h2load, logPercentiles, medianRatio, medianRound, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
 
 /**
  * bench:facade — eventpushmessage requests/s and latency through Herald's facade (embedded core,
@@ -64,12 +64,7 @@ try {
   for (const row of rows) await h2load(row.url, files[row.format], { ...options(row.format), requests: Math.ceil(requests / 4) }); // warm-up: JIT, connections
   for (let r = 0; r < rounds; r++) for (const row of rows) await measure(row, r);
 
-  const mid = (row: Row) => {
-    const rate = median(row.results.map((m) => m.perSecond));
-    return row.results.find((m) => m.perSecond === rate)!;
-  };
   const ceiling = rows[0]!.results;
-  const ratio = (row: Row) => median(row.results.map((m, r) => m.perSecond / ceiling[r]!.perSecond));
   process.stdout.write(
     `\nbench:facade — POST /kpns/service/eventpushmessage (the document's sample), h2load HTTP/1.1, ${requests} requests, ` +
       `${clients} connections, ${rounds} interleaved rounds: median rate, median of the per-round ratios; Node ${process.version}, ${cpus().length} cores\n` +
@@ -78,11 +73,11 @@ try {
       table(
         ["server", "req/s", "p50 ms", "p99 ms", "vs bare", "target", "rounds req/s", "2xx"],
         rows.map((row) => {
-          const m = mid(row);
+          const m = medianRound(row.results);
           const ok = row.results.reduce((n, x) => n + x.succeeded, 0);
           const all = row.results.reduce((n, x) => n + x.requests, 0);
           return [
-            row.name, fmt(m.perSecond), fmt(m.p50, 2), fmt(m.p99, 2), `${fmt(100 * ratio(row))}%`, row.target,
+            row.name, fmt(m.perSecond), fmt(m.p50, 2), fmt(m.p99, 2), `${fmt(100 * medianRatio(row.results, ceiling))}%`, row.target,
             row.results.map((x) => fmt(x.perSecond)).join(" "), `${ok}/${all}`,
           ];
         }),

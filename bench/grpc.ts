@@ -1,6 +1,6 @@
 import { RedisServer } from "../test/support/redis-server.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import { fmt, grpcFrameFile, h2load, median, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
+import { fmt, grpcFrameFile, h2load, medianRatio, medianRound, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
 
 /**
  * bench:grpc — unary SendEvent calls/s through Herald against a bare grpc-js echo server, in one
@@ -75,12 +75,7 @@ try {
   servers.push(await start("herald + redis", startHeraldProcess(["--redis-url", redis.url]), true));
   for (let r = 0; r < rounds; r++) for (const s of servers) await measure(s);
 
-  const mid = (s: Server) => {
-    const rate = median(s.results.map((m) => m.perSecond));
-    return s.results.find((m) => m.perSecond === rate)!;
-  };
   const echo = servers[0]!.results;
-  const ratio = (s: Server) => median(s.results.map((m, r) => m.perSecond / echo[r]!.perSecond));
   const targets = ["", "", ">= 70%", ">= 50%"];
   process.stdout.write(
     `\nbench:grpc — unary SendEvent via h2load, ${requests} calls, ${clients} connections x ${streams} streams, ` +
@@ -88,12 +83,12 @@ try {
       table(
         ["server", "calls/s", "mean ms", "vs echo", "target", "rounds calls/s", "published"],
         servers.map((s, i) => {
-          const m = mid(s);
+          const m = medianRound(s.results);
           const published = s.results.every((x) => x.published === undefined)
             ? "-"
             : `${s.results.reduce((n, x) => n + (x.published ?? 0), 0)}/${s.results.reduce((n, x) => n + x.requests, 0)}`;
           return [
-            s.name, fmt(m.perSecond), fmt(m.mean, 2), `${fmt(100 * ratio(s))}%`, targets[i]!,
+            s.name, fmt(m.perSecond), fmt(m.mean, 2), `${fmt(100 * medianRatio(s.results, echo))}%`, targets[i]!,
             s.results.map((x) => fmt(x.perSecond)).join(" "), published,
           ];
         }),

@@ -59,6 +59,20 @@ export function median(values: number[]): number {
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
+/** Of rounds measured in turn: the round with the median rate. */
+export function medianRound<T extends { perSecond: number }>(rounds: T[]): T {
+  const rate = median(rounds.map((m) => m.perSecond));
+  return rounds.find((m) => m.perSecond === rate)!;
+}
+
+/**
+ * The median of the per-round ratios of `rounds` to `ceiling` (the same rounds of the reference):
+ * the machine's speed drifts during a run, so rates are compared within a round only.
+ */
+export function medianRatio(rounds: Array<{ perSecond: number }>, ceiling: Array<{ perSecond: number }>): number {
+  return median(rounds.map((m, r) => m.perSecond / ceiling[r]!.perSecond));
+}
+
 export interface LoadResult {
   calls: number;
   seconds: number;
