@@ -41,11 +41,11 @@ export function createFacade(deps: FacadeDeps): Koa {
     ctx.status = serving ? 200 : 503;
     ctx.body = { status: serving ? "serving" : "shutting down" };
   });
-  const readBody = createBodyReader(deps.limits);
-  const kpns = kpnsRouter({ hub: deps.hub, registry: deps.registry, readBody, logger: deps.logger });
+  const legacy = { hub: deps.hub, registry: deps.registry, readBody: createBodyReader(deps.limits), logger: deps.logger };
+  const kpns = kpnsRouter(legacy);
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
-  const xms = xmsRouter({ hub: deps.hub, registry: deps.registry, readBody, logger: deps.logger, keepaliveMs: deps.xmsKeepaliveMs });
+  const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xmsKeepaliveMs });
   app.use(xms.routes());
   app.use(xms.allowedMethods());
   if (deps.eventhos) {

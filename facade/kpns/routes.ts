@@ -1,11 +1,10 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
-import { ConnectError, type Client } from "@connectrpc/connect";
-import type { HubService } from "../../core/gen/herald/v1/hub_pb.js";
-import type { RegistryService } from "../../core/gen/herald/v1/registry_pb.js";
+import { ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../core/logger.js";
 import { requestFormat, TooLargeError, type BodyFormat } from "../body.js";
 import { FormatError } from "../format-error.js";
+import type { LegacyDeps } from "../legacy-deps.js";
 import { reasonOf } from "../core-error.js";
 import { eventPushToSendEvent } from "./event-push.js";
 import { messageRequestToSendPush } from "./message-push.js";
@@ -30,12 +29,7 @@ import {
   type Wording,
 } from "./wording.js";
 
-export interface KpnsDeps {
-  hub: Client<typeof HubService>;
-  registry: Client<typeof RegistryService>;
-  readBody: (ctx: Context) => Promise<unknown>;
-  logger: Logger;
-}
+export type KpnsDeps = LegacyDeps;
 
 /** The Kony (/kpns) and Volt MX (/vpns) push surfaces: one behaviour, two wordings. */
 export function kpnsRouter(deps: KpnsDeps): Router {

@@ -2,12 +2,11 @@ import Router from "@koa/router";
 import type { Context } from "koa";
 import type { ServerResponse } from "node:http";
 import { once } from "node:events";
-import { ConnectError, type Client } from "@connectrpc/connect";
-import type { HubService } from "../../core/gen/herald/v1/hub_pb.js";
-import { SubscriptionAction, type RegistryService } from "../../core/gen/herald/v1/registry_pb.js";
-import type { Logger } from "../../core/logger.js";
+import { ConnectError } from "@connectrpc/connect";
+import { SubscriptionAction } from "../../core/gen/herald/v1/registry_pb.js";
 import { TooLargeError } from "../body.js";
 import { FormatError } from "../format-error.js";
+import type { LegacyDeps } from "../legacy-deps.js";
 import { reasonOf } from "../core-error.js";
 import {
   handlerHref,
@@ -20,11 +19,7 @@ import {
 } from "./documents.js";
 import { eventFrame, KEEPALIVE_FRAME } from "./event-frame.js";
 
-export interface XmsDeps {
-  hub: Client<typeof HubService>;
-  registry: Client<typeof RegistryService>;
-  readBody: (ctx: Context) => Promise<unknown>;
-  logger: Logger;
+export interface XmsDeps extends LegacyDeps {
   /** Interval of keepalive events on a stream (ms). */
   keepaliveMs: number;
 }
