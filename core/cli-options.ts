@@ -24,6 +24,7 @@ export const flags: Flag[] = [
   { flag: "watch-queue-limit", env: "HERALD_WATCH_QUEUE_LIMIT", key: "watchQueueLimit", kind: "integer", help: "events queued per watcher before it is ended as too slow" },
   { flag: "message-status-ttl-ms", env: "HERALD_MESSAGE_STATUS_TTL_MS", key: "messageStatusTtlMs", kind: "integer", help: "how long a request's delivery status is kept (GetMessageStatus)" },
   { flag: "message-status-max", env: "HERALD_MESSAGE_STATUS_MAX", key: "messageStatusMax", kind: "integer", help: "embedded: most request ids with delivery status kept, oldest dropped" },
+  { flag: "registry-cache-max", env: "HERALD_REGISTRY_CACHE_MAX", key: "registryCacheMax", kind: "integer", help: "Redis: registry values kept near the core, kept true by Redis key tracking (0: read Redis on every call)" },
   { flag: "redis-command-timeout-ms", env: "HERALD_REDIS_COMMAND_TIMEOUT_MS", key: "redisCommandTimeoutMs", kind: "integer", help: "a Redis command not answered in time fails (UNAVAILABLE)" },
   { flag: "redis-max-reconnect-delay-ms", env: "HERALD_REDIS_MAX_RECONNECT_DELAY_MS", key: "redisMaxReconnectDelayMs", kind: "integer", help: "longest wait between Redis reconnection attempts" },
   { flag: "handler-cursor-flush-ms", env: "HERALD_HANDLER_CURSOR_FLUSH_MS", key: "handlerCursorFlushMs", kind: "integer", help: "how often open event handler streams save their position" },

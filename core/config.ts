@@ -26,6 +26,8 @@ export interface HeraldOptions {
   messageStatusTtlMs: number;
   /** Embedded only: most request ids whose delivery status is kept; the oldest go first. */
   messageStatusMax: number;
+  /** Redis only: registry values (apps, events, subscriber lookups) kept near, kept true by Redis key tracking; 0 reads Redis every time. */
+  registryCacheMax: number;
   /** How often the position of open event handler streams is saved (ms); a crash may replay this much. */
   handlerCursorFlushMs: number;
   /** XMS streams: interval of `keepalive` events (ms). */
@@ -111,6 +113,7 @@ export const defaultOptions: HeraldOptions = {
   redisMaxReconnectDelayMs: 1_000,
   messageStatusTtlMs: 24 * 60 * 60 * 1000,
   messageStatusMax: 100_000,
+  registryCacheMax: 100_000,
   handlerCursorFlushMs: 1_000,
   xmsKeepaliveMs: 30_000,
   shutdownGraceMs: 5_000,

@@ -169,7 +169,7 @@ async function connectBackends(options: HeraldOptions, logger: Logger): Promise<
   const common = redisSettings({ ...options, redisUrl: options.redisUrl }, logger);
   const bus = await RedisBus.connect({ ...common, historySize: options.historySize });
   try {
-    return { bus, store: await RedisStore.connect({ ...common, messageStatusTtlMs: options.messageStatusTtlMs }) };
+    return { bus, store: await RedisStore.connect({ ...common, messageStatusTtlMs: options.messageStatusTtlMs, registryCacheMax: options.registryCacheMax }) };
   } catch (err) {
     await bus.close();
     throw err;

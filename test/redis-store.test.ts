@@ -45,6 +45,35 @@ describe("RedisStore", () => {
     }
   });
 
+  it("sends the status writes of one tick to Redis as one script call", async () => {
+    const store = await connect();
+    const raw = new Redis(redis.url);
+    const scriptCalls = async () => {
+      const stats = await raw.info("commandstats");
+      return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const rec = (requestId: string, msgId: string) =>
+      store.recordMessage({ requestId, msgId, appId: "a", ksids: ["k1", "k2"], broadcast: false, time: timestampNow() });
+    try {
+      await rec("warm-up", "1"); // loads the script
+      const before = await scriptCalls();
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          i % 2 === 0 ? rec(`batch-${i}`, String(10 + i)) : store.markDelivered(`batch-${i - 1}`, String(9 + i), "k2", 1_700_000_000_000 + i),
+        ),
+      );
+      assert.equal((await scriptCalls()) - before, 1);
+      for (const i of [0, 48, 98]) {
+        const [m] = (await store.messageStatus(`batch-${i}`)) ?? [];
+        assert.equal(m?.msgId, String(10 + i));
+        assert.deepEqual(m?.subscribers.map((s) => [s.ksid, s.deliveredTime ? Number(s.deliveredTime.seconds) : 0]), [["k1", 0], ["k2", 1_700_000_000]]);
+      }
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   it("keeps the registry across a Redis restart and fails fast while Redis is down", async () => {
     const store = await connect();
     try {

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { TrackedCache } from "../redis/tracked-cache.js";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import {
   AppSchema,
@@ -34,6 +35,8 @@ export interface RedisStoreOptions {
   logger: Logger;
   /** Default: defaultOptions.messageStatusTtlMs. */
   messageStatusTtlMs?: MessageStatusOptions["messageStatusTtlMs"];
+  /** Registry values kept near (see TrackedCache); 0 reads Redis every time. Default: defaultOptions.registryCacheMax. */
+  registryCacheMax?: number;
 }
 
 /**
@@ -54,15 +57,37 @@ return {ARGV[2], existing or ''}
 `;
 
 /**
- * Writes a field of a request's status hash (HSET for a record, HSETNX for a delivery: the first
- * time wins), and gives the hash a TTL unless it has one. A delivery may be marked before its
- * message is recorded, so either write may be the one that creates the key: both set the TTL, and
- * never extend it. KEYS: status hash. ARGV: field, value, ttl ms.
+ * Status writes, any number in one call: each writes a field of a request's status hash (HSET for a
+ * record, HSETNX for a delivery: the first time wins), and gives the hash a TTL unless it has one. A
+ * delivery may be marked before its message is recorded, so either write may be the one that creates
+ * the key: both set the TTL, and never extend it.
+ * KEYS: status hashes. ARGV: ttl ms, then per key: field, value, "1" for HSETNX.
+ *
+ * Its keys are of different requests, so of different slots: on Redis Cluster the batch would have
+ * to be split per slot (like the bus's global msgid counter, see redis-bus.ts).
  */
-const STATUS_SCRIPT = (set: "HSET" | "HSETNX") => `
-redis.call('${set}', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX')
+const STATUS_SCRIPT = `
+for i, key in ipairs(KEYS) do
+  local j = i * 3 - 1
+  if ARGV[j + 2] == '1' then
+    redis.call('HSETNX', key, ARGV[j], ARGV[j + 1])
+  else
+    redis.call('HSET', key, ARGV[j], ARGV[j + 1])
+  end
+  redis.call('PEXPIRE', key, ARGV[1], 'NX')
+end
 `;
+
+/** Most status writes sent in one script call. */
+const STATUS_BATCH_MAX = 256;
+
+interface StatusWrite {
+  key: string;
+  field: string;
+  value: Buffer | string;
+  nx: boolean;
+  done: { resolve: () => void; reject: (err: unknown) => void };
+}
 
 /*
  * Event handlers of app A: P{A}:handlers (hash id → EventHandler), P{A}:handler-revs (id → its
@@ -110,13 +135,10 @@ type Commands = Redis & {
   heraldHandlerReplace(handlers: string, revs: string, id: string, value: Buffer, revision: string, expected: string): Promise<number>;
   heraldHandlerDeleteBuffer(handlers: string, revs: string, cursors: string, id: string): Promise<Buffer | null>;
   heraldHandlerCursor(handlers: string, cursors: string, id: string, offset: string): Promise<number>;
-  heraldRecord(key: string, field: string, value: Buffer, ttlMs: number): Promise<unknown>;
-  heraldMark(key: string, field: string, value: string, ttlMs: number): Promise<unknown>;
+  /** Dynamic keys: the number of keys first. */
+  heraldStatus(...args: Array<string | number | Buffer>): Promise<unknown>;
   heraldClaim(byKey: string, subs: string, device: string, ufid: string, composite: string, candidate: string, force: string): Promise<[ksid: string, replaced: string]>;
 };
-
-/** Apps and event definitions whose decoding is remembered (see decodeRead). */
-const DECODED_MAX = 10_000;
 
 const bytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -128,14 +150,21 @@ const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
  * Delivery status lives in one hash per request id, `status:{<requestId>}` (tagged by the id, so
  * each call touches one key, one round trip): field `m:<msgId>` holds the message record (a
  * MessageStatus with its targets QUEUED), field `d:<msgId>:<ksid>` the delivery time in ms. The
- * hash expires `messageStatusTtlMs` after its first write.
+ * hash expires `messageStatusTtlMs` after its first write. The status writes of one tick go to Redis
+ * as one script call.
+ *
+ * What SendEvent reads on every call (the app, the event definition, which ksids/devices/users
+ * exist) goes through a near cache kept true by Redis key tracking (TrackedCache): a change made
+ * anywhere, even by hand in Redis, is seen as soon as Redis's invalidation arrives; this process's
+ * own writes at once.
  */
 export class RedisStore implements Store {
-  private readonly decoded = new Map<string, { bytes: Buffer; value: object }>();
+  private statusBatch: StatusWrite[] | undefined;
 
   private constructor(
     private readonly options: RedisStoreOptions,
     private readonly redis: Commands,
+    private readonly cache: TrackedCache | undefined,
   ) {}
 
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
@@ -150,19 +179,21 @@ export class RedisStore implements Store {
       { enableAutoPipelining: true },
     ) as Commands;
     redis.defineCommand("heraldClaim", { numberOfKeys: 4, lua: CLAIM_SCRIPT });
-    redis.defineCommand("heraldRecord", { numberOfKeys: 1, lua: STATUS_SCRIPT("HSET") });
-    redis.defineCommand("heraldMark", { numberOfKeys: 1, lua: STATUS_SCRIPT("HSETNX") });
+    redis.defineCommand("heraldStatus", { lua: STATUS_SCRIPT });
     redis.defineCommand("heraldHandlerCreate", { numberOfKeys: 3, lua: HANDLER_CREATE_SCRIPT });
     redis.defineCommand("heraldHandlerReplace", { numberOfKeys: 2, lua: HANDLER_REPLACE_SCRIPT });
     redis.defineCommand("heraldHandlerDelete", { numberOfKeys: 3, lua: HANDLER_DELETE_SCRIPT });
     redis.defineCommand("heraldHandlerCursor", { numberOfKeys: 2, lua: HANDLER_CURSOR_SCRIPT });
+    let cache: TrackedCache | undefined;
     try {
       await ready(redis);
+      const maxEntries = options.registryCacheMax ?? defaultOptions.registryCacheMax;
+      if (maxEntries > 0) cache = await TrackedCache.connect({ ...options, role: "store", maxEntries });
     } catch (err) {
       redis.disconnect();
       throw new StoreUnavailableError(`cannot connect to Redis: ${String(err)}`);
     }
-    return new RedisStore(options, redis);
+    return new RedisStore(options, redis, cache);
   }
 
   private get p(): string {
@@ -189,34 +220,38 @@ export class RedisStore implements Store {
     return b ? fromBinary(schema, bytes(b)) : undefined;
   }
 
-  /**
-   * Decodes an app or event definition, read from Redis on every send: the same bytes as last time
-   * give the same frozen value without decoding again (the read itself is never skipped, so a
-   * change in Redis is seen at once). Both are flat messages, so freezing covers them.
-   */
-  private decodeRead<D extends DescMessage>(schema: D, key: string, b: Buffer | null): MessageShape<D> | undefined {
-    if (!b) {
-      this.decoded.delete(key);
-      return undefined;
+  /** Decoded and frozen, as cached values are shared (apps and events are flat messages). */
+  private frozen<D extends DescMessage>(schema: D, b: Buffer | null): MessageShape<D> | undefined {
+    return b ? (Object.freeze(fromBinary(schema, bytes(b))) as MessageShape<D>) : undefined;
+  }
+
+  /** A registry read through the near cache, if there is one. */
+  private cached<T>(key: string, field: string, fetch: (redis: Redis) => Promise<T>): Promise<T> {
+    return this.call(() => (this.cache ? this.cache.read(key, field, fetch) : fetch(this.redis)));
+  }
+
+  /** A registry write; once it is answered, what the cache holds of its keys (null: all) is dropped. */
+  private async wrote<T>(keys: readonly string[] | null, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.cache?.invalidate(keys);
     }
-    const hit = this.decoded.get(key);
-    if (hit && hit.bytes.equals(b)) return hit.value as MessageShape<D>;
-    const value: MessageShape<D> = Object.freeze(fromBinary(schema, bytes(b))) as MessageShape<D>;
-    if (this.decoded.size >= DECODED_MAX) this.decoded.clear(); // bounded; a cache, not a store
-    // A copy: the reply may be a view of a large socket buffer, which holding it would keep alive.
-    this.decoded.set(key, { bytes: Buffer.from(b), value });
-    return value;
   }
 
   upsertApp(app: App): Promise<App> {
-    return this.call(async () => {
-      await this.redis.multi().set(this.app(app.id, "app"), buf(toBinary(AppSchema, app))).sadd(`${this.p}apps`, app.id).exec();
-      return create(AppSchema, app);
-    });
+    const key = this.app(app.id, "app");
+    return this.call(() =>
+      this.wrote([key], async () => {
+        await this.redis.multi().set(key, buf(toBinary(AppSchema, app))).sadd(`${this.p}apps`, app.id).exec();
+        return create(AppSchema, app);
+      }),
+    );
   }
 
   getApp(id: string): Promise<App | undefined> {
-    return this.call(async () => this.decodeRead(AppSchema, `app:${id}`, await this.redis.getBuffer(this.app(id, "app"))));
+    const key = this.app(id, "app");
+    return this.cached(key, "", async (r) => this.frozen(AppSchema, await r.getBuffer(key)));
   }
 
   listApps(): Promise<App[]> {
@@ -228,7 +263,7 @@ export class RedisStore implements Store {
   }
 
   deleteApp(id: string): Promise<boolean> {
-    return this.call(async () => {
+    return this.call(() => this.wrote(null, async () => {
       if (!(await this.redis.exists(this.app(id, "app")))) return false;
       const [eventIds, subs] = await Promise.all([
         this.redis.smembers(this.app(id, "events")),
@@ -248,13 +283,13 @@ export class RedisStore implements Store {
       if (decoded.length > 0) tx.hdel(`${this.p}ksid-index`, ...decoded.map((s) => s.ksid));
       await tx.exec();
       return true;
-    });
+    }));
   }
 
   // Event ids are global, and SendEvent looks events up by id alone on every call: the definitions
   // live in one global hash (one HGET), with a per-app set of ids for listing.
   upsertEvent(event: EventDefinition): Promise<EventDefinition> {
-    return this.call(async () => {
+    return this.call(() => this.wrote([`${this.p}events`], async () => {
       const previous = await this.getEvent(event.id);
       const tx = this.redis.multi();
       if (previous && previous.appId !== event.appId) tx.srem(this.app(previous.appId, "events"), event.id);
@@ -262,11 +297,12 @@ export class RedisStore implements Store {
       tx.hset(`${this.p}events`, event.id, buf(toBinary(EventDefinitionSchema, event)));
       await tx.exec();
       return create(EventDefinitionSchema, event);
-    });
+    }));
   }
 
   getEvent(id: string): Promise<EventDefinition | undefined> {
-    return this.call(async () => this.decodeRead(EventDefinitionSchema, `event:${id}`, await this.redis.hgetBuffer(`${this.p}events`, id)));
+    const key = `${this.p}events`;
+    return this.cached(key, id, async (r) => this.frozen(EventDefinitionSchema, await r.hgetBuffer(key, id)));
   }
 
   listEvents(appId: string): Promise<EventDefinition[]> {
@@ -281,17 +317,18 @@ export class RedisStore implements Store {
   }
 
   deleteEvent(id: string): Promise<boolean> {
-    return this.call(async () => {
+    return this.call(() => this.wrote([`${this.p}events`], async () => {
       const event = await this.getEvent(id);
       if (!event) return false;
       await this.redis.multi().srem(this.app(event.appId, "events"), id).hdel(`${this.p}events`, id).exec();
       return true;
-    });
+    }));
   }
 
   subscribe(input: SubscriberInput): Promise<Subscriber> {
-    return this.call(async () => {
-      const { appId } = input;
+    const { appId } = input;
+    const keys = [this.app(appId, "subs"), this.device(appId, input.deviceId), this.ufid(appId, input.ufid)];
+    return this.call(() => this.wrote(keys, async () => {
       const candidate = input.ksid ?? (await this.freshKsid());
       const composite = `${input.deviceId}\u0000${input.ufid}`;
       const [ksid, replaced] = await this.redis.heraldClaim(
@@ -320,7 +357,7 @@ export class RedisStore implements Store {
       await this.redis.hset(`${this.p}ksid-index`, ksid, appId);
       if (replaced) await this.redis.hdel(`${this.p}ksid-index`, replaced);
       return sub;
-    });
+    }));
   }
 
   /** The next counter value that no subscriber holds (seeds may have set ksids explicitly). */
@@ -336,13 +373,15 @@ export class RedisStore implements Store {
       const sub = await this.getSubscriber(ksid);
       if (!sub) return false;
       const a = sub.appId;
-      await this.redis
-        .multi()
-        .hdel(this.app(a, "subs"), ksid)
-        .hdel(this.app(a, "by-key"), `${sub.deviceId}\u0000${sub.ufid}`)
-        .srem(this.device(a, sub.deviceId), ksid)
-        .srem(this.ufid(a, sub.ufid), ksid)
-        .exec();
+      await this.wrote([this.app(a, "subs"), this.device(a, sub.deviceId), this.ufid(a, sub.ufid)], () =>
+        this.redis
+          .multi()
+          .hdel(this.app(a, "subs"), ksid)
+          .hdel(this.app(a, "by-key"), `${sub.deviceId}\u0000${sub.ufid}`)
+          .srem(this.device(a, sub.deviceId), ksid)
+          .srem(this.ufid(a, sub.ufid), ksid)
+          .exec(),
+      );
       await this.redis.hdel(`${this.p}ksid-index`, ksid);
       return true;
     });
@@ -364,21 +403,21 @@ export class RedisStore implements Store {
   }
 
   /**
-   * One round trip for any number of references (auto-pipelined): one HMGET for all ksids, one
-   * SMEMBERS per device or user. It is on the path of every SendEvent that names subscribers.
+   * On the path of every SendEvent that names subscribers: through the near cache, and on a miss one
+   * round trip for any number of references (auto-pipelined): one HMGET for the missing ksids, one
+   * SMEMBERS per device or user.
    */
   resolve(appId: string, refs: readonly SubscriberRef[]): Promise<Resolved> {
     return this.call(async () => {
       const ksidRefs = refs.flatMap((r) => (r.ref.case === "ksid" ? [r.ref.value] : []));
-      const [known, members] = await Promise.all([
-        ksidRefs.length > 0 ? this.redis.hmgetBuffer(this.app(appId, "subs"), ...ksidRefs) : Promise.resolve([]),
+      const subs = this.app(appId, "subs");
+      const exist = async (r: Redis, ksids: readonly string[]) => (await r.hmgetBuffer(subs, ...ksids)).map((v) => v !== null);
+      const members = (key: string) => this.cached(key, "", async (r) => Object.freeze(await r.smembers(key)));
+      const [known, sets] = await Promise.all([
+        ksidRefs.length === 0 ? [] : this.cache ? this.cache.readFields(subs, ksidRefs, exist) : exist(this.redis, ksidRefs),
         Promise.all(
           refs.map((r) =>
-            r.ref.case === "deviceId"
-              ? this.redis.smembers(this.device(appId, r.ref.value))
-              : r.ref.case === "ufid"
-                ? this.redis.smembers(this.ufid(appId, r.ref.value))
-                : undefined,
+            r.ref.case === "deviceId" ? members(this.device(appId, r.ref.value)) : r.ref.case === "ufid" ? members(this.ufid(appId, r.ref.value)) : undefined,
           ),
         ),
       ]);
@@ -386,8 +425,7 @@ export class RedisStore implements Store {
       const invalid: SubscriberRef[] = [];
       let k = 0;
       refs.forEach((ref, i) => {
-        const found =
-          ref.ref.case === "ksid" ? (known[k++] ? [ref.ref.value] : []) : [...(members[i] ?? [])].sort();
+        const found = ref.ref.case === "ksid" ? (known[k++] ? [ref.ref.value] : []) : [...(sets[i] ?? [])].sort();
         if (found.length === 0) invalid.push(ref);
         for (const x of found) ksids.add(x);
       });
@@ -403,16 +441,44 @@ export class RedisStore implements Store {
   }
 
   recordMessage(record: MessageRecord): Promise<void> {
-    const value = encodeStatusRecord(record);
-    return this.call(async () => {
-      await this.redis.heraldRecord(this.status(record.requestId), `m:${record.msgId}`, buf(value), this.statusTtlMs);
-    });
+    return this.statusWrite(this.status(record.requestId), `m:${record.msgId}`, buf(encodeStatusRecord(record)), false);
   }
 
   markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void> {
-    return this.call(async () => {
-      await this.redis.heraldMark(this.status(requestId), `d:${msgId}:${ksid}`, String(timeMs), this.statusTtlMs);
-    });
+    return this.statusWrite(this.status(requestId), `d:${msgId}:${ksid}`, String(timeMs), true);
+  }
+
+  /**
+   * Queues a status write for the batch of this tick. Every send makes one, and each Redis command
+   * costs more in the client than in Redis: one script call for all of them is much cheaper.
+   */
+  private statusWrite(key: string, field: string, value: Buffer | string, nx: boolean): Promise<void> {
+    return this.call(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          let batch = this.statusBatch;
+          if (!batch) {
+            this.statusBatch = batch = [];
+            process.nextTick(() => this.flushStatus(batch!));
+          }
+          batch.push({ key, field, value, nx, done: { resolve, reject } });
+          if (batch.length >= STATUS_BATCH_MAX) this.flushStatus(batch);
+        }),
+    );
+  }
+
+  private flushStatus(batch: StatusWrite[]): void {
+    if (this.statusBatch === batch) this.statusBatch = undefined;
+    if (batch.length === 0) return; // sent already, when it filled up
+    const writes = batch.splice(0);
+    const args: Array<string | number | Buffer> = [writes.length];
+    for (const w of writes) args.push(w.key);
+    args.push(this.statusTtlMs);
+    for (const w of writes) args.push(w.field, w.value, w.nx ? "1" : "0");
+    this.redis.heraldStatus(...args).then(
+      () => writes.forEach((w) => w.done.resolve()),
+      (err: unknown) => writes.forEach((w) => w.done.reject(err)),
+    );
   }
 
   messageStatus(requestId: string): Promise<MessageStatus[] | undefined> {
@@ -495,6 +561,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.cache?.close();
     await this.redis.quit().catch(() => undefined);
     this.redis.disconnect();
   }

@@ -111,6 +111,31 @@ describe("fan-out over Redis", function () {
       assert.ok(Number(resume) >= slow.events.length, "resume offset not behind what was delivered");
       fast.cancel();
     });
+
+    it("applies a registry change made on one instance to the next send on the other (whose registry reads are cached)", async () => {
+      const send = (request: object) => unary(a.clients.hub, "sendEvent", { eventId, ...request });
+      const refused = async (request: object) => (await rejection(send(request))).code;
+      const ksidRef = (value: string) => ({ subscribers: [{ ksid: value }] });
+      // A warms its cache with the app, the event and the subscriber lookups.
+      const { ksid } = await unary<{ ksid: string }>(b.clients.registry, "subscribe", { appId: "calls", deviceId: "d1", ufid: "u1", osType: "iphone" });
+      for (let i = 0; i < 3; i++) assert.deepEqual((await send(ksidRef(ksid))).invalidSubscribers, []);
+      assert.equal((await send(ksidRef("404"))).invalidSubscribers.length, 1);
+
+      await unary(b.clients.registry, "upsertApp", { app: { id: "calls", name: "calls", published: false } });
+      assert.equal(await refused({}), grpc.status.FAILED_PRECONDITION);
+      await unary(b.clients.registry, "upsertApp", { app: { id: "calls", name: "calls", published: true } });
+      await unary(b.clients.registry, "upsertEvent", { event: { id: eventId, appId: "calls", name: "e", published: false } });
+      assert.equal(await refused({}), grpc.status.FAILED_PRECONDITION);
+      await unary(b.clients.registry, "deleteEvent", { id: eventId });
+      assert.equal(await refused({}), grpc.status.NOT_FOUND);
+      await registerApp(b, "calls");
+
+      await unary(b.clients.registry, "unsubscribe", { ksid });
+      assert.equal((await send(ksidRef(ksid))).invalidSubscribers.length, 1, "an unsubscribed ksid is invalid at once");
+      const again = await unary<{ ksid: string }>(b.clients.registry, "subscribe", { appId: "calls", deviceId: "d2", ufid: "u2", osType: "iphone" });
+      assert.deepEqual((await send(ksidRef(again.ksid))).invalidSubscribers, [], "a new ksid is valid at once");
+      assert.deepEqual((await send({ subscribers: [{ deviceId: "d2" }] })).invalidSubscribers, [], "and so is its device");
+    });
   });
 
   it("survives a Redis restart: streams stay, nothing acknowledged is lost, sends fail fast meanwhile", async function () {

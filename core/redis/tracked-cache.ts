@@ -1,0 +1,205 @@
+import { EventEmitter } from "node:events";
+import { ReplyError, type Redis } from "ioredis";
+import { connectRedis, ready, type RedisConnectOptions } from "./connect.js";
+
+const CHANNEL = "__redis__:invalidate";
+
+export interface TrackedCacheOptions extends RedisConnectOptions {
+  /** Most values kept; past it the cache starts over. */
+  maxEntries: number;
+}
+
+/**
+ * A near cache of values read from Redis, kept true by Redis itself (server-assisted client-side
+ * caching: CLIENT TRACKING with REDIRECT). Every read goes through `reads`, a connection Redis
+ * tracks; when a key read there changes (a write from any client, expiry, eviction, FLUSHALL),
+ * Redis sends the key's name to `invalidations` on `__redis__:invalidate`, and what was kept for it
+ * is dropped. Values are kept per key and field (a hash field, or "" for the whole key).
+ *
+ * Guarantees:
+ * - A value is served from the cache only while both connections are up and tracking is on. Any
+ *   disconnection empties it, and reads go to Redis until tracking is set up again.
+ * - A read whose key is invalidated while it is in flight is returned but not kept: its reply and
+ *   the invalidation come on different connections, in either order.
+ * - After a write of its own, the caller calls `invalidate` with the keys written, once the write
+ *   is answered: this process then reads its own writes. A write by another client is seen here once
+ *   its invalidation arrives; Redis queues it while running the write, before the writer's reply.
+ * - At most `maxEntries` values; past that it starts over (a cache, not a store).
+ *
+ * Emits "invalidate" (keys, or null for everything) after dropping, and "tracking" (on: boolean).
+ */
+export class TrackedCache extends EventEmitter {
+  private readonly entries = new Map<string, Map<string, unknown>>();
+  private size = 0;
+  private active = false;
+  /** Moves on at every disconnection: a read that started before one is not kept. */
+  private epoch = 0;
+  /** CLIENT ID of `invalidations` once it is subscribed; where tracking redirects to. */
+  private redirectId: number | undefined;
+  /** Set-ups of tracking run one at a time, after every (re)connection of either connection. */
+  private setup: Promise<void> = Promise.resolve();
+  private unsupported = false;
+  private closed = false;
+
+  private constructor(
+    private readonly options: TrackedCacheOptions,
+    /** The tracked connection: pass it to fetch functions only through read/readFields. */
+    private readonly reads: Redis,
+    private readonly invalidations: Redis,
+  ) {
+    super();
+  }
+
+  static async connect(options: TrackedCacheOptions): Promise<TrackedCache> {
+    // Named, so that operators (and tests) can tell them apart in CLIENT LIST.
+    const reads = connectRedis({ ...options, role: `${options.role} (tracked reads)` }, { enableAutoPipelining: true, connectionName: "herald-tracked-reads" });
+    // RESP2: invalidations then come as pub/sub messages, which ioredis hands on (it drops RESP3
+    // "invalidate" pushes). Resubscribed by hand, after asking the new connection's id.
+    const invalidations = connectRedis({ ...options, role: `${options.role} (invalidations)` }, {
+      protocol: 2,
+      autoResubscribe: false,
+      connectionName: "herald-invalidations",
+    });
+    const cache = new TrackedCache(options, reads, invalidations);
+    invalidations.on("messageBuffer", (channel: Buffer, keys: unknown) => {
+      if (channel.toString() === CHANNEL) cache.dropKeys(keys);
+    });
+    invalidations.on("close", () => {
+      cache.redirectId = undefined;
+      cache.stop();
+    });
+    reads.on("close", () => cache.stop());
+    invalidations.on("ready", () => cache.track());
+    reads.on("ready", () => cache.track());
+    try {
+      await Promise.all([ready(reads), ready(invalidations)]);
+      await cache.track();
+    } catch (err) {
+      reads.disconnect();
+      invalidations.disconnect();
+      throw err;
+    }
+    return cache;
+  }
+
+  /** Whether values are being kept now (tracking is on). */
+  get tracking(): boolean {
+    return this.active;
+  }
+
+  /** A value read through the cache: `fetch` reads it from the tracked connection on a miss. */
+  async read<T>(key: string, field: string, fetch: (redis: Redis) => Promise<T>): Promise<T> {
+    const entry = this.active ? this.entries.get(key) : undefined;
+    if (entry?.has(field)) return entry.get(field) as T;
+    const [value] = await this.readFields<T>(key, [field], async (redis) => [await fetch(redis)]);
+    return value as T;
+  }
+
+  /** Several fields of one key; `fetch` reads the missing ones, in the order given, in one go. */
+  async readFields<T>(key: string, fields: readonly string[], fetch: (redis: Redis, missing: readonly string[]) => Promise<T[]>): Promise<T[]> {
+    let entry = this.active ? this.entries.get(key) : undefined;
+    const out = new Array<T>(fields.length);
+    const missing: string[] = [];
+    const at: number[] = [];
+    fields.forEach((field, i) => {
+      if (entry?.has(field)) out[i] = entry.get(field) as T;
+      else {
+        missing.push(field);
+        at.push(i);
+      }
+    });
+    if (missing.length === 0) return out;
+    // The entry this read may fill: an invalidation meanwhile removes it from `entries`.
+    if (this.active && !entry) this.entries.set(key, (entry = new Map()));
+    const epoch = this.epoch;
+    const values = await fetch(this.reads, missing);
+    const keep = entry !== undefined && this.epoch === epoch && this.entries.get(key) === entry;
+    missing.forEach((field, j) => {
+      const value = values[j] as T;
+      out[at[j]!] = value;
+      if (keep && entry) {
+        if (!entry.has(field)) this.size++;
+        entry.set(field, value);
+      }
+    });
+    if (this.size > this.options.maxEntries) this.drop(null);
+    return out;
+  }
+
+  /** Drops what is kept for these keys (after this process wrote them), or everything. */
+  invalidate(keys: readonly string[] | null): void {
+    this.drop(keys);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stop();
+    await Promise.all([this.reads.quit().catch(() => undefined), this.invalidations.quit().catch(() => undefined)]);
+    this.reads.disconnect();
+    this.invalidations.disconnect();
+  }
+
+  /** An invalidation message: an array of key names, or null when Redis dropped everything. */
+  private dropKeys(keys: unknown): void {
+    this.drop(Array.isArray(keys) ? keys.map((k: Buffer | string) => k.toString()) : null);
+  }
+
+  private drop(keys: readonly string[] | null): void {
+    if (keys === null) {
+      this.entries.clear();
+      this.size = 0;
+    } else {
+      for (const key of keys) {
+        const entry = this.entries.get(key);
+        if (!entry) continue;
+        this.size -= entry.size;
+        this.entries.delete(key);
+      }
+    }
+    this.emit("invalidate", keys);
+  }
+
+  private stop(): void {
+    this.epoch++;
+    const was = this.active;
+    this.active = false;
+    this.drop(null);
+    if (was) {
+      this.options.logger.warn({ role: this.options.role }, "registry cache off until Redis is back");
+      this.emit("tracking", false);
+    }
+  }
+
+  /** Sets tracking up once both connections are ready; queued behind any set-up in progress. */
+  private track(): Promise<void> {
+    this.setup = this.setup.then(() => this.establish()).catch((err: unknown) => {
+      this.options.logger.debug({ role: this.options.role, err: String(err) }, "registry cache: tracking not set up yet");
+    });
+    return this.setup;
+  }
+
+  private async establish(): Promise<void> {
+    if (this.closed || this.unsupported || this.active) return;
+    const epoch = this.epoch;
+    if (this.redirectId === undefined) {
+      if (this.invalidations.status !== "ready") return;
+      const id = Number(await this.invalidations.client("ID"));
+      await this.invalidations.subscribe(CHANNEL);
+      if (this.epoch !== epoch) return;
+      this.redirectId = id;
+    }
+    if (this.reads.status !== "ready") return;
+    try {
+      await this.reads.client("TRACKING", "ON", "REDIRECT", String(this.redirectId));
+    } catch (err) {
+      if (!(err instanceof ReplyError)) throw err;
+      // A Redis before 6 (no CLIENT TRACKING): everything is read from Redis, as without a cache.
+      this.unsupported = true;
+      this.options.logger.warn({ role: this.options.role, err: (err as Error).message }, "Redis cannot track keys: registry reads are not cached");
+      return;
+    }
+    if (this.epoch !== epoch) return;
+    this.active = true;
+    this.emit("tracking", true);
+  }
+}
