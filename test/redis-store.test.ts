@@ -17,13 +17,15 @@ describe("RedisStore", () => {
   });
   after(() => redis.destroy());
 
-  const connect = (keyPrefix = uniquePrefix(), messageStatusTtlMs?: number) =>
+  const connect = (keyPrefix = uniquePrefix(), messageStatusTtlMs?: number, registryCacheMax?: number) =>
     RedisStore.connect({
       url: redis.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger,
       ...(messageStatusTtlMs === undefined ? {} : { messageStatusTtlMs }),
+      ...(registryCacheMax === undefined ? {} : { registryCacheMax }),
     });
 
   storeContract("RedisStore", (options) => connect(undefined, options?.messageStatusTtlMs));
+  storeContract("RedisStore without its registry cache", (options) => connect(undefined, options?.messageStatusTtlMs, 0));
 
   it("keeps a request's status in one hash whose TTL is set by its first write, mark or record", async () => {
     const prefix = uniquePrefix();

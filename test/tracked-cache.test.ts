@@ -173,6 +173,20 @@ describe("TrackedCache", () => {
     });
   }
 
+  it("reads everything from Redis when Redis refuses tracking (here an ACL), and still answers", async () => {
+    await raw.acl("SETUSER", "no-tracking", "on", "nopass", "~*", "&*", "+@all", "-client|tracking");
+    await cache.close();
+    cache = await TrackedCache.connect({
+      url: redis.url.replace("redis://", "redis://no-tracking@"), role: "test", logger: silentLogger,
+      commandTimeoutMs: 1000, maxReconnectDelayMs: 50, maxEntries: 1000,
+    });
+    assert.equal(cache.tracking, false);
+    assert.equal(await get(), "v1");
+    await raw.set(key, "v2");
+    assert.equal(await get(), "v2");
+    assert.equal(fetched, 2);
+  });
+
   it("reads from Redis while Redis is down (failing fast), and does not serve what changed meanwhile", async () => {
     assert.equal(await get(), "v1");
     const off = once(cache, "tracking");

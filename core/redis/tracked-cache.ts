@@ -36,6 +36,8 @@ export class TrackedCache extends EventEmitter {
   private epoch = 0;
   /** CLIENT ID of `invalidations` once it is subscribed; where tracking redirects to. */
   private redirectId: number | undefined;
+  /** Moves on when `invalidations` drops: an id asked for before belongs to a gone connection. */
+  private invalidationsEpoch = 0;
   /** Set-ups of tracking run one at a time, after every (re)connection of either connection. */
   private setup: Promise<void> = Promise.resolve();
   private unsupported = false;
@@ -66,6 +68,7 @@ export class TrackedCache extends EventEmitter {
     });
     invalidations.on("close", () => {
       cache.redirectId = undefined;
+      cache.invalidationsEpoch++;
       cache.stop();
     });
     reads.on("close", () => cache.stop());
@@ -164,7 +167,7 @@ export class TrackedCache extends EventEmitter {
     const was = this.active;
     this.active = false;
     this.drop(null);
-    if (was) {
+    if (was && !this.closed) {
       this.options.logger.warn({ role: this.options.role }, "registry cache off until Redis is back");
       this.emit("tracking", false);
     }
@@ -173,7 +176,10 @@ export class TrackedCache extends EventEmitter {
   /** Sets tracking up once both connections are ready; queued behind any set-up in progress. */
   private track(): Promise<void> {
     this.setup = this.setup.then(() => this.establish()).catch((err: unknown) => {
-      this.options.logger.debug({ role: this.options.role, err: String(err) }, "registry cache: tracking not set up yet");
+      // A refusal from Redis (say, an ACL without CLIENT) is worth an operator's look; a dropped
+      // connection is not, and the set-up runs again when it is back.
+      const level = err instanceof ReplyError ? "warn" : "debug";
+      this.options.logger[level]({ role: this.options.role, err: String(err) }, "registry cache: tracking not set up, reads go to Redis");
     });
     return this.setup;
   }
@@ -183,19 +189,25 @@ export class TrackedCache extends EventEmitter {
     const epoch = this.epoch;
     if (this.redirectId === undefined) {
       if (this.invalidations.status !== "ready") return;
+      const connection = this.invalidationsEpoch;
       const id = Number(await this.invalidations.client("ID"));
       await this.invalidations.subscribe(CHANNEL);
-      if (this.epoch !== epoch) return;
+      // Kept even if `reads` dropped meanwhile: this connection is subscribed now (and RESP2 allows
+      // no CLIENT ID on it any more), so its id is where tracking redirects until it drops.
+      if (this.invalidationsEpoch !== connection) return;
       this.redirectId = id;
     }
     if (this.reads.status !== "ready") return;
     try {
       await this.reads.client("TRACKING", "ON", "REDIRECT", String(this.redirectId));
     } catch (err) {
-      if (!(err instanceof ReplyError)) throw err;
+      // Anything but "no such command" (e.g. the redirect target just went away) is tried again at
+      // the next reconnection.
+      const message = err instanceof Error ? err.message : String(err);
+      if (!(err instanceof ReplyError) || !/unknown (sub)?command/i.test(message)) throw err;
       // A Redis before 6 (no CLIENT TRACKING): everything is read from Redis, as without a cache.
       this.unsupported = true;
-      this.options.logger.warn({ role: this.options.role, err: (err as Error).message }, "Redis cannot track keys: registry reads are not cached");
+      this.options.logger.warn({ role: this.options.role, err: message }, "Redis cannot track keys: registry reads are not cached");
       return;
     }
     if (this.epoch !== epoch) return;
