@@ -20,8 +20,8 @@ describe("TrackedCache", () => {
   });
   after(() => redis.destroy());
 
-  const connect = (maxEntries = 1000) =>
-    TrackedCache.connect({ url: redis.url, role: "test", logger: silentLogger, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, maxEntries });
+  const connect = (maxEntries = 1000, url = redis.url) =>
+    TrackedCache.connect({ url, role: "test", logger: silentLogger, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, maxEntries });
 
   beforeEach(async () => {
     raw = new Redis(redis.url);
@@ -176,10 +176,7 @@ describe("TrackedCache", () => {
   it("reads everything from Redis when Redis refuses tracking (here an ACL), and still answers", async () => {
     await raw.acl("SETUSER", "no-tracking", "on", "nopass", "~*", "&*", "+@all", "-client|tracking");
     await cache.close();
-    cache = await TrackedCache.connect({
-      url: redis.url.replace("redis://", "redis://no-tracking@"), role: "test", logger: silentLogger,
-      commandTimeoutMs: 1000, maxReconnectDelayMs: 50, maxEntries: 1000,
-    });
+    cache = await connect(1000, redis.url.replace("redis://", "redis://no-tracking@"));
     assert.equal(cache.tracking, false);
     assert.equal(await get(), "v1");
     await raw.set(key, "v2");
