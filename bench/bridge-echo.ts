@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { join } from "node:path";
-import { createGrpcServer, bindService } from "../core/transport/grpc-server.js";
+import { createGrpcServer } from "../core/transport/grpc-server.js";
+import { bindService } from "../core/transport/service-binding.js";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { silentLogger } from "../core/logger.js";
 import { root } from "./support.js";

@@ -45,7 +45,7 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
 }
 
 export function startHeraldProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  return startNode("dist/core/bin/herald.js", ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--seed", "examples/seed.yaml", ...args], { LOG_LEVEL: "", REDIS_URL: "", ...env });
+  return startNode("dist/server/main.js", ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--seed", "examples/seed.yaml", ...args], { LOG_LEVEL: "", REDIS_URL: "", ...env });
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -4,9 +4,8 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startHerald } from "../core/herald.js";
+import { startHerald } from "../server/start-herald.js";
 import { silentLogger } from "../core/logger.js";
-import { defaultLimits } from "../core/config.js";
 import { root } from "./support.js";
 
 /**
@@ -96,7 +95,7 @@ async function bare(): Promise<Row> {
 
 async function herald(): Promise<Row> {
   const h = await startHerald(
-    { host: "127.0.0.1", grpcPort: 0, httpPort: 0, seedFile: join(root, "examples/seed.yaml"), limits: { ...defaultLimits, maxHandlersPerApp: streams } },
+    { server: { host: "127.0.0.1", grpcPort: 0, httpPort: 0, seedFile: join(root, "examples/seed.yaml") }, limits: { maxHandlersPerApp: streams } },
     silentLogger,
   );
   const base = `http://127.0.0.1:${h.httpPort}`;

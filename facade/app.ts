@@ -6,6 +6,7 @@ import type { Logger } from "../core/logger.js";
 import { createBodyReader, type BodyLimits } from "./body.js";
 import { kpnsRouter } from "./kpns/routes.js";
 import { xmsRouter } from "./xms/routes.js";
+import type { XmsConfig } from "./xms/xms-config.js";
 import { eventhosRouter, type EventhosClients } from "./eventhos/routes.js";
 
 export interface FacadeDeps {
@@ -18,8 +19,7 @@ export interface FacadeDeps {
   limits: BodyLimits;
   /** False while shutting down: health answers 503 so load balancers drain this instance. */
   serving: () => boolean;
-  /** XMS event streams: interval of keepalive events (ms). */
-  xmsKeepaliveMs: number;
+  xms: XmsConfig;
 }
 
 /** The HTTP facade: health and the legacy contracts, each in its own module. */
@@ -45,7 +45,7 @@ export function createFacade(deps: FacadeDeps): Koa {
   const kpns = kpnsRouter(legacy);
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
-  const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xmsKeepaliveMs });
+  const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xms.keepaliveMs });
   app.use(xms.routes());
   app.use(xms.allowedMethods());
   if (deps.eventhos) {

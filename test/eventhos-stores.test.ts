@@ -1,15 +1,15 @@
 import { RedisServer } from "./support/redis-server.js";
 import { uniquePrefix } from "./support/herald.js";
 import { silentLogger } from "../core/logger.js";
-import { MemoryClientStore } from "../core/store/memory-client-store.js";
-import { RedisClientStore } from "../core/store/redis-client-store.js";
-import { MemoryDeliveryStore } from "../core/store/memory-delivery-store.js";
-import { RedisDeliveryStore } from "../core/store/redis-delivery-store.js";
-import { MemoryWorkQueue } from "../core/delivery/memory-work-queue.js";
-import { RedisWorkQueue } from "../core/delivery/redis-work-queue.js";
-import { clientStoreContract } from "./contract/client-store-contract.js";
-import { deliveryStoreContract } from "./contract/delivery-store-contract.js";
-import { workQueueContract } from "./contract/work-queue-contract.js";
+import { MemoryClientStore } from "../core/eventhos/memory-client-store.js";
+import { RedisClientStore } from "../core/eventhos/redis-client-store.js";
+import { MemoryDeliveryStore } from "../core/eventhos/memory-delivery-store.js";
+import { RedisDeliveryStore } from "../core/eventhos/redis-delivery-store.js";
+import { MemoryWorkQueue } from "../core/queue/memory-work-queue.js";
+import { RedisWorkQueue } from "../core/queue/redis-work-queue.js";
+import { clientStoreContract } from "./suites/client-store-suite.js";
+import { deliveryStoreContract } from "./suites/delivery-store-suite.js";
+import { workQueueContract } from "./suites/work-queue-suite.js";
 
 clientStoreContract("MemoryClientStore", async () => new MemoryClientStore());
 deliveryStoreContract("MemoryDeliveryStore", async (options) => new MemoryDeliveryStore(options));
@@ -30,6 +30,7 @@ describe("eventhos stores on Redis", () => {
   deliveryStoreContract("RedisDeliveryStore", (options) => RedisDeliveryStore.connect({ ...common(), keyPrefix: uniquePrefix(), ...options }));
   workQueueContract("RedisWorkQueue", async (options) => {
     const keyPrefix = uniquePrefix();
-    return [await RedisWorkQueue.connect({ ...common(), keyPrefix, ...options }), await RedisWorkQueue.connect({ ...common(), keyPrefix, ...options })];
+    const queue = { ...common(), keyPrefix, ...options, stream: `${keyPrefix}queue`, group: "workers", role: "queue" };
+    return [await RedisWorkQueue.connect(queue), await RedisWorkQueue.connect(queue)];
   });
 });

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
 import { create, fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { renderJson, renderText, lookup } from "../core/delivery/body-template.js";
-import { backoffMs } from "../core/delivery/backoff.js";
-import { buildRequest } from "../core/delivery/engine.js";
+import { renderJson, renderText, lookup } from "../core/eventhos/body-template.js";
+import { backoffMs } from "../core/eventhos/backoff.js";
+import { buildRequest } from "../core/eventhos/delivery-engine.js";
 import { ActionSchema, ReceivedEventSchema } from "../core/gen/herald/v1/eventhos_pb.js";
-import { hashKey, hashSecret, newKey, sameHash, TokenSigner, verifySecret } from "../core/rpc/access-keys.js";
+import { hashKey, hashSecret, newKey, sameHash, TokenSigner, verifySecret } from "../core/eventhos/token-signer.js";
 
 const source = { body: { a: { b: [10, { c: "deep" }] }, n: 1, s: "x y" }, headers: { "x-id": "h1" }, query: { q: "v" } };
 

@@ -11,8 +11,10 @@ import { HubService, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub
 import { StatusSchema } from "../core/gen/google/rpc/status_pb.js";
 import { ErrorInfoSchema } from "../core/gen/google/rpc/error_details_pb.js";
 import { EventSchema } from "../core/gen/herald/v1/event_pb.js";
-import { addConnectService, bindService, createGrpcServer } from "../core/transport/grpc-server.js";
-import { setEncoded } from "../core/transport/pre-encoded.js";
+import { createGrpcServer } from "../core/transport/grpc-server.js";
+import { addConnectService } from "../core/transport/grpc-bridge.js";
+import { bindService } from "../core/transport/service-binding.js";
+import { setEncoded } from "../core/wire/pre-encoded.js";
 import { heraldError } from "../core/rpc/errors.js";
 import { silentLogger } from "../core/logger.js";
 

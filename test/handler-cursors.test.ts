@@ -1,12 +1,12 @@
 import { strict as assert } from "node:assert";
 import { create } from "@bufbuild/protobuf";
 import { EventHandlerSchema } from "../core/gen/herald/v1/handler_pb.js";
-import { HandlerCursors } from "../core/handler-cursors.js";
-import { MemoryStore } from "../core/store/memory-store.js";
+import { HandlerCursors } from "../core/hub/handler-cursors.js";
+import { MemoryHandlerStore } from "../core/store/memory-handler-store.js";
 import { silentLogger } from "../core/logger.js";
 
-/** A real MemoryStore that reports each cursor write, and can fail the next ones (a fault). */
-class ObservedStore extends MemoryStore {
+/** A real MemoryHandlerStore that reports each cursor write, and can fail the next ones (a fault). */
+class ObservedStore extends MemoryHandlerStore {
   writes: bigint[] = [];
   failNext = 0;
   private waiters: Array<() => void> = [];

@@ -4,19 +4,21 @@ import { pino } from "pino";
 import { DeliveryState, HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { MemoryBus } from "../core/bus/memory-bus.js";
-import { MemoryStore } from "../core/store/memory-store.js";
-import { HandlerCursors } from "../core/handler-cursors.js";
-import { FanOut } from "../core/fan-out.js";
+import { memoryStores } from "../core/store/memory-stores.js";
+import { defaultStoreConfig } from "../core/store/store-config.js";
+import { HandlerCursors } from "../core/hub/handler-cursors.js";
+import { FanOut } from "../core/hub/fan-out.js";
 import { Validator } from "../core/rpc/validate.js";
-import { createHubService } from "../core/rpc/hub-service.js";
-import { createRegistryService } from "../core/rpc/registry-service.js";
+import { createHubService } from "../core/hub/hub-service.js";
+import { createRegistryService } from "../core/registry/registry-service.js";
 import { withErrorMapping } from "../core/rpc/map-errors.js";
 import { reasonOf } from "../core/rpc/errors.js";
-import { defaultLimits } from "../core/config.js";
+import { defaultLimits } from "../core/rpc/limits.js";
 import { silentLogger, type Logger } from "../core/logger.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
-import { StoreUnavailableError, type Store } from "../core/store/store.js";
-import { until } from "./contract/store-contract.js";
+import { UnavailableError } from "../core/unavailable-error.js";
+import type { Stores } from "../core/store/stores.js";
+import { until } from "./suites/store-suite.js";
 
 interface Clients {
   hub: Client<typeof HubService>;
@@ -24,14 +26,14 @@ interface Clients {
   fanOut: FanOut;
 }
 
-function services(overrides: { store?: Store; logger?: Logger } = {}) {
-  const store = overrides.store ?? new MemoryStore();
+function services(overrides: { stores?: Stores; logger?: Logger } = {}) {
+  const stores = overrides.stores ?? memoryStores(defaultStoreConfig);
   const logger = overrides.logger ?? silentLogger;
   const bus = new MemoryBus({ historySize: 100 });
   const fanOut = new FanOut(bus, { queueLimit: 100, historyPage: 10, logger: silentLogger });
   const validator = new Validator(defaultLimits);
-  const hub = withErrorMapping(createHubService({ store, bus, fanOut, cursors: new HandlerCursors(store, { flushMs: 50, logger }), validator, historyPage: 10, logger }));
-  const registry = withErrorMapping(createRegistryService({ store, bus, validator }));
+  const hub = withErrorMapping(createHubService({ stores, bus, fanOut, cursors: new HandlerCursors(stores.handlers, { flushMs: 50, logger }), validator, historyPage: 10, logger }));
+  const registry = withErrorMapping(createRegistryService({ stores, bus, validator }));
   return { hub, registry, fanOut };
 }
 
@@ -151,11 +153,11 @@ for (const [name, make] of Object.entries(transports)) {
 
 describe("hub handlers when deliveries cannot be recorded", () => {
   it("log a warning and keep the stream going", async () => {
-    const store = new MemoryStore();
-    store.markDelivered = () => Promise.reject(new StoreUnavailableError("redis: down"));
+    const stores = memoryStores(defaultStoreConfig);
+    stores.status.markDelivered = () => Promise.reject(new UnavailableError("redis: down"));
     const warnings: Array<{ msg: string; err: string }> = [];
     const logger = pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
-    const s = services({ store, logger });
+    const s = services({ stores, logger });
     const transport = createRouterTransport((router) => router.service(HubService, s.hub).service(RegistryService, s.registry));
     const hub = createClient(HubService, transport);
     const registry = createClient(RegistryService, transport);

@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
 import { fromBinary } from "@bufbuild/protobuf";
 import { MemoryBus } from "../core/bus/memory-bus.js";
-import { BusUnavailableError } from "../core/bus/bus.js";
+import { UnavailableError } from "../core/unavailable-error.js";
 import { EventSchema } from "../core/gen/herald/v1/event_pb.js";
-import { busContract, collector, envelope } from "./contract/bus-contract.js";
+import { busContract, collector, envelope } from "./suites/bus-suite.js";
 
 busContract("MemoryBus", {
   create: async ({ historySize }) => ({ bus: new MemoryBus({ historySize }) }),
@@ -46,8 +46,8 @@ describe("MemoryBus", () => {
     const c = collector();
     await bus.subscribe("app", c.listener);
     await bus.close();
-    await assert.rejects(bus.publish("app", envelope(1)), BusUnavailableError);
-    await assert.rejects(bus.history("app", 0n, 1), BusUnavailableError);
+    await assert.rejects(bus.publish("app", envelope(1)), UnavailableError);
+    await assert.rejects(bus.history("app", 0n, 1), UnavailableError);
     assert.equal(c.got.length, 0);
   });
 });

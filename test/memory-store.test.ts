@@ -1,13 +1,15 @@
 import { strict as assert } from "node:assert";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { MemoryStore } from "../core/store/memory-store.js";
-import { storeContract } from "./contract/store-contract.js";
+import { memoryStores } from "../core/store/memory-stores.js";
+import { MemoryStatusStore } from "../core/store/memory-status-store.js";
+import { defaultStoreConfig } from "../core/store/store-config.js";
+import { storeSuite } from "./suites/store-suite.js";
 
-storeContract("MemoryStore", async (options) => new MemoryStore(options));
+storeSuite("memory", async (config) => memoryStores({ ...defaultStoreConfig, ...config }));
 
-describe("MemoryStore delivery status", () => {
+describe("MemoryStatusStore", () => {
   it("keeps at most messageStatusMax request ids, dropping the oldest", async () => {
-    const store = new MemoryStore({ messageStatusMax: 3 });
+    const store = new MemoryStatusStore({ ...defaultStoreConfig, messageStatusMax: 3 });
     const send = (requestId: string, msgId: string) =>
       store.recordMessage({ requestId, msgId, appId: "a", ksids: ["k"], broadcast: false, time: timestampNow() });
     await send("r1", "1");
@@ -26,7 +28,7 @@ describe("MemoryStore delivery status", () => {
 
   it("keeps exactly the newest messageStatusMax request ids over a long churn", async () => {
     // Past the queue's compaction, with ids dropped and created again.
-    const store = new MemoryStore({ messageStatusMax: 100 });
+    const store = new MemoryStatusStore({ ...defaultStoreConfig, messageStatusMax: 100 });
     const ids = Array.from({ length: 5000 }, (_, i) => `r${i % 2600}`);
     let msg = 0;
     for (const requestId of ids) {

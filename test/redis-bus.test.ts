@@ -2,12 +2,13 @@ import { strict as assert } from "node:assert";
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { RedisBus, type RedisBusOptions } from "../core/bus/redis-bus.js";
-import { BusUnavailableError } from "../core/bus/bus.js";
+import { UnavailableError } from "../core/unavailable-error.js";
+import { defaultRedisConfig } from "../core/redis/connect.js";
 import { appendIds } from "../core/bus/envelope.js";
 import { silentLogger } from "../core/logger.js";
 import { RedisServer } from "./support/redis-server.js";
 import { freePort } from "./support/free-port.js";
-import { busContract, collector, envelope } from "./contract/bus-contract.js";
+import { busContract, collector, envelope } from "./suites/bus-suite.js";
 
 let prefixes = 0;
 /** A key prefix of its own per bus world, so that tests sharing one Redis never meet. */
@@ -97,7 +98,7 @@ describe("RedisBus", () => {
     await bus.publish("ok", envelope(0));
     await admin.xadd(`${prefix}{broken}:history`, "0-5", "d", "not ours");
     const err: unknown = await bus.publish("broken", envelope(1)).then(() => undefined, (e: unknown) => e);
-    assert.ok(err instanceof Error && !(err instanceof BusUnavailableError), String(err));
+    assert.ok(err instanceof Error && !(err instanceof UnavailableError), String(err));
     assert.match(err.message, /XADD/);
     assert.equal(await admin.get(`${prefix}{broken}:offset`), "0", "offset rolled back");
     assert.equal(await admin.get(`${prefix}msgid`), "1", "msg id rolled back");
@@ -120,9 +121,7 @@ describe("RedisBus", () => {
     assert.equal(entries[0]![1][0]!.toString(), "d");
     assert.equal(await numsub(`${prefix}{a}:events`), 1);
 
-    const defaults = await RedisBus.connect({
-      url: redis.url, historySize: 10, commandTimeoutMs: 2000, maxReconnectDelayMs: 50, logger: silentLogger,
-    });
+    const defaults = await RedisBus.connect({ ...defaultRedisConfig, url: redis.url, historySize: 10, logger: silentLogger });
     buses.push(defaults);
     const before = Number((await admin.get("herald:{default-prefix-check}:offset")) ?? 0);
     const p = await defaults.publish("default-prefix-check", envelope(1));
@@ -189,17 +188,17 @@ describe("RedisBus", () => {
 
     await redis.stop();
     const started = performance.now();
-    await assert.rejects(bus.publish("app", envelope(3)), BusUnavailableError);
-    await assert.rejects(bus.history("app", 0n, 10), BusUnavailableError);
-    await assert.rejects(bus.subscribe("other", () => undefined), BusUnavailableError);
-    await assert.rejects(bus.publish("app", envelope(4)), BusUnavailableError);
+    await assert.rejects(bus.publish("app", envelope(3)), UnavailableError);
+    await assert.rejects(bus.history("app", 0n, 10), UnavailableError);
+    await assert.rejects(bus.subscribe("other", () => undefined), UnavailableError);
+    await assert.rejects(bus.publish("app", envelope(4)), UnavailableError);
     const elapsed = performance.now() - started;
     assert.ok(elapsed < 1000, `rejected in ${elapsed.toFixed(0)} ms, well under the 2000 ms command timeout`);
     await idle.close(); // closing while Redis is down does not wait for it
     const port = await freePort();
     await assert.rejects(
-      RedisBus.connect({ url: `redis://127.0.0.1:${port}`, historySize: 10, commandTimeoutMs: 2000, maxReconnectDelayMs: 50, logger: silentLogger }),
-      BusUnavailableError,
+      RedisBus.connect({ url: `redis://127.0.0.1:${port}`, keyPrefix: "unused:", historySize: 10, commandTimeoutMs: 2000, maxReconnectDelayMs: 50, logger: silentLogger }),
+      UnavailableError,
     );
 
     await redis.restart();

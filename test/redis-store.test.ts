@@ -2,34 +2,35 @@ import { strict as assert } from "node:assert";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Redis } from "ioredis";
-import { RedisStore } from "../core/store/redis-store.js";
-import { StoreUnavailableError } from "../core/store/store.js";
+import { connectRedisStores } from "../core/store/redis-stores.js";
+import { defaultStoreConfig, type StoreConfig } from "../core/store/store-config.js";
+import { UnavailableError } from "../core/unavailable-error.js";
 import { AppSchema } from "../core/gen/herald/v1/registry_pb.js";
 import { silentLogger } from "../core/logger.js";
 import { RedisServer } from "./support/redis-server.js";
 import { uniquePrefix } from "./support/herald.js";
-import { storeContract } from "./contract/store-contract.js";
+import { storeSuite } from "./suites/store-suite.js";
 
-describe("RedisStore", () => {
+describe("Redis stores", () => {
   let redis: RedisServer;
   before(async () => {
     redis = await RedisServer.start();
   });
   after(() => redis.destroy());
 
-  const connect = (keyPrefix = uniquePrefix(), messageStatusTtlMs?: number, registryCacheMax?: number) =>
-    RedisStore.connect({
-      url: redis.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger,
-      ...(messageStatusTtlMs === undefined ? {} : { messageStatusTtlMs }),
-      ...(registryCacheMax === undefined ? {} : { registryCacheMax }),
-    });
+  const connect = (keyPrefix = uniquePrefix(), config: Partial<StoreConfig> = {}) =>
+    connectRedisStores(
+      { url: redis.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger },
+      { ...defaultStoreConfig, ...config },
+    );
 
-  storeContract("RedisStore", (options) => connect(undefined, options?.messageStatusTtlMs));
-  storeContract("RedisStore without its registry cache", (options) => connect(undefined, options?.messageStatusTtlMs, 0));
+  storeSuite("Redis", (config) => connect(undefined, config));
+  storeSuite("Redis without its registry cache", (config) => connect(undefined, { ...config, registryCacheMax: 0 }));
 
   it("keeps a request's status in one hash whose TTL is set by its first write, mark or record", async () => {
     const prefix = uniquePrefix();
-    const store = await connect(prefix, 60_000);
+    const stores = await connect(prefix, { messageStatusTtlMs: 60_000 });
+    const store = stores.status;
     const raw = new Redis(redis.url);
     try {
       const key = `${prefix}status:{req-1}`;
@@ -43,12 +44,13 @@ describe("RedisStore", () => {
       assert.deepEqual((await raw.hkeys(key)).sort(), ["d:7:k", "m:7"]);
     } finally {
       raw.disconnect();
-      await store.close();
+      await stores.close();
     }
   });
 
   it("sends the status writes of one tick to Redis as one script call", async () => {
-    const store = await connect();
+    const stores = await connect();
+    const store = stores.status;
     const raw = new Redis(redis.url);
     const scriptCalls = async () => {
       const stats = await raw.info("commandstats");
@@ -72,24 +74,25 @@ describe("RedisStore", () => {
       }
     } finally {
       raw.disconnect();
-      await store.close();
+      await stores.close();
     }
   });
 
   it("keeps the registry across a Redis restart and fails fast while Redis is down", async () => {
-    const store = await connect();
+    const stores = await connect();
+    const { registry: store, status } = stores;
     try {
       await store.upsertApp(create(AppSchema, { id: "kept", published: true }));
       const s = await store.subscribe({ appId: "kept", deviceId: "d", ufid: "u", osType: "iphone" });
       await redis.stop();
       const started = Date.now();
-      await assert.rejects(store.getApp("kept"), StoreUnavailableError);
+      await assert.rejects(store.getApp("kept"), UnavailableError);
       assert.ok(Date.now() - started < 900, "rejected well before the command timeout");
-      await assert.rejects(store.messageStatus("r"), StoreUnavailableError);
-      await assert.rejects(store.markDelivered("r", "1", "k", 1), StoreUnavailableError);
+      await assert.rejects(status.messageStatus("r"), UnavailableError);
+      await assert.rejects(status.markDelivered("r", "1", "k", 1), UnavailableError);
       await assert.rejects(
-        store.recordMessage({ requestId: "r", msgId: "1", appId: "kept", ksids: [], broadcast: true, time: timestampNow() }),
-        StoreUnavailableError,
+        status.recordMessage({ requestId: "r", msgId: "1", appId: "kept", ksids: [], broadcast: true, time: timestampNow() }),
+        UnavailableError,
       );
       await redis.restart();
       // Retry as a caller would until the connection is back (bounded).
@@ -98,7 +101,7 @@ describe("RedisStore", () => {
         try {
           app = await store.getApp("kept");
         } catch (err) {
-          if (!(err instanceof StoreUnavailableError) || attempt > 200) throw err;
+          if (!(err instanceof UnavailableError) || attempt > 200) throw err;
           await new Promise((r) => setTimeout(r, 25));
         }
       }
@@ -106,7 +109,7 @@ describe("RedisStore", () => {
       assert.equal((await store.getSubscriber(s.ksid))?.deviceId, "d");
     } finally {
       if (!redis.running) await redis.restart();
-      await store.close();
+      await stores.close();
     }
   });
 });

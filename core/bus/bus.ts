@@ -2,7 +2,7 @@
  * A Bus carries every published message to every Herald instance sharing it, and keeps a bounded
  * history per app so that a watcher can catch up.
  *
- * Guarantees (test/contract/bus-contract.ts checks them against every implementation):
+ * Guarantees (test/suites/bus-suite.ts checks them against every implementation):
  * - `publish` assigns `msgId` (unique and increasing across every instance on the bus) and `offset`
  *   (per app: 1, 2, 3, … with no gap), appends the message to the app's history and delivers it to
  *   the app's subscribers, atomically: history order is delivery order.
@@ -16,7 +16,7 @@
  *   listeners; the returned function removes this listener only.
  * - `history` returns, in order, at most `limit` messages with offset > `after`, together with the
  *   oldest offset still held (0 if none) and the latest offset assigned (0 if none).
- * - When the backing service is unreachable, `publish` and `history` reject with a `BusUnavailableError`
+ * - When the backing service is unreachable, `publish` and `history` reject with an `UnavailableError`
  *   promptly instead of waiting for it to come back.
  */
 export interface Bus {
@@ -43,9 +43,4 @@ export interface History {
   earliest: bigint;
   /** Latest offset assigned in this app, 0 when nothing was ever published. */
   latest: bigint;
-}
-
-/** The bus cannot reach its backing service right now; the caller may retry. */
-export class BusUnavailableError extends Error {
-  override readonly name = "BusUnavailableError";
 }

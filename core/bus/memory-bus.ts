@@ -1,5 +1,6 @@
-import { BusUnavailableError, type Bus, type BusListener, type History, type Published } from "./bus.js";
+import type { Bus, BusListener, History, Published } from "./bus.js";
 import { appendIds } from "./envelope.js";
+import { UnavailableError } from "../unavailable-error.js";
 import type { Logger } from "../logger.js";
 
 export interface MemoryBusOptions {
@@ -135,14 +136,14 @@ export class MemoryBus implements Bus {
     // Never disconnected: never called.
   }
 
-  /** Removes every listener; later calls reject with BusUnavailableError. */
+  /** Removes every listener; later calls reject with UnavailableError. */
   async close(): Promise<void> {
     this.closed = true;
     for (const log of this.apps.values()) log.listeners.clear();
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new BusUnavailableError("bus is closed");
+    if (this.closed) throw new UnavailableError("bus is closed");
   }
 }
 

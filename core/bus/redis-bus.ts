@@ -1,89 +1,21 @@
 import type { Redis } from "ioredis";
-import { BusUnavailableError, type Bus, type BusListener, type History, type Published } from "./bus.js";
+import type { Bus, BusListener, History, Published } from "./bus.js";
 import { appendIds } from "./envelope.js";
-import { connectRedis, isUnavailable, ready } from "../redis/connect.js";
-import type { Logger } from "../logger.js";
+import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
+import { redisKeys, type RedisKeys } from "../redis/keys.js";
+import { defineScripts, type Script } from "../redis/scripts.js";
+import { UnavailableError } from "../unavailable-error.js";
+import { buf, bytes } from "../redis/buffers.js";
 
-export interface RedisBusOptions {
-  url: string;
-  /** Prefix of every key and channel. Default "herald:". */
-  keyPrefix?: string;
+export interface RedisBusOptions extends RedisConnection {
   /** Messages kept per app, approximately: MAXLEN ~ keeps at least this many. */
   historySize: number;
-  /** A command not answered within this time fails with BusUnavailableError (ms). */
-  commandTimeoutMs: number;
-  /** Longest wait between reconnection attempts (ms). */
-  maxReconnectDelayMs: number;
-  logger: Logger;
 }
 
-/*
- * Key and channel layout (P = keyPrefix, A = app id):
- *
- *   P msgid          string   global message id counter (INCR)
- *   P{A}:offset      string   the app's latest offset (INCR)
- *   P{A}:history     stream   the app's messages, entry id 0-<offset>, one field `d` = the message
- *   P{A}:events      channel  the app's messages as published
- *
- * Everything of one app is hash-tagged `{A}` so that Redis Cluster puts it in one slot (a script may
- * only touch keys of one slot; channels would go to SPUBLISH/SSUBSCRIBE). The global `P msgid` is
- * the exception: on Cluster it has to be split (e.g. a counter per slot, combined with the slot into
- * an id that still increases) before the publish script can run there.
- */
-
-/**
- * Assigns both ids, appends to history and publishes, in one atomic step: history order is
- * delivery order. The message is the envelope followed by Event.msg_id (field 1, tag 0x0a, length,
- * ASCII digits) and Event.offset (field 2, tag 0x10, varint), byte-identical to appendIds.
- *
- * KEYS: msgid, offset, history. ARGV: envelope, historySize, channel. Returns {msgId, offset}.
- * Lua numbers are doubles: ids stay exact up to 2^53.
- */
-const PUBLISH_SCRIPT = `
-local msgid = redis.call('INCR', KEYS[1])
-local offset = redis.call('INCR', KEYS[2])
-local id = string.format('%d', msgid)
-local off = string.format('%d', offset)
-local n = offset
-local v = {}
-while n >= 128 do
-  v[#v + 1] = string.char(n % 128 + 128)
-  n = math.floor(n / 128)
-end
-v[#v + 1] = string.char(n)
-local data = ARGV[1] .. '\\10' .. string.char(#id) .. id .. '\\16' .. table.concat(v)
-local added = redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '0-' .. off, 'd', data)
-if type(added) == 'table' and added.err then
-  -- Scripts do not roll back: undo the counters so that a failed append leaves no offset gap.
-  redis.call('DECR', KEYS[2])
-  redis.call('DECR', KEYS[1])
-  return added
-end
-redis.call('PUBLISH', ARGV[3], data)
-return {id, off}
-`;
-
-/**
- * One page of history with the bounds, from one snapshot. KEYS: history, offset. ARGV: exclusive
- * start id "(0-<after>", limit. Returns {earliest, latest, {message, ...}}.
- */
-const HISTORY_SCRIPT = `
-local latest = redis.call('GET', KEYS[2]) or '0'
-local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-local earliest = '0'
-if first[1] then earliest = string.sub(first[1][1], 3) end
-local messages = {}
-if tonumber(ARGV[2]) > 0 then
-  local entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
-  for i, entry in ipairs(entries) do messages[i] = entry[2][2] end
-end
-return {earliest, latest, messages}
-`;
-
-interface Scripts {
-  heraldPublish(msgidKey: string, offsetKey: string, historyKey: string, envelope: Buffer, historySize: number, channel: string): Promise<[string, string]>;
-  heraldHistoryBuffer(historyKey: string, offsetKey: string, start: string, limit: number): Promise<[Buffer, Buffer, Buffer[]]>;
-}
+// Keys and channels: keys.ts (msgid, offset, history, channel); scripts: lua/publish-3.lua,
+// lua/history-2.lua. The global msgid counter is the one key not tagged per app: on Redis Cluster it
+// has to be split (e.g. a counter per slot, combined with the slot into an id that still increases)
+// before the publish script can run there.
 
 /** One channel of this process: its listeners and the state of its one SUBSCRIBE. */
 interface Channel {
@@ -111,7 +43,7 @@ interface Channel {
 export class RedisBus implements Bus {
   private readonly channels = new Map<string, Channel>();
   private readonly resyncListeners: Array<() => void> = [];
-  private readonly keyPrefix: string;
+  private readonly k: RedisKeys;
   /** Counts subscriber reconnections: a resubscription that outlives its connection is dropped. */
   private epoch = 0;
   private commandsUp: Promise<boolean> | undefined;
@@ -119,10 +51,11 @@ export class RedisBus implements Bus {
 
   private constructor(
     private readonly options: RedisBusOptions,
-    private readonly commands: Redis & Scripts,
+    private readonly commands: Redis,
+    private readonly scripts: Record<"publish" | "history", Script>,
     private readonly subscriber: Redis,
   ) {
-    this.keyPrefix = options.keyPrefix ?? "herald:";
+    this.k = redisKeys(options.keyPrefix);
     subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => this.receive(channel, message));
     subscriber.on("close", () => {
       // Redis dropped this connection's subscriptions with it.
@@ -132,45 +65,24 @@ export class RedisBus implements Bus {
     subscriber.on("ready", () => void this.resubscribe());
   }
 
-  /** Connects both connections; rejects with BusUnavailableError if Redis cannot be reached. */
+  /** Connects both connections; rejects with UnavailableError if Redis cannot be reached. */
   static async connect(options: RedisBusOptions): Promise<RedisBus> {
     if (!Number.isSafeInteger(options.historySize) || options.historySize < 1) {
       throw new RangeError(`historySize must be a positive integer, got ${options.historySize}`);
     }
-    const common = {
-      url: options.url,
-      logger: options.logger,
-      commandTimeoutMs: options.commandTimeoutMs,
-      maxReconnectDelayMs: options.maxReconnectDelayMs,
-    };
-    const commands = connectRedis({ ...common, role: "bus" }, { enableAutoPipelining: true }) as Redis & Scripts;
-    const subscriber = connectRedis({ ...common, role: "bus-subscriber" }, { autoResubscribe: false });
-    commands.defineCommand("heraldPublish", { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
-    commands.defineCommand("heraldHistory", { numberOfKeys: 2, lua: HISTORY_SCRIPT, readOnly: true });
-    try {
-      await Promise.all([ready(commands), ready(subscriber)]);
-    } catch (err) {
-      commands.disconnect();
-      subscriber.disconnect();
-      throw new BusUnavailableError(`cannot connect to Redis: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    return new RedisBus(options, commands, subscriber);
-  }
-
-  private key(appId: string, what: "offset" | "history" | "events"): string {
-    return `${this.keyPrefix}{${appId}}:${what}`;
+    const commands = connectRedis({ ...options, role: "bus" }, { enableAutoPipelining: true });
+    const subscriber = connectRedis({ ...options, role: "bus-subscriber" }, { autoResubscribe: false });
+    const scripts = defineScripts(commands, ["publish", "history"]);
+    await readyAll(commands, subscriber);
+    return new RedisBus(options, commands, scripts, subscriber);
   }
 
   async publish(appId: string, envelope: Uint8Array): Promise<Published> {
     this.checkOpen();
-    const [msgId, offset] = await unavailable(() =>
-      this.commands.heraldPublish(
-        `${this.keyPrefix}msgid`,
-        this.key(appId, "offset"),
-        this.key(appId, "history"),
-        Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength),
-        this.options.historySize,
-        this.key(appId, "events"),
+    const [msgId, offset] = await orUnavailable(() =>
+      this.scripts.publish.run<[string, string]>(
+        [this.k.msgid, this.k.offset(appId), this.k.history(appId)],
+        [buf(envelope), this.options.historySize, this.k.channel(appId)],
       ),
     );
     const at = BigInt(offset);
@@ -180,16 +92,14 @@ export class RedisBus implements Bus {
   async history(appId: string, after: bigint, limit: number): Promise<History> {
     this.checkOpen();
     const from = after < 0n ? 0n : after;
-    const [earliest, latest, messages] = await unavailable(() =>
-      this.commands.heraldHistoryBuffer(
-        this.key(appId, "history"),
-        this.key(appId, "offset"),
-        `(0-${from}`,
-        Math.max(0, Math.floor(limit)),
+    const [earliest, latest, messages] = await orUnavailable(() =>
+      this.scripts.history.runBuffer<[Buffer, Buffer, Buffer[]]>(
+        [this.k.history(appId), this.k.offset(appId)],
+        [`(0-${from}`, Math.max(0, Math.floor(limit))],
       ),
     );
     return {
-      messages: messages.map((m) => new Uint8Array(m.buffer, m.byteOffset, m.byteLength)),
+      messages: messages.map(bytes),
       earliest: BigInt(earliest.toString()),
       latest: BigInt(latest.toString()),
     };
@@ -198,9 +108,9 @@ export class RedisBus implements Bus {
   async subscribe(appId: string, listener: BusListener): Promise<() => Promise<void>> {
     this.checkOpen();
     if (this.subscriber.status !== "ready") {
-      throw new BusUnavailableError(`redis subscriber connection is ${this.subscriber.status}`);
+      throw new UnavailableError(`redis subscriber connection is ${this.subscriber.status}`);
     }
-    const name = this.key(appId, "events");
+    const name = this.k.channel(appId);
     let ch = this.channels.get(name);
     if (!ch) {
       ch = { listeners: new Set(), subscribed: false, queue: Promise.resolve(), ops: 0 };
@@ -233,18 +143,18 @@ export class RedisBus implements Bus {
 
   /**
    * Brings the channel's subscription in line with its listeners (subscribed iff any), after the
-   * operations already queued for it. Rejects with BusUnavailableError if the command fails.
+   * operations already queued for it. Rejects with UnavailableError if the command fails.
    */
   private sync(name: string, ch: Channel): Promise<void> {
     ch.ops++;
     const run = ch.queue.then(async () => {
-      if (this.closed) throw new BusUnavailableError("bus is closed");
+      if (this.closed) throw new UnavailableError("bus is closed");
       const wanted = ch.listeners.size > 0;
       if (wanted && !ch.subscribed) {
-        await unavailable(() => this.subscriber.subscribe(name));
+        await orUnavailable(() => this.subscriber.subscribe(name));
         ch.subscribed = true;
       } else if (!wanted && ch.subscribed && this.subscriber.status === "ready") {
-        await unavailable(() => this.subscriber.unsubscribe(name));
+        await orUnavailable(() => this.subscriber.unsubscribe(name));
         ch.subscribed = false;
       }
     });
@@ -337,16 +247,6 @@ export class RedisBus implements Bus {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new BusUnavailableError("bus is closed");
-  }
-}
-
-/** Runs a Redis call; connection trouble (closed, not writeable, timed out) becomes BusUnavailableError. */
-async function unavailable<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof BusUnavailableError || !isUnavailable(err)) throw err;
-    throw new BusUnavailableError(`redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (this.closed) throw new UnavailableError("bus is closed");
   }
 }

@@ -1,6 +1,6 @@
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { Logger } from "../logger.js";
-import type { HeraldOptions } from "../config.js";
+import { UnavailableError } from "../unavailable-error.js";
 
 export interface RedisConnectOptions {
   url: string;
@@ -13,15 +13,29 @@ export interface RedisConnectOptions {
   maxReconnectDelayMs: number;
 }
 
-/** What every Redis-backed part of a process takes from its options. */
-export function redisSettings(options: HeraldOptions & { redisUrl: string }, logger: Logger) {
-  return {
-    url: options.redisUrl,
-    keyPrefix: options.keyPrefix,
-    commandTimeoutMs: options.redisCommandTimeoutMs,
-    maxReconnectDelayMs: options.redisMaxReconnectDelayMs,
-    logger,
-  };
+/** The `redis` section of the configuration: where Redis is and how calls to it behave. */
+export interface RedisConfig {
+  /** Redis URL; unset runs embedded (memory bus and stores, one process). */
+  url: string | undefined;
+  /** Prefix of every key and channel. */
+  keyPrefix: string;
+  /** A command not answered within this time fails (ms). */
+  commandTimeoutMs: number;
+  /** Longest wait between reconnection attempts (ms). */
+  maxReconnectDelayMs: number;
+}
+
+export const defaultRedisConfig: RedisConfig = {
+  url: undefined,
+  keyPrefix: "herald:",
+  commandTimeoutMs: 2_000,
+  maxReconnectDelayMs: 1_000,
+};
+
+/** What every Redis-backed component takes: a Redis to reach, its key prefix, where to log. */
+export interface RedisConnection extends RedisConfig {
+  url: string;
+  logger: Logger;
 }
 
 /**
@@ -61,6 +75,34 @@ export function connectRedis(
 export async function ready(redis: Redis): Promise<void> {
   if (redis.status === "ready") return;
   await redis.connect();
+}
+
+/**
+ * Connects all of a component's connections, or none: if one cannot connect, every one is
+ * disconnected and the call rejects with UnavailableError.
+ */
+export async function readyAll(...connections: Redis[]): Promise<void> {
+  try {
+    await Promise.all(connections.map(ready));
+  } catch (err) {
+    for (const c of connections) c.disconnect();
+    throw new UnavailableError(`cannot connect to Redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+/** Runs Redis calls; a failure that means Redis cannot answer now (see isUnavailable) becomes UnavailableError. */
+export async function orUnavailable<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw asUnavailable(err);
+  }
+}
+
+/** The error itself, or an UnavailableError in its place when it means Redis cannot answer now. */
+export function asUnavailable(err: unknown): unknown {
+  if (err instanceof UnavailableError || !isUnavailable(err)) return err;
+  return new UnavailableError(`redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
 /** Errors that say "Redis cannot answer now" rather than "this command is wrong". */

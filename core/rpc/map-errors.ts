@@ -1,11 +1,10 @@
 import { Code, type HandlerContext } from "@connectrpc/connect";
-import { BusUnavailableError } from "../bus/bus.js";
-import { StoreUnavailableError } from "../store/store.js";
+import { UnavailableError } from "../unavailable-error.js";
 import { heraldError } from "./errors.js";
 
 /** Infrastructure failures become UNAVAILABLE (retryable); everything else passes through. */
 export function mapError(err: unknown): unknown {
-  if (err instanceof BusUnavailableError || err instanceof StoreUnavailableError) {
+  if (err instanceof UnavailableError) {
     return heraldError(Code.Unavailable, "UNAVAILABLE", "storage is unavailable, try again");
   }
   return err;

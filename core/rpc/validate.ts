@@ -1,6 +1,6 @@
 import type { Value } from "@bufbuild/protobuf/wkt";
 import { payloadBytes } from "../bus/payload-bytes.js";
-import type { Limits } from "../config.js";
+import type { Limits } from "./limits.js";
 import type { Content, NamePair, SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import { invalidArgument } from "./errors.js";
 

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { copyTimestamp } from "../timestamp.js";
 import { DeliveryState, MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
-import type { MessageRecord } from "./store.js";
+import type { MessageRecord } from "./status-store.js";
 
 /** What a store keeps of a message (the request id is its key). */
 export type RecordedMessage = Omit<MessageRecord, "requestId">;

@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { defaultLimits } from "../../core/config.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
 import { rejection, unary, Watch } from "../support/grpc-client.js";
 import { RedisServer } from "../support/redis-server.js";
@@ -13,7 +12,7 @@ const types = (h: { subscriptions: Array<{ type: string }> }) => h.subscriptions
 describe("event handlers (core RPCs over gRPC)", () => {
   let h: TestHerald;
   before(async () => {
-    h = await startTestHerald({ limits: { ...defaultLimits, maxHandlerSubscriptions: 3 } });
+    h = await startTestHerald({ limits: { maxHandlerSubscriptions: 3 } });
     await registerApp(h, "pbx");
   });
   after(() => h.stop());
@@ -123,8 +122,8 @@ describe("event handlers on two instances sharing Redis", () => {
   before(async () => {
     redis = await RedisServer.start();
     const keyPrefix = uniquePrefix();
-    a = await startTestHerald({ redisUrl: redis.url, keyPrefix });
-    b = await startTestHerald({ redisUrl: redis.url, keyPrefix });
+    a = await startTestHerald({ redis: { url: redis.url, keyPrefix } });
+    b = await startTestHerald({ redis: { url: redis.url, keyPrefix } });
   });
   after(async () => {
     await Promise.all([a.stop(), b.stop()]);

@@ -17,11 +17,7 @@ describe("eventhos delivery: contracts that call other systems", () => {
 
   before(async () => {
     h = await startTestHerald({
-      adminToken: ADMIN_TOKEN,
-      deliveryCallTimeoutMs: 300,
-      deliveryRetryLimit: 2,
-      deliveryBackoffBaseMs: 10,
-      deliveryBackoffMaxMs: 40,
+      eventhos: { adminToken: ADMIN_TOKEN, callTimeoutMs: 300, retryLimit: 2, backoffBaseMs: 10, backoffMaxMs: 40 },
     });
     api = new EventhosApi(h.httpPort);
   });

@@ -7,7 +7,7 @@ import { Target, ok, type Behaviour } from "../support/target.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
 
 const CLAIM_IDLE_MS = 600;
-const delivery = { deliveryClaimIdleMs: CLAIM_IDLE_MS, deliveryBackoffBaseMs: 10, deliveryBackoffMaxMs: 50, deliveryCallTimeoutMs: 10_000 };
+const delivery = { adminToken: ADMIN_TOKEN, claimIdleMs: CLAIM_IDLE_MS, backoffBaseMs: 10, backoffMaxMs: 50, callTimeoutMs: 10_000 };
 
 /** The real executable on Redis. */
 function startProcess(redisUrl: string, keyPrefix: string) {
@@ -55,7 +55,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     second.dropHeld();
     assert.equal(first.calls.length, 1);
 
-    const h2: TestHerald = await startTestHerald({ redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery });
+    const h2: TestHerald = await startTestHerald({ redis: { url: redis.url, keyPrefix }, eventhos: delivery });
     cleanup.push(() => h2.stop());
     const api2 = new EventhosApi(h2.httpPort);
     const received = await api2.settled((await api2.latest(p.eventId)).id);
@@ -79,7 +79,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     const target = await Target.start((n) => (n === 1 ? { status: 503 } : { status: 200 }));
     cleanup.push(() => target.close());
     // A backoff far longer than the test: only a takeover can make the second attempt.
-    const a = await startTestHerald({ redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery, deliveryBackoffBaseMs: 600_000, deliveryBackoffMaxMs: 600_000 });
+    const a = await startTestHerald({ redis: { url: redis.url, keyPrefix }, eventhos: { ...delivery, backoffBaseMs: 600_000, backoffMaxMs: 600_000 } });
     cleanup.push(() => a.stop());
     const apiA = new EventhosApi(a.httpPort);
     const p = await apiA.producer("stopped");
@@ -97,7 +97,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     await a.stop();
     assert.ok(Date.now() - stopped < 5000, "the backoff wait did not hold up the stop");
 
-    const b = await startTestHerald({ redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery });
+    const b = await startTestHerald({ redis: { url: redis.url, keyPrefix }, eventhos: delivery });
     cleanup.push(() => b.stop());
     const done = await new EventhosApi(b.httpPort).settled(id);
     assert.equal(done.state, "processed");
@@ -115,7 +115,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     };
     const target = await Target.start(counting);
     cleanup.push(() => target.close());
-    const options = { redisUrl: redis.url, keyPrefix, adminToken: ADMIN_TOKEN, ...delivery, deliveryConcurrency: 4 };
+    const options = { redis: { url: redis.url, keyPrefix }, eventhos: { ...delivery, concurrency: 4 } };
     const a = await startTestHerald(options);
     cleanup.push(() => a.stop());
     const b = await startTestHerald(options);

@@ -1,4 +1,3 @@
-import { defaultLimits } from "../../core/config.js";
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { registerApp, startTestHerald, watchersLive, type TestHerald } from "../support/herald.js";
@@ -10,7 +9,7 @@ describe("hub (embedded, over gRPC)", () => {
   let eventId: string;
 
   before(async () => {
-    h = await startTestHerald({ limits: { ...defaultLimits, maxMessageBytes: 64 * 1024, maxSubscribers: 5, maxNamePairs: 4, maxFieldLength: 64, maxContentBytes: 1024, maxPayloadBytes: 512 } });
+    h = await startTestHerald({ limits: { maxMessageBytes: 64 * 1024, maxSubscribers: 5, maxNamePairs: 4, maxFieldLength: 64, maxContentBytes: 1024, maxPayloadBytes: 512 } });
     eventId = await registerApp(h, "shop", { message: "Hello {{lastname}}, order {{order}} shipped" });
     await unary(h.clients.registry, "upsertApp", { app: { id: "draft", name: "draft", published: false } });
     await unary(h.clients.registry, "upsertEvent", { event: { id: "draft-e", appId: "draft", published: true } });

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { RedisServer } from "../support/redis-server.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
 import { rejection, unary, Watch } from "../support/grpc-client.js";
-import { until } from "../contract/store-contract.js";
+import { until } from "../suites/store-suite.js";
 
 /** GetMessageStatus as a proto-only grpc-js client sees it (enums as names, longs as strings). */
 interface Status {
@@ -35,8 +35,8 @@ for (const mode of ["embedded", "redis"] as const) {
         if (!process.env["REDIS_URL"]) redis = await RedisServer.start();
         const redisUrl = process.env["REDIS_URL"] ?? redis!.url;
         const keyPrefix = uniquePrefix();
-        sender = await startTestHerald({ redisUrl, keyPrefix });
-        watched = await startTestHerald({ redisUrl, keyPrefix });
+        sender = await startTestHerald({ redis: { url: redisUrl, keyPrefix } });
+        watched = await startTestHerald({ redis: { url: redisUrl, keyPrefix } });
       }
       eventId = await registerApp(sender, "shop");
       ({ ksid } = await unary<{ ksid: string }>(sender.clients.registry, "subscribe", { appId: "shop", deviceId: "phone", ufid: "ann", osType: "iphone" }));

@@ -21,8 +21,8 @@ describe("fan-out over Redis", function () {
     let eventId: string;
     beforeEach(async () => {
       const keyPrefix = uniquePrefix();
-      a = await startTestHerald({ redisUrl: redisUrl(), keyPrefix });
-      b = await startTestHerald({ redisUrl: redisUrl(), keyPrefix });
+      a = await startTestHerald({ redis: { url: redisUrl(), keyPrefix } });
+      b = await startTestHerald({ redis: { url: redisUrl(), keyPrefix } });
       eventId = await registerApp(a, "calls");
     });
     afterEach(async () => {
@@ -83,8 +83,8 @@ describe("fan-out over Redis", function () {
     it("ends a watcher that cannot keep up with RESOURCE_EXHAUSTED and a resume offset, without slowing the others", async () => {
       await Promise.all([a.stop(), b.stop()]);
       const keyPrefix = uniquePrefix();
-      a = await startTestHerald({ redisUrl: redisUrl(), keyPrefix, watchQueueLimit: 16 });
-      b = await startTestHerald({ redisUrl: redisUrl(), keyPrefix });
+      a = await startTestHerald({ redis: { url: redisUrl(), keyPrefix }, watch: { queueLimit: 16 } });
+      b = await startTestHerald({ redis: { url: redisUrl(), keyPrefix } });
       eventId = await registerApp(a, "calls");
       const slow = new Watch(a.clients.hub, { appId: "calls" });
       const fast = new Watch(a.clients.hub, { appId: "calls" });
@@ -140,7 +140,7 @@ describe("fan-out over Redis", function () {
 
   it("survives a Redis restart: streams stay, nothing acknowledged is lost, sends fail fast meanwhile", async function () {
     if (process.env["REDIS_URL"]) this.skip(); // needs a Redis of its own to kill
-    const h = await startTestHerald({ redisUrl: redisUrl(), keyPrefix: uniquePrefix(), redisCommandTimeoutMs: 1000, redisMaxReconnectDelayMs: 100 });
+    const h = await startTestHerald({ redis: { url: redisUrl(), keyPrefix: uniquePrefix(), commandTimeoutMs: 1000, maxReconnectDelayMs: 100 } });
     try {
       const eventId = await registerApp(h, "durable");
       const watch = new Watch(h.clients.hub, { appId: "durable" });

@@ -4,7 +4,7 @@ import { unary, Watch } from "../support/grpc-client.js";
 import { XmsStream } from "../support/xms-client.js";
 import { eventPushDocument } from "../support/contract-docs.js";
 import { get, http, JSON_TYPE, post, XML } from "../support/http.js";
-import { startFacadeServer, type FacadeServer } from "../../facade/server.js";
+import { startFacadeServer, type FacadeServer } from "../../server/start-facade.js";
 import { silentLogger } from "../../core/logger.js";
 
 /** `--core-url`: the same facade in its own server, reaching the core over real gRPC. */
@@ -15,8 +15,8 @@ describe("facade apart from the core (--core-url)", () => {
   const url = (path: string) => `http://127.0.0.1:${facade.httpPort}${path}`;
 
   before(async () => {
-    core = await startTestHerald({ seedFile: "examples/seed.yaml" });
-    facade = await startFacadeServer({ host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` }, silentLogger);
+    core = await startTestHerald({ server: { seedFile: "examples/seed.yaml" } });
+    facade = await startFacadeServer({ server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` } }, silentLogger);
   });
   after(async () => {
     await facade.close();
@@ -77,7 +77,7 @@ describe("facade apart from the core (--core-url)", () => {
   });
 
   it("answers 500 in the contract's shape when the core is unreachable", async () => {
-    const orphan = await startFacadeServer({ host: "127.0.0.1", httpPort: 0, coreUrl: "http://127.0.0.1:1" }, silentLogger);
+    const orphan = await startFacadeServer({ server: { host: "127.0.0.1", httpPort: 0, coreUrl: "http://127.0.0.1:1" } }, silentLogger);
     try {
       const reply = await post(`http://127.0.0.1:${orphan.httpPort}/kpns/service/eventpushmessage`, doc.jsonRequest, JSON_TYPE);
       assert.equal(reply.status, 500);

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { startTestHerald, type TestHerald } from "../support/herald.js";
-import { startFacadeServer, type FacadeServer } from "../../facade/server.js";
+import { startFacadeServer, type FacadeServer } from "../../server/start-facade.js";
 import { silentLogger } from "../../core/logger.js";
 import { failFirst, Target } from "../support/target.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
@@ -12,8 +12,8 @@ describe("eventhos facade apart from the core (--core-url)", () => {
   let target: Target;
 
   before(async () => {
-    core = await startTestHerald({ deliveryBackoffBaseMs: 10, deliveryBackoffMaxMs: 20 });
-    facade = await startFacadeServer({ host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}`, adminToken: ADMIN_TOKEN }, silentLogger);
+    core = await startTestHerald({ eventhos: { backoffBaseMs: 10, backoffMaxMs: 20 } });
+    facade = await startFacadeServer({ server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` }, eventhos: { adminToken: ADMIN_TOKEN } }, silentLogger);
     target = await Target.start(failFirst(1));
   });
   after(async () => {

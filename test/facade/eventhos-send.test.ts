@@ -1,8 +1,7 @@
 import { strict as assert } from "node:assert";
 import { SignJWT } from "jose";
-import { defaultLimits } from "../../core/config.js";
 import { silentLogger } from "../../core/logger.js";
-import { startFacadeServer } from "../../facade/server.js";
+import { startFacadeServer } from "../../server/start-facade.js";
 import { startTestHerald, type TestHerald } from "../support/herald.js";
 import { ok, Target } from "../support/target.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
@@ -20,7 +19,7 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
   let token: string;
 
   before(async () => {
-    h = await startTestHerald({ adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET, limits: { ...defaultLimits, maxBodyBytes: 4096 } });
+    h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET }, limits: { maxBodyBytes: 4096 } });
     api = new EventhosApi(h.httpPort);
     target = await Target.start(ok);
     p = await api.producer("codes");
@@ -154,7 +153,7 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
   });
 
   it("500000 when the core cannot be reached", async () => {
-    const orphan = await startFacadeServer({ host: "127.0.0.1", httpPort: 0, coreUrl: "http://127.0.0.1:1" }, silentLogger);
+    const orphan = await startFacadeServer({ server: { host: "127.0.0.1", httpPort: 0, coreUrl: "http://127.0.0.1:1" } }, silentLogger);
     try {
       const r = await new EventhosApi(orphan.httpPort).send(p.eventId, token, {});
       expect(r, 500000, "Not categorized error");

@@ -21,7 +21,7 @@ describe("Kony / Volt MX eventpushmessage: the documents' samples", () => {
   before(async () => {
     redis = await RedisServer.start(); // durable: the registry survives the restart below
     prefix = uniquePrefix();
-    h = await startTestHerald({ redisUrl: redis.url, keyPrefix: prefix, seedFile: "examples/seed.yaml" });
+    h = await startTestHerald({ redis: { url: redis.url, keyPrefix: prefix }, server: { seedFile: "examples/seed.yaml" } });
     raw = new Redis(redis.url);
     // 405: a published event of an unpublished app.
     await unary(h.clients.registry, "upsertEvent", { event: { id: "draft-1", appId: "drafts", published: true } });

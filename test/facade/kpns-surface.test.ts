@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
 import { xml2js } from "xml-js";
-import { defaultLimits } from "../../core/config.js";
 import { startTestHerald, watchersLive, type TestHerald } from "../support/herald.js";
 import { unary, Watch } from "../support/grpc-client.js";
 import { difference, eventPushDocument, jsonShape, xmlShape } from "../support/contract-docs.js";
@@ -15,7 +14,7 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
   const base = () => `http://127.0.0.1:${h.httpPort}`;
 
   before(async () => {
-    h = await startTestHerald({ seedFile: "examples/seed.yaml", limits: { ...defaultLimits, maxBodyBytes: 8 * 1024 } });
+    h = await startTestHerald({ server: { seedFile: "examples/seed.yaml" }, limits: { maxBodyBytes: 8 * 1024 } });
   });
   after(() => h.stop());
 

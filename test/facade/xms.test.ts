@@ -1,7 +1,6 @@
 import { strict as assert } from "node:assert";
 import { once } from "node:events";
 import { xml2js } from "xml-js";
-import { defaultLimits } from "../../core/config.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersGone, type TestHerald } from "../support/herald.js";
 import { unary } from "../support/grpc-client.js";
 import { http, post, type HttpReply } from "../support/http.js";
@@ -73,7 +72,7 @@ describe("XMS eventhandlers: CRUD as the document shows it", () => {
   let n = 0;
   const appid = () => `app-${++n}`;
   before(async () => {
-    h = await startTestHerald({ limits: { ...defaultLimits, maxBodyBytes: 4096, maxHandlersPerApp: 3 } });
+    h = await startTestHerald({ limits: { maxBodyBytes: 4096, maxHandlersPerApp: 3 } });
     xms = new XmsClient(`http://127.0.0.1:${h.httpPort}`);
   });
   after(() => h.stop());
@@ -201,7 +200,7 @@ describe("XMS event streams", () => {
     unary(h.clients.hub, "sendEvent", { appId, eventId: `${appId}-e`, type, resourceType: "call", resourceId: `${type}-id`, ...more });
 
   before(async () => {
-    h = await startTestHerald({ seedFile: "examples/seed.yaml" });
+    h = await startTestHerald({ server: { seedFile: "examples/seed.yaml" } });
     xms = new XmsClient(`http://127.0.0.1:${h.httpPort}`);
   });
   afterEach(() => {
@@ -321,7 +320,7 @@ describe("XMS event streams", () => {
   });
 
   it("sends keepalive events at the configured interval", async () => {
-    const quick = await startTestHerald({ xmsKeepaliveMs: 40 });
+    const quick = await startTestHerald({ xms: { keepaliveMs: 40 } });
     try {
       const client = new XmsClient(`http://127.0.0.1:${quick.httpPort}`);
       const s = await client.stream("ka", await client.createId("ka"));
@@ -335,7 +334,7 @@ describe("XMS event streams", () => {
   });
 
   it("lets go of a client that stops reading once the core ends its stream as too slow; the others never wait", async () => {
-    const small = await startTestHerald({ watchQueueLimit: 4 });
+    const small = await startTestHerald({ watch: { queueLimit: 4 } });
     try {
       await registerApp(small, "slow");
       const client = new XmsClient(`http://127.0.0.1:${small.httpPort}`);
@@ -371,7 +370,7 @@ describe("XMS event streams", () => {
   it("holds 1,000 open streams on one process, and every one receives a published event", async function () {
     this.timeout(60_000);
     const count = 1000;
-    const bulk = await startTestHerald({ limits: { ...defaultLimits, maxHandlersPerApp: count } });
+    const bulk = await startTestHerald({ limits: { maxHandlersPerApp: count } });
     const streams: XmsStream[] = [];
     try {
       await registerApp(bulk, "many");
@@ -404,8 +403,8 @@ describe("XMS across instances on one Redis", () => {
   after(() => redis.destroy());
   beforeEach(async () => {
     keyPrefix = uniquePrefix();
-    a = await startTestHerald({ redisUrl: redis.url, keyPrefix });
-    b = await startTestHerald({ redisUrl: redis.url, keyPrefix });
+    a = await startTestHerald({ redis: { url: redis.url, keyPrefix } });
+    b = await startTestHerald({ redis: { url: redis.url, keyPrefix } });
     await registerApp(a, "calls");
   });
   afterEach(async () => {
@@ -449,7 +448,7 @@ describe("XMS across instances on one Redis", () => {
     await second.received(2);
     assert.deepEqual(first.realEvents.map((e) => e.type), ["incoming"]);
     assert.deepEqual(second.realEvents.map((e) => e.type), ["ringing", "connected"]);
-    a = await startTestHerald({ redisUrl: redis.url, keyPrefix }); // for afterEach
+    a = await startTestHerald({ redis: { url: redis.url, keyPrefix } }); // for afterEach
   });
 });
 

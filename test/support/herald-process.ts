@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
 export const root = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..");
-export const bin = join(root, "dist/core/bin/herald.js");
+export const bin = join(root, "dist/server/main.js");
 
 export interface HeraldProcess {
   proc: ChildProcess;

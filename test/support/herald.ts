@@ -1,6 +1,6 @@
 import { once } from "node:events";
-import { startHerald, type Herald } from "../../core/herald.js";
-import type { HeraldOptions } from "../../core/config.js";
+import { startHerald, type Herald } from "../../server/start-herald.js";
+import type { HeraldConfigInput } from "../../server/config.js";
 import { silentLogger } from "../../core/logger.js";
 import { rawClients, unary, type RawClients } from "./grpc-client.js";
 
@@ -14,8 +14,9 @@ let prefixes = 0;
 export const uniquePrefix = () => `test${process.pid}-${++prefixes}:`;
 
 /** A real Herald on free ports, with plain grpc-js clients connected to it. */
-export async function startTestHerald(options: Partial<HeraldOptions> = {}): Promise<TestHerald> {
-  const herald = await startHerald({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, shutdownGraceMs: 2000, ...options }, silentLogger);
+export async function startTestHerald(config: HeraldConfigInput = {}): Promise<TestHerald> {
+  const server = { host: "127.0.0.1", grpcPort: 0, httpPort: 0, shutdownGraceMs: 2000, ...config.server };
+  const herald = await startHerald({ ...config, server }, silentLogger);
   const clients = rawClients(herald.grpcPort);
   return Object.assign(herald, {
     clients,

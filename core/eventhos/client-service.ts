@@ -1,0 +1,127 @@
+import { Code, type ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { ClientSchema, ClientService, type Client } from "../gen/herald/v1/eventhos_pb.js";
+import type { RegistryStore } from "../store/registry-store.js";
+import type { ClientRecord, ClientStore } from "./client-store.js";
+import { heraldError, invalidArgument } from "../rpc/errors.js";
+import type { Validator } from "../rpc/validate.js";
+import { DECOY_HASH, hashKey, hashSecret, isLongLivedKey, newKey, sameHash, verifySecret, type TokenSigner } from "./token-signer.js";
+
+export interface ClientServiceDeps {
+  registry: RegistryStore;
+  clients: ClientStore;
+  signer: TokenSigner;
+  validator: Validator;
+}
+
+const unauthenticated = (why: string) => heraldError(Code.Unauthenticated, "UNAUTHENTICATED", why);
+const clientNotFound = (id: string) => heraldError(Code.NotFound, "CLIENT_NOT_FOUND", `client "${id}" not found`);
+
+function toClient(r: ClientRecord): Client {
+  return create(ClientSchema, { id: r.id, appId: r.appId, name: r.name, allowedEventIds: r.allowedEventIds, keyIds: r.keys.map((k) => k.id) });
+}
+
+/** Clients, their tokens and keys, and the check of an access key (eventhos /event/send). */
+export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof ClientService> {
+  const { registry, clients, signer, validator: v } = deps;
+
+  async function existing(id: string): Promise<ClientRecord> {
+    const c = await clients.getClient(v.required("client_id", id));
+    if (!c) throw clientNotFound(id);
+    return c;
+  }
+
+  /** The client an access key stands for; the errors say why not. */
+  async function clientOf(accessKey: string): Promise<ClientRecord> {
+    if (accessKey === "") throw unauthenticated("access key is required");
+    if (isLongLivedKey(accessKey)) {
+      const hash = hashKey(accessKey);
+      const found = await clients.findKey(hash);
+      const client = found && (await clients.getClient(found.clientId));
+      // A revoked key, or one whose client is gone, is simply no key.
+      if (!found || !client || !client.keys.some((k) => k.id === found.keyId && sameHash(k.hash, hash))) {
+        throw unauthenticated("unknown or revoked key");
+      }
+      return client;
+    }
+    const claims = await signer.verify(accessKey);
+    if (!claims) throw unauthenticated("invalid or expired token");
+    const client = await clients.getClient(claims.clientId);
+    if (!client) throw clientNotFound(claims.clientId);
+    if (client.generation !== claims.generation) throw unauthenticated("token issued before the client's secret changed");
+    return client;
+  }
+
+  return {
+    async upsertClient(req) {
+      const c = req.client;
+      if (!c) throw invalidArgument("client is required");
+      v.required("client.id", c.id);
+      v.required("client.app_id", c.appId);
+      v.short("client.name", c.name);
+      c.allowedEventIds.forEach((id, i) => v.required(`client.allowed_event_ids[${i}]`, id));
+      if (!(await registry.getApp(c.appId))) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${c.appId}" not found`);
+      const old = await clients.getClient(c.id);
+      if (!old && req.secret === "") throw invalidArgument("secret is required for a new client");
+      if (req.secret.length > 1024) throw invalidArgument("secret is longer than 1024 characters");
+      const record: ClientRecord = {
+        id: c.id,
+        appId: c.appId,
+        name: c.name,
+        allowedEventIds: [...c.allowedEventIds],
+        secretHash: req.secret === "" ? old!.secretHash : await hashSecret(req.secret),
+        // A new secret ends the tokens issued with the old one.
+        generation: (old?.generation ?? 0) + (req.secret === "" ? 0 : 1),
+        keys: old?.keys ?? [],
+      };
+      await clients.putClient(record);
+      return { client: toClient(record) };
+    },
+    async getClient(req) {
+      return { client: toClient(await existing(req.id)) };
+    },
+    async listClients() {
+      return { clients: (await clients.listClients()).map(toClient) };
+    },
+    async deleteClient(req) {
+      if (!(await clients.deleteClient(v.required("id", req.id)))) throw clientNotFound(req.id);
+      return {};
+    },
+
+    async issueToken(req) {
+      v.required("client_id", req.clientId);
+      if (req.clientSecret.length > 1024) throw unauthenticated("wrong client secret");
+      const client = await clients.getClient(req.clientId);
+      // Same cost whether the client exists or not.
+      const ok = await verifySecret(req.clientSecret, client?.secretHash ?? DECOY_HASH);
+      if (!client) throw clientNotFound(req.clientId);
+      if (!ok) throw unauthenticated("wrong client secret");
+      return { accessToken: await signer.sign(client.id, client.generation), expiresIn: signer.ttlSeconds };
+    },
+    async createKey(req) {
+      const client = await existing(req.clientId);
+      const key = newKey();
+      if (!(await clients.addKey(client.id, { id: key.id, hash: key.hash, createdMs: Date.now() }))) throw clientNotFound(client.id);
+      return { keyId: key.id, key: key.key };
+    },
+    async revokeKey(req) {
+      await existing(req.clientId);
+      if (!(await clients.revokeKey(req.clientId, v.required("key_id", req.keyId)))) {
+        throw heraldError(Code.NotFound, "KEY_NOT_FOUND", `key "${req.keyId}" of client "${req.clientId}" not found`);
+      }
+      return {};
+    },
+
+    async authorize(req) {
+      // Tokens are longer than the field limit; bounded all the same.
+      if (req.accessKey.length > 8192) throw unauthenticated("access key too long");
+      const eventId = v.required("event_id", req.eventId);
+      const client = await clientOf(req.accessKey);
+      const event = await registry.getEvent(eventId);
+      if (!event) throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${eventId}" not found`);
+      const allowed = client.allowedEventIds.length > 0 ? client.allowedEventIds.includes(eventId) : event.appId === client.appId;
+      if (!allowed) throw heraldError(Code.PermissionDenied, "EVENT_NOT_ALLOWED", `client "${client.id}" may not send event "${eventId}"`);
+      return { clientId: client.id, appId: event.appId, eventId };
+    },
+  };
+}

@@ -1,0 +1,181 @@
+import { Code, type ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
+import {
+  ActionSchema,
+  ContractSchema,
+  DeliveryService,
+  ExecutionSchema,
+  ExecutionState,
+  ReceivedEventSchema,
+  ReceivedState,
+  type Execution,
+} from "../gen/herald/v1/eventhos_pb.js";
+import type { RegistryStore } from "../store/registry-store.js";
+import type { DeliveryStore } from "./delivery-store.js";
+import type { WorkQueue } from "../queue/work-queue.js";
+import { heraldError, invalidArgument } from "../rpc/errors.js";
+import type { Validator } from "../rpc/validate.js";
+
+export interface DeliveryServiceDeps {
+  registry: RegistryStore;
+  delivery: DeliveryStore;
+  queue: WorkQueue;
+  validator: Validator;
+}
+
+export const ACTION_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
+const MAX_TEMPLATE_BYTES = 64 * 1024;
+const MAX_LIST = 1000;
+
+const notFound = (reason: "ACTION_NOT_FOUND" | "CONTRACT_NOT_FOUND" | "RECEIVED_NOT_FOUND" | "EXECUTION_NOT_FOUND", what: string, id: string) =>
+  heraldError(Code.NotFound, reason, `${what} "${id}" not found`);
+
+/** Actions, contracts, receiving events into the delivery queue, and the execution log. */
+export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<typeof DeliveryService> {
+  const { registry, delivery, queue, validator: v } = deps;
+
+  async function execution(id: string): Promise<Execution> {
+    const e = await delivery.getExecution(v.required("id", id));
+    if (!e) throw notFound("EXECUTION_NOT_FOUND", "execution", id);
+    return e;
+  }
+
+  return {
+    async upsertAction(req) {
+      const a = req.action;
+      if (!a) throw invalidArgument("action is required");
+      v.required("action.id", a.id);
+      v.required("action.app_id", a.appId);
+      v.short("action.name", a.name);
+      a.method = a.method.toUpperCase() || "POST";
+      if (!ACTION_METHODS.has(a.method)) throw invalidArgument(`action.method must be one of ${[...ACTION_METHODS].join(", ")}`);
+      if (a.url.length > 4096) throw invalidArgument("action.url is longer than 4096 characters");
+      let url: URL | undefined;
+      try {
+        url = new URL(a.url.replace(/\{\{[^{}]*\}\}/g, "x"));
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw invalidArgument("action.url must be an http(s) URL");
+      for (const [k, val] of Object.entries(a.headers)) {
+        v.required("action.headers name", k);
+        if (val.length > 8192) throw invalidArgument(`action.headers.${k} is longer than 8192 characters`);
+      }
+      if (Buffer.byteLength(a.bodyTemplate) > MAX_TEMPLATE_BYTES) throw invalidArgument("action.body_template is larger than 64 KiB");
+      if (a.bodyTemplate !== "") {
+        try {
+          JSON.parse(a.bodyTemplate);
+        } catch {
+          throw invalidArgument("action.body_template must be JSON");
+        }
+      }
+      if (!(await registry.getApp(a.appId))) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${a.appId}" not found`);
+      return { action: await delivery.upsertAction(create(ActionSchema, a)) };
+    },
+    async getAction(req) {
+      const action = await delivery.getAction(v.required("id", req.id));
+      if (!action) throw notFound("ACTION_NOT_FOUND", "action", req.id);
+      return { action };
+    },
+    async listActions(req) {
+      return { actions: await delivery.listActions(v.short("app_id", req.appId)) };
+    },
+    async deleteAction(req) {
+      if (!(await delivery.deleteAction(v.required("id", req.id)))) throw notFound("ACTION_NOT_FOUND", "action", req.id);
+      return {};
+    },
+
+    async upsertContract(req) {
+      const c = req.contract;
+      if (!c) throw invalidArgument("contract is required");
+      v.required("contract.id", c.id);
+      v.required("contract.event_id", c.eventId);
+      v.required("contract.action_id", c.actionId);
+      v.short("contract.name", c.name);
+      if (!(await registry.getEvent(c.eventId))) throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${c.eventId}" not found`);
+      if (!(await delivery.getAction(c.actionId))) throw notFound("ACTION_NOT_FOUND", "action", c.actionId);
+      return { contract: await delivery.upsertContract(create(ContractSchema, c)) };
+    },
+    async getContract(req) {
+      const contract = await delivery.getContract(v.required("id", req.id));
+      if (!contract) throw notFound("CONTRACT_NOT_FOUND", "contract", req.id);
+      return { contract };
+    },
+    async listContracts(req) {
+      return { contracts: await delivery.listContracts(v.short("event_id", req.eventId)) };
+    },
+    async deleteContract(req) {
+      if (!(await delivery.deleteContract(v.required("id", req.id)))) throw notFound("CONTRACT_NOT_FOUND", "contract", req.id);
+      return {};
+    },
+
+    async receiveEvent(req) {
+      const id = v.required("msg_id", req.msgId);
+      v.required("app_id", req.appId);
+      v.required("event_id", req.eventId);
+      v.short("client_id", req.clientId);
+      v.payload(req.body);
+      const known = await delivery.getReceived(id);
+      if (known) return { receivedId: id, contracts: known.executionIds.length };
+      // A snapshot of the active contracts: later changes do not alter a received event's plan.
+      const contracts = (await delivery.listContracts(req.eventId)).filter((c) => c.active);
+      const executions = contracts.map((c, i) =>
+        create(ExecutionSchema, {
+          id: `${id}-${i + 1}`,
+          receivedId: id,
+          contractId: c.id,
+          actionId: c.actionId,
+          order: c.order,
+          state: ExecutionState.PENDING,
+          runStart: 1,
+        }),
+      );
+      const received = create(ReceivedEventSchema, {
+        id,
+        eventId: req.eventId,
+        appId: req.appId,
+        clientId: req.clientId,
+        time: timestampNow(),
+        headers: req.headers,
+        query: req.query,
+        ...(req.body ? { body: req.body } : {}),
+        state: executions.length > 0 ? ReceivedState.PENDING : ReceivedState.NO_CONTRACTS,
+        executionIds: executions.map((e) => e.id),
+      });
+      if ((await delivery.createReceived(received, executions)) && executions.length > 0) await queue.add(id);
+      return { receivedId: id, contracts: executions.length };
+    },
+    async listReceivedEvents(req) {
+      const limit = req.limit === 0 ? 100 : Math.min(req.limit, MAX_LIST);
+      const receivedEvents = await delivery.listReceived({
+        eventId: v.short("event_id", req.eventId),
+        ...(req.from ? { fromMs: timestampMs(req.from) } : {}),
+        ...(req.to ? { toMs: timestampMs(req.to) } : {}),
+        state: req.state,
+        limit,
+      });
+      return { receivedEvents };
+    },
+    async getReceivedEvent(req) {
+      const receivedEvent = await delivery.getReceived(v.required("id", req.id));
+      if (!receivedEvent) throw notFound("RECEIVED_NOT_FOUND", "received event", req.id);
+      const executions = await Promise.all(receivedEvent.executionIds.map((id) => delivery.getExecution(id)));
+      return { receivedEvent, executions: executions.filter((e): e is Execution => e !== undefined) };
+    },
+    async getExecution(req) {
+      return { execution: await execution(req.id) };
+    },
+    async retryExecution(req) {
+      const e = await execution(req.id);
+      if (e.state === ExecutionState.PENDING) {
+        throw heraldError(Code.FailedPrecondition, "EXECUTION_RUNNING", `execution "${e.id}" is queued or running`);
+      }
+      const next = e.attempts.reduce((n, a) => Math.max(n, a.number), 0) + 1;
+      await delivery.updateExecution(e.id, { state: ExecutionState.PENDING, runStart: next });
+      await delivery.setReceivedState(e.receivedId, ReceivedState.PENDING);
+      await queue.add(e.receivedId);
+      return { execution: await execution(e.id) };
+    },
+  };
+}

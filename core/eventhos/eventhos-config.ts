@@ -1,0 +1,39 @@
+/** The `eventhos` section of the configuration: client tokens, the admin routes, contract delivery. */
+export interface EventhosConfig {
+  /** HS256 secret of client tokens, shared by every instance; unset: generated once (in Redis, or per process embedded). */
+  tokenSecret: string | undefined;
+  /** Lifetime of a client token from /auth/token (seconds). */
+  tokenTtlSeconds: number;
+  /** Bearer token of the eventhos admin routes; unset: the admin routes are off. */
+  adminToken: string | undefined;
+  /** A contract's HTTP call not finished within this time fails (ms). */
+  callTimeoutMs: number;
+  /** Automatic retries of a failed call (attempts = 1 + this). */
+  retryLimit: number;
+  /** First retry delay; doubles each retry (ms). */
+  backoffBaseMs: number;
+  /** Longest retry delay (ms). */
+  backoffMaxMs: number;
+  /** Received events whose contracts one instance runs at once. */
+  concurrency: number;
+  /** Queued work whose instance has been silent this long is taken over by another (ms). */
+  claimIdleMs: number;
+  /** How long received events and their execution log are kept (ms). */
+  logRetentionMs: number;
+  /** Bytes of each request and response body kept in the execution log. */
+  logBodyBytes: number;
+}
+
+export const defaultEventhosConfig: EventhosConfig = {
+  tokenSecret: undefined,
+  tokenTtlSeconds: 3600,
+  adminToken: undefined,
+  callTimeoutMs: 10_000,
+  retryLimit: 5,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 60_000,
+  concurrency: 32,
+  claimIdleMs: 30_000,
+  logRetentionMs: 7 * 24 * 60 * 60 * 1000,
+  logBodyBytes: 16 * 1024,
+};

@@ -1,0 +1,108 @@
+import type { Redis } from "ioredis";
+import type { ClientRecord, ClientStore, KeyRecord } from "./client-store.js";
+import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
+import { redisKeys, type RedisKeys } from "../redis/keys.js";
+
+export type RedisClientStoreOptions = RedisConnection;
+
+type Stored = Omit<ClientRecord, "keys">;
+
+/**
+ * Clients in Redis, as JSON: `eventhos:client:<id>` (the record without keys), its keys in the hash
+ * `eventhos:client:<id>:keys` (key id → {hash, createdMs}), the index `eventhos:key:<sha256>` →
+ * [client id, key id], the id set `eventhos:clients` and the token secret `eventhos:token-secret`.
+ */
+export class RedisClientStore implements ClientStore {
+  private constructor(
+    private readonly k: RedisKeys["eventhos"],
+    private readonly redis: Redis,
+  ) {}
+
+  static async connect(options: RedisClientStoreOptions): Promise<RedisClientStore> {
+    const redis = connectRedis({ ...options, role: "client-store" }, { enableAutoPipelining: true });
+    await readyAll(redis);
+    return new RedisClientStore(redisKeys(options.keyPrefix).eventhos, redis);
+  }
+
+  putClient(client: ClientRecord): Promise<void> {
+    const { keys: _keys, ...stored } = client;
+    return orUnavailable(async () => {
+      await this.redis.multi().set(this.k.client(client.id), JSON.stringify(stored)).sadd(this.k.clients, client.id).exec();
+    });
+  }
+
+  getClient(id: string): Promise<ClientRecord | undefined> {
+    return orUnavailable(async () => {
+      const [json, keys] = await Promise.all([this.redis.get(this.k.client(id)), this.redis.hgetall(this.k.clientKeys(id))]);
+      if (!json) return undefined;
+      const records = Object.entries(keys).map(([keyId, v]) => ({ id: keyId, ...(JSON.parse(v) as Omit<KeyRecord, "id">) }));
+      records.sort((a, b) => a.createdMs - b.createdMs || a.id.localeCompare(b.id));
+      return { ...(JSON.parse(json) as Stored), keys: records };
+    });
+  }
+
+  listClients(): Promise<ClientRecord[]> {
+    return orUnavailable(async () => {
+      const ids = (await this.redis.smembers(this.k.clients)).sort();
+      const all = await Promise.all(ids.map((id) => this.getClient(id)));
+      return all.filter((c): c is ClientRecord => c !== undefined);
+    });
+  }
+
+  deleteClient(id: string): Promise<boolean> {
+    return orUnavailable(async () => {
+      const keys = await this.redis.hgetall(this.k.clientKeys(id));
+      const hashes = Object.values(keys).map((v) => this.k.key((JSON.parse(v) as KeyRecord).hash));
+      const res = await this.redis
+        .multi()
+        .del(this.k.client(id), this.k.clientKeys(id), ...hashes)
+        .srem(this.k.clients, id)
+        .exec();
+      return Number(res?.[1]?.[1] ?? 0) > 0;
+    });
+  }
+
+  addKey(clientId: string, key: KeyRecord): Promise<boolean> {
+    return orUnavailable(async () => {
+      if (!(await this.redis.exists(this.k.client(clientId)))) return false;
+      await this.redis
+        .multi()
+        .hset(this.k.clientKeys(clientId), key.id, JSON.stringify({ hash: key.hash, createdMs: key.createdMs }))
+        .set(this.k.key(key.hash), JSON.stringify([clientId, key.id]))
+        .exec();
+      return true;
+    });
+  }
+
+  revokeKey(clientId: string, keyId: string): Promise<boolean> {
+    return orUnavailable(async () => {
+      const v = await this.redis.hget(this.k.clientKeys(clientId), keyId);
+      if (!v) return false;
+      const { hash } = JSON.parse(v) as KeyRecord;
+      await this.redis.multi().hdel(this.k.clientKeys(clientId), keyId).del(this.k.key(hash)).exec();
+      return true;
+    });
+  }
+
+  findKey(hash: string): Promise<{ clientId: string; keyId: string } | undefined> {
+    return orUnavailable(async () => {
+      const v = await this.redis.get(this.k.key(hash));
+      if (!v) return undefined;
+      const [clientId, keyId] = JSON.parse(v) as [string, string];
+      return { clientId, keyId };
+    });
+  }
+
+  sharedSecret(candidate: string): Promise<string> {
+    return orUnavailable(async () => {
+      // SET NX then GET: whichever instance came first, all read the same secret.
+      await this.redis.set(this.k.tokenSecret, candidate, "NX");
+      return (await this.redis.get(this.k.tokenSecret)) ?? candidate;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => undefined);
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,207 @@
+import type { Redis } from "ioredis";
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  ActionSchema,
+  AttemptSchema,
+  ContractSchema,
+  ExecutionSchema,
+  ReceivedEventSchema,
+  ReceivedState,
+  type Action,
+  type Attempt,
+  type Contract,
+  type Execution,
+  type ReceivedEvent,
+} from "../gen/herald/v1/eventhos_pb.js";
+import type { DeliveryStore, DeliveryStoreOptions, ReceivedFilter } from "./delivery-store.js";
+import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
+import { redisKeys, type RedisKeys } from "../redis/keys.js";
+import { defineScripts } from "../redis/scripts.js";
+import { buf } from "../redis/buffers.js";
+
+export interface RedisDeliveryStoreOptions extends DeliveryStoreOptions, RedisConnection {}
+
+const encode = <D extends DescMessage>(schema: D, m: MessageShape<D>) => buf(toBinary(schema, m));
+
+/**
+ * The delivery registry and log in Redis, values as protobuf binary, keys under `eventhos:`:
+ * `action:<id>` + set `actions`; `contract:<id>` + set `contracts` + set `contracts:by-event:<event>`;
+ * `received:<id>` + zsets `received` and `received:by-event:<event>` (score: time ms);
+ * `execution:<id>` (without attempts) + hash `execution:<id>:attempts` (`<n>` → Attempt, `<n>:done`).
+ */
+export class RedisDeliveryStore implements DeliveryStore {
+  private readonly scripts;
+
+  private constructor(
+    private readonly options: RedisDeliveryStoreOptions,
+    private readonly k: RedisKeys["eventhos"],
+    private readonly redis: Redis,
+  ) {
+    this.scripts = defineScripts(redis, ["received-create", "attempt-start", "attempt-finish"]);
+  }
+
+  static async connect(options: RedisDeliveryStoreOptions): Promise<RedisDeliveryStore> {
+    const redis = connectRedis({ ...options, role: "delivery-store" }, { enableAutoPipelining: true });
+    await readyAll(redis);
+    return new RedisDeliveryStore(options, redisKeys(options.keyPrefix).eventhos, redis);
+  }
+
+  private async read<D extends DescMessage>(schema: D, key: string): Promise<MessageShape<D> | undefined> {
+    const b = await this.redis.getBuffer(key);
+    return b ? fromBinary(schema, b) : undefined;
+  }
+
+  private async readAll<D extends DescMessage>(schema: D, set: string, prefix: string): Promise<Array<MessageShape<D>>> {
+    const ids = (await this.redis.smembers(set)).sort();
+    const all: Array<MessageShape<D> | undefined> = await Promise.all(ids.map((id) => this.read(schema, `${prefix}${id}`)));
+    return all.filter((m) => m !== undefined) as Array<MessageShape<D>>;
+  }
+
+  upsertAction(action: Action): Promise<Action> {
+    return orUnavailable(async () => {
+      await this.redis.multi().set(this.k.action(action.id), encode(ActionSchema, action)).sadd(this.k.actions, action.id).exec();
+      return action;
+    });
+  }
+  getAction(id: string) {
+    return orUnavailable(() => this.read(ActionSchema, this.k.action(id)));
+  }
+  listActions(appId: string) {
+    return orUnavailable(async () => (await this.readAll(ActionSchema, this.k.actions, this.k.actionPrefix)).filter((a) => appId === "" || a.appId === appId));
+  }
+  deleteAction(id: string) {
+    return orUnavailable(async () => {
+      const res = await this.redis.multi().del(this.k.action(id)).srem(this.k.actions, id).exec();
+      return Number(res?.[0]?.[1] ?? 0) > 0;
+    });
+  }
+
+  upsertContract(contract: Contract): Promise<Contract> {
+    return orUnavailable(async () => {
+      const old = await this.read(ContractSchema, this.k.contract(contract.id));
+      const tx = this.redis.multi();
+      if (old && old.eventId !== contract.eventId) tx.srem(this.k.contractsOfEvent(old.eventId), contract.id);
+      await tx
+        .set(this.k.contract(contract.id), encode(ContractSchema, contract))
+        .sadd(this.k.contracts, contract.id)
+        .sadd(this.k.contractsOfEvent(contract.eventId), contract.id)
+        .exec();
+      return contract;
+    });
+  }
+  getContract(id: string) {
+    return orUnavailable(() => this.read(ContractSchema, this.k.contract(id)));
+  }
+  listContracts(eventId: string) {
+    return orUnavailable(() =>
+      this.readAll(ContractSchema, eventId === "" ? this.k.contracts : this.k.contractsOfEvent(eventId), this.k.contractPrefix),
+    );
+  }
+  deleteContract(id: string) {
+    return orUnavailable(async () => {
+      const old = await this.read(ContractSchema, this.k.contract(id));
+      if (!old) return false;
+      await this.redis
+        .multi()
+        .del(this.k.contract(id))
+        .srem(this.k.contracts, id)
+        .srem(this.k.contractsOfEvent(old.eventId), id)
+        .exec();
+      return true;
+    });
+  }
+
+  createReceived(received: ReceivedEvent, executions: Execution[]): Promise<boolean> {
+    return orUnavailable(async () => {
+      const ms = received.time ? timestampMs(received.time) : Date.now();
+      const keys = [
+        this.k.received(received.id),
+        this.k.receivedIndex,
+        this.k.receivedOfEvent(received.eventId),
+        ...executions.map((e) => this.k.execution(e.id)),
+      ];
+      const args = [
+        encode(ReceivedEventSchema, received),
+        ms,
+        received.id,
+        this.options.retentionMs,
+        Date.now() - this.options.retentionMs,
+        ...executions.map((e) => encode(ExecutionSchema, e)),
+      ];
+      return (await this.scripts["received-create"].run<number>(keys, args)) === 1;
+    });
+  }
+  getReceived(id: string) {
+    return orUnavailable(() => this.read(ReceivedEventSchema, this.k.received(id)));
+  }
+  listReceived(filter: ReceivedFilter) {
+    return orUnavailable(async () => {
+      const index = filter.eventId === "" ? this.k.receivedIndex : this.k.receivedOfEvent(filter.eventId);
+      const max = filter.toMs === undefined ? "+inf" : String(filter.toMs);
+      const min = String(Math.max(filter.fromMs ?? 0, Date.now() - this.options.retentionMs));
+      const out: ReceivedEvent[] = [];
+      const page = Math.max(filter.limit, 100);
+      // Pages of ids, newest first; a state filter may skip many, so read on until enough.
+      for (let offset = 0; out.length < filter.limit; offset += page) {
+        const ids = await this.redis.zrevrangebyscore(index, max, min, "LIMIT", offset, page);
+        const events = await Promise.all(ids.map((id) => this.read(ReceivedEventSchema, this.k.received(id))));
+        for (const r of events) {
+          if (!r || (filter.state !== ReceivedState.UNSPECIFIED && r.state !== filter.state)) continue;
+          out.push(r);
+          if (out.length >= filter.limit) break;
+        }
+        if (ids.length < page) break;
+      }
+      return out;
+    });
+  }
+  setReceivedState(id: string, state: ReceivedState) {
+    return orUnavailable(async () => {
+      const r = await this.read(ReceivedEventSchema, this.k.received(id));
+      if (!r) return;
+      r.state = state;
+      await this.redis.set(this.k.received(id), encode(ReceivedEventSchema, r), "KEEPTTL");
+    });
+  }
+
+  getExecution(id: string) {
+    return orUnavailable(async () => {
+      const [e, attempts] = await Promise.all([
+        this.read(ExecutionSchema, this.k.execution(id)),
+        this.redis.hgetallBuffer(this.k.attempts(id)),
+      ]);
+      if (!e) return undefined;
+      e.attempts = Object.entries(attempts)
+        .filter(([field]) => /^\d+$/.test(field))
+        .map(([, b]) => fromBinary(AttemptSchema, b))
+        .sort((a, b) => a.number - b.number);
+      return e;
+    });
+  }
+  updateExecution(id: string, change: { state: Execution["state"]; runStart?: number }) {
+    return orUnavailable(async () => {
+      const e = await this.read(ExecutionSchema, this.k.execution(id));
+      if (!e) return;
+      e.state = change.state;
+      if (change.runStart !== undefined) e.runStart = change.runStart;
+      e.attempts = [];
+      await this.redis.set(this.k.execution(id), encode(ExecutionSchema, e), "KEEPTTL");
+    });
+  }
+  startAttempt(executionId: string, attempt: Attempt) {
+    return orUnavailable(async () =>
+      (await this.scripts["attempt-start"].run<number>([this.k.attempts(executionId)], [attempt.number, encode(AttemptSchema, attempt), this.options.retentionMs])) === 1,
+    );
+  }
+  finishAttempt(executionId: string, attempt: Attempt) {
+    return orUnavailable(async () =>
+      (await this.scripts["attempt-finish"].run<number>([this.k.attempts(executionId)], [attempt.number, encode(AttemptSchema, attempt)])) === 1,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => undefined);
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,342 @@
+import { EventEmitter } from "node:events";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { EventKind, EventSchema, type Event } from "../gen/herald/v1/event_pb.js";
+import type { HandlerChange } from "../gen/herald/v1/handler_pb.js";
+import { WatchEventsResponseSchema, type WatchEventsResponse } from "../gen/herald/v1/hub_pb.js";
+import type { Bus } from "../bus/bus.js";
+import { wrapField1 } from "../bus/envelope.js";
+import { setEncoded } from "../wire/pre-encoded.js";
+import type { Logger } from "../logger.js";
+
+export interface FanOutOptions {
+  /** Events a watcher may have queued before it is ended as too slow. */
+  queueLimit: number;
+  /** Page size when filling a gap from history. */
+  historyPage: number;
+  logger: Logger;
+}
+
+/** Routing attributes an event must have; empty or "any" matches everything. */
+export interface Route {
+  type: string;
+  resourceType: string;
+  resourceId: string;
+}
+
+/** What a watcher wants: events matching any of `routes` (none: nothing). */
+export interface WatchFilter {
+  routes: readonly Route[];
+  /** Only events that target this subscriber (with its os type, for os-filtered pushes). */
+  ksid: string;
+  osType: string;
+  /** A stream of this event handler: its changes (EVENT_KIND_HANDLER) replace `routes`. */
+  handler?: { id: string; revision: bigint };
+}
+
+/** Observable moments, for metrics and tests. */
+export interface FanOutEvents {
+  /** A watcher is registered and receives live events. */
+  watch: [appId: string];
+  /** A watcher is gone (closed by its reader, or ended). */
+  unwatch: [appId: string];
+  /** A watcher was ended by the server (not closed by its reader). */
+  ended: [appId: string, kind: WatcherEnded["kind"]];
+}
+
+/** Why a watcher stopped receiving; the RPC layer turns it into a status with a resume offset. */
+export class WatcherEnded extends Error {
+  override readonly name = "WatcherEnded";
+  constructor(
+    readonly kind: "slow" | "shutdown" | "unavailable",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The per-process index of live watchers. One bus subscription per app with watchers, however many
+ * watchers; each event is decoded once and its response encoded once, then queued to every
+ * matching watcher. A watcher whose queue is full is ended; the others never wait for it.
+ *
+ * Offsets of an app are contiguous, so a jump shows a missed message (e.g. across a reconnection):
+ * the channel fills it from history before going on, and again after every bus resync.
+ */
+export class FanOut extends EventEmitter<FanOutEvents> {
+  private readonly channels = new Map<string, AppChannel>();
+  private closed = false;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly options: FanOutOptions,
+  ) {
+    super();
+    bus.onResync(() => {
+      for (const channel of this.channels.values()) channel.catchUp();
+    });
+  }
+
+  /** Registers a watcher; resolves once live events flow to it. */
+  async watch(appId: string, filter: WatchFilter): Promise<Watcher> {
+    if (this.closed) throw new WatcherEnded("shutdown", "server is shutting down");
+    let channel = this.channels.get(appId);
+    if (!channel) {
+      channel = new AppChannel(appId, this.bus, this.options, this, () => this.channels.delete(appId));
+      this.channels.set(appId, channel);
+    }
+    const watcher = new Watcher(filter, this.options.queueLimit, channel);
+    channel.add(watcher);
+    try {
+      await channel.ready;
+    } catch (err) {
+      watcher.close();
+      throw err;
+    }
+    this.emit("watch", appId);
+    return watcher;
+  }
+
+  /** Ends every watcher (shutdown); later watch calls fail. */
+  closeAll(): void {
+    this.closed = true;
+    for (const channel of this.channels.values()) {
+      channel.endAll(new WatcherEnded("shutdown", "server is shutting down"));
+    }
+  }
+
+  /** Watchers now registered, for metrics and tests. */
+  get watcherCount(): number {
+    let n = 0;
+    for (const c of this.channels.values()) n += c.size;
+    return n;
+  }
+}
+
+class AppChannel {
+  readonly ready: Promise<void>;
+  private readonly watchers = new Set<Watcher>();
+  /** Offset of the last event dispatched; events at or below it are duplicates. */
+  private last: bigint | undefined;
+  /** While a gap is being filled from history, live messages wait here in order. */
+  private pending: Uint8Array[] | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private released = false;
+
+  constructor(
+    readonly appId: string,
+    private readonly bus: Bus,
+    private readonly options: FanOutOptions,
+    readonly events: EventEmitter<FanOutEvents>,
+    private readonly onEmpty: () => void,
+  ) {
+    this.ready = this.open();
+    // A failed open is reported to the watchers awaiting `ready`; nothing else must see it.
+    this.ready.catch(() => this.release());
+  }
+
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  private async open(): Promise<void> {
+    // Latest offset first, then subscribe: anything published in between shows up as a gap.
+    const { latest } = await this.bus.history(this.appId, 0n, 0);
+    this.last = latest;
+    const unsubscribe = await this.bus.subscribe(this.appId, (message) => this.receive(message));
+    if (this.released) await unsubscribe();
+    else this.unsubscribe = unsubscribe;
+  }
+
+  add(watcher: Watcher): void {
+    this.watchers.add(watcher);
+  }
+
+  remove(watcher: Watcher): void {
+    if (!this.watchers.delete(watcher)) return;
+    this.events.emit("unwatch", this.appId);
+    if (this.watchers.size === 0) this.release();
+  }
+
+  endAll(reason: WatcherEnded): void {
+    for (const w of [...this.watchers]) w.end(reason);
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onEmpty();
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = undefined;
+    unsubscribe?.().catch((err: unknown) =>
+      this.options.logger.warn({ app: this.appId, err: String(err) }, "unsubscribe failed"),
+    );
+  }
+
+  private receive(message: Uint8Array): void {
+    if (this.pending) {
+      this.pending.push(message);
+      return;
+    }
+    const event = fromBinary(EventSchema, message);
+    if (this.last !== undefined && event.offset > this.last + 1n) {
+      this.pending = [message];
+      void this.fill();
+      return;
+    }
+    this.dispatch(event, message);
+  }
+
+  /** After a reconnection: fetch whatever was published while we were away. */
+  catchUp(): void {
+    if (this.pending || this.released) return;
+    this.pending = [];
+    void this.fill();
+  }
+
+  /** Dispatches history after `last`, then the pending live messages, until none is left. */
+  private async fill(): Promise<void> {
+    try {
+      for (;;) {
+        const page = await this.bus.history(this.appId, this.last ?? 0n, this.options.historyPage);
+        for (const message of page.messages) this.dispatch(fromBinary(EventSchema, message), message);
+        if (page.messages.length === this.options.historyPage) continue;
+        const pending = this.pending ?? [];
+        this.pending = undefined;
+        for (const message of pending) this.receive(message);
+        return;
+      }
+    } catch (err) {
+      // Without history the gap cannot be filled: end the watchers, they resume from their offset.
+      this.options.logger.warn({ app: this.appId, err: String(err) }, "cannot fill gap from history");
+      this.pending = undefined;
+      this.endAll(new WatcherEnded("unavailable", "event history is unavailable; resume later"));
+    }
+  }
+
+  private dispatch(event: Event, message: Uint8Array): void {
+    if (this.last !== undefined && event.offset <= this.last) return;
+    this.last = event.offset;
+    if (this.watchers.size === 0) return;
+    if (event.kind === EventKind.HANDLER) {
+      const change = event.handlerChange;
+      if (change) for (const w of [...this.watchers]) w.apply(change);
+      return;
+    }
+    const response = create(WatchEventsResponseSchema, { event });
+    setEncoded(response, wrapField1(message));
+    const targets = event.targets.length > 8 ? new Set(event.targets) : event.targets;
+    for (const w of this.watchers) if (w.matches(event, targets)) w.push(response);
+  }
+}
+
+const matchesAttr = (want: string, have: string) => want === "" || want === "any" || want === have;
+const matchesRoute = (r: Route, e: Event) =>
+  matchesAttr(r.type, e.type) && matchesAttr(r.resourceType, e.resourceType) && matchesAttr(r.resourceId, e.resourceId);
+
+/** One watcher: a bounded queue read as an async iterator by the RPC handler. */
+export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
+  private queue: WatchEventsResponse[] = [];
+  private head = 0;
+  private ended: WatcherEnded | null | undefined; // undefined: live; null: closed normally
+  private wake: (() => void) | undefined;
+
+  private routes: readonly Route[];
+  private revision: bigint;
+
+  constructor(
+    private readonly filter: WatchFilter,
+    private readonly limit: number,
+    private readonly channel: AppChannel,
+  ) {
+    this.routes = filter.routes;
+    this.revision = filter.handler?.revision ?? 0n;
+  }
+
+  matches(event: Event, targets: readonly string[] | ReadonlySet<string> = event.targets): boolean {
+    if (event.kind === EventKind.HANDLER) return false;
+    const f = this.filter;
+    if (!this.routes.some((r) => matchesRoute(r, event))) return false;
+    if (f.ksid === "") return true;
+    if (event.osType !== "" && event.osType !== f.osType) return false;
+    if (event.targets.length === 0) return true;
+    return targets instanceof Set ? targets.has(f.ksid) : (targets as readonly string[]).includes(f.ksid);
+  }
+
+  /**
+   * A change to this watcher's event handler (if it has one, and the change is newer than what it
+   * has): new routes, or, deleted, the end of the stream once the events already queued are read.
+   */
+  apply(change: HandlerChange): void {
+    const h = change.handler;
+    if (!h || this.filter.handler?.id !== h.id || this.ended !== undefined) return;
+    if (change.deleted) {
+      this.ended = null;
+      this.channel.remove(this);
+      this.signal();
+      return;
+    }
+    if (h.revision <= this.revision) return;
+    this.revision = h.revision;
+    this.routes = h.subscriptions;
+  }
+
+  push(response: WatchEventsResponse): void {
+    if (this.ended !== undefined) return;
+    if (this.queue.length - this.head >= this.limit) {
+      this.end(new WatcherEnded("slow", `watcher fell behind by ${this.limit} events`));
+      return;
+    }
+    this.queue.push(response);
+    this.signal();
+  }
+
+  /** Ends the watcher: the reader gets the events already queued, then `reason` (a slow one: at once). */
+  end(reason: WatcherEnded): void {
+    if (this.ended !== undefined) return;
+    this.ended = reason;
+    // A slow watcher is ended at once: draining its backlog would keep it slow.
+    if (reason.kind === "slow") this.queue = [];
+    this.channel.remove(this);
+    this.channel.events.emit("ended", this.channel.appId, reason.kind);
+    this.signal();
+  }
+
+  close(): void {
+    if (this.ended === undefined) this.ended = null;
+    this.queue = [];
+    this.head = 0;
+    this.channel.remove(this);
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  async next(): Promise<IteratorResult<WatchEventsResponse>> {
+    for (;;) {
+      if (this.head < this.queue.length) {
+        const value = this.queue[this.head++] as WatchEventsResponse;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        return { value, done: false };
+      }
+      if (this.ended === null) return { value: undefined, done: true };
+      if (this.ended) throw this.ended;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  async return(): Promise<IteratorResult<WatchEventsResponse>> {
+    this.close();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

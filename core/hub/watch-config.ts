@@ -1,0 +1,15 @@
+/** The `watch` section of the configuration: history and the streams that read it. */
+export interface WatchConfig {
+  /** Events kept per app for watchers that resume (the bus's history). */
+  historySize: number;
+  /** Events a watcher may have queued before it is ended as too slow. */
+  queueLimit: number;
+  /** How often the position of open event handler streams is saved (ms); a crash may replay this much. */
+  handlerCursorFlushMs: number;
+}
+
+export const defaultWatchConfig: WatchConfig = {
+  historySize: 10_000,
+  queueLimit: 1_000,
+  handlerCursorFlushMs: 1_000,
+};

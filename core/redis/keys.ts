@@ -1,0 +1,93 @@
+/**
+ * Every Redis key and channel Herald uses, built in one place (P = the key prefix, `herald:` by
+ * default). What belongs to one app carries the app's hash tag `{A}`, so that Redis Cluster keeps
+ * it in one slot; a status hash carries its request id's tag. The README's *Redis layout* describes
+ * each.
+ *
+ * Ids from requests are put in keys as they are: an id with `:` or `}` in it can name another key
+ * of the same family (checking ids is the callers' job, see the issue on access control).
+ */
+export function redisKeys(prefix: string) {
+  const app = (appId: string, what: string) => `${prefix}{${appId}}:${what}`;
+  const eventhos = `${prefix}eventhos:`;
+  return {
+    prefix,
+
+    // The bus (redis-bus.ts): ids, history and the live channel of each app.
+    /** string: the global message id counter. */
+    msgid: `${prefix}msgid`,
+    /** string: the app's latest offset. */
+    offset: (appId: string) => app(appId, "offset"),
+    /** stream: the app's messages, entry id 0-<offset>. */
+    history: (appId: string) => app(appId, "history"),
+    /** channel: the app's messages as published. */
+    channel: (appId: string) => app(appId, "events"),
+
+    // The registry (redis-registry-store.ts).
+    /** set: every app id. */
+    apps: `${prefix}apps`,
+    /** string: the app (protobuf). */
+    app: (appId: string) => app(appId, "app"),
+    /** hash: event id → definition (protobuf); event ids are global. */
+    events: `${prefix}events`,
+    /** set: the ids of the app's events. */
+    appEvents: (appId: string) => app(appId, "events"),
+    /** hash: ksid → subscriber (protobuf). */
+    subscribers: (appId: string) => app(appId, "subs"),
+    /** hash: device id NUL ufid → ksid. */
+    subscriberByKey: (appId: string) => app(appId, "by-key"),
+    /** set: the ksids of a device. */
+    subscribersOfDevice: (appId: string, deviceId: string) => app(appId, `by-device:${deviceId}`),
+    /** set: the ksids of a user. */
+    subscribersOfUfid: (appId: string, ufid: string) => app(appId, `by-ufid:${ufid}`),
+    /** hash: ksid → app id. */
+    ksidIndex: `${prefix}ksid-index`,
+    /** string: the ksid counter. */
+    ksidSeq: `${prefix}ksid-seq`,
+
+    // Delivery status (redis-status-store.ts).
+    /** hash: `m:<msgId>` → record, `d:<msgId>:<ksid>` → delivery time. */
+    status: (requestId: string) => `${prefix}status:{${requestId}}`,
+
+    // Event handlers (redis-handler-store.ts).
+    /** hash: handler id → handler (protobuf). */
+    handlers: (appId: string) => app(appId, "handlers"),
+    /** hash: handler id → revision. */
+    handlerRevs: (appId: string) => app(appId, "handler-revs"),
+    /** hash: handler id → the offset its streams delivered up to. */
+    handlerCursors: (appId: string) => app(appId, "handler-cursors"),
+
+    // eventhos (core/eventhos): clients as JSON, the rest as protobuf.
+    eventhos: {
+      /** set: every client id. */
+      clients: `${eventhos}clients`,
+      /** string: the client without its keys (JSON). */
+      client: (id: string) => `${eventhos}client:${id}`,
+      /** hash: key id → {hash, createdMs} (JSON). */
+      clientKeys: (id: string) => `${eventhos}client:${id}:keys`,
+      /** string: [client id, key id] of a key, by its SHA-256. */
+      key: (hash: string) => `${eventhos}key:${hash}`,
+      /** string: the HS256 secret of client tokens. */
+      tokenSecret: `${eventhos}token-secret`,
+      actions: `${eventhos}actions`,
+      action: (id: string) => `${eventhos}action:${id}`,
+      /** The prefix of `action(id)`, for reading a set's members. */
+      actionPrefix: `${eventhos}action:`,
+      contracts: `${eventhos}contracts`,
+      contract: (id: string) => `${eventhos}contract:${id}`,
+      contractPrefix: `${eventhos}contract:`,
+      contractsOfEvent: (eventId: string) => `${eventhos}contracts:by-event:${eventId}`,
+      /** zset: received ids by receive time. */
+      receivedIndex: `${eventhos}received`,
+      receivedOfEvent: (eventId: string) => `${eventhos}received:by-event:${eventId}`,
+      received: (id: string) => `${eventhos}received:${id}`,
+      execution: (id: string) => `${eventhos}execution:${id}`,
+      /** hash: `<n>` → attempt, `<n>:done` → fence. */
+      attempts: (executionId: string) => `${eventhos}execution:${executionId}:attempts`,
+      /** stream: the delivery work queue. */
+      deliveries: `${eventhos}deliveries`,
+    },
+  } as const;
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -1,0 +1,109 @@
+import { Code, type ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import {
+  AppSchema,
+  EventDefinitionSchema,
+  RegistryService,
+} from "../gen/herald/v1/registry_pb.js";
+import type { Stores } from "../store/stores.js";
+import { heraldError, invalidArgument } from "../rpc/errors.js";
+import type { Validator } from "../rpc/validate.js";
+import type { Bus } from "../bus/bus.js";
+import { createHandlerRegistry } from "./handler-registry.js";
+
+/** The os types a Kony/Volt MX subscription accepts. */
+export const OS_TYPES = new Set([
+  "iphone", "ipad", "androidgcm", "androidjpush", "blackberry", "windows", "windows8", "webfcm",
+]);
+
+export function createRegistryService(deps: { stores: Stores; bus: Bus; validator: Validator }): ServiceImpl<typeof RegistryService> {
+  const { validator: v } = deps;
+  const store = deps.stores.registry;
+
+  const appNotFound = (id: string) => heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${id}" not found`);
+  const eventNotFound = (id: string) => heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${id}" not found`);
+  const subscriberNotFound = (ksid: string) =>
+    heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${ksid}" not found`);
+
+  return {
+    ...createHandlerRegistry({ handlers: deps.stores.handlers, bus: deps.bus, validator: v }),
+
+    async upsertApp(req) {
+      if (!req.app) throw invalidArgument("app is required");
+      v.required("app.id", req.app.id);
+      v.short("app.name", req.app.name);
+      return { app: await store.upsertApp(create(AppSchema, req.app)) };
+    },
+    async getApp(req) {
+      const app = await store.getApp(v.required("id", req.id));
+      if (!app) throw appNotFound(req.id);
+      return { app };
+    },
+    async listApps() {
+      return { apps: await store.listApps() };
+    },
+    async deleteApp(req) {
+      if (!(await store.deleteApp(v.required("id", req.id)))) throw appNotFound(req.id);
+      return {};
+    },
+
+    async upsertEvent(req) {
+      const e = req.event;
+      if (!e) throw invalidArgument("event is required");
+      v.required("event.id", e.id);
+      v.required("event.app_id", e.appId);
+      v.short("event.name", e.name);
+      if (Buffer.byteLength(e.message) > 64 * 1024) throw invalidArgument("event.message is larger than 64 KiB");
+      if (!(await store.getApp(e.appId))) throw appNotFound(e.appId);
+      return { event: await store.upsertEvent(create(EventDefinitionSchema, e)) };
+    },
+    async getEvent(req) {
+      const event = await store.getEvent(v.required("id", req.id));
+      if (!event) throw eventNotFound(req.id);
+      return { event };
+    },
+    async listEvents(req) {
+      const appId = v.required("app_id", req.appId);
+      if (!(await store.getApp(appId))) throw appNotFound(appId);
+      return { events: await store.listEvents(appId) };
+    },
+    async deleteEvent(req) {
+      if (!(await store.deleteEvent(v.required("id", req.id)))) throw eventNotFound(req.id);
+      return {};
+    },
+
+    async subscribe(req) {
+      const appId = v.required("app_id", req.appId);
+      v.short("device_id", req.deviceId);
+      v.short("ufid", req.ufid);
+      v.short("sid", req.sid);
+      if (req.deviceId === "" && req.ufid === "") throw invalidArgument("device_id or ufid is required");
+      if (!OS_TYPES.has(req.osType)) {
+        throw invalidArgument(`os_type must be one of ${[...OS_TYPES].join(", ")}`);
+      }
+      if (!(await store.getApp(appId))) throw appNotFound(appId);
+      const sub = await store.subscribe({
+        appId,
+        deviceId: req.deviceId,
+        ufid: req.ufid,
+        osType: req.osType,
+        sid: req.sid,
+      });
+      return { ksid: sub.ksid };
+    },
+    async unsubscribe(req) {
+      if (!(await store.unsubscribe(v.required("ksid", req.ksid)))) throw subscriberNotFound(req.ksid);
+      return {};
+    },
+    async getSubscriber(req) {
+      const subscriber = await store.getSubscriber(v.required("ksid", req.ksid));
+      if (!subscriber) throw subscriberNotFound(req.ksid);
+      return { subscriber };
+    },
+    async listSubscribers(req) {
+      const appId = v.required("app_id", req.appId);
+      if (!(await store.getApp(appId))) throw appNotFound(appId);
+      return { subscribers: await store.listSubscribers(appId) };
+    },
+  };
+}

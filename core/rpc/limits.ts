@@ -1,0 +1,40 @@
+/**
+ * The `limits` section of the configuration: input limits. Anything larger is refused with
+ * INVALID_ARGUMENT (RESOURCE_EXHAUSTED for a message over `maxMessageBytes`), or by the facade with
+ * its contract's answer.
+ */
+export interface Limits {
+  /** Largest request message accepted by the gRPC and Connect servers (bytes). */
+  maxMessageBytes: number;
+  /** Most subscribers in one SendEvent/SendPush. */
+  maxSubscribers: number;
+  /** Most name pairs in one request. */
+  maxNamePairs: number;
+  /** Longest id, name, type or other short string field (characters). */
+  maxFieldLength: number;
+  /** Largest content.data (bytes, UTF-8). */
+  maxContentBytes: number;
+  /** Largest JSON payload (bytes, encoded). */
+  maxPayloadBytes: number;
+  /** Largest HTTP request body the facade reads (bytes); larger gets the contract's 413. */
+  maxBodyBytes: number;
+  /** Deepest nesting of a facade request body (JSON objects/arrays, XML elements). */
+  maxBodyDepth: number;
+  /** Most event handlers (XMS) one app id may hold. */
+  maxHandlersPerApp: number;
+  /** Most subscriptions one event handler may hold. */
+  maxHandlerSubscriptions: number;
+}
+
+export const defaultLimits: Limits = {
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxSubscribers: 10_000,
+  maxNamePairs: 100,
+  maxFieldLength: 256,
+  maxContentBytes: 64 * 1024,
+  maxPayloadBytes: 256 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  maxBodyDepth: 32,
+  maxHandlersPerApp: 1_000,
+  maxHandlerSubscriptions: 100,
+};

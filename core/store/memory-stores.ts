@@ -1,0 +1,15 @@
+import type { Stores } from "./stores.js";
+import type { StoreConfig } from "./store-config.js";
+import { MemoryRegistryStore } from "./memory-registry-store.js";
+import { MemoryStatusStore } from "./memory-status-store.js";
+import { MemoryHandlerStore } from "./memory-handler-store.js";
+
+/** The embedded stores: this process only, nothing kept across restarts. */
+export function memoryStores(config: Pick<StoreConfig, "messageStatusTtlMs" | "messageStatusMax">): Stores {
+  return {
+    registry: new MemoryRegistryStore(),
+    status: new MemoryStatusStore(config),
+    handlers: new MemoryHandlerStore(),
+    close: async () => undefined,
+  };
+}

@@ -1,0 +1,304 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
+import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { LazyHandlerContext } from "./handler-context.js";
+import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import { getEncoded } from "../wire/pre-encoded.js";
+import type { FastEncoders } from "../wire/fast-encoders.js";
+import type { Logger } from "../logger.js";
+
+type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
+type AnyImpl = Partial<Record<string, AnyHandler>>;
+
+export interface AddServiceOptions {
+  logger: Logger;
+  /** Aborts every handler's signal (shutdown). */
+  shutdownSignal?: AbortSignal;
+}
+
+/**
+ * Registers a connect-es service implementation with a grpc-js server. The grpc-js service
+ * definition is derived from the protobuf-es descriptor (path and codec per method); each call gets
+ * a connect HandlerContext whose signal aborts when the client cancels or the server shuts down.
+ * Methods the impl lacks answer UNIMPLEMENTED. Only unary and server-streaming methods are served.
+ */
+export function addConnectService<S extends DescService>(
+  server: grpc.Server,
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  options: AddServiceOptions,
+): void {
+  addService(server, service, impl, options);
+}
+
+export function addService(server: grpc.Server, service: DescService, impl: object, options: AddServiceOptions, encoders?: FastEncoders): void {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
+      throw new Error(
+        `${service.typeName}.${method.name} is ${method.methodKind.replace("_", "-")}: only unary and server-streaming methods can be served over grpc-js here`,
+      );
+    }
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: method.methodKind === "server_streaming",
+      requestSerialize: (m: unknown) => encode(method.input, m),
+      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
+      // The bridge encodes responses itself (so an encoding failure is logged, see below) and hands
+      // grpc-js bytes; anything else is encoded here.
+      responseSerialize: (m: unknown) => (m instanceof Uint8Array ? toBuffer(m) : encode(method.output, m)),
+      responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
+      originalName: method.localName,
+    };
+    const handler = (impl as AnyImpl)[method.localName];
+    const fast = encoders?.get(method.output);
+    const encodeOutput = (m: unknown) => encode(method.output, m, fast);
+    handlers[method.localName] =
+      method.methodKind === "unary"
+        ? unaryHandler(method, handler, encodeOutput, options)
+        : streamHandler(method, handler, encodeOutput, options);
+  }
+  server.addService(definition, handlers);
+}
+
+/**
+ * The binary form of a message: the bytes registered with setEncoded if any (fan-out encodes an
+ * event once for all its streams), else the type's fast encoder if it takes it, else protobuf-es's
+ * encoding. `create` returns a message as is.
+ */
+function encode(schema: DescMethod["output"], message: unknown, fast?: (message: unknown) => Uint8Array | undefined): Buffer {
+  const bytes =
+    (typeof message === "object" && message !== null ? getEncoded(message) : undefined) ??
+    fast?.(message) ??
+    toBinary(schema, create(schema, message as never));
+  return toBuffer(bytes);
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+type ServerCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: AbortSignal | undefined): LazyHandlerContext {
+  // A Date or milliseconds since the epoch; Infinity without a deadline.
+  const deadline = call.getDeadline();
+  const ms = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
+  return new LazyHandlerContext({
+    service: method.parent,
+    method,
+    protocolName: "grpc",
+    signals: [shutdownSignal],
+    onCancel: (cancel) => {
+      if (call.cancelled) {
+        cancel();
+        return () => {};
+      }
+      call.once("cancelled", cancel);
+      return () => call.off("cancelled", cancel);
+    },
+    requestHeader: () => {
+      const headers: Array<[string, string]> = [];
+      for (const [key, values] of Object.entries(call.metadata.toJSON())) {
+        for (const value of values) if (typeof value === "string") headers.push([key, value]);
+      }
+      return headers;
+    },
+    ...(Number.isFinite(ms) ? { timeoutMs: Math.max(ms, 0) } : {}),
+  });
+}
+
+function unaryHandler(
+  method: DescMethod,
+  handler: AnyHandler | undefined,
+  encodeOutput: (message: unknown) => Buffer,
+  options: AddServiceOptions,
+): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    if (!handler) {
+      callback(unimplemented(method));
+      return;
+    }
+    const ctx = handlerContext(method, call, options.shutdownSignal);
+    void (async () => {
+      // Encoding here, not in grpc-js, so that a response that cannot be encoded is logged.
+      let bytes: Buffer;
+      try {
+        bytes = encodeOutput(await handler(call.request, ctx));
+      } catch (err) {
+        sendUnaryHeader(call, ctx, options.logger);
+        callback(toStatus(err, method, ctx, call.cancelled, options.logger));
+        return;
+      } finally {
+        ctx.finish();
+      }
+      sendUnaryHeader(call, ctx, options.logger);
+      const trailer = ctx.setResponseTrailer;
+      callback(null, bytes, trailer ? toMetadata(trailer, options.logger) : undefined);
+    })();
+  };
+}
+
+function streamHandler(
+  method: DescMethod,
+  handler: AnyHandler | undefined,
+  encodeOutput: (message: unknown) => Buffer,
+  options: AddServiceOptions,
+): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    // grpc-js's server stream ends the call with the status of an 'error' event (after what was
+    // written is flushed), trailers included; destroy() would drop the status.
+    if (!handler) {
+      call.emit("error", unimplemented(method));
+      return;
+    }
+    const ctx = handlerContext(method, call, options.shutdownSignal);
+    void (async () => {
+      let iterator: AsyncIterator<unknown> | undefined;
+      let done = false;
+      try {
+        iterator = (handler(call.request, ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) {
+            done = true;
+            break;
+          }
+          if (call.cancelled) break;
+          const bytes = encodeOutput(next.value);
+          sendHeader(call, ctx, options.logger);
+          // Back-pressure: a full buffer means the client is slow; pull nothing more until it drains.
+          if (!call.write(bytes)) await drained(call);
+          if (call.cancelled) break;
+        }
+        if (done && !call.cancelled) {
+          sendHeader(call, ctx, options.logger);
+          call.end(toMetadata(ctx.setResponseTrailer, options.logger));
+        }
+      } catch (err) {
+        const status = toStatus(err, method, ctx, call.cancelled, options.logger);
+        if (!call.cancelled) {
+          sendHeader(call, ctx, options.logger);
+          call.emit("error", status);
+        }
+      } finally {
+        // On cancellation (or a response that could not be encoded), abort the signal first, then
+        // let the generator's finally blocks run; nothing it yields any more is written. (return()
+        // on a generator that threw is a no-op.)
+        ctx.finish();
+        if (!done && iterator?.return) {
+          try {
+            await iterator.return();
+          } catch (err) {
+            options.logger.debug({ err, method: method.name }, "stream handler failed while closing");
+          }
+        }
+      }
+    })();
+  };
+}
+
+/** Resolves when a stream's buffer drains, or when the call ends without draining. */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+    call.on("close", done);
+  });
+}
+
+const headerSent = new WeakSet<ServerCall>();
+
+/**
+ * Sends the response headers the handler set, if there are any (else grpc-js sends its own). A
+ * unary call does it once, with its answer; a stream, before each write, through sendHeader.
+ */
+function sendUnaryHeader(call: ServerCall, ctx: LazyHandlerContext, logger: Logger): void {
+  const headers = ctx.setResponseHeader;
+  if (headers && !isEmpty(headers)) call.sendMetadata(toMetadata(headers, logger));
+}
+
+/** sendUnaryHeader, once per call. */
+function sendHeader(call: ServerCall, ctx: LazyHandlerContext, logger: Logger): void {
+  if (headerSent.has(call)) return;
+  headerSent.add(call);
+  sendUnaryHeader(call, ctx, logger);
+}
+
+function isEmpty(headers: Headers): boolean {
+  for (const _ of headers.keys()) return false;
+  return true;
+}
+
+/** Keys grpc-js writes itself; a handler's value for them would clash. */
+const reserved = new Set(["grpc-status", "grpc-message", "grpc-status-details-bin", "content-type", "te", "grpc-encoding", "grpc-accept-encoding"]);
+
+/**
+ * Headers to grpc-js Metadata. `-bin` values travel base64-encoded in Headers (connect's
+ * convention, comma-joined when repeated) and become Buffers; keys grpc-js refuses are skipped.
+ */
+function toMetadata(headers: Headers | undefined, logger: Logger, into: grpc.Metadata = new grpc.Metadata()): grpc.Metadata {
+  headers?.forEach((value, key) => {
+    if (reserved.has(key)) return;
+    try {
+      if (key.endsWith("-bin")) {
+        for (const part of value.split(",")) into.add(key, Buffer.from(part.trim(), "base64"));
+      } else {
+        into.add(key, value);
+      }
+    } catch (err) {
+      logger.warn({ err, key }, "metadata key not sendable over gRPC, skipped");
+    }
+  });
+  return into;
+}
+
+function unimplemented(method: DescMethod): Partial<grpc.StatusObject> {
+  return { code: grpc.status.UNIMPLEMENTED, details: `${method.parent.typeName}.${method.name} is not implemented` };
+}
+
+/**
+ * A ConnectError keeps its code (connect's codes are gRPC's), message, metadata (as trailers) and
+ * details (as a google.rpc.Status in grpc-status-details-bin). Anything else is a bug: INTERNAL,
+ * logged, and nothing of it reaches the client.
+ */
+function toStatus(
+  err: unknown,
+  method: DescMethod,
+  ctx: LazyHandlerContext,
+  cancelled: boolean,
+  logger: Logger,
+): Partial<grpc.StatusObject> {
+  if (!(err instanceof ConnectError)) {
+    // After a cancellation nobody will see the status, and failures are usually its echo.
+    if (cancelled) logger.debug({ err, method: method.name }, "handler failed after the client cancelled");
+    else logger.error({ err, method: `${method.parent.typeName}/${method.name}` }, "handler failed");
+    return { code: grpc.status.INTERNAL, details: "internal error" };
+  }
+  const metadata = toMetadata(ctx.setResponseTrailer, logger);
+  // The error's own metadata wins over trailers the handler set before failing.
+  const fromError = toMetadata(err.metadata, logger);
+  for (const key of Object.keys(fromError.getMap())) metadata.remove(key);
+  metadata.merge(fromError);
+  const status = create(StatusSchema, {
+    code: err.code,
+    message: err.rawMessage,
+    details: err.details.map(
+      (d): Any =>
+        "desc" in d
+          ? anyPack(d.desc, create(d.desc, d.value))
+          : { $typeName: "google.protobuf.Any", typeUrl: `type.googleapis.com/${d.type}`, value: d.value },
+    ),
+  });
+  metadata.set("grpc-status-details-bin", toBuffer(toBinary(StatusSchema, status)));
+  return { code: err.code as number as grpc.status, details: err.rawMessage, metadata };
+}

@@ -1,0 +1,120 @@
+import { parseArgs } from "node:util";
+import { defaultConfig, resolveConfig, type HeraldConfig } from "./config.js";
+
+/** A field of a section: "server.host", "limits.maxBodyBytes", … */
+type Key = { [S in keyof HeraldConfig]: `${S}.${keyof HeraldConfig[S] & string}` }[keyof HeraldConfig];
+
+interface Flag {
+  flag: string;
+  env: string;
+  key: Key;
+  kind: "string" | "integer";
+  help: string;
+}
+
+/** Every flag, its environment variable and its option; --help is generated from this table. */
+export const flags: Flag[] = [
+  { flag: "host", env: "HERALD_HOST", key: "server.host", kind: "string", help: "interface to bind" },
+  { flag: "grpc-port", env: "HERALD_GRPC_PORT", key: "server.grpcPort", kind: "integer", help: "gRPC port (0: any free)" },
+  { flag: "http-port", env: "HERALD_HTTP_PORT", key: "server.httpPort", kind: "integer", help: "HTTP port: facade, Connect, gRPC-Web (0: any free)" },
+  { flag: "redis-url", env: "REDIS_URL", key: "redis.url", kind: "string", help: "Redis URL; unset runs embedded (memory, one process)" },
+  { flag: "core-url", env: "HERALD_CORE_URL", key: "server.coreUrl", kind: "string", help: "run only the HTTP facade, reaching the core over gRPC at this URL" },
+  { flag: "key-prefix", env: "HERALD_KEY_PREFIX", key: "redis.keyPrefix", kind: "string", help: "prefix of Redis keys and channels" },
+  { flag: "seed", env: "HERALD_SEED", key: "server.seedFile", kind: "string", help: "registry seed file (YAML or JSON) loaded at start" },
+  { flag: "history-size", env: "HERALD_HISTORY_SIZE", key: "watch.historySize", kind: "integer", help: "events kept per app for resuming watchers" },
+  { flag: "watch-queue-limit", env: "HERALD_WATCH_QUEUE_LIMIT", key: "watch.queueLimit", kind: "integer", help: "events queued per watcher before it is ended as too slow" },
+  { flag: "message-status-ttl-ms", env: "HERALD_MESSAGE_STATUS_TTL_MS", key: "store.messageStatusTtlMs", kind: "integer", help: "how long a request's delivery status is kept (GetMessageStatus)" },
+  { flag: "message-status-max", env: "HERALD_MESSAGE_STATUS_MAX", key: "store.messageStatusMax", kind: "integer", help: "embedded: most request ids with delivery status kept, oldest dropped" },
+  { flag: "registry-cache-max", env: "HERALD_REGISTRY_CACHE_MAX", key: "store.registryCacheMax", kind: "integer", help: "Redis: registry values kept near the core, kept true by Redis key tracking (0: read Redis on every call)" },
+  { flag: "redis-command-timeout-ms", env: "HERALD_REDIS_COMMAND_TIMEOUT_MS", key: "redis.commandTimeoutMs", kind: "integer", help: "a Redis command not answered in time fails (UNAVAILABLE)" },
+  { flag: "redis-max-reconnect-delay-ms", env: "HERALD_REDIS_MAX_RECONNECT_DELAY_MS", key: "redis.maxReconnectDelayMs", kind: "integer", help: "longest wait between Redis reconnection attempts" },
+  { flag: "handler-cursor-flush-ms", env: "HERALD_HANDLER_CURSOR_FLUSH_MS", key: "watch.handlerCursorFlushMs", kind: "integer", help: "how often open event handler streams save their position" },
+  { flag: "xms-keepalive-ms", env: "HERALD_XMS_KEEPALIVE_MS", key: "xms.keepaliveMs", kind: "integer", help: "XMS event streams: interval of keepalive events" },
+  { flag: "shutdown-grace-ms", env: "HERALD_SHUTDOWN_GRACE_MS", key: "server.shutdownGraceMs", kind: "integer", help: "on SIGTERM, time for calls to finish before connections are cut" },
+  { flag: "max-message-bytes", env: "HERALD_MAX_MESSAGE_BYTES", key: "limits.maxMessageBytes", kind: "integer", help: "largest request message" },
+  { flag: "max-subscribers", env: "HERALD_MAX_SUBSCRIBERS", key: "limits.maxSubscribers", kind: "integer", help: "most subscribers in one request" },
+  { flag: "max-name-pairs", env: "HERALD_MAX_NAME_PAIRS", key: "limits.maxNamePairs", kind: "integer", help: "most name pairs in one request" },
+  { flag: "max-field-length", env: "HERALD_MAX_FIELD_LENGTH", key: "limits.maxFieldLength", kind: "integer", help: "longest id, name or routing field (characters)" },
+  { flag: "max-content-bytes", env: "HERALD_MAX_CONTENT_BYTES", key: "limits.maxContentBytes", kind: "integer", help: "largest content.data (bytes)" },
+  { flag: "max-payload-bytes", env: "HERALD_MAX_PAYLOAD_BYTES", key: "limits.maxPayloadBytes", kind: "integer", help: "largest JSON payload (bytes)" },
+  { flag: "max-body-bytes", env: "HERALD_MAX_BODY_BYTES", key: "limits.maxBodyBytes", kind: "integer", help: "largest HTTP request body the facade reads (bytes)" },
+  { flag: "max-body-depth", env: "HERALD_MAX_BODY_DEPTH", key: "limits.maxBodyDepth", kind: "integer", help: "deepest nesting of a facade request body" },
+  { flag: "max-handlers-per-app", env: "HERALD_MAX_HANDLERS_PER_APP", key: "limits.maxHandlersPerApp", kind: "integer", help: "most event handlers (XMS) one app id may hold" },
+  { flag: "max-handler-subscriptions", env: "HERALD_MAX_HANDLER_SUBSCRIPTIONS", key: "limits.maxHandlerSubscriptions", kind: "integer", help: "most subscriptions of one event handler" },
+  { flag: "token-secret", env: "HERALD_TOKEN_SECRET", key: "eventhos.tokenSecret", kind: "string", help: "eventhos: HS256 secret of client tokens, the same on every instance (unset: generated once, kept in Redis)" },
+  { flag: "token-ttl-seconds", env: "HERALD_TOKEN_TTL_SECONDS", key: "eventhos.tokenTtlSeconds", kind: "integer", help: "eventhos: lifetime of a token from /auth/token" },
+  { flag: "admin-token", env: "HERALD_ADMIN_TOKEN", key: "eventhos.adminToken", kind: "string", help: "eventhos: bearer token of the admin routes (unset: admin routes off)" },
+  { flag: "delivery-call-timeout-ms", env: "HERALD_DELIVERY_CALL_TIMEOUT_MS", key: "eventhos.callTimeoutMs", kind: "integer", help: "eventhos: a contract's HTTP call not done in time fails" },
+  { flag: "delivery-retry-limit", env: "HERALD_DELIVERY_RETRY_LIMIT", key: "eventhos.retryLimit", kind: "integer", help: "eventhos: automatic retries of a failed call" },
+  { flag: "delivery-backoff-base-ms", env: "HERALD_DELIVERY_BACKOFF_BASE_MS", key: "eventhos.backoffBaseMs", kind: "integer", help: "eventhos: first retry delay, doubled each retry" },
+  { flag: "delivery-backoff-max-ms", env: "HERALD_DELIVERY_BACKOFF_MAX_MS", key: "eventhos.backoffMaxMs", kind: "integer", help: "eventhos: longest retry delay" },
+  { flag: "delivery-concurrency", env: "HERALD_DELIVERY_CONCURRENCY", key: "eventhos.concurrency", kind: "integer", help: "eventhos: received events one instance delivers at once" },
+  { flag: "delivery-claim-idle-ms", env: "HERALD_DELIVERY_CLAIM_IDLE_MS", key: "eventhos.claimIdleMs", kind: "integer", help: "eventhos: work of an instance silent this long is taken over" },
+  { flag: "delivery-log-retention-ms", env: "HERALD_DELIVERY_LOG_RETENTION_MS", key: "eventhos.logRetentionMs", kind: "integer", help: "eventhos: how long received events and attempts are kept" },
+  { flag: "delivery-log-body-bytes", env: "HERALD_DELIVERY_LOG_BODY_BYTES", key: "eventhos.logBodyBytes", kind: "integer", help: "eventhos: bytes of each request/response body kept in the log" },
+  { flag: "log-level", env: "LOG_LEVEL", key: "server.logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
+];
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export type Parsed = { help: true } | { help: false; config: HeraldConfig };
+
+/** Flags win over environment variables, which win over the defaults. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean", short: "h" },
+        ...Object.fromEntries(flags.map((f) => [f.flag, { type: "string" as const }])),
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values["help"]) return { help: true };
+
+  const config = resolveConfig();
+  for (const f of flags) {
+    const raw = (values[f.flag] as string | undefined) ?? env[f.env];
+    if (raw === undefined || raw === "") continue;
+    let value: string | number = raw;
+    if (f.kind === "integer") {
+      if (!/^\d+$/.test(raw)) throw new UsageError(`--${f.flag} (${f.env}) must be a whole number, got "${raw}"`);
+      value = Number(raw);
+    }
+    const [section, field] = split(f.key);
+    (config[section] as unknown as Record<string, unknown>)[field] = value;
+  }
+  return { help: false, config };
+}
+
+function split(key: Key): [keyof HeraldConfig, string] {
+  const dot = key.indexOf(".");
+  return [key.slice(0, dot) as keyof HeraldConfig, key.slice(dot + 1)];
+}
+
+export function usage(): string {
+  const lines = flags.map((f) => {
+    const [section, field] = split(f.key);
+    const def = (defaultConfig[section] as unknown as Record<string, unknown>)[field];
+    const shown = def === undefined ? "" : ` (default ${JSON.stringify(def)})`;
+    return `  --${f.flag.padEnd(30)} ${f.env.padEnd(36)} ${f.help}${shown}`;
+  });
+  return [
+    "Usage: herald [options]",
+    "",
+    "Starts the Herald core (gRPC) and its HTTP facade in one process. With no Redis configured it",
+    "runs embedded: memory bus and store, one process, nothing kept across restarts.",
+    "",
+    `  ${"option".padEnd(32)} ${"environment".padEnd(36)} meaning`,
+    ...lines,
+    `  --${"help".padEnd(30)} ${"".padEnd(36)} this text`,
+    "",
+  ].join("\n");
+}

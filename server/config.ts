@@ -1,0 +1,69 @@
+import { defaultRedisConfig, type RedisConfig } from "../core/redis/connect.js";
+import { defaultStoreConfig, type StoreConfig } from "../core/store/store-config.js";
+import { defaultWatchConfig, type WatchConfig } from "../core/hub/watch-config.js";
+import { defaultLimits, type Limits } from "../core/rpc/limits.js";
+import { defaultEventhosConfig, type EventhosConfig } from "../core/eventhos/eventhos-config.js";
+import { defaultXmsConfig, type XmsConfig } from "../facade/xms/xms-config.js";
+
+/** The `server` section: the process itself. */
+export interface ServerConfig {
+  /** Interface both servers bind to. */
+  host: string;
+  /** gRPC (grpc-js) port; 0 picks a free one. */
+  grpcPort: number;
+  /** HTTP port: the legacy facade plus Connect and gRPC-Web; 0 picks a free one. */
+  httpPort: number;
+  /** Run only the HTTP facade, reaching the core over gRPC at this URL (http://host:port). */
+  coreUrl: string | undefined;
+  /** Registry seed file (YAML or JSON) loaded at start-up. */
+  seedFile: string | undefined;
+  /** On SIGTERM, how long streams and calls get to finish before connections are cut (ms). */
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+export const defaultServerConfig: ServerConfig = {
+  host: "0.0.0.0",
+  grpcPort: 50051,
+  httpPort: 8080,
+  coreUrl: undefined,
+  seedFile: undefined,
+  shutdownGraceMs: 5_000,
+  logLevel: "info",
+};
+
+/**
+ * Every option of a Herald process, by section. Each section's type and defaults live with the
+ * component that reads it; each component is handed only its section. Flags and environment are
+ * read only by the entry point (cli-options.ts).
+ */
+export interface HeraldConfig {
+  server: ServerConfig;
+  redis: RedisConfig;
+  store: StoreConfig;
+  watch: WatchConfig;
+  limits: Limits;
+  xms: XmsConfig;
+  eventhos: EventhosConfig;
+}
+
+export const defaultConfig: HeraldConfig = {
+  server: defaultServerConfig,
+  redis: defaultRedisConfig,
+  store: defaultStoreConfig,
+  watch: defaultWatchConfig,
+  limits: defaultLimits,
+  xms: defaultXmsConfig,
+  eventhos: defaultEventhosConfig,
+};
+
+/** A configuration given in part: any section, any of its fields; the rest are defaults. */
+export type HeraldConfigInput = { [S in keyof HeraldConfig]?: Partial<HeraldConfig[S]> };
+
+export function resolveConfig(input: HeraldConfigInput = {}): HeraldConfig {
+  const out = {} as Record<keyof HeraldConfig, unknown>;
+  for (const section of Object.keys(defaultConfig) as Array<keyof HeraldConfig>) {
+    out[section] = { ...defaultConfig[section], ...input[section] };
+  }
+  return out as HeraldConfig;
+}

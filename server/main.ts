@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { createLogger } from "../core/logger.js";
+import { parseOptions, usage, UsageError } from "./cli-options.js";
+import { startHerald } from "./start-herald.js";
+import { startFacadeServer } from "./start-facade.js";
+
+/** The entry point: the only place that reads flags, environment and signals. */
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseOptions(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`herald: ${err.message}\n\n${usage()}`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const { config } = parsed;
+  const logger = createLogger(config.server.logLevel);
+  let herald;
+  try {
+    // --core-url: this process is only the HTTP facade of a core running elsewhere.
+    const { coreUrl } = config.server;
+    herald = coreUrl ? await startFacadeServer({ ...config, server: { ...config.server, coreUrl } }, logger) : await startHerald(config, logger);
+  } catch (err) {
+    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "herald could not start");
+    return 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  logger.info({ signal }, "shutting down");
+  // A second signal while draining: stop at once.
+  const force = () => process.exit(1);
+  process.once("SIGTERM", force);
+  process.once("SIGINT", force);
+  await herald.close();
+  return 0;
+}
+
+process.exitCode = await main();

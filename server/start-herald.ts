@@ -1,0 +1,151 @@
+import { setMaxListeners } from "node:events";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { HubService } from "../core/gen/herald/v1/hub_pb.js";
+import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
+import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
+import type { Logger } from "../core/logger.js";
+import { FanOut } from "../core/hub/fan-out.js";
+import { HandlerCursors } from "../core/hub/handler-cursors.js";
+import { createHubService } from "../core/hub/hub-service.js";
+import { sendResponseEncoders } from "../core/hub/send-response-encoder.js";
+import { createRegistryService } from "../core/registry/registry-service.js";
+import { Validator } from "../core/rpc/validate.js";
+import { withErrorMapping } from "../core/rpc/map-errors.js";
+import { startEventhos, type Eventhos } from "../core/eventhos/start-eventhos.js";
+import { createGrpcServer } from "../core/transport/grpc-server.js";
+import { createConnectHandler } from "../core/transport/connect-handler.js";
+import { createInProcessClient } from "../core/transport/in-process-client.js";
+import { listenHttp, stopHttp } from "../core/transport/http-server.js";
+import type { ServiceBinding } from "../core/transport/service-binding.js";
+import { createFacade } from "../facade/app.js";
+import { resolveConfig, type HeraldConfigInput } from "./config.js";
+import { connectBackends, redactUrl } from "./backends.js";
+import { loadSeed } from "./seed.js";
+
+/** Where the .proto files are, for server reflection (dist/server/start-herald.js → repo root). */
+const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "proto");
+
+/** Page size when a watcher's gap is filled from history. */
+const HISTORY_PAGE = 500;
+
+export interface Herald {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly mode: "embedded" | "redis";
+  readonly fanOut: FanOut;
+  /** Stops accepting, ends streams with UNAVAILABLE, waits up to the grace period, closes Redis. */
+  close(): Promise<void>;
+}
+
+/** Starts a Herald process: the core on gRPC, the facade plus Connect/gRPC-Web on HTTP. */
+export async function startHerald(input: HeraldConfigInput, logger: Logger): Promise<Herald> {
+  const config = resolveConfig(input);
+  const { server, limits } = config;
+  const backends = await connectBackends(config, logger);
+  const { bus, stores, mode } = backends;
+  const shutdown = new AbortController();
+  // Every open call may listen to it (streams do): no listener limit.
+  setMaxListeners(0, shutdown.signal);
+  let cursors: HandlerCursors | undefined;
+  let eventhos: Eventhos | undefined;
+  try {
+    if (server.seedFile) {
+      const counts = await loadSeed(stores.registry, server.seedFile);
+      logger.info({ seed: server.seedFile, ...counts }, "registry seed loaded");
+    }
+
+    const validator = new Validator(limits);
+    const fanOut = new FanOut(bus, { queueLimit: config.watch.queueLimit, historyPage: HISTORY_PAGE, logger });
+    cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
+    const hub = withErrorMapping(createHubService({ stores, bus, fanOut, cursors, validator, historyPage: HISTORY_PAGE, logger }));
+    const registry = withErrorMapping(createRegistryService({ stores, bus, validator }));
+    eventhos = await startEventhos({ config: config.eventhos, redis: backends.redis, registry: stores.registry, validator, logger });
+    const { clients, delivery } = eventhos;
+    const services: ServiceBinding[] = [
+      { service: HubService, impl: hub, encoders: sendResponseEncoders },
+      { service: RegistryService, impl: registry },
+      { service: ClientService, impl: clients },
+      { service: DeliveryService, impl: delivery },
+    ];
+
+    const { server: grpcServer, health } = createGrpcServer({
+      services,
+      logger,
+      shutdownSignal: shutdown.signal,
+      maxReceiveMessageLength: limits.maxMessageBytes,
+      reflectionProtoFiles: ["hub", "registry", "eventhos"].map((name) => join(protoDir, `herald/v1/${name}.proto`)),
+      protoIncludeDir: protoDir,
+    });
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(`${server.host}:${server.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
+    );
+
+    let serving = true;
+    const facade = createFacade({
+      hub: createInProcessClient(HubService, hub),
+      registry: createInProcessClient(RegistryService, registry),
+      eventhos: {
+        clients: createInProcessClient(ClientService, clients),
+        delivery: createInProcessClient(DeliveryService, delivery),
+        adminToken: config.eventhos.adminToken,
+      },
+      logger,
+      limits,
+      serving: () => serving,
+      xms: config.xms,
+    });
+    const handler = createConnectHandler({
+      services,
+      shutdownSignal: shutdown.signal,
+      readMaxBytes: limits.maxMessageBytes,
+      fallback: facade.callback(),
+    });
+    const { server: http, port: httpPort } = await listenHttp(handler, server.host, server.httpPort);
+
+    logger.info(
+      { mode, grpcPort, httpPort, redis: config.redis.url ? redactUrl(config.redis.url) : undefined },
+      mode === "embedded"
+        ? "herald started embedded: memory bus and store, nothing shared, nothing kept across restarts"
+        : "herald started with Redis",
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      grpcPort,
+      httpPort,
+      mode,
+      fanOut,
+      close: () =>
+        (closing ??= (async () => {
+          serving = false;
+          health.setStatus("", "NOT_SERVING");
+          fanOut.closeAll();
+          await Promise.all([stopGrpc(grpcServer, server.shutdownGraceMs), stopHttp(http, server.shutdownGraceMs)]);
+          shutdown.abort();
+          await cursors?.stop();
+          await eventhos?.close();
+          await backends.close();
+          logger.info("herald stopped");
+        })()),
+    };
+  } catch (err) {
+    shutdown.abort();
+    await eventhos?.close();
+    await backends.close();
+    throw err;
+  }
+}
+
+function stopGrpc(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.forceShutdown(), graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

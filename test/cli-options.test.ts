@@ -1,0 +1,37 @@
+import { strict as assert } from "node:assert";
+import { flags, parseOptions, usage, UsageError } from "../server/cli-options.js";
+import { defaultConfig } from "../server/config.js";
+
+describe("parseOptions", () => {
+  it("takes defaults, then environment, then flags", () => {
+    const p = parseOptions(["--grpc-port", "7000", "--max-subscribers", "3"], { HERALD_GRPC_PORT: "6000", HERALD_HTTP_PORT: "6001", REDIS_URL: "redis://r" });
+    assert.ok(!p.help);
+    assert.equal(p.config.server.grpcPort, 7000);
+    assert.equal(p.config.server.httpPort, 6001);
+    assert.equal(p.config.redis.url, "redis://r");
+    assert.equal(p.config.limits.maxSubscribers, 3);
+    assert.equal(p.config.limits.maxNamePairs, defaultConfig.limits.maxNamePairs);
+    assert.equal(defaultConfig.limits.maxSubscribers, 10_000, "defaults are not mutated");
+  });
+  it("refuses unknown flags and bad numbers", () => {
+    assert.throws(() => parseOptions(["--nope"], {}), UsageError);
+    assert.throws(() => parseOptions(["--history-size", "-1"], {}), UsageError);
+    assert.throws(() => parseOptions([], { HERALD_GRPC_PORT: "x" }), /HERALD_GRPC_PORT/);
+  });
+});
+
+describe("flags", () => {
+  it("name a field of a config section each, with its default shown by --help", () => {
+    for (const f of flags) {
+      const [section, field] = f.key.split(".") as [keyof typeof defaultConfig, string];
+      assert.ok(field in defaultConfig[section], `${f.flag} → ${f.key}`);
+    }
+    assert.equal(new Set(flags.map((f) => f.key)).size, flags.length, "one flag per field");
+    assert.match(usage(), /--watch-queue-limit\s+HERALD_WATCH_QUEUE_LIMIT\s+.*\(default 1000\)/);
+  });
+  it("set the field they name", () => {
+    const p = parseOptions(["--watch-queue-limit", "7", "--delivery-retry-limit", "2", "--xms-keepalive-ms", "9"], { HERALD_KEY_PREFIX: "x:" });
+    assert.ok(!p.help);
+    assert.deepEqual([p.config.watch.queueLimit, p.config.eventhos.retryLimit, p.config.xms.keepaliveMs, p.config.redis.keyPrefix], [7, 2, 9, "x:"]);
+  });
+});

@@ -1,0 +1,130 @@
+import { strict as assert } from "node:assert";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
+import {
+  ActionSchema,
+  AttemptOutcome,
+  AttemptSchema,
+  ContractSchema,
+  ExecutionSchema,
+  ExecutionState,
+  ReceivedEventSchema,
+  ReceivedState,
+} from "../../core/gen/herald/v1/eventhos_pb.js";
+import type { DeliveryStore, DeliveryStoreOptions } from "../../core/eventhos/delivery-store.js";
+
+const action = (id: string, appId = "crm") => create(ActionSchema, { id, appId, name: id, method: "POST", url: "http://x/", headers: { a: "b" } });
+const contract = (id: string, eventId: string, order = 1) => create(ContractSchema, { id, eventId, actionId: "a1", order, active: true });
+const received = (id: string, eventId: string, ms: number, executionIds: string[] = []) =>
+  create(ReceivedEventSchema, {
+    id, eventId, appId: "shop", clientId: "c", time: timestampFromMs(ms), headers: { h: "1" }, query: { q: "2" },
+    body: create(ValueSchema, { kind: { case: "stringValue", value: "body" } }), state: ReceivedState.PENDING, executionIds,
+  });
+const execution = (id: string, receivedId: string) =>
+  create(ExecutionSchema, { id, receivedId, contractId: "c1", actionId: "a1", order: 1, state: ExecutionState.PENDING, runStart: 1 });
+const attempt = (number: number, outcome = AttemptOutcome.STARTED) => create(AttemptSchema, { number, outcome });
+
+/** The guarantees documented on the DeliveryStore interface, checked against one implementation. */
+export function deliveryStoreContract(name: string, make: (options: DeliveryStoreOptions) => Promise<DeliveryStore>): void {
+  describe(`DeliveryStore contract: ${name}`, () => {
+    let store: DeliveryStore;
+    beforeEach(async () => {
+      store = await make({ retentionMs: 60_000 });
+    });
+    afterEach(() => store.close());
+
+    it("upserts, gets, lists (per app) and deletes actions, handing out copies", async () => {
+      await store.upsertAction(action("a2", "erp"));
+      await store.upsertAction(action("a1"));
+      const got = await store.getAction("a1");
+      assert.deepEqual(got, action("a1"));
+      got!.headers["a"] = "changed";
+      assert.equal((await store.getAction("a1"))?.headers["a"], "b");
+      assert.deepEqual((await store.listActions("")).map((a) => a.id), ["a1", "a2"]);
+      assert.deepEqual((await store.listActions("erp")).map((a) => a.id), ["a2"]);
+      assert.equal(await store.deleteAction("a1"), true);
+      assert.equal(await store.deleteAction("a1"), false);
+      assert.equal(await store.getAction("a1"), undefined);
+    });
+
+    it("lists contracts per event, also after one moves to another event", async () => {
+      await store.upsertContract(contract("c1", "e1"));
+      await store.upsertContract(contract("c2", "e1", 2));
+      await store.upsertContract(contract("c3", "e2"));
+      assert.deepEqual((await store.listContracts("e1")).map((c) => c.id), ["c1", "c2"]);
+      await store.upsertContract(contract("c2", "e2"));
+      assert.deepEqual((await store.listContracts("e1")).map((c) => c.id), ["c1"]);
+      assert.deepEqual((await store.listContracts("e2")).map((c) => c.id), ["c2", "c3"]);
+      assert.deepEqual((await store.listContracts("")).map((c) => c.id), ["c1", "c2", "c3"]);
+      assert.equal(await store.deleteContract("c3"), true);
+      assert.equal(await store.deleteContract("c3"), false);
+      assert.deepEqual((await store.listContracts("e2")).map((c) => c.id), ["c2"]);
+    });
+
+    it("creates a received event once, with its executions", async () => {
+      const now = Date.now();
+      assert.equal(await store.createReceived(received("1", "e1", now, ["1-1"]), [execution("1-1", "1")]), true);
+      assert.equal(await store.createReceived(received("1", "e2", now, []), []), false, "the second create changes nothing");
+      assert.deepEqual(await store.getReceived("1"), received("1", "e1", now, ["1-1"]));
+      assert.deepEqual(await store.getExecution("1-1"), execution("1-1", "1"));
+      await store.setReceivedState("1", ReceivedState.PROCESSED);
+      assert.equal((await store.getReceived("1"))?.state, ReceivedState.PROCESSED);
+      await store.updateExecution("1-1", { state: ExecutionState.ERROR, runStart: 3 });
+      const e = await store.getExecution("1-1");
+      assert.deepEqual([e?.state, e?.runStart], [ExecutionState.ERROR, 3]);
+    });
+
+    it("lists received events newest first, by event, time range and state", async () => {
+      const t = Date.now() - 10_000;
+      await store.createReceived(received("1", "e1", t), []);
+      await store.createReceived(received("2", "e2", t + 1000), []);
+      await store.createReceived(received("3", "e1", t + 2000), []);
+      await store.setReceivedState("3", ReceivedState.ERROR);
+      const ids = async (f: Partial<Parameters<DeliveryStore["listReceived"]>[0]>) =>
+        (await store.listReceived({ eventId: "", state: ReceivedState.UNSPECIFIED, limit: 100, ...f })).map((r) => r.id);
+      assert.deepEqual(await ids({}), ["3", "2", "1"]);
+      assert.deepEqual(await ids({ limit: 2 }), ["3", "2"]);
+      assert.deepEqual(await ids({ eventId: "e1" }), ["3", "1"]);
+      assert.deepEqual(await ids({ fromMs: t + 1000, toMs: t + 2000 }), ["3", "2"], "inclusive");
+      assert.deepEqual(await ids({ toMs: t + 999 }), ["1"]);
+      assert.deepEqual(await ids({ state: ReceivedState.PENDING }), ["2", "1"]);
+      assert.deepEqual(await ids({ state: ReceivedState.ERROR, eventId: "e2" }), []);
+    });
+
+    it("fences attempts: each number starts once and finishes once", async () => {
+      await store.createReceived(received("9", "e1", Date.now(), ["9-1"]), [execution("9-1", "9")]);
+      assert.equal(await store.startAttempt("9-1", attempt(2)), true);
+      assert.equal(await store.startAttempt("9-1", attempt(1)), true);
+      assert.equal(await store.startAttempt("9-1", attempt(1)), false, "attempt 1 is taken");
+      assert.equal(await store.finishAttempt("9-1", attempt(3, AttemptOutcome.SUCCESS)), false, "never started");
+      assert.equal(await store.finishAttempt("9-1", attempt(1, AttemptOutcome.INTERRUPTED)), true);
+      assert.equal(await store.finishAttempt("9-1", attempt(1, AttemptOutcome.SUCCESS)), false, "the first finish wins");
+      const e = await store.getExecution("9-1");
+      assert.deepEqual(e?.attempts.map((a) => [a.number, AttemptOutcome[a.outcome]]), [[1, "INTERRUPTED"], [2, "STARTED"]]);
+      await store.updateExecution("9-1", { state: ExecutionState.PROCESSED });
+      assert.equal((await store.getExecution("9-1"))?.attempts.length, 2, "a state change keeps the attempts");
+    });
+
+    it("drops received events and their executions after the retention", async () => {
+      const short = await make({ retentionMs: 50 });
+      try {
+        await short.createReceived(received("old", "e1", Date.now() - 100, ["old-1"]), [execution("old-1", "old")]);
+        await short.createReceived(received("new", "e1", Date.now(), []), []);
+        const left = await short.listReceived({ eventId: "", state: ReceivedState.UNSPECIFIED, limit: 10 });
+        assert.deepEqual(left.map((r) => r.id), ["new"]);
+        await until(async () => (await short.getReceived("new")) === undefined);
+        assert.equal(await short.getExecution("old-1"), undefined);
+      } finally {
+        await short.close();
+      }
+    });
+  });
+}
+
+async function until(done: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) assert.fail("timed out");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

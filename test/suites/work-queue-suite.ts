@@ -1,0 +1,73 @@
+import { strict as assert } from "node:assert";
+import type { WorkQueue, WorkQueueOptions } from "../../core/queue/work-queue.js";
+
+/** Two consumers of one queue backend. */
+export type MakeQueues = (options: WorkQueueOptions) => Promise<[WorkQueue, WorkQueue]>;
+
+/** The guarantees documented on the WorkQueue interface, checked against one implementation. */
+export function workQueueContract(name: string, make: MakeQueues): void {
+  describe(`WorkQueue contract: ${name}`, () => {
+    let a: WorkQueue;
+    let b: WorkQueue;
+    afterEach(() => Promise.all([a.close(), b.close()]));
+
+    it("hands each job to one consumer; an acknowledged job never comes back", async () => {
+      [a, b] = await make({ claimIdleMs: 60_000, blockMs: 50 });
+      await a.add("r1");
+      await a.add("r2");
+      const first = await a.take(1);
+      const second = await b.take(10);
+      assert.deepEqual(first.map((j) => j.value), ["r1"]);
+      assert.deepEqual(second.map((j) => j.value), ["r2"]);
+      assert.deepEqual(await a.take(10), [], "nothing left to hand out");
+      await a.ack(first[0]!);
+      assert.equal(await a.heartbeat(first[0]!), false, "an acknowledged job is no one's");
+      assert.equal(await b.heartbeat(second[0]!), true);
+      assert.equal(await a.heartbeat(second[0]!), false, "b owns it, not a");
+    });
+
+    it("wakes a waiting consumer when a job arrives", async () => {
+      [a, b] = await make({ claimIdleMs: 60_000, blockMs: 5000 });
+      const started = Date.now();
+      const waiting = b.take(1);
+      await a.add("r3");
+      assert.deepEqual((await waiting).map((j) => j.value), ["r3"]);
+      assert.ok(Date.now() - started < 4000, "did not wait for the block time");
+    });
+
+    it("gives the job of a silent owner to another consumer after claimIdleMs, and the old owner knows", async () => {
+      [a, b] = await make({ claimIdleMs: 150, blockMs: 50 });
+      await a.add("r4");
+      const [job] = await a.take(1);
+      assert.ok(job);
+      // While a beats, b gets nothing.
+      const beatUntil = Date.now() + 400;
+      while (Date.now() < beatUntil) {
+        assert.equal(await a.heartbeat(job), true);
+        assert.deepEqual(await b.take(1), []);
+      }
+      // a falls silent: b takes it over (polled, bounded).
+      let taken: Awaited<ReturnType<WorkQueue["take"]>> = [];
+      const deadline = Date.now() + 5000;
+      while (taken.length === 0) {
+        assert.ok(Date.now() < deadline, "b never took the job over");
+        taken = await b.take(1);
+      }
+      assert.deepEqual(taken.map((j) => j.value), ["r4"]);
+      assert.equal(await a.heartbeat(job), false, "the old owner lost it");
+      assert.equal(await b.heartbeat(taken[0]!), true);
+      await b.ack(taken[0]!);
+      assert.deepEqual(await a.take(1), []);
+    });
+
+    it("returns from take at once when closed", async () => {
+      [a, b] = await make({ claimIdleMs: 60_000, blockMs: 10_000 });
+      const started = Date.now();
+      const waiting = a.take(1);
+      await new Promise((r) => setImmediate(r));
+      await a.close();
+      assert.deepEqual(await waiting, []);
+      assert.ok(Date.now() - started < 5000);
+    });
+  });
+}

@@ -1,0 +1,117 @@
+import { strict as assert } from "node:assert";
+import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { encodeEvent } from "../core/bus/encode-event.js";
+import { HandlerChangeSchema } from "../core/gen/herald/v1/handler_pb.js";
+import { appendIds, wrapField1 } from "../core/bus/envelope.js";
+import { ContentSchema, EventKind, EventSchema, NamePairSchema, SubscriberRefSchema } from "../core/gen/herald/v1/event_pb.js";
+import { DeliveryState, MessageStatusSchema, SendEventResponseSchema, SendPushResponseSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
+import { encodeStatusRecord } from "../core/store/status-record.js";
+import { encodeSendResponse } from "../core/hub/send-response-encoder.js";
+
+describe("envelope encoding", () => {
+  it("appends msg_id and offset so the bytes decode as an Event carrying both", () => {
+    const env = toBinary(EventSchema, create(EventSchema, { appId: "a", eventId: "e", targets: ["k"] }));
+    for (const offset of [1n, 127n, 128n, 300n, 2n ** 40n]) {
+      const ev = fromBinary(EventSchema, appendIds(env, "123456", offset));
+      assert.equal(ev.msgId, "123456");
+      assert.equal(ev.offset, offset);
+      assert.equal(ev.appId, "a");
+      const wrapped = fromBinary(WatchEventsResponseSchema, wrapField1(appendIds(env, "9", offset)));
+      assert.equal(wrapped.event?.offset, offset);
+    }
+  });
+});
+
+describe("encodeEvent", () => {
+  /** Deterministic pseudo-random numbers (xorshift), so a failure replays the same way. */
+  let x = 12345;
+  const rnd = (n: number) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return Math.abs(x) % n;
+  };
+  const alphabet = ["a", "Z", "0", " ", "é", "€", "😀", "\u0000", "<", "\n", "\uD800"]; // a lone surrogate too
+  const text = () => {
+    const len = [0, 1, 5, 127, 128, 200, 17_000][rnd(7)]!;
+    let s = "";
+    while (s.length < len) s += alphabet[rnd(alphabet.length)];
+    return s;
+  };
+  const some = <T>(make: () => T) => Array.from({ length: rnd(4) }, make);
+
+  it("writes exactly the bytes toBinary writes, for generated events of every shape", () => {
+    for (let i = 0; i < 400; i++) {
+      const fields = {
+        appId: text(),
+        eventId: text(),
+        kind: rnd(4) as EventKind,
+        type: text(),
+        resourceType: text(),
+        resourceId: text(),
+        targets: some(text),
+        osType: text(),
+        namePairs: some(() => create(NamePairSchema, { name: text(), content: text() })),
+        ...(rnd(3) > 0 ? { content: create(ContentSchema, { mimeType: text(), data: text(), priority: rnd(2) === 1 }) } : {}),
+        ...(rnd(3) === 0 ? { payload: fromJson(ValueSchema, { a: [1, "b", null, { c: true }], d: text() }) } : {}),
+        time: timestampFromMs([0, 1, 1_700_000_000_123, 2 ** 45][rnd(4)]!),
+        requestId: text(),
+        ...(rnd(5) === 0 ? { handlerChange: create(HandlerChangeSchema, { deleted: true, handler: { id: text(), revision: 2n ** 40n, subscriptions: [{ type: "any" }] } }) } : {}),
+      };
+      const expected = toBinary(EventSchema, create(EventSchema, fields));
+      assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(expected), `event ${i}`);
+    }
+  });
+
+  it("falls back to toBinary for what varints from numbers cannot hold (a time before 1970)", () => {
+    const fields = { appId: "a", eventId: "", kind: EventKind.PUSH, type: "", resourceType: "", resourceId: "", targets: [], osType: "", namePairs: [], time: timestampFromMs(-5_000), requestId: "" };
+    assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(toBinary(EventSchema, create(EventSchema, fields))));
+  });
+});
+
+describe("encodeStatusRecord", () => {
+  it("writes exactly the bytes toBinary writes, for records of every shape, a time before 1970 included", () => {
+    const texts = ["", "1", "app-é€😀", "k".repeat(200)];
+    const times = [0, 1, 999, 1_700_000_000_123, 2 ** 45, -1_000, -1];
+    let n = 0;
+    for (const msgId of texts) {
+      for (const appId of texts) {
+        for (const ms of times) {
+          for (const ksids of [[], ["k1"], texts, Array.from({ length: 20 }, (_, i) => `ksid-${i}`)]) {
+            const broadcast = n++ % 2 === 0;
+            const record = { msgId, appId, ksids, broadcast, time: timestampFromMs(ms) };
+            const expected = toBinary(MessageStatusSchema, create(MessageStatusSchema, {
+              msgId, appId, time: record.time, broadcast,
+              subscribers: ksids.map((ksid) => ({ ksid, state: DeliveryState.QUEUED })),
+            }));
+            assert.deepEqual(Buffer.from(encodeStatusRecord(record)), Buffer.from(expected), `${msgId}/${appId}/${ms}/${ksids.length}`);
+          }
+        }
+      }
+    }
+  });
+});
+
+describe("encodeSendResponse", () => {
+  it("writes exactly the bytes toBinary writes, for replies of every size", () => {
+    const ids = ["", "1", "12345678901234567890", "é€😀", "x".repeat(127), "x".repeat(300)];
+    const offsets = [0n, 1n, 127n, 128n, 2n ** 32n, BigInt(Number.MAX_SAFE_INTEGER)];
+    for (const schema of [SendEventResponseSchema, SendPushResponseSchema]) {
+      for (const msgId of ids) {
+        for (const offset of offsets) {
+          const reply = { msgId, offset, invalidSubscribers: [] };
+          const expected = toBinary(schema, create(schema, reply));
+          assert.deepEqual(Buffer.from(encodeSendResponse(reply)!), Buffer.from(expected), `${schema.typeName} ${msgId} ${offset}`);
+        }
+      }
+    }
+  });
+
+  it("leaves to toBinary what it does not write itself", () => {
+    const invalid = [create(SubscriberRefSchema, { ref: { case: "ksid", value: "k" } })];
+    assert.equal(encodeSendResponse({ msgId: "", offset: 0n, invalidSubscribers: invalid }), undefined);
+    assert.equal(encodeSendResponse({ msgId: "1", offset: 2n ** 60n, invalidSubscribers: [] }), undefined);
+    assert.equal(encodeSendResponse({ msgId: "1" }), undefined);
+  });
+});
