@@ -58,7 +58,14 @@ export function heraldError(
 export const invalidArgument = (message: string) =>
   heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", message);
 
-/** The reason of an error, from a ConnectError made by heraldError. */
+/**
+ * The machine-readable reason of a failed call, in-process or over gRPC alike: the ErrorInfo
+ * detail of Herald's domain, else the `herald-reason` trailer.
+ */
 export function reasonOf(err: unknown): string | undefined {
-  return err instanceof ConnectError ? (err.metadata.get(REASON_TRAILER) ?? undefined) : undefined;
+  if (!(err instanceof ConnectError)) return undefined;
+  for (const info of err.findDetails(ErrorInfoSchema)) {
+    if (info.domain === ERROR_DOMAIN) return info.reason;
+  }
+  return err.metadata.get(REASON_TRAILER) ?? undefined;
 }

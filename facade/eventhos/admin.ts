@@ -13,12 +13,12 @@ import {
   ReceivedEventSchema,
   ReceivedState,
 } from "../../core/gen/herald/v1/eventhos_pb.js";
-import { reasonOf } from "../core-error.js";
+import { reasonOf } from "../../core/rpc/errors.js";
 import { FormatError } from "../format-error.js";
 import { TooLargeError } from "../body.js";
 import { CODES, reply, type Reply } from "./codes.js";
 import { UnsupportedTypeError } from "./read-body.js";
-import type { EventhosDeps } from "./routes.js";
+import type { EventhosDeps } from "./eventhos-deps.js";
 
 type Json = Record<string, unknown>;
 

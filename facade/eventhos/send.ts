@@ -1,12 +1,12 @@
 import type { Context } from "koa";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { reasonOf } from "../core-error.js";
+import { reasonOf } from "../../core/rpc/errors.js";
 import { FormatError } from "../format-error.js";
 import { TooLargeError } from "../body.js";
 import { CODES, reply, type Reply } from "./codes.js";
 import { UnsupportedTypeError } from "./read-body.js";
-import type { EventhosDeps } from "./routes.js";
+import type { EventhosDeps } from "./eventhos-deps.js";
 
 /** Request headers never written to the event log (credentials). */
 const SECRET_HEADERS = new Set(["access-key", "authorization", "cookie", "proxy-authorization"]);

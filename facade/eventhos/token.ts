@@ -1,10 +1,10 @@
 import type { Context } from "koa";
-import { reasonOf } from "../core-error.js";
+import { reasonOf } from "../../core/rpc/errors.js";
 import { FormatError } from "../format-error.js";
 import { TooLargeError } from "../body.js";
 import { CODES, reply } from "./codes.js";
 import { UnsupportedTypeError } from "./read-body.js";
-import type { EventhosDeps } from "./routes.js";
+import type { EventhosDeps } from "./eventhos-deps.js";
 
 /**
  * POST /auth/token, OAuth2 client_credentials (form or JSON): `{"code":200000,"message":"success",

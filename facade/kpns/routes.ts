@@ -5,7 +5,7 @@ import type { Logger } from "../../core/logger.js";
 import { requestFormat, TooLargeError, type BodyFormat } from "../body.js";
 import { FormatError } from "../format-error.js";
 import type { LegacyDeps } from "../legacy-deps.js";
-import { reasonOf } from "../core-error.js";
+import { reasonOf } from "../../core/rpc/errors.js";
 import { eventPushToSendEvent } from "./event-push.js";
 import { messageRequestToSendPush } from "./message-push.js";
 import { renderMessageResponse, type MessageReply, type Rendered } from "./message-response.js";

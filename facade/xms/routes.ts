@@ -7,7 +7,7 @@ import { SubscriptionAction } from "../../core/gen/herald/v1/registry_pb.js";
 import { TooLargeError } from "../body.js";
 import { FormatError } from "../format-error.js";
 import type { LegacyDeps } from "../legacy-deps.js";
-import { reasonOf } from "../core-error.js";
+import { reasonOf } from "../../core/rpc/errors.js";
 import {
   handlerHref,
   parseEventHandlerRequest,

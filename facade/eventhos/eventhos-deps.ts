@@ -1,0 +1,23 @@
+import type { Context } from "koa";
+import type { Client } from "@connectrpc/connect";
+import type { HubService } from "../../core/gen/herald/v1/hub_pb.js";
+import type { RegistryService } from "../../core/gen/herald/v1/registry_pb.js";
+import type { ClientService, DeliveryService } from "../../core/gen/herald/v1/eventhos_pb.js";
+import type { Logger } from "../../core/logger.js";
+
+/** The core clients the eventhos surface needs, beyond hub and registry. */
+export interface EventhosClients {
+  clients: Client<typeof ClientService>;
+  delivery: Client<typeof DeliveryService>;
+  /** Bearer token of the admin routes; undefined turns them off (every call 401202). */
+  adminToken: string | undefined;
+}
+
+export interface EventhosDeps extends EventhosClients {
+  hub: Client<typeof HubService>;
+  registry: Client<typeof RegistryService>;
+  logger: Logger;
+  readJson: (ctx: Context) => Promise<unknown>;
+  /** JSON or urlencoded (/auth/token). */
+  readForm: (ctx: Context) => Promise<unknown>;
+}
