@@ -43,13 +43,22 @@ await once(target, "listening");
 const targetPort = (target.address() as { port: number }).port;
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-function call(port: number, method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+function call(
+  port: number,
+  method: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, method, path, agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || "null") }));
-    });
+    const req = httpRequest(
+      { host: "127.0.0.1", port, method, path, agent, headers: { "content-type": "application/json", ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || "null") }));
+      },
+    );
     req.on("error", reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -67,7 +76,13 @@ async function setUp(port: number): Promise<string> {
   await admin("POST", "/event", { id: "bench-event", appId: "bench", name: "event" });
   await admin("POST", "/client", { id: "bench-client", appId: "bench", name: "bench", secret: "s" });
   const { key } = await admin("POST", "/client/bench-client/key");
-  await admin("POST", "/action", { id: "bench-action", appId: "bench-target", name: "hook", method: "POST", url: `http://127.0.0.1:${targetPort}/hook` });
+  await admin("POST", "/action", {
+    id: "bench-action",
+    appId: "bench-target",
+    name: "hook",
+    method: "POST",
+    url: `http://127.0.0.1:${targetPort}/hook`,
+  });
   await admin("POST", "/contract", { id: "bench-contract", eventId: "bench-event", actionId: "bench-action", order: 1 });
   return `/event/send?event-identifier=bench-event&access-key=${encodeURIComponent(key as string)}`;
 }
@@ -116,14 +131,20 @@ const rows: Array<[string, Row]> = [];
     const url = `http://127.0.0.1:${bare.ready["port"] as number}/event/send`;
     await h2load(url, bodyFile, { ...options, requests: Math.ceil(requests / 10) });
     const r = await h2load(url, bodyFile, { ...options, requests });
-    rows.push(["bare Koa route, fixed reply (accepting ceiling)", { accepted: r.perSecond, succeeded: r.succeeded, executions: NaN, p50: NaN, p99: NaN }]);
+    rows.push([
+      "bare Koa route, fixed reply (accepting ceiling)",
+      { accepted: r.perSecond, succeeded: r.succeeded, executions: NaN, p50: NaN, p99: NaN },
+    ]);
   } finally {
     await bare.stop();
   }
   const url = `http://127.0.0.1:${targetPort}/hook`;
   await h2load(url, bodyFile, { ...options, requests: Math.ceil(requests / 10) });
   const r = await h2load(url, bodyFile, { ...options, requests });
-  rows.push(["the target alone, loaded directly (executing ceiling)", { accepted: NaN, succeeded: r.succeeded, executions: r.perSecond, p50: NaN, p99: NaN }]);
+  rows.push([
+    "the target alone, loaded directly (executing ceiling)",
+    { accepted: NaN, succeeded: r.succeeded, executions: r.perSecond, p50: NaN, p99: NaN },
+  ]);
   calls = 0;
 }
 const [bareRow, targetRow] = [rows[0]![1], rows[1]![1]];
@@ -149,14 +170,18 @@ target.close();
 process.stdout.write(
   `\nbench:eventhos — POST /event/send (the document's sample body), one contract to a local target; h2load HTTP/1.1, ` +
     `${requests} events, ${clients} connections; latency: 8 senders in a closed loop for ${latencySeconds} s; Node ${process.version}, ${cpus().length} cores\n\n` +
-    table(["server", "events/s accepted", "vs bare", "executions/s", "vs target", "send→target p50 ms", "p99 ms", "2xx"], rows.map(([name, r]) => [
-      name,
-      Number.isNaN(r.accepted) ? "-" : fmt(r.accepted),
-      Number.isNaN(r.accepted) ? "-" : `${fmt((100 * r.accepted) / bareRow.accepted)}%`,
-      Number.isNaN(r.executions) ? "-" : fmt(r.executions),
-      Number.isNaN(r.executions) ? "-" : `${fmt((100 * r.executions) / targetRow.executions)}%`,
-      Number.isNaN(r.p50) ? "-" : fmt(r.p50, 2),
-      Number.isNaN(r.p99) ? "-" : fmt(r.p99, 2),
-      `${r.succeeded}/${requests}`,
-    ])) + "\n",
+    table(
+      ["server", "events/s accepted", "vs bare", "executions/s", "vs target", "send→target p50 ms", "p99 ms", "2xx"],
+      rows.map(([name, r]) => [
+        name,
+        Number.isNaN(r.accepted) ? "-" : fmt(r.accepted),
+        Number.isNaN(r.accepted) ? "-" : `${fmt((100 * r.accepted) / bareRow.accepted)}%`,
+        Number.isNaN(r.executions) ? "-" : fmt(r.executions),
+        Number.isNaN(r.executions) ? "-" : `${fmt((100 * r.executions) / targetRow.executions)}%`,
+        Number.isNaN(r.p50) ? "-" : fmt(r.p50, 2),
+        Number.isNaN(r.p99) ? "-" : fmt(r.p99, 2),
+        `${r.succeeded}/${requests}`,
+      ]),
+    ) +
+    "\n",
 );

@@ -2,7 +2,19 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventPushDocument } from "../test/support/contract-docs.js";
-import { fmt, h2load, logPercentiles, medianRatio, medianRound, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
+import {
+  fmt,
+  h2load,
+  logPercentiles,
+  medianRatio,
+  medianRound,
+  requireH2load,
+  startHeraldProcess,
+  startNode,
+  table,
+  type H2loadResult,
+  type Proc,
+} from "./support.js";
 
 /**
  * bench:facade — eventpushmessage requests/s and latency through Herald's facade (embedded core,
@@ -77,8 +89,14 @@ try {
           const ok = row.results.reduce((n, x) => n + x.succeeded, 0);
           const all = row.results.reduce((n, x) => n + x.requests, 0);
           return [
-            row.name, fmt(m.perSecond), fmt(m.p50, 2), fmt(m.p99, 2), `${fmt(100 * medianRatio(row.results, ceiling))}%`, row.target,
-            row.results.map((x) => fmt(x.perSecond)).join(" "), `${ok}/${all}`,
+            row.name,
+            fmt(m.perSecond),
+            fmt(m.p50, 2),
+            fmt(m.p99, 2),
+            `${fmt(100 * medianRatio(row.results, ceiling))}%`,
+            row.target,
+            row.results.map((x) => fmt(x.perSecond)).join(" "),
+            `${ok}/${all}`,
           ];
         }),
       ) +

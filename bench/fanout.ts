@@ -98,7 +98,9 @@ async function herald(procs: Proc[], watchers: number, n: number, rps?: number):
   const probe = rawClients(ports[0]!);
   const { offset } = await unary<{ offset: string }>(probe.hub, "sendEvent", { eventId: "1" });
   probe.close();
-  const watchRequest = Buffer.from(toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { appId: "demo", resumeAfter: BigInt(offset) })));
+  const watchRequest = Buffer.from(
+    toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { appId: "demo", resumeAfter: BigInt(offset) })),
+  );
   const expected = n * watchers;
   const latencies: number[] = [];
   let received = 0;
@@ -178,9 +180,15 @@ try {
     const sorted = [...r.latencies].sort((a, b) => a - b);
     const rate = r.events / r.seconds;
     return [
-      r.name, r.events, fmt(rate), r.watchers === 0 ? "-" : fmt(rate * r.watchers), `${fmt((100 * rate) / limit)}%`,
+      r.name,
+      r.events,
+      fmt(rate),
+      r.watchers === 0 ? "-" : fmt(rate * r.watchers),
+      `${fmt((100 * rate) / limit)}%`,
       r.watchers === 0 ? "-" : `${fmt((100 * rate * r.watchers) / limit)}%`,
-      `${fmt((100 * rate) / (ceiling.events / ceiling.seconds))}%`, fmt(percentile(sorted, 50), 1), fmt(percentile(sorted, 99), 1),
+      `${fmt((100 * rate) / (ceiling.events / ceiling.seconds))}%`,
+      fmt(percentile(sorted, 50), 1),
+      fmt(percentile(sorted, 99), 1),
     ];
   });
   process.stdout.write(
@@ -190,7 +198,10 @@ try {
       `(1 ms clock granularity); read it on the 1,000/s rows — at full load it is mostly queueing\n` +
       `vs raw: events/s and deliveries/s against the raw limit (one raw message is one delivery); vs unary: events/s ` +
       `against the unary ceiling\n\n` +
-      table(["path", "events", "events/s", "deliveries/s", "events vs raw", "deliveries vs raw", "events vs unary", "p50 ms", "p99 ms"], rows) +
+      table(
+        ["path", "events", "events/s", "deliveries/s", "events vs raw", "deliveries vs raw", "events vs unary", "p50 ms", "p99 ms"],
+        rows,
+      ) +
       "\n",
   );
 } finally {

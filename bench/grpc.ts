@@ -1,6 +1,18 @@
 import { RedisServer } from "../test/support/redis-server.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import { fmt, grpcFrameFile, h2load, medianRatio, medianRound, requireH2load, startHeraldProcess, startNode, table, type H2loadResult, type Proc } from "./support.js";
+import {
+  fmt,
+  grpcFrameFile,
+  h2load,
+  medianRatio,
+  medianRound,
+  requireH2load,
+  startHeraldProcess,
+  startNode,
+  table,
+  type H2loadResult,
+  type Proc,
+} from "./support.js";
 
 /**
  * bench:grpc — unary SendEvent calls/s through Herald against a bare grpc-js echo server, in one
@@ -88,8 +100,13 @@ try {
             ? "-"
             : `${s.results.reduce((n, x) => n + (x.published ?? 0), 0)}/${s.results.reduce((n, x) => n + x.requests, 0)}`;
           return [
-            s.name, fmt(m.perSecond), fmt(m.mean, 2), `${fmt(100 * medianRatio(s.results, echo))}%`, targets[i]!,
-            s.results.map((x) => fmt(x.perSecond)).join(" "), published,
+            s.name,
+            fmt(m.perSecond),
+            fmt(m.mean, 2),
+            `${fmt(100 * medianRatio(s.results, echo))}%`,
+            targets[i]!,
+            s.results.map((x) => fmt(x.perSecond)).join(" "),
+            published,
           ];
         }),
       ) +

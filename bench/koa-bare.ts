@@ -16,7 +16,7 @@ const routes = {
     path: "/kpns/service/eventpushmessage",
     type: "text/xml;charset=UTF-8",
     body:
-      '<messageResponse>\n    <code>200</code>\n    <description>Request Queued. </description>\n' +
+      "<messageResponse>\n    <code>200</code>\n    <description>Request Queued. </description>\n" +
       '    <messages>\n        <message  msgId="1" ></message>\n    </messages>\n</messageResponse>',
   },
   eventhos: { path: "/event/send", type: "application/json", body: '{"code":200000,"message":"success"}' },
@@ -27,7 +27,8 @@ if (process.argv.includes("--parse")) {
   app.use(bodyParser({ enableTypes: ["json", "xml"] }));
   app.use(async (ctx, next) => {
     const raw = (ctx.request as { rawBody?: string }).rawBody ?? "";
-    if (!ctx.request.is("json")) xml2js(raw, { compact: true, trim: true, ignoreComment: true, ignoreDeclaration: true, ignoreInstruction: true, nativeType: false });
+    if (!ctx.request.is("json"))
+      xml2js(raw, { compact: true, trim: true, ignoreComment: true, ignoreDeclaration: true, ignoreInstruction: true, nativeType: false });
     await next();
   });
 }

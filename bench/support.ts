@@ -45,7 +45,11 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
 }
 
 export function startHeraldProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  return startNode("dist/server/main.js", ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--seed", "examples/seed.yaml", ...args], { LOG_LEVEL: "", REDIS_URL: "", ...env });
+  return startNode(
+    "dist/server/main.js",
+    ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--seed", "examples/seed.yaml", ...args],
+    { LOG_LEVEL: "", REDIS_URL: "", ...env },
+  );
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -85,7 +89,10 @@ export interface LoadResult {
  * Closed-loop load: `concurrency` callers, each issuing the next call when the last returns, for
  * `seconds` after `warmup` seconds. Latency in milliseconds.
  */
-export async function closedLoop(call: () => Promise<unknown>, options: { concurrency: number; warmup: number; seconds: number }): Promise<LoadResult> {
+export async function closedLoop(
+  call: () => Promise<unknown>,
+  options: { concurrency: number; warmup: number; seconds: number },
+): Promise<LoadResult> {
   const latencies: number[] = [];
   let measuring = false;
   let stop = false;
@@ -118,7 +125,11 @@ export function table(headers: string[], rows: Array<Array<string | number>>): s
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) => "| " + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ") + " |";
-  return [line(headers), "|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|") + "|", ...cells.slice(1).map(line)].join("\n");
+  return [
+    line(headers),
+    "|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|") + "|",
+    ...cells.slice(1).map(line),
+  ].join("\n");
 }
 
 export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
@@ -176,8 +187,16 @@ export function h2load(
   const args = [
     ...(options.rps ? [`--rps=${options.rps}`] : []),
     ...(options.logFile ? [`--log-file=${options.logFile}`] : []),
-    "-n", String(options.requests), "-c", String(options.clients), "-m", String(options.streams),
-    "-d", body, ...headers, url,
+    "-n",
+    String(options.requests),
+    "-c",
+    String(options.clients),
+    "-m",
+    String(options.streams),
+    "-d",
+    body,
+    ...headers,
+    url,
   ];
   return new Promise((resolve, reject) =>
     execFile("h2load", args, { maxBuffer: 1 << 20 }, (err, stdout) => {

@@ -83,7 +83,9 @@ async function bare(): Promise<Row> {
   const clients = await openClients(Array.from({ length: streams }, (_, i) => `http://127.0.0.1:${port}/s/${i}`));
   while (open.size < streams) await new Promise((r) => setImmediate(r));
   const after = memory();
-  const frame = Buffer.from(`5e\r\n<web_service version="1.0">\n<event type="x">\n<event_data name="a" value="b"/>\n</event>\n</web_service>\n`);
+  const frame = Buffer.from(
+    `5e\r\n<web_service version="1.0">\n<event type="x">\n<event_data name="a" value="b"/>\n</event>\n</web_service>\n`,
+  );
   const fanMs = await clients.publish(() => {
     for (const res of open) res.write(frame);
   });
@@ -95,7 +97,10 @@ async function bare(): Promise<Row> {
 
 async function herald(): Promise<Row> {
   const h = await startHerald(
-    { server: { host: "127.0.0.1", grpcPort: 0, httpPort: 0, seedFile: join(root, "examples/seed.yaml") }, limits: { maxHandlersPerApp: streams } },
+    {
+      server: { host: "127.0.0.1", grpcPort: 0, httpPort: 0, seedFile: join(root, "examples/seed.yaml") },
+      limits: { maxHandlersPerApp: streams },
+    },
     silentLogger,
   );
   const base = `http://127.0.0.1:${h.httpPort}`;
@@ -108,7 +113,11 @@ async function herald(): Promise<Row> {
   while (h.fanOut.watcherCount < streams) await new Promise((r) => setImmediate(r));
   const after = memory();
   const body = JSON.stringify({
-    event: { eventid: "1", eventNamePairs: { key: [{ name: "lastname", content: "Smith" }] }, message: { content: { mimeType: "text/plain" }, subscribers: { subscriber: [{ ksid: "xxxx" }] } } },
+    event: {
+      eventid: "1",
+      eventNamePairs: { key: [{ name: "lastname", content: "Smith" }] },
+      message: { content: { mimeType: "text/plain" }, subscribers: { subscriber: [{ ksid: "xxxx" }] } },
+    },
   });
   const fanMs = await clients.publish(async () => {
     const status = await httpStatus(`${base}/kpns/service/eventpushmessage`, "POST", body, "application/json");

@@ -13,6 +13,7 @@ interface Flag {
 }
 
 /** Every flag, its environment variable and its option; --help is generated from this table. */
+// biome-ignore format: a table, one flag a line
 export const flags: Flag[] = [
   { flag: "host", env: "HERALD_HOST", key: "server.host", kind: "string", help: "interface to bind" },
   { flag: "grpc-port", env: "HERALD_GRPC_PORT", key: "server.grpcPort", kind: "integer", help: "gRPC port (0: any free)" },

@@ -24,7 +24,9 @@ async function main(): Promise<number> {
   try {
     // --core-url: this process is only the HTTP facade of a core running elsewhere.
     const { coreUrl } = config.server;
-    herald = coreUrl ? await startFacadeServer({ ...config, server: { ...config.server, coreUrl } }, logger) : await startHerald(config, logger);
+    herald = coreUrl
+      ? await startFacadeServer({ ...config, server: { ...config.server, coreUrl } }, logger)
+      : await startHerald(config, logger);
   } catch (err) {
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "herald could not start");
     return 1;

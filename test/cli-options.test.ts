@@ -4,7 +4,11 @@ import { defaultConfig } from "../server/config.js";
 
 describe("parseOptions", () => {
   it("takes defaults, then environment, then flags", () => {
-    const p = parseOptions(["--grpc-port", "7000", "--max-subscribers", "3"], { HERALD_GRPC_PORT: "6000", HERALD_HTTP_PORT: "6001", REDIS_URL: "redis://r" });
+    const p = parseOptions(["--grpc-port", "7000", "--max-subscribers", "3"], {
+      HERALD_GRPC_PORT: "6000",
+      HERALD_HTTP_PORT: "6001",
+      REDIS_URL: "redis://r",
+    });
     assert.ok(!p.help);
     assert.equal(p.config.server.grpcPort, 7000);
     assert.equal(p.config.server.httpPort, 6001);
@@ -30,8 +34,13 @@ describe("flags", () => {
     assert.match(usage(), /--watch-queue-limit\s+HERALD_WATCH_QUEUE_LIMIT\s+.*\(default 1000\)/);
   });
   it("set the field they name", () => {
-    const p = parseOptions(["--watch-queue-limit", "7", "--delivery-retry-limit", "2", "--xms-keepalive-ms", "9"], { HERALD_KEY_PREFIX: "x:" });
+    const p = parseOptions(["--watch-queue-limit", "7", "--delivery-retry-limit", "2", "--xms-keepalive-ms", "9"], {
+      HERALD_KEY_PREFIX: "x:",
+    });
     assert.ok(!p.help);
-    assert.deepEqual([p.config.watch.queueLimit, p.config.eventhos.retryLimit, p.config.xms.keepaliveMs, p.config.redis.keyPrefix], [7, 2, 9, "x:"]);
+    assert.deepEqual(
+      [p.config.watch.queueLimit, p.config.eventhos.retryLimit, p.config.xms.keepaliveMs, p.config.redis.keyPrefix],
+      [7, 2, 9, "x:"],
+    );
   });
 });

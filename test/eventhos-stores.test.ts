@@ -27,7 +27,9 @@ describe("eventhos stores on Redis", () => {
   const common = () => ({ url: redis.url, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger });
 
   clientStoreContract("RedisClientStore", () => RedisClientStore.connect({ ...common(), keyPrefix: uniquePrefix() }));
-  deliveryStoreContract("RedisDeliveryStore", (options) => RedisDeliveryStore.connect({ ...common(), keyPrefix: uniquePrefix(), ...options }));
+  deliveryStoreContract("RedisDeliveryStore", (options) =>
+    RedisDeliveryStore.connect({ ...common(), keyPrefix: uniquePrefix(), ...options }),
+  );
   workQueueContract("RedisWorkQueue", async (options) => {
     const keyPrefix = uniquePrefix();
     const queue = { ...common(), keyPrefix, ...options, stream: `${keyPrefix}queue`, group: "workers", role: "queue" };

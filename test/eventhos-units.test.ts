@@ -22,16 +22,28 @@ describe("eventhos templates", () => {
 
   it("fills text (with an encoder for URLs) and JSON, where a lone placeholder keeps the value's type", () => {
     assert.equal(renderText("/x/{{ body.s }}?h={{headers.x-id}}&m={{body.missing}}", source, encodeURIComponent), "/x/x%20y?h=h1&m=");
-    assert.deepEqual(renderJson('{"n":"{{body.n}}","t":"n={{body.n}}","o":"{{body.a}}","m":"{{body.m}}","k":[true,"{{query.q}}"]}', source), {
-      n: 1, t: "n=1", o: source.body.a, m: null, k: [true, "v"],
-    });
+    assert.deepEqual(
+      renderJson('{"n":"{{body.n}}","t":"n={{body.n}}","o":"{{body.a}}","m":"{{body.m}}","k":[true,"{{query.q}}"]}', source),
+      {
+        n: 1,
+        t: "n=1",
+        o: source.body.a,
+        m: null,
+        k: [true, "v"],
+      },
+    );
     assert.throws(() => renderJson("{not json", source));
   });
 
   it("builds the call: method upper-cased, received body forwarded when there is no template, none for GET", () => {
     const received = create(ReceivedEventSchema, { body: fromJson(ValueSchema, { id: 5 }), headers: {}, query: {} });
     const post = buildRequest(create(ActionSchema, { method: "post", url: "http://t/{{body.id}}", headers: { "X-A": "b" } }), received);
-    assert.deepEqual(post, { method: "POST", url: "http://t/5", headers: { "x-a": "b", "content-type": "application/json" }, body: '{"id":5}' });
+    assert.deepEqual(post, {
+      method: "POST",
+      url: "http://t/5",
+      headers: { "x-a": "b", "content-type": "application/json" },
+      body: '{"id":5}',
+    });
     const get = buildRequest(create(ActionSchema, { method: "GET", url: "http://t/" }), received);
     assert.equal(get.body, undefined);
     assert.equal(get.headers["content-type"], undefined);
@@ -40,8 +52,14 @@ describe("eventhos templates", () => {
 
 describe("eventhos backoff", () => {
   it("doubles from the base up to the max, with half of it random", () => {
-    assert.deepEqual([1, 2, 3, 4, 10].map((r) => backoffMs(r, 100, 500, () => 1)), [100, 200, 400, 500, 500]);
-    assert.deepEqual([1, 2, 3].map((r) => backoffMs(r, 100, 500, () => 0)), [50, 100, 200]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 10].map((r) => backoffMs(r, 100, 500, () => 1)),
+      [100, 200, 400, 500, 500],
+    );
+    assert.deepEqual(
+      [1, 2, 3].map((r) => backoffMs(r, 100, 500, () => 0)),
+      [50, 100, 200],
+    );
   });
 });
 

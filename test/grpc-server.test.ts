@@ -46,7 +46,13 @@ interface UnaryResult<T> {
 }
 
 /** A unary call; resolves with response, headers and trailers, rejects with the ServiceError. */
-function unary<T = any>(client: RawClient, method: string, request: object, options: grpc.CallOptions = {}, metadata = new grpc.Metadata()): Promise<UnaryResult<T>> {
+function unary<T = any>(
+  client: RawClient,
+  method: string,
+  request: object,
+  options: grpc.CallOptions = {},
+  metadata = new grpc.Metadata(),
+): Promise<UnaryResult<T>> {
   return new Promise((resolve, reject) => {
     let response: T | undefined;
     let headers = new grpc.Metadata();
@@ -459,7 +465,8 @@ describe("grpc-js serving connect-es handlers", () => {
       const definition = protoLoader.loadSync("grpc/reflection/v1/reflection.proto", {
         includeDirs: [join(root, "node_modules/@grpc/reflection/build/proto")],
       });
-      const Reflection = (grpc.loadPackageDefinition(definition) as any).grpc.reflection.v1.ServerReflection as grpc.ServiceClientConstructor;
+      const Reflection = (grpc.loadPackageDefinition(definition) as any).grpc.reflection.v1
+        .ServerReflection as grpc.ServiceClientConstructor;
       const reflection = connect(Reflection, port);
       try {
         const call: grpc.ClientDuplexStream<object, any> = reflection["serverReflectionInfo"]();

@@ -32,7 +32,17 @@ function services(overrides: { stores?: Stores; logger?: Logger } = {}) {
   const bus = new MemoryBus({ historySize: 100 });
   const fanOut = new FanOut(bus, { queueLimit: 100, historyPage: 10, logger: silentLogger });
   const validator = new Validator(defaultLimits);
-  const hub = withErrorMapping(createHubService({ stores, bus, fanOut, cursors: new HandlerCursors(stores.handlers, { flushMs: 50, logger }), validator, historyPage: 10, logger }));
+  const hub = withErrorMapping(
+    createHubService({
+      stores,
+      bus,
+      fanOut,
+      cursors: new HandlerCursors(stores.handlers, { flushMs: 50, logger }),
+      validator,
+      historyPage: 10,
+      logger,
+    }),
+  );
   const registry = withErrorMapping(createRegistryService({ stores, bus, validator }));
   return { hub, registry, fanOut };
 }
@@ -45,7 +55,11 @@ const transports: Record<string, () => Clients> = {
   },
   "in-process client (the facade's)": () => {
     const s = services();
-    return { hub: createInProcessClient(HubService, s.hub), registry: createInProcessClient(RegistryService, s.registry), fanOut: s.fanOut };
+    return {
+      hub: createInProcessClient(HubService, s.hub),
+      registry: createInProcessClient(RegistryService, s.registry),
+      fanOut: s.fanOut,
+    };
   },
 };
 
@@ -102,7 +116,10 @@ for (const [name, make] of Object.entries(transports)) {
         subscribers: [{ ref: { case: "ufid", value: "u1" } }, { ref: { case: "deviceId", value: "zz" } }],
       });
       assert.match(r.msgId, /^\d+$/);
-      assert.deepEqual(r.invalidSubscribers.map((s) => s.ref.value), ["zz"]);
+      assert.deepEqual(
+        r.invalidSubscribers.map((s) => s.ref.value),
+        ["zz"],
+      );
       await c.registry.unsubscribe({ ksid });
       const gone = await c.hub.sendEvent({ eventId: "e1", subscribers: [{ ref: { case: "ksid", value: ksid } }] });
       assert.equal(gone.msgId, "");
@@ -129,21 +146,42 @@ for (const [name, make] of Object.entries(transports)) {
       const live = await it.next();
       assert.equal(live.value?.event?.requestId, "grp");
       // Each event is marked once the stream pulls the next one.
-      await until(() => status(first.msgId), (s) => s[0]?.states[0] === `${ksid}:DELIVERED`, "the replayed event to be delivered");
+      await until(
+        () => status(first.msgId),
+        (s) => s[0]?.states[0] === `${ksid}:DELIVERED`,
+        "the replayed event to be delivered",
+      );
       const third = await c.hub.sendEvent({ eventId: "e1", subscribers: to, requestId: "grp" });
       await it.next();
-      const grp = await until(() => status("grp"), (s) => s[0]?.states.length === 1, "the broadcast to list its receiver");
-      assert.deepEqual(grp.map((m) => [m.msgId, m.broadcast]), [[second.msgId, true], [third.msgId, false]]);
+      const grp = await until(
+        () => status("grp"),
+        (s) => s[0]?.states.length === 1,
+        "the broadcast to list its receiver",
+      );
+      assert.deepEqual(
+        grp.map((m) => [m.msgId, m.broadcast]),
+        [
+          [second.msgId, true],
+          [third.msgId, false],
+        ],
+      );
       assert.deepEqual(grp[0]?.states, [`${ksid}:DELIVERED`]);
       abort.abort();
       await it.return?.();
     });
 
     it("answers GetMessageStatus errors and records nothing when every subscriber is invalid", async () => {
-      const reason = (p: Promise<unknown>) => p.then(() => assert.fail("should fail"), (e: unknown) => [ConnectError.from(e).code, reasonOf(e)]);
+      const reason = (p: Promise<unknown>) =>
+        p.then(
+          () => assert.fail("should fail"),
+          (e: unknown) => [ConnectError.from(e).code, reasonOf(e)],
+        );
       assert.deepEqual(await reason(c.hub.getMessageStatus({ requestId: "" })), [Code.InvalidArgument, "INVALID_ARGUMENT"]);
       assert.deepEqual(await reason(c.hub.getMessageStatus({ requestId: "nope" })), [Code.NotFound, "MESSAGE_NOT_FOUND"]);
-      assert.deepEqual(await reason(c.hub.sendEvent({ eventId: "e1", requestId: "x".repeat(257) })), [Code.InvalidArgument, "INVALID_ARGUMENT"]);
+      assert.deepEqual(await reason(c.hub.sendEvent({ eventId: "e1", requestId: "x".repeat(257) })), [
+        Code.InvalidArgument,
+        "INVALID_ARGUMENT",
+      ]);
       const none = await c.hub.sendEvent({ eventId: "e1", requestId: "none", subscribers: [{ ref: { case: "ksid", value: "ghost" } }] });
       assert.equal(none.msgId, "");
       assert.deepEqual(await reason(c.hub.getMessageStatus({ requestId: "none" })), [Code.NotFound, "MESSAGE_NOT_FOUND"]);
@@ -172,7 +210,11 @@ describe("hub handlers when deliveries cannot be recorded", () => {
     for (let i = 0; i < 3; i++) sent.push((await hub.sendPush({ appId: "app", allActive: true, content: { data: `m${i}` } })).msgId);
     const got = [(await firstNext).value?.event?.msgId, (await it.next()).value?.event?.msgId, (await it.next()).value?.event?.msgId];
     assert.deepEqual(got, sent);
-    await until(async () => warnings.length, (n) => n >= 2, "the failed marks to be logged");
+    await until(
+      async () => warnings.length,
+      (n) => n >= 2,
+      "the failed marks to be logged",
+    );
     assert.equal(warnings[0]?.msg, "cannot record delivery");
     assert.match(warnings[0]?.err ?? "", /down/);
     abort.abort();

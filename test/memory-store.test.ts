@@ -23,7 +23,10 @@ describe("MemoryStatusStore", () => {
     await send("r2", "2"); // r2 anew, dropping r3
     assert.equal((await store.messageStatus("r2"))?.[0]?.subscribers[0]?.deliveredTime, undefined, "r2's mark was dropped with it");
     assert.equal(await store.messageStatus("r3"), undefined);
-    assert.deepEqual((await Promise.all(["r4", "r5"].map((r) => store.messageStatus(r)))).map((m) => m?.length), [1, 1]);
+    assert.deepEqual(
+      (await Promise.all(["r4", "r5"].map((r) => store.messageStatus(r)))).map((m) => m?.length),
+      [1, 1],
+    );
   });
 
   it("keeps exactly the newest messageStatusMax request ids over a long churn", async () => {
@@ -37,7 +40,10 @@ describe("MemoryStatusStore", () => {
     const kept: string[] = [];
     for (let i = 0; i < 2600; i++) if (await store.messageStatus(`r${i}`)) kept.push(`r${i}`);
     // The last 100 sends named r2300..r2399, each created anew after it was dropped.
-    assert.deepEqual(kept, Array.from({ length: 100 }, (_, i) => `r${2300 + i}`));
+    assert.deepEqual(
+      kept,
+      Array.from({ length: 100 }, (_, i) => `r${2300 + i}`),
+    );
     assert.equal((await store.messageStatus("r2399"))?.length, 1, "a re-created id holds only its new message");
   });
 });

@@ -97,7 +97,10 @@ describe("RedisBus", () => {
     const bus = await connect(prefix);
     await bus.publish("ok", envelope(0));
     await admin.xadd(`${prefix}{broken}:history`, "0-5", "d", "not ours");
-    const err: unknown = await bus.publish("broken", envelope(1)).then(() => undefined, (e: unknown) => e);
+    const err: unknown = await bus.publish("broken", envelope(1)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof Error && !(err instanceof UnavailableError), String(err));
     assert.match(err.message, /XADD/);
     assert.equal(await admin.get(`${prefix}{broken}:offset`), "0", "offset rolled back");
@@ -190,14 +193,24 @@ describe("RedisBus", () => {
     const started = performance.now();
     await assert.rejects(bus.publish("app", envelope(3)), UnavailableError);
     await assert.rejects(bus.history("app", 0n, 10), UnavailableError);
-    await assert.rejects(bus.subscribe("other", () => undefined), UnavailableError);
+    await assert.rejects(
+      bus.subscribe("other", () => undefined),
+      UnavailableError,
+    );
     await assert.rejects(bus.publish("app", envelope(4)), UnavailableError);
     const elapsed = performance.now() - started;
     assert.ok(elapsed < 1000, `rejected in ${elapsed.toFixed(0)} ms, well under the 2000 ms command timeout`);
     await idle.close(); // closing while Redis is down does not wait for it
     const port = await freePort();
     await assert.rejects(
-      RedisBus.connect({ url: `redis://127.0.0.1:${port}`, keyPrefix: "unused:", historySize: 10, commandTimeoutMs: 2000, maxReconnectDelayMs: 50, logger: silentLogger }),
+      RedisBus.connect({
+        url: `redis://127.0.0.1:${port}`,
+        keyPrefix: "unused:",
+        historySize: 10,
+        commandTimeoutMs: 2000,
+        maxReconnectDelayMs: 50,
+        logger: silentLogger,
+      }),
       UnavailableError,
     );
 
@@ -211,7 +224,10 @@ describe("RedisBus", () => {
     await c.count(4);
     assert.deepEqual(c.offsets(), [1n, 2n, 3n, 4n], "the subscription works again");
     const h = await bus.history("app", 0n, 10);
-    assert.deepEqual(h.messages.map((m) => Buffer.from(m).toString("hex")), [...acked, next].map((p) => Buffer.from(p.message).toString("hex")));
+    assert.deepEqual(
+      h.messages.map((m) => Buffer.from(m).toString("hex")),
+      [...acked, next].map((p) => Buffer.from(p.message).toString("hex")),
+    );
     const fresh = collector();
     await bus.subscribe("other", fresh.listener);
     await bus.publish("other", envelope(6));

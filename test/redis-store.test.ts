@@ -63,14 +63,22 @@ describe("Redis stores", () => {
       const before = await scriptCalls();
       await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          i % 2 === 0 ? rec(`batch-${i}`, String(10 + i)) : store.markDelivered(`batch-${i - 1}`, String(9 + i), "k2", 1_700_000_000_000 + i),
+          i % 2 === 0
+            ? rec(`batch-${i}`, String(10 + i))
+            : store.markDelivered(`batch-${i - 1}`, String(9 + i), "k2", 1_700_000_000_000 + i),
         ),
       );
       assert.equal((await scriptCalls()) - before, 1);
       for (const i of [0, 48, 98]) {
         const [m] = (await store.messageStatus(`batch-${i}`)) ?? [];
         assert.equal(m?.msgId, String(10 + i));
-        assert.deepEqual(m?.subscribers.map((s) => [s.ksid, s.deliveredTime ? Number(s.deliveredTime.seconds) : 0]), [["k1", 0], ["k2", 1_700_000_000]]);
+        assert.deepEqual(
+          m?.subscribers.map((s) => [s.ksid, s.deliveredTime ? Number(s.deliveredTime.seconds) : 0]),
+          [
+            ["k1", 0],
+            ["k2", 1_700_000_000],
+          ],
+        );
       }
     } finally {
       raw.disconnect();

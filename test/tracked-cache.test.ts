@@ -54,7 +54,9 @@ describe("TrackedCache", () => {
   /** The id of one of the cache's connections, by the name it gives itself. */
   const clientId = async (name: string) => {
     const list = await raw.client("LIST");
-    const line = String(list).split("\n").find((l) => l.includes(` name=${name} `));
+    const line = String(list)
+      .split("\n")
+      .find((l) => l.includes(` name=${name} `));
     assert.ok(line, `a connection named ${name}`);
     return /id=(\d+)/.exec(line)![1]!;
   };

@@ -5,7 +5,13 @@ import { encodeEvent } from "../core/bus/encode-event.js";
 import { HandlerChangeSchema } from "../core/gen/herald/v1/handler_pb.js";
 import { appendIds, wrapField1 } from "../core/bus/envelope.js";
 import { ContentSchema, EventKind, EventSchema, NamePairSchema, SubscriberRefSchema } from "../core/gen/herald/v1/event_pb.js";
-import { DeliveryState, MessageStatusSchema, SendEventResponseSchema, SendPushResponseSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
+import {
+  DeliveryState,
+  MessageStatusSchema,
+  SendEventResponseSchema,
+  SendPushResponseSchema,
+  WatchEventsResponseSchema,
+} from "../core/gen/herald/v1/hub_pb.js";
 import { encodeStatusRecord } from "../core/store/status-record.js";
 import { encodeSendResponse } from "../core/hub/send-response-encoder.js";
 
@@ -57,7 +63,14 @@ describe("encodeEvent", () => {
         ...(rnd(3) === 0 ? { payload: fromJson(ValueSchema, { a: [1, "b", null, { c: true }], d: text() }) } : {}),
         time: timestampFromMs([0, 1, 1_700_000_000_123, 2 ** 45][rnd(4)]!),
         requestId: text(),
-        ...(rnd(5) === 0 ? { handlerChange: create(HandlerChangeSchema, { deleted: true, handler: { id: text(), revision: 2n ** 40n, subscriptions: [{ type: "any" }] } }) } : {}),
+        ...(rnd(5) === 0
+          ? {
+              handlerChange: create(HandlerChangeSchema, {
+                deleted: true,
+                handler: { id: text(), revision: 2n ** 40n, subscriptions: [{ type: "any" }] },
+              }),
+            }
+          : {}),
       };
       const expected = toBinary(EventSchema, create(EventSchema, fields));
       assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(expected), `event ${i}`);
@@ -65,7 +78,19 @@ describe("encodeEvent", () => {
   });
 
   it("falls back to toBinary for what varints from numbers cannot hold (a time before 1970)", () => {
-    const fields = { appId: "a", eventId: "", kind: EventKind.PUSH, type: "", resourceType: "", resourceId: "", targets: [], osType: "", namePairs: [], time: timestampFromMs(-5_000), requestId: "" };
+    const fields = {
+      appId: "a",
+      eventId: "",
+      kind: EventKind.PUSH,
+      type: "",
+      resourceType: "",
+      resourceId: "",
+      targets: [],
+      osType: "",
+      namePairs: [],
+      time: timestampFromMs(-5_000),
+      requestId: "",
+    };
     assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(toBinary(EventSchema, create(EventSchema, fields))));
   });
 });
@@ -81,10 +106,16 @@ describe("encodeStatusRecord", () => {
           for (const ksids of [[], ["k1"], texts, Array.from({ length: 20 }, (_, i) => `ksid-${i}`)]) {
             const broadcast = n++ % 2 === 0;
             const record = { msgId, appId, ksids, broadcast, time: timestampFromMs(ms) };
-            const expected = toBinary(MessageStatusSchema, create(MessageStatusSchema, {
-              msgId, appId, time: record.time, broadcast,
-              subscribers: ksids.map((ksid) => ({ ksid, state: DeliveryState.QUEUED })),
-            }));
+            const expected = toBinary(
+              MessageStatusSchema,
+              create(MessageStatusSchema, {
+                msgId,
+                appId,
+                time: record.time,
+                broadcast,
+                subscribers: ksids.map((ksid) => ({ ksid, state: DeliveryState.QUEUED })),
+              }),
+            );
             assert.deepEqual(Buffer.from(encodeStatusRecord(record)), Buffer.from(expected), `${msgId}/${appId}/${ms}/${ksids.length}`);
           }
         }

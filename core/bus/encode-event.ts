@@ -23,7 +23,6 @@ export interface EventFields {
   handlerChange?: HandlerChange | undefined;
 }
 
-
 /**
  * Encodes an Event straight from its fields, on the path of every publish: the same bytes as
  * `toBinary(EventSchema, create(EventSchema, fields))` (proto3: defaults omitted, fields in number

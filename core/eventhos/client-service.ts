@@ -1,6 +1,6 @@
 import { Code, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { ClientSchema, ClientService, type Client } from "../gen/herald/v1/eventhos_pb.js";
+import { ClientSchema, type ClientService, type Client } from "../gen/herald/v1/eventhos_pb.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import type { ClientRecord, ClientStore } from "./client-store.js";
 import { heraldError, invalidArgument } from "../rpc/errors.js";
@@ -18,7 +18,13 @@ const unauthenticated = (why: string) => heraldError(Code.Unauthenticated, "UNAU
 const clientNotFound = (id: string) => heraldError(Code.NotFound, "CLIENT_NOT_FOUND", `client "${id}" not found`);
 
 function toClient(r: ClientRecord): Client {
-  return create(ClientSchema, { id: r.id, appId: r.appId, name: r.name, allowedEventIds: r.allowedEventIds, keyIds: r.keys.map((k) => k.id) });
+  return create(ClientSchema, {
+    id: r.id,
+    appId: r.appId,
+    name: r.name,
+    allowedEventIds: r.allowedEventIds,
+    keyIds: r.keys.map((k) => k.id),
+  });
 }
 
 /** Clients, their tokens and keys, and the check of an access key (eventhos /event/send). */

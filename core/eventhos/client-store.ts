@@ -1,7 +1,7 @@
 /**
  * Producer clients of the eventhos facade, their hashed secrets and long-lived keys.
  *
- * Guarantees (test/contract/client-store-contract.ts checks them against every implementation):
+ * Guarantees (test/suites/client-store-suite.ts checks them against every implementation):
  * - Values returned are copies; `keys` of a returned record are its current keys.
  * - `putClient` stores everything but `keys`, which only `addKey` / `revokeKey` change, so an
  *   update never loses a key added meanwhile.

@@ -108,12 +108,15 @@ export class DeliveryEngine {
     const { store, queue } = this.deps;
     const lost = new AbortController();
     const signal = AbortSignal.any([this.stop.signal, lost.signal]);
-    const heartbeat = setInterval(() => {
-      queue.heartbeat(job).then(
-        (owned) => owned || lost.abort(),
-        () => undefined, // Redis away: the next beat tries again
-      );
-    }, Math.max(10, Math.floor(this.options.claimIdleMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        queue.heartbeat(job).then(
+          (owned) => owned || lost.abort(),
+          () => undefined, // Redis away: the next beat tries again
+        );
+      },
+      Math.max(10, Math.floor(this.options.claimIdleMs / 3)),
+    );
     try {
       const received = await store.getReceived(job.value);
       if (!received) {
@@ -183,9 +186,7 @@ export class DeliveryEngine {
         ...(request ? { request: create(HttpExchangeSchema, { ...request, body: this.clip(request.body ?? "") }) } : {}),
       });
       if (!(await store.startAttempt(execution.id, attempt))) return "lost";
-      const result = request
-        ? await this.caller.call(request, signal)
-        : { ok: false, interrupted: false, durationMs: 0, error: problem };
+      const result = request ? await this.caller.call(request, signal) : { ok: false, interrupted: false, durationMs: 0, error: problem };
       attempt.outcome = result.ok ? AttemptOutcome.SUCCESS : result.interrupted ? AttemptOutcome.INTERRUPTED : AttemptOutcome.FAILURE;
       attempt.durationMs = result.durationMs;
       if (result.error !== undefined) attempt.error = result.error;

@@ -4,7 +4,7 @@ import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
 import {
   ActionSchema,
   ContractSchema,
-  DeliveryService,
+  type DeliveryService,
   ExecutionSchema,
   ExecutionState,
   ReceivedEventSchema,
@@ -28,8 +28,11 @@ export const ACTION_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"])
 const MAX_TEMPLATE_BYTES = 64 * 1024;
 const MAX_LIST = 1000;
 
-const notFound = (reason: "ACTION_NOT_FOUND" | "CONTRACT_NOT_FOUND" | "RECEIVED_NOT_FOUND" | "EXECUTION_NOT_FOUND", what: string, id: string) =>
-  heraldError(Code.NotFound, reason, `${what} "${id}" not found`);
+const notFound = (
+  reason: "ACTION_NOT_FOUND" | "CONTRACT_NOT_FOUND" | "RECEIVED_NOT_FOUND" | "EXECUTION_NOT_FOUND",
+  what: string,
+  id: string,
+) => heraldError(Code.NotFound, reason, `${what} "${id}" not found`);
 
 /** Actions, contracts, receiving events into the delivery queue, and the execution log. */
 export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<typeof DeliveryService> {

@@ -3,7 +3,7 @@ import type { Action, Attempt, Contract, Execution, ReceivedEvent, ReceivedState
 /**
  * Actions, contracts, and the log of received events with their executions and attempts.
  *
- * Guarantees (test/contract/delivery-store-contract.ts checks them against every implementation):
+ * Guarantees (test/suites/delivery-store-suite.ts checks them against every implementation):
  * - Values returned are copies. `listContracts(eventId)` finds an event's contracts, also after a
  *   contract moved to another event; "" lists all (as `listActions("")`).
  * - `createReceived` is idempotent by id: the first call stores the event and its executions and

@@ -37,7 +37,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return copy(ActionSchema, this.actions.get(id));
   }
   async listActions(appId: string) {
-    return [...this.actions.values()].filter((a) => appId === "" || a.appId === appId).sort((a, b) => a.id.localeCompare(b.id)).map((a) => clone(ActionSchema, a));
+    return [...this.actions.values()]
+      .filter((a) => appId === "" || a.appId === appId)
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((a) => clone(ActionSchema, a));
   }
   async deleteAction(id: string) {
     return this.actions.delete(id);
@@ -51,7 +54,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return copy(ContractSchema, this.contracts.get(id));
   }
   async listContracts(eventId: string) {
-    return [...this.contracts.values()].filter((c) => eventId === "" || c.eventId === eventId).sort((a, b) => a.id.localeCompare(b.id)).map((c) => clone(ContractSchema, c));
+    return [...this.contracts.values()]
+      .filter((c) => eventId === "" || c.eventId === eventId)
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((c) => clone(ContractSchema, c));
   }
   async deleteContract(id: string) {
     return this.contracts.delete(id);

@@ -68,7 +68,9 @@ export class RedisDeliveryStore implements DeliveryStore {
     return orUnavailable(() => this.read(ActionSchema, this.k.action(id)));
   }
   listActions(appId: string) {
-    return orUnavailable(async () => (await this.readAll(ActionSchema, this.k.actions, this.k.actionPrefix)).filter((a) => appId === "" || a.appId === appId));
+    return orUnavailable(async () =>
+      (await this.readAll(ActionSchema, this.k.actions, this.k.actionPrefix)).filter((a) => appId === "" || a.appId === appId),
+    );
   }
   deleteAction(id: string) {
     return orUnavailable(async () => {
@@ -102,12 +104,7 @@ export class RedisDeliveryStore implements DeliveryStore {
     return orUnavailable(async () => {
       const old = await this.read(ContractSchema, this.k.contract(id));
       if (!old) return false;
-      await this.redis
-        .multi()
-        .del(this.k.contract(id))
-        .srem(this.k.contracts, id)
-        .srem(this.k.contractsOfEvent(old.eventId), id)
-        .exec();
+      await this.redis.multi().del(this.k.contract(id)).srem(this.k.contracts, id).srem(this.k.contractsOfEvent(old.eventId), id).exec();
       return true;
     });
   }
@@ -190,13 +187,21 @@ export class RedisDeliveryStore implements DeliveryStore {
     });
   }
   startAttempt(executionId: string, attempt: Attempt) {
-    return orUnavailable(async () =>
-      (await this.scripts["attempt-start"].run<number>([this.k.attempts(executionId)], [attempt.number, encode(AttemptSchema, attempt), this.options.retentionMs])) === 1,
+    return orUnavailable(
+      async () =>
+        (await this.scripts["attempt-start"].run<number>(
+          [this.k.attempts(executionId)],
+          [attempt.number, encode(AttemptSchema, attempt), this.options.retentionMs],
+        )) === 1,
     );
   }
   finishAttempt(executionId: string, attempt: Attempt) {
-    return orUnavailable(async () =>
-      (await this.scripts["attempt-finish"].run<number>([this.k.attempts(executionId)], [attempt.number, encode(AttemptSchema, attempt)])) === 1,
+    return orUnavailable(
+      async () =>
+        (await this.scripts["attempt-finish"].run<number>(
+          [this.k.attempts(executionId)],
+          [attempt.number, encode(AttemptSchema, attempt)],
+        )) === 1,
     );
   }
 

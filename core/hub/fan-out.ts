@@ -167,9 +167,7 @@ class AppChannel {
     this.onEmpty();
     const unsubscribe = this.unsubscribe;
     this.unsubscribe = undefined;
-    unsubscribe?.().catch((err: unknown) =>
-      this.options.logger.warn({ app: this.appId, err: String(err) }, "unsubscribe failed"),
-    );
+    unsubscribe?.().catch((err: unknown) => this.options.logger.warn({ app: this.appId, err: String(err) }, "unsubscribe failed"));
   }
 
   private receive(message: Uint8Array): void {

@@ -1,29 +1,21 @@
 import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "../timestamp.js";
-import {
-  ContentSchema,
-  EventKind,
-  EventSchema,
-  type Event,
-  type SubscriberRef,
-} from "../gen/herald/v1/event_pb.js";
-import {
+import { ContentSchema, EventKind, type SubscriberRef } from "../gen/herald/v1/event_pb.js";
+import type {
   HubService,
-  WatchEventsResponseSchema,
-  type GetMessageStatusRequest,
-  type SendEventRequest,
-  type SendPushRequest,
-  type WatchEventsRequest,
-  type WatchEventsResponse,
+  GetMessageStatusRequest,
+  SendEventRequest,
+  SendPushRequest,
+  WatchEventsRequest,
+  WatchEventsResponse,
 } from "../gen/herald/v1/hub_pb.js";
 import type { App } from "../gen/herald/v1/registry_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { Stores } from "../store/stores.js";
 import { encodeEvent, type EventFields } from "../bus/encode-event.js";
 import { createWatchStreams } from "./watch-streams.js";
-import { FanOut, WatcherEnded, type Watcher, type WatchFilter } from "./fan-out.js";
-import { HandlerChangeSchema } from "../gen/herald/v1/handler_pb.js";
+import type { FanOut } from "./fan-out.js";
 import type { HandlerCursors } from "./handler-cursors.js";
 import { heraldError, invalidArgument } from "../rpc/errors.js";
 import { renderTemplate } from "./template.js";

@@ -52,134 +52,142 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
     handler,
   };
 
-/** Registers a watcher; a fan-out refusal becomes the RPC's status. */
-async function watch(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined): Promise<Watcher> {
-  try {
-    return await fanOut.watch(appId, filter);
-  } catch (err) {
-    throw err instanceof WatcherEnded ? ended(err, resumeAfter) : err;
+  /** Registers a watcher; a fan-out refusal becomes the RPC's status. */
+  async function watch(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined): Promise<Watcher> {
+    try {
+      return await fanOut.watch(appId, filter);
+    } catch (err) {
+      throw err instanceof WatcherEnded ? ended(err, resumeAfter) : err;
+    }
   }
-}
 
-/**
- * History after `resumeAfter` (when set), then live events, without gap or duplicate.
- * `delivered` runs once the transport has taken an event.
- */
-async function* stream(
-  appId: string,
-  watcher: Watcher,
-  resumeAfter: bigint | undefined,
-  ctx: HandlerContext,
-  delivered?: (event: Event) => void,
-): AsyncIterable<WatchEventsResponse> {
-  const onAbort = () => watcher.close();
-  ctx.signal.addEventListener("abort", onAbort);
-  // The offset of the last event handed on (delivered or filtered out): where to resume.
-  let last = resumeAfter;
-  try {
-    if (resumeAfter !== undefined) {
-      for await (const event of replay(appId, resumeAfter)) {
-        last = event.offset;
-        if (watcher.matches(event)) {
-          yield create(WatchEventsResponseSchema, { event });
-          delivered?.(event);
+  /**
+   * History after `resumeAfter` (when set), then live events, without gap or duplicate.
+   * `delivered` runs once the transport has taken an event.
+   */
+  async function* stream(
+    appId: string,
+    watcher: Watcher,
+    resumeAfter: bigint | undefined,
+    ctx: HandlerContext,
+    delivered?: (event: Event) => void,
+  ): AsyncIterable<WatchEventsResponse> {
+    const onAbort = () => watcher.close();
+    ctx.signal.addEventListener("abort", onAbort);
+    // The offset of the last event handed on (delivered or filtered out): where to resume.
+    let last = resumeAfter;
+    try {
+      if (resumeAfter !== undefined) {
+        for await (const event of replay(appId, resumeAfter)) {
+          last = event.offset;
+          if (watcher.matches(event)) {
+            yield create(WatchEventsResponseSchema, { event });
+            delivered?.(event);
+          }
+          if (ctx.signal.aborted) return;
         }
-        if (ctx.signal.aborted) return;
       }
-    }
-    for await (const response of watcher) {
-      const offset = response.event?.offset ?? 0n;
-      if (last !== undefined && offset <= last) continue; // already sent from history
-      last = offset;
-      yield response;
-      if (delivered && response.event) delivered(response.event);
-    }
-  } catch (err) {
-    throw err instanceof WatcherEnded ? ended(err, last) : err;
-  } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
-    watcher.close();
-  }
-}
-
-/** WatchEvents of an event handler: its subscriptions, followed live, from where its streams stopped. */
-async function* handler(appId: string, id: string, resumeAfter: bigint | undefined, ctx: HandlerContext): AsyncIterable<WatchEventsResponse> {
-  const stored = await handlers.getHandler(appId, id);
-  if (!stored) throw heraldError(Code.NotFound, "HANDLER_NOT_FOUND", `event handler "${id}" not found for app "${appId}"`);
-  const watcher = await watch(
-    appId,
-    { routes: stored.subscriptions, ksid: "", osType: "", handler: { id, revision: stored.revision } },
-    resumeAfter,
-  );
-  let opened = false;
-  try {
-    // A change made while the watcher was being registered was announced before it listened.
-    const now = await handlers.getHandler(appId, id);
-    watcher.apply(create(HandlerChangeSchema, { handler: now ?? stored, deleted: !now }));
-    const saved = await cursors.open(appId, id);
-    opened = true;
-    const from = resumeAfter ?? (await withinHistory(appId, saved));
-    yield* stream(appId, watcher, from, ctx, (event) => cursors.note(appId, id, event.offset));
-  } finally {
-    watcher.close();
-    if (opened) cursors.close(appId, id);
-  }
-}
-
-/**
- * A handler's saved position, moved into what history holds: its events older than history
- * are gone, and a position beyond the latest (history lost, e.g. a Redis without persistence
- * restarted) would hide the new events.
- */
-async function withinHistory(appId: string, after: bigint): Promise<bigint> {
-  const { earliest, latest } = await bus.history(appId, 0n, 0);
-  const start = after > latest ? latest : latest > after && earliest > after + 1n ? earliest - 1n : after;
-  if (start !== after) {
-    deps.logger.warn({ app: appId, saved: String(after), from: String(start) }, "event handler position is outside history; continuing from what it holds");
-  }
-  return start;
-}
-
-/** Fire and forget: a status write never holds up or ends a stream. */
-function markDelivered(event: Event, ksid: string): void {
-  status.markDelivered(event.requestId || event.msgId, event.msgId, ksid, Date.now()).catch((err: unknown) =>
-    deps.logger.warn({ msgId: event.msgId, ksid, err: String(err) }, "cannot record delivery"),
-  );
-}
-
-/** History after `after`, page by page, up to the latest offset at the time of reading. */
-async function* replay(appId: string, after: bigint): AsyncIterable<Event> {
-  let cursor = after;
-  let first = true;
-  for (;;) {
-    const page = await bus.history(appId, cursor, deps.historyPage);
-    if (first) {
-      first = false;
-      if (after > page.latest) {
-        throw heraldError(
-          Code.OutOfRange,
-          "HISTORY_EXPIRED",
-          `resume_after ${after} is beyond the latest offset ${page.latest} of app "${appId}"`,
-          { latest: String(page.latest) },
-        );
+      for await (const response of watcher) {
+        const offset = response.event?.offset ?? 0n;
+        if (last !== undefined && offset <= last) continue; // already sent from history
+        last = offset;
+        yield response;
+        if (delivered && response.event) delivered(response.event);
       }
-      if (page.latest > after && page.earliest > after + 1n) {
-        throw heraldError(
-          Code.OutOfRange,
-          "HISTORY_EXPIRED",
-          `events after offset ${after} are no longer in history (earliest is ${page.earliest})`,
-          { earliest: String(page.earliest) },
-        );
-      }
+    } catch (err) {
+      throw err instanceof WatcherEnded ? ended(err, last) : err;
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort);
+      watcher.close();
     }
-    for (const message of page.messages) {
-      const event = fromBinary(EventSchema, message);
-      cursor = event.offset;
-      yield event;
-    }
-    if (page.messages.length < deps.historyPage) return;
   }
-}
+
+  /** WatchEvents of an event handler: its subscriptions, followed live, from where its streams stopped. */
+  async function* handler(
+    appId: string,
+    id: string,
+    resumeAfter: bigint | undefined,
+    ctx: HandlerContext,
+  ): AsyncIterable<WatchEventsResponse> {
+    const stored = await handlers.getHandler(appId, id);
+    if (!stored) throw heraldError(Code.NotFound, "HANDLER_NOT_FOUND", `event handler "${id}" not found for app "${appId}"`);
+    const watcher = await watch(
+      appId,
+      { routes: stored.subscriptions, ksid: "", osType: "", handler: { id, revision: stored.revision } },
+      resumeAfter,
+    );
+    let opened = false;
+    try {
+      // A change made while the watcher was being registered was announced before it listened.
+      const now = await handlers.getHandler(appId, id);
+      watcher.apply(create(HandlerChangeSchema, { handler: now ?? stored, deleted: !now }));
+      const saved = await cursors.open(appId, id);
+      opened = true;
+      const from = resumeAfter ?? (await withinHistory(appId, saved));
+      yield* stream(appId, watcher, from, ctx, (event) => cursors.note(appId, id, event.offset));
+    } finally {
+      watcher.close();
+      if (opened) cursors.close(appId, id);
+    }
+  }
+
+  /**
+   * A handler's saved position, moved into what history holds: its events older than history
+   * are gone, and a position beyond the latest (history lost, e.g. a Redis without persistence
+   * restarted) would hide the new events.
+   */
+  async function withinHistory(appId: string, after: bigint): Promise<bigint> {
+    const { earliest, latest } = await bus.history(appId, 0n, 0);
+    const start = after > latest ? latest : latest > after && earliest > after + 1n ? earliest - 1n : after;
+    if (start !== after) {
+      deps.logger.warn(
+        { app: appId, saved: String(after), from: String(start) },
+        "event handler position is outside history; continuing from what it holds",
+      );
+    }
+    return start;
+  }
+
+  /** Fire and forget: a status write never holds up or ends a stream. */
+  function markDelivered(event: Event, ksid: string): void {
+    status
+      .markDelivered(event.requestId || event.msgId, event.msgId, ksid, Date.now())
+      .catch((err: unknown) => deps.logger.warn({ msgId: event.msgId, ksid, err: String(err) }, "cannot record delivery"));
+  }
+
+  /** History after `after`, page by page, up to the latest offset at the time of reading. */
+  async function* replay(appId: string, after: bigint): AsyncIterable<Event> {
+    let cursor = after;
+    let first = true;
+    for (;;) {
+      const page = await bus.history(appId, cursor, deps.historyPage);
+      if (first) {
+        first = false;
+        if (after > page.latest) {
+          throw heraldError(
+            Code.OutOfRange,
+            "HISTORY_EXPIRED",
+            `resume_after ${after} is beyond the latest offset ${page.latest} of app "${appId}"`,
+            { latest: String(page.latest) },
+          );
+        }
+        if (page.latest > after && page.earliest > after + 1n) {
+          throw heraldError(
+            Code.OutOfRange,
+            "HISTORY_EXPIRED",
+            `events after offset ${after} are no longer in history (earliest is ${page.earliest})`,
+            { earliest: String(page.earliest) },
+          );
+        }
+      }
+      for (const message of page.messages) {
+        const event = fromBinary(EventSchema, message);
+        cursor = event.offset;
+        yield event;
+      }
+      if (page.messages.length < deps.historyPage) return;
+    }
+  }
 }
 
 function ended(err: WatcherEnded, last: bigint | undefined) {

@@ -41,7 +41,11 @@ export class RedisWorkQueue implements WorkQueue {
   static async connect(options: RedisWorkQueueOptions): Promise<RedisWorkQueue> {
     const redis = connectRedis({ ...options, role: options.role });
     const { "queue-heartbeat": heartbeat } = defineScripts(redis, ["queue-heartbeat"]);
-    const blocking = connectRedis({ ...options, role: `${options.role}-read`, commandTimeoutMs: options.commandTimeoutMs + options.blockMs });
+    const blocking = connectRedis({
+      ...options,
+      role: `${options.role}-read`,
+      commandTimeoutMs: options.commandTimeoutMs + options.blockMs,
+    });
     await readyAll(redis, blocking);
     const queue = new RedisWorkQueue(options, redis, heartbeat, blocking);
     try {
@@ -89,10 +93,17 @@ export class RedisWorkQueue implements WorkQueue {
     if (jobs.length >= max) return jobs;
     try {
       const res = (await this.blocking.xreadgroup(
-        "GROUP", this.options.group, this.consumer, "COUNT", max - jobs.length,
+        "GROUP",
+        this.options.group,
+        this.consumer,
+        "COUNT",
+        max - jobs.length,
         // With claimed work in hand, do not wait for more.
-        "BLOCK", jobs.length > 0 ? 1 : this.options.blockMs,
-        "STREAMS", this.options.stream, ">",
+        "BLOCK",
+        jobs.length > 0 ? 1 : this.options.blockMs,
+        "STREAMS",
+        this.options.stream,
+        ">",
       )) as Array<[string, StreamEntry[]]> | null;
       jobs.push(...this.jobs(res?.[0]?.[1] ?? []));
     } catch (err) {
@@ -113,7 +124,9 @@ export class RedisWorkQueue implements WorkQueue {
   }
 
   heartbeat(job: Job): Promise<boolean> {
-    return this.call(async () => (await this.heartbeatScript.run<number>([this.options.stream], [this.options.group, this.consumer, job.id])) === 1);
+    return this.call(
+      async () => (await this.heartbeatScript.run<number>([this.options.stream], [this.options.group, this.consumer, job.id])) === 1,
+    );
   }
 
   ack(job: Job): Promise<void> {

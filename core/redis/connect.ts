@@ -43,10 +43,7 @@ export interface RedisConnection extends RedisConfig {
  * turn that into UNAVAILABLE, and a publish is never silently replayed later (no offline queue, no
  * resend of unfulfilled commands), so an acknowledged outcome is never doubled.
  */
-export function connectRedis(
-  options: RedisConnectOptions,
-  extra: Omit<RedisOptions, "replyMapping"> = {},
-): Redis {
+export function connectRedis(options: RedisConnectOptions, extra: Omit<RedisOptions, "replyMapping"> = {}): Redis {
   const { logger, role } = options;
   const redisOptions: Omit<RedisOptions, "replyMapping"> = {
     lazyConnect: true,

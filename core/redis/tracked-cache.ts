@@ -54,14 +54,20 @@ export class TrackedCache extends EventEmitter {
 
   static async connect(options: TrackedCacheOptions): Promise<TrackedCache> {
     // Named, so that operators (and tests) can tell them apart in CLIENT LIST.
-    const reads = connectRedis({ ...options, role: `${options.role} (tracked reads)` }, { enableAutoPipelining: true, connectionName: "herald-tracked-reads" });
+    const reads = connectRedis(
+      { ...options, role: `${options.role} (tracked reads)` },
+      { enableAutoPipelining: true, connectionName: "herald-tracked-reads" },
+    );
     // RESP2: invalidations then come as pub/sub messages, which ioredis hands on (it drops RESP3
     // "invalidate" pushes). Resubscribed by hand, after asking the new connection's id.
-    const invalidations = connectRedis({ ...options, role: `${options.role} (invalidations)` }, {
-      protocol: 2,
-      autoResubscribe: false,
-      connectionName: "herald-invalidations",
-    });
+    const invalidations = connectRedis(
+      { ...options, role: `${options.role} (invalidations)` },
+      {
+        protocol: 2,
+        autoResubscribe: false,
+        connectionName: "herald-invalidations",
+      },
+    );
     const cache = new TrackedCache(options, reads, invalidations);
     invalidations.on("messageBuffer", (channel: Buffer, keys: unknown) => {
       if (channel.toString() === CHANNEL) cache.dropKeys(keys);
@@ -99,7 +105,11 @@ export class TrackedCache extends EventEmitter {
   }
 
   /** Several fields of one key; `fetch` reads the missing ones, in the order given, in one go. */
-  async readFields<T>(key: string, fields: readonly string[], fetch: (redis: Redis, missing: readonly string[]) => Promise<T[]>): Promise<T[]> {
+  async readFields<T>(
+    key: string,
+    fields: readonly string[],
+    fetch: (redis: Redis, missing: readonly string[]) => Promise<T[]>,
+  ): Promise<T[]> {
     let entry = this.active ? this.entries.get(key) : undefined;
     const out = new Array<T>(fields.length);
     const missing: string[] = [];
@@ -175,12 +185,14 @@ export class TrackedCache extends EventEmitter {
 
   /** Sets tracking up once both connections are ready; queued behind any set-up in progress. */
   private track(): Promise<void> {
-    this.setup = this.setup.then(() => this.establish()).catch((err: unknown) => {
-      // A refusal from Redis (say, an ACL without CLIENT) is worth an operator's look; a dropped
-      // connection is not, and the set-up runs again when it is back.
-      const level = err instanceof ReplyError ? "warn" : "debug";
-      this.options.logger[level]({ role: this.options.role, err: String(err) }, "registry cache: tracking not set up, reads go to Redis");
-    });
+    this.setup = this.setup
+      .then(() => this.establish())
+      .catch((err: unknown) => {
+        // A refusal from Redis (say, an ACL without CLIENT) is worth an operator's look; a dropped
+        // connection is not, and the set-up runs again when it is back.
+        const level = err instanceof ReplyError ? "warn" : "debug";
+        this.options.logger[level]({ role: this.options.role, err: String(err) }, "registry cache: tracking not set up, reads go to Redis");
+      });
     return this.setup;
   }
 

@@ -4,12 +4,7 @@ import { Code, type ServiceImpl } from "@connectrpc/connect";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { EventKind, EventSchema } from "../gen/herald/v1/event_pb.js";
-import {
-  EventHandlerSchema,
-  EventSubscriptionSchema,
-  type EventHandler,
-  type EventSubscription,
-} from "../gen/herald/v1/handler_pb.js";
+import { EventHandlerSchema, EventSubscriptionSchema, type EventHandler, type EventSubscription } from "../gen/herald/v1/handler_pb.js";
 import { SubscriptionAction, type RegistryService } from "../gen/herald/v1/registry_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { HandlerStore } from "../store/handler-store.js";

@@ -1,10 +1,6 @@
 import { Code, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import {
-  AppSchema,
-  EventDefinitionSchema,
-  RegistryService,
-} from "../gen/herald/v1/registry_pb.js";
+import { AppSchema, EventDefinitionSchema, type RegistryService } from "../gen/herald/v1/registry_pb.js";
 import type { Stores } from "../store/stores.js";
 import { heraldError, invalidArgument } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
@@ -12,9 +8,7 @@ import type { Bus } from "../bus/bus.js";
 import { createHandlerRegistry } from "./handler-registry.js";
 
 /** The os types a Kony/Volt MX subscription accepts. */
-export const OS_TYPES = new Set([
-  "iphone", "ipad", "androidgcm", "androidjpush", "blackberry", "windows", "windows8", "webfcm",
-]);
+export const OS_TYPES = new Set(["iphone", "ipad", "androidgcm", "androidjpush", "blackberry", "windows", "windows8", "webfcm"]);
 
 export function createRegistryService(deps: { stores: Stores; bus: Bus; validator: Validator }): ServiceImpl<typeof RegistryService> {
   const { validator: v } = deps;
@@ -22,8 +16,7 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
 
   const appNotFound = (id: string) => heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${id}" not found`);
   const eventNotFound = (id: string) => heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${id}" not found`);
-  const subscriberNotFound = (ksid: string) =>
-    heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${ksid}" not found`);
+  const subscriberNotFound = (ksid: string) => heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${ksid}" not found`);
 
   return {
     ...createHandlerRegistry({ handlers: deps.stores.handlers, bus: deps.bus, validator: v }),

@@ -39,24 +39,15 @@ export type Reason =
  * A ConnectError with a reason, carried both as a google.rpc.ErrorInfo detail and as a plain
  * `herald-reason` trailer. `metadata` goes into ErrorInfo and, prefixed `herald-`, into trailers.
  */
-export function heraldError(
-  code: Code,
-  reason: Reason,
-  message: string,
-  metadata: Record<string, string> = {},
-): ConnectError {
+export function heraldError(code: Code, reason: Reason, message: string, metadata: Record<string, string> = {}): ConnectError {
   const trailers = new Headers({ [REASON_TRAILER]: reason });
   for (const [k, v] of Object.entries(metadata)) trailers.set(`herald-${k.replaceAll("_", "-")}`, v);
-  return new ConnectError(
-    message,
-    code,
-    trailers,
-    [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) }],
-  );
+  return new ConnectError(message, code, trailers, [
+    { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) },
+  ]);
 }
 
-export const invalidArgument = (message: string) =>
-  heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", message);
+export const invalidArgument = (message: string) => heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", message);
 
 /**
  * The machine-readable reason of a failed call, in-process or over gRPC alike: the ErrorInfo

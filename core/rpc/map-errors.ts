@@ -35,4 +35,3 @@ export function withErrorMapping<T extends object>(impl: T): T {
   }
   return out as T;
 }
-

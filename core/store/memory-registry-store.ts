@@ -57,9 +57,7 @@ export class MemoryRegistryStore implements RegistryStore {
   }
 
   async subscribe(input: SubscriberInput): Promise<Subscriber> {
-    let sub = [...this.subscribers.values()].find(
-      (s) => s.appId === input.appId && s.deviceId === input.deviceId && s.ufid === input.ufid,
-    );
+    let sub = [...this.subscribers.values()].find((s) => s.appId === input.appId && s.deviceId === input.deviceId && s.ufid === input.ufid);
     if (sub && input.ksid !== undefined && input.ksid !== sub.ksid) {
       this.subscribers.delete(sub.ksid);
       sub = undefined;

@@ -12,7 +12,6 @@ export function compareMsgIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-
 /**
  * One message's status, built the same way by every store: its targets in order, then (broadcast
  * only) the other ksids delivered to, by delivery time. Marks for ksids a targeted message did not

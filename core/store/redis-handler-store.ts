@@ -34,7 +34,10 @@ export class RedisHandlerStore implements HandlerStore {
     return orUnavailable(async () => {
       const [h, r, c] = this.handlerKeys(handler.appId);
       const value = buf(toBinary(EventHandlerSchema, handler));
-      const created = await this.scripts["handler-create"].run<number>([h, r, c], [handler.id, value, String(handler.revision), String(cursor), maxPerApp]);
+      const created = await this.scripts["handler-create"].run<number>(
+        [h, r, c],
+        [handler.id, value, String(handler.revision), String(cursor), maxPerApp],
+      );
       return created === 1 ? create(EventHandlerSchema, handler) : undefined;
     });
   }
@@ -57,12 +60,19 @@ export class RedisHandlerStore implements HandlerStore {
     return orUnavailable(async () => {
       const [h, r] = this.handlerKeys(handler.appId);
       const value = buf(toBinary(EventHandlerSchema, handler));
-      return (await this.scripts["handler-replace"].run<number>([h, r], [handler.id, value, String(handler.revision), String(handler.revision - 1n)])) === 1;
+      return (
+        (await this.scripts["handler-replace"].run<number>(
+          [h, r],
+          [handler.id, value, String(handler.revision), String(handler.revision - 1n)],
+        )) === 1
+      );
     });
   }
 
   deleteHandler(appId: string, id: string): Promise<EventHandler | undefined> {
-    return orUnavailable(async () => this.decode(await this.scripts["handler-delete"].runBuffer<Buffer | null>(this.handlerKeys(appId), [id])));
+    return orUnavailable(async () =>
+      this.decode(await this.scripts["handler-delete"].runBuffer<Buffer | null>(this.handlerKeys(appId), [id])),
+    );
   }
 
   advanceHandlerCursor(appId: string, id: string, offset: bigint): Promise<void> {

@@ -64,7 +64,11 @@ export class RedisRegistryStore implements RegistryStore {
     const key = this.k.app(app.id);
     return orUnavailable(() =>
       this.wrote([key], async () => {
-        await this.redis.multi().set(key, buf(toBinary(AppSchema, app))).sadd(this.k.apps, app.id).exec();
+        await this.redis
+          .multi()
+          .set(key, buf(toBinary(AppSchema, app)))
+          .sadd(this.k.apps, app.id)
+          .exec();
         return create(AppSchema, app);
       }),
     );
@@ -84,41 +88,45 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   deleteApp(id: string): Promise<boolean> {
-    return orUnavailable(() => this.wrote(null, async () => {
-      if (!(await this.redis.exists(this.k.app(id)))) return false;
-      const [eventIds, subs] = await Promise.all([
-        this.redis.smembers(this.k.appEvents(id)),
-        this.redis.hvalsBuffer(this.k.subscribers(id)),
-      ]);
-      const decoded = subs.map((s) => fromBinary(SubscriberSchema, bytes(s)));
-      const tx = this.redis.multi();
-      tx.del(
-        this.k.app(id),
-        this.k.appEvents(id),
-        this.k.subscribers(id),
-        this.k.subscriberByKey(id),
-        ...decoded.flatMap((s) => [this.k.subscribersOfDevice(id, s.deviceId), this.k.subscribersOfUfid(id, s.ufid)]),
-      );
-      tx.srem(this.k.apps, id);
-      if (eventIds.length > 0) tx.hdel(this.k.events, ...eventIds);
-      if (decoded.length > 0) tx.hdel(this.k.ksidIndex, ...decoded.map((s) => s.ksid));
-      await tx.exec();
-      return true;
-    }));
+    return orUnavailable(() =>
+      this.wrote(null, async () => {
+        if (!(await this.redis.exists(this.k.app(id)))) return false;
+        const [eventIds, subs] = await Promise.all([
+          this.redis.smembers(this.k.appEvents(id)),
+          this.redis.hvalsBuffer(this.k.subscribers(id)),
+        ]);
+        const decoded = subs.map((s) => fromBinary(SubscriberSchema, bytes(s)));
+        const tx = this.redis.multi();
+        tx.del(
+          this.k.app(id),
+          this.k.appEvents(id),
+          this.k.subscribers(id),
+          this.k.subscriberByKey(id),
+          ...decoded.flatMap((s) => [this.k.subscribersOfDevice(id, s.deviceId), this.k.subscribersOfUfid(id, s.ufid)]),
+        );
+        tx.srem(this.k.apps, id);
+        if (eventIds.length > 0) tx.hdel(this.k.events, ...eventIds);
+        if (decoded.length > 0) tx.hdel(this.k.ksidIndex, ...decoded.map((s) => s.ksid));
+        await tx.exec();
+        return true;
+      }),
+    );
   }
 
   // Event ids are global, and SendEvent looks events up by id alone on every call: the definitions
   // live in one global hash (one HGET), with a per-app set of ids for listing.
   upsertEvent(event: EventDefinition): Promise<EventDefinition> {
-    return orUnavailable(() => this.wrote([this.k.events], async () => {
-      const previous = await this.getEvent(event.id);
-      const tx = this.redis.multi();
-      if (previous && previous.appId !== event.appId) tx.srem(this.k.appEvents(previous.appId), event.id);
-      tx.sadd(this.k.appEvents(event.appId), event.id);
-      tx.hset(this.k.events, event.id, buf(toBinary(EventDefinitionSchema, event)));
-      await tx.exec();
-      return create(EventDefinitionSchema, event);
-    }));
+    return orUnavailable(() =>
+      this.wrote([this.k.events], async () => {
+        const previous = await this.getEvent(event.id);
+        const tx = this.redis.multi();
+        if (previous && previous.appId !== event.appId) tx.srem(this.k.appEvents(previous.appId), event.id);
+        tx.sadd(this.k.appEvents(event.appId), event.id);
+        tx.hset(this.k.events, event.id, buf(toBinary(EventDefinitionSchema, event)));
+        await tx.exec();
+        return create(EventDefinitionSchema, event);
+      }),
+    );
   }
 
   getEvent(id: string): Promise<EventDefinition | undefined> {
@@ -131,49 +139,60 @@ export class RedisRegistryStore implements RegistryStore {
       const ids = await this.redis.smembers(this.k.appEvents(appId));
       if (ids.length === 0) return [];
       const values = await this.redis.hmgetBuffer(this.k.events, ...ids);
-      return values
-        .flatMap((v) => (v ? [fromBinary(EventDefinitionSchema, bytes(v))] : []))
-        .sort((a, b) => a.id.localeCompare(b.id));
+      return values.flatMap((v) => (v ? [fromBinary(EventDefinitionSchema, bytes(v))] : [])).sort((a, b) => a.id.localeCompare(b.id));
     });
   }
 
   deleteEvent(id: string): Promise<boolean> {
-    return orUnavailable(() => this.wrote([this.k.events], async () => {
-      const event = await this.getEvent(id);
-      if (!event) return false;
-      await this.redis.multi().srem(this.k.appEvents(event.appId), id).hdel(this.k.events, id).exec();
-      return true;
-    }));
+    return orUnavailable(() =>
+      this.wrote([this.k.events], async () => {
+        const event = await this.getEvent(id);
+        if (!event) return false;
+        await this.redis.multi().srem(this.k.appEvents(event.appId), id).hdel(this.k.events, id).exec();
+        return true;
+      }),
+    );
   }
 
   subscribe(input: SubscriberInput): Promise<Subscriber> {
     const { appId } = input;
-    const keys = [this.k.subscribers(appId), this.k.subscribersOfDevice(appId, input.deviceId), this.k.subscribersOfUfid(appId, input.ufid)];
-    return orUnavailable(() => this.wrote(keys, async () => {
-      const candidate = input.ksid ?? (await this.freshKsid());
-      const composite = `${input.deviceId}\u0000${input.ufid}`;
-      const [ksid, replaced] = await this.scripts["claim-ksid"].run<[ksid: string, replaced: string]>(
-        [this.k.subscriberByKey(appId), this.k.subscribers(appId), this.k.subscribersOfDevice(appId, input.deviceId), this.k.subscribersOfUfid(appId, input.ufid)],
-        [composite, candidate, input.ksid !== undefined ? "1" : "0"],
-      );
-      const previous = this.decode(SubscriberSchema, await this.redis.hgetBuffer(this.k.subscribers(appId), ksid));
-      const sub = create(SubscriberSchema, {
-        ksid,
-        appId,
-        deviceId: input.deviceId,
-        ufid: input.ufid,
-        osType: input.osType,
-        sid: input.sid ?? previous?.sid ?? "",
-        active: true,
-      });
-      const tx = this.redis.multi().hset(this.k.subscribers(appId), ksid, buf(toBinary(SubscriberSchema, sub)));
-      if (input.deviceId) tx.sadd(this.k.subscribersOfDevice(appId, input.deviceId), ksid);
-      if (input.ufid) tx.sadd(this.k.subscribersOfUfid(appId, input.ufid), ksid);
-      await tx.exec();
-      await this.redis.hset(this.k.ksidIndex, ksid, appId);
-      if (replaced) await this.redis.hdel(this.k.ksidIndex, replaced);
-      return sub;
-    }));
+    const keys = [
+      this.k.subscribers(appId),
+      this.k.subscribersOfDevice(appId, input.deviceId),
+      this.k.subscribersOfUfid(appId, input.ufid),
+    ];
+    return orUnavailable(() =>
+      this.wrote(keys, async () => {
+        const candidate = input.ksid ?? (await this.freshKsid());
+        const composite = `${input.deviceId}\u0000${input.ufid}`;
+        const [ksid, replaced] = await this.scripts["claim-ksid"].run<[ksid: string, replaced: string]>(
+          [
+            this.k.subscriberByKey(appId),
+            this.k.subscribers(appId),
+            this.k.subscribersOfDevice(appId, input.deviceId),
+            this.k.subscribersOfUfid(appId, input.ufid),
+          ],
+          [composite, candidate, input.ksid !== undefined ? "1" : "0"],
+        );
+        const previous = this.decode(SubscriberSchema, await this.redis.hgetBuffer(this.k.subscribers(appId), ksid));
+        const sub = create(SubscriberSchema, {
+          ksid,
+          appId,
+          deviceId: input.deviceId,
+          ufid: input.ufid,
+          osType: input.osType,
+          sid: input.sid ?? previous?.sid ?? "",
+          active: true,
+        });
+        const tx = this.redis.multi().hset(this.k.subscribers(appId), ksid, buf(toBinary(SubscriberSchema, sub)));
+        if (input.deviceId) tx.sadd(this.k.subscribersOfDevice(appId, input.deviceId), ksid);
+        if (input.ufid) tx.sadd(this.k.subscribersOfUfid(appId, input.ufid), ksid);
+        await tx.exec();
+        await this.redis.hset(this.k.ksidIndex, ksid, appId);
+        if (replaced) await this.redis.hdel(this.k.ksidIndex, replaced);
+        return sub;
+      }),
+    );
   }
 
   /** The next counter value that no subscriber holds (seeds may have set ksids explicitly). */
@@ -214,7 +233,9 @@ export class RedisRegistryStore implements RegistryStore {
   listSubscribers(appId: string): Promise<Subscriber[]> {
     return orUnavailable(async () => {
       const values = await this.redis.hvalsBuffer(this.k.subscribers(appId));
-      return values.map((v) => fromBinary(SubscriberSchema, bytes(v))).sort((a, b) => a.ksid.localeCompare(b.ksid, "en", { numeric: true }));
+      return values
+        .map((v) => fromBinary(SubscriberSchema, bytes(v)))
+        .sort((a, b) => a.ksid.localeCompare(b.ksid, "en", { numeric: true }));
     });
   }
 
@@ -233,7 +254,11 @@ export class RedisRegistryStore implements RegistryStore {
         ksidRefs.length === 0 ? [] : this.cache ? this.cache.readFields(subs, ksidRefs, exist) : exist(this.redis, ksidRefs),
         Promise.all(
           refs.map((r) =>
-            r.ref.case === "deviceId" ? members(this.k.subscribersOfDevice(appId, r.ref.value)) : r.ref.case === "ufid" ? members(this.k.subscribersOfUfid(appId, r.ref.value)) : undefined,
+            r.ref.case === "deviceId"
+              ? members(this.k.subscribersOfDevice(appId, r.ref.value))
+              : r.ref.case === "ufid"
+                ? members(this.k.subscribersOfUfid(appId, r.ref.value))
+                : undefined,
           ),
         ),
       ]);

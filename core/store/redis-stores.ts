@@ -13,12 +13,16 @@ import { RedisHandlerStore } from "./redis-handler-store.js";
  * round trips), the registry behind a near cache kept true by key tracking unless
  * `registryCacheMax` is 0. Rejects with UnavailableError if Redis cannot be reached.
  */
-export async function connectRedisStores(connection: RedisConnection, config: Pick<StoreConfig, "messageStatusTtlMs" | "registryCacheMax">): Promise<Stores> {
+export async function connectRedisStores(
+  connection: RedisConnection,
+  config: Pick<StoreConfig, "messageStatusTtlMs" | "registryCacheMax">,
+): Promise<Stores> {
   const redis = connectRedis({ ...connection, role: "store" }, { enableAutoPipelining: true });
   await readyAll(redis);
   let cache: TrackedCache | undefined;
   try {
-    if (config.registryCacheMax > 0) cache = await TrackedCache.connect({ ...connection, role: "store", maxEntries: config.registryCacheMax });
+    if (config.registryCacheMax > 0)
+      cache = await TrackedCache.connect({ ...connection, role: "store", maxEntries: config.registryCacheMax });
   } catch (err) {
     redis.disconnect();
     throw new UnavailableError(`cannot connect to Redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

@@ -32,7 +32,13 @@ export function addConnectService<S extends DescService>(
   addService(server, service, impl, options);
 }
 
-export function addService(server: grpc.Server, service: DescService, impl: object, options: AddServiceOptions, encoders?: FastEncoders): void {
+export function addService(
+  server: grpc.Server,
+  service: DescService,
+  impl: object,
+  options: AddServiceOptions,
+  encoders?: FastEncoders,
+): void {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
@@ -240,7 +246,15 @@ function isEmpty(headers: Headers): boolean {
 }
 
 /** Keys grpc-js writes itself; a handler's value for them would clash. */
-const reserved = new Set(["grpc-status", "grpc-message", "grpc-status-details-bin", "content-type", "te", "grpc-encoding", "grpc-accept-encoding"]);
+const reserved = new Set([
+  "grpc-status",
+  "grpc-message",
+  "grpc-status-details-bin",
+  "content-type",
+  "te",
+  "grpc-encoding",
+  "grpc-accept-encoding",
+]);
 
 /**
  * Headers to grpc-js Metadata. `-bin` values travel base64-encoded in Headers (connect's

@@ -21,9 +21,7 @@ export interface GrpcServerOptions extends AddServiceOptions {
  */
 export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
   const server = new grpc.Server(
-    options.maxReceiveMessageLength !== undefined
-      ? { "grpc.max_receive_message_length": options.maxReceiveMessageLength }
-      : {},
+    options.maxReceiveMessageLength !== undefined ? { "grpc.max_receive_message_length": options.maxReceiveMessageLength } : {},
   );
   const context: AddServiceOptions = {
     logger: options.logger,
@@ -43,4 +41,3 @@ export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Ser
   new ReflectionService(definition).addToServer(server);
   return { server, health };
 }
-

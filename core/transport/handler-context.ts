@@ -74,7 +74,10 @@ export class LazyHandlerContext implements HandlerContext {
       }
       const left = this.timeoutMs();
       if (left !== undefined && !controller.signal.aborted) {
-        this.timer = setTimeout(() => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), Math.max(left, 0));
+        this.timer = setTimeout(
+          () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
+          Math.max(left, 0),
+        );
         this.timer.unref?.();
       }
     }

@@ -1,12 +1,5 @@
 import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  type CallOptions,
-  type Client,
-  type HandlerContext,
-  type ServiceImpl,
-} from "@connectrpc/connect";
+import { Code, ConnectError, type CallOptions, type Client, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { LazyHandlerContext } from "./handler-context.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
@@ -20,10 +13,7 @@ type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
  * are ConnectErrors as a remote call would raise, and the handler's signal aborts when the caller's
  * does, when a stream is abandoned, or when the call is over.
  */
-export function createInProcessClient<S extends DescService>(
-  service: S,
-  impl: Partial<ServiceImpl<S>>,
-): Client<S> {
+export function createInProcessClient<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): Client<S> {
   const client: Record<string, unknown> = {};
   for (const method of service.methods) {
     const handler = (impl as Record<string, AnyHandler | undefined>)[method.localName];
@@ -56,8 +46,7 @@ export function createInProcessClient<S extends DescService>(
         };
         break;
       case "server_streaming":
-        client[method.localName] = (input: object, options?: CallOptions) =>
-          stream(method, handler, input, options, context);
+        client[method.localName] = (input: object, options?: CallOptions) => stream(method, handler, input, options, context);
         break;
       default:
         client[method.localName] = () => {

@@ -26,7 +26,11 @@ type Json = Record<string, unknown>;
 function plain<D extends DescMessage>(schema: D, m: MessageShape<D>): JsonValue {
   return JSON.parse(
     JSON.stringify(toJson(schema, m, { alwaysEmitImplicit: true }), (_, v: unknown) =>
-      typeof v === "string" ? v.replace(/^(RECEIVED_STATE|EXECUTION_STATE|ATTEMPT_OUTCOME)_(\w+)$/, (_m, _p, name: string) => name.toLowerCase().replaceAll("_", "-")) : v,
+      typeof v === "string"
+        ? v.replace(/^(RECEIVED_STATE|EXECUTION_STATE|ATTEMPT_OUTCOME)_(\w+)$/, (_m, _p, name: string) =>
+            name.toLowerCase().replaceAll("_", "-"),
+          )
+        : v,
     ),
   ) as JsonValue;
 }
@@ -73,43 +77,58 @@ export function adminRoutes(router: Router, deps: EventhosDeps): void {
   const defaults = (extra: Json, body: Json) => ({ ...extra, ...body });
 
   // Received events first: /event/received must not be read as the event "received".
-  router.get("/event/received", admin(async (ctx) => {
-    const q = (name: string) => (typeof ctx.query[name] === "string" ? (ctx.query[name] as string) : "");
-    const time = (name: string) => {
-      const v = q(name);
-      if (v === "") return undefined;
-      const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-      if (Number.isNaN(ms)) throw new FormatError(`${name} must be an ISO 8601 time or epoch milliseconds`);
-      return timestampFromMs(ms);
-    };
-    const stateName = q("state");
-    const state = stateName === "" ? ReceivedState.UNSPECIFIED : ReceivedState[stateName.toUpperCase().replaceAll("-", "_") as keyof typeof ReceivedState];
-    if (state === undefined) throw new FormatError("state must be pending, processed, error or no-contracts");
-    const from = time("from");
-    const to = time("to");
-    const res = await delivery.listReceivedEvents({
-      eventId: q("event"),
-      state,
-      limit: Number(q("limit") || 0),
-      ...(from ? { from } : {}),
-      ...(to ? { to } : {}),
-    });
-    return res.receivedEvents.map((r) => plain(ReceivedEventSchema, r));
-  }));
+  router.get(
+    "/event/received",
+    admin(async (ctx) => {
+      const q = (name: string) => (typeof ctx.query[name] === "string" ? (ctx.query[name] as string) : "");
+      const time = (name: string) => {
+        const v = q(name);
+        if (v === "") return undefined;
+        const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+        if (Number.isNaN(ms)) throw new FormatError(`${name} must be an ISO 8601 time or epoch milliseconds`);
+        return timestampFromMs(ms);
+      };
+      const stateName = q("state");
+      const state =
+        stateName === ""
+          ? ReceivedState.UNSPECIFIED
+          : ReceivedState[stateName.toUpperCase().replaceAll("-", "_") as keyof typeof ReceivedState];
+      if (state === undefined) throw new FormatError("state must be pending, processed, error or no-contracts");
+      const from = time("from");
+      const to = time("to");
+      const res = await delivery.listReceivedEvents({
+        eventId: q("event"),
+        state,
+        limit: Number(q("limit") || 0),
+        ...(from ? { from } : {}),
+        ...(to ? { to } : {}),
+      });
+      return res.receivedEvents.map((r) => plain(ReceivedEventSchema, r));
+    }),
+  );
   const executionDetail = admin(async (ctx) => plain(ExecutionSchema, (await delivery.getExecution({ id: id(ctx) })).execution!));
   router.get("/event/received/execution-detail/:id", executionDetail);
   router.get("/received/execution-detail/:id", executionDetail); // the document's spelling
-  router.post("/event/received/execution-detail/:id/retry", admin(async (ctx) =>
-    plain(ExecutionSchema, (await delivery.retryExecution({ id: id(ctx) })).execution!)));
-  router.get("/event/received/:id", admin(async (ctx) => {
-    const res = await delivery.getReceivedEvent({ id: id(ctx) });
-    return { ...(plain(ReceivedEventSchema, res.receivedEvent!) as Json), executions: res.executions.map((e) => plain(ExecutionSchema, e)) };
-  }));
+  router.post(
+    "/event/received/execution-detail/:id/retry",
+    admin(async (ctx) => plain(ExecutionSchema, (await delivery.retryExecution({ id: id(ctx) })).execution!)),
+  );
+  router.get(
+    "/event/received/:id",
+    admin(async (ctx) => {
+      const res = await delivery.getReceivedEvent({ id: id(ctx) });
+      return {
+        ...(plain(ReceivedEventSchema, res.receivedEvent!) as Json),
+        executions: res.executions.map((e) => plain(ExecutionSchema, e)),
+      };
+    }),
+  );
 
   crud(router, admin, "/system", {
     list: async () => (await registry.listApps({})).apps.map((a) => plain(AppSchema, a)),
     get: async (ctx) => plain(AppSchema, (await registry.getApp({ id: id(ctx) })).app!),
-    put: async (ctx, body) => plain(AppSchema, (await registry.upsertApp({ app: message(AppSchema, defaults({ published: true }, withId(ctx, body))) })).app!),
+    put: async (ctx, body) =>
+      plain(AppSchema, (await registry.upsertApp({ app: message(AppSchema, defaults({ published: true }, withId(ctx, body))) })).app!),
     remove: async (ctx) => registry.deleteApp({ id: id(ctx) }),
   });
   crud(router, admin, "/event", {
@@ -121,11 +140,17 @@ export function adminRoutes(router: Router, deps: EventhosDeps): void {
     },
     get: async (ctx) => plain(EventDefinitionSchema, (await registry.getEvent({ id: id(ctx) })).event!),
     put: async (ctx, body) =>
-      plain(EventDefinitionSchema, (await registry.upsertEvent({ event: message(EventDefinitionSchema, defaults({ published: true }, withId(ctx, body))) })).event!),
+      plain(
+        EventDefinitionSchema,
+        (await registry.upsertEvent({ event: message(EventDefinitionSchema, defaults({ published: true }, withId(ctx, body))) })).event!,
+      ),
     remove: async (ctx) => registry.deleteEvent({ id: id(ctx) }),
   });
   crud(router, admin, "/action", {
-    list: async (ctx) => (await delivery.listActions({ appId: typeof ctx.query["system"] === "string" ? ctx.query["system"] : "" })).actions.map((a) => plain(ActionSchema, a)),
+    list: async (ctx) =>
+      (await delivery.listActions({ appId: typeof ctx.query["system"] === "string" ? ctx.query["system"] : "" })).actions.map((a) =>
+        plain(ActionSchema, a),
+      ),
     get: async (ctx) => plain(ActionSchema, (await delivery.getAction({ id: id(ctx) })).action!),
     put: async (ctx, body) => {
       // The body template may be given as JSON itself rather than as JSON text.
@@ -136,9 +161,16 @@ export function adminRoutes(router: Router, deps: EventhosDeps): void {
     remove: async (ctx) => delivery.deleteAction({ id: id(ctx) }),
   });
   crud(router, admin, "/contract", {
-    list: async (ctx) => (await delivery.listContracts({ eventId: typeof ctx.query["event"] === "string" ? ctx.query["event"] : "" })).contracts.map((c) => plain(ContractSchema, c)),
+    list: async (ctx) =>
+      (await delivery.listContracts({ eventId: typeof ctx.query["event"] === "string" ? ctx.query["event"] : "" })).contracts.map((c) =>
+        plain(ContractSchema, c),
+      ),
     get: async (ctx) => plain(ContractSchema, (await delivery.getContract({ id: id(ctx) })).contract!),
-    put: async (ctx, body) => plain(ContractSchema, (await delivery.upsertContract({ contract: message(ContractSchema, defaults({ active: true }, withId(ctx, body))) })).contract!),
+    put: async (ctx, body) =>
+      plain(
+        ContractSchema,
+        (await delivery.upsertContract({ contract: message(ContractSchema, defaults({ active: true }, withId(ctx, body))) })).contract!,
+      ),
     remove: async (ctx) => delivery.deleteContract({ id: id(ctx) }),
   });
   crud(router, admin, "/client", {
@@ -151,11 +183,17 @@ export function adminRoutes(router: Router, deps: EventhosDeps): void {
     },
     remove: async (ctx) => clients.deleteClient({ id: id(ctx) }),
   });
-  router.post("/client/:id/key", admin(async (ctx) => {
-    const res = await clients.createKey({ clientId: id(ctx) });
-    return { key_id: res.keyId, key: res.key };
-  }));
-  router.delete("/client/:id/key/:keyId", admin(async (ctx) => clients.revokeKey({ clientId: id(ctx), keyId: ctx.params["keyId"] ?? "" })));
+  router.post(
+    "/client/:id/key",
+    admin(async (ctx) => {
+      const res = await clients.createKey({ clientId: id(ctx) });
+      return { key_id: res.keyId, key: res.key };
+    }),
+  );
+  router.delete(
+    "/client/:id/key/:keyId",
+    admin(async (ctx) => clients.revokeKey({ clientId: id(ctx), keyId: ctx.params["keyId"] ?? "" })),
+  );
 }
 
 type Handler = (ctx: Context, body: Json) => Promise<unknown>;
@@ -177,12 +215,15 @@ function crud(
   router.put(path, admin(r.put, true));
   router.put(`${path}/:id`, admin(r.put, true));
   router.delete(`${path}/:id`, admin(removed));
-  router.delete(path, admin(async (ctx, body) => {
-    const q = ctx.query["id"];
-    if (typeof q !== "string" || q === "") throw new FormatError("id is required");
-    ctx.params["id"] = q;
-    return removed(ctx, body);
-  }));
+  router.delete(
+    path,
+    admin(async (ctx, body) => {
+      const q = ctx.query["id"];
+      if (typeof q !== "string" || q === "") throw new FormatError("id is required");
+      ctx.params["id"] = q;
+      return removed(ctx, body);
+    }),
+  );
 }
 
 function failure(err: unknown, ctx: Context, deps: EventhosDeps): [Reply, string | undefined] {

@@ -1,5 +1,4 @@
 import Router from "@koa/router";
-import type { Context } from "koa";
 import type { BodyLimits } from "../body.js";
 import { createJsonReader } from "./read-body.js";
 import { sendEvent } from "./send.js";

@@ -1,6 +1,6 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
-import { ConnectError } from "@connectrpc/connect";
+import type { ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../core/logger.js";
 import { requestFormat, TooLargeError, type BodyFormat } from "../body.js";
 import { FormatError } from "../format-error.js";
@@ -9,13 +9,7 @@ import { reasonOf } from "../../core/rpc/errors.js";
 import { eventPushToSendEvent } from "./event-push.js";
 import { messageRequestToSendPush } from "./message-push.js";
 import { renderMessageResponse, type MessageReply, type Rendered } from "./message-response.js";
-import {
-  parseSubscription,
-  renderSubscriptionResponse,
-  SUBSCRIBED,
-  SUBSCRIBER_INVALID,
-  UNSUBSCRIBED,
-} from "./subscription.js";
+import { parseSubscription, renderSubscriptionResponse, SUBSCRIBED, SUBSCRIBER_INVALID, UNSUBSCRIBED } from "./subscription.js";
 import { statusBody } from "./status.js";
 import {
   APP_NOT_PUBLISHED,
@@ -34,7 +28,10 @@ export type KpnsDeps = LegacyDeps;
 /** The Kony (/kpns) and Volt MX (/vpns) push surfaces: one behaviour, two wordings. */
 export function kpnsRouter(deps: KpnsDeps): Router {
   const router = new Router();
-  for (const [prefix, wording] of [["/kpns", KONY], ["/vpns", VOLT_MX]] as const) {
+  for (const [prefix, wording] of [
+    ["/kpns", KONY],
+    ["/vpns", VOLT_MX],
+  ] as const) {
     router.post(`${prefix}/service/eventpushmessage`, (ctx) => eventPushMessage(ctx, deps, wording));
     router.post(`${prefix}/api/v1/messages/push`, (ctx) => pushMessage(ctx, deps, wording));
     router.post(`${prefix}/subscription`, (ctx) => subscription(ctx, deps, wording));
@@ -104,10 +101,7 @@ async function subscription(ctx: Context, deps: KpnsDeps, wording: Wording): Pro
 }
 
 /** By ksid (which must belong to the app), or every subscription of the app's device. */
-async function ksidsToUnsubscribe(
-  deps: KpnsDeps,
-  command: { appId: string; ksid: string; deviceId: string },
-): Promise<string[]> {
+async function ksidsToUnsubscribe(deps: KpnsDeps, command: { appId: string; ksid: string; deviceId: string }): Promise<string[]> {
   if (command.ksid !== "") {
     try {
       const { subscriber } = await deps.registry.getSubscriber({ ksid: command.ksid });
@@ -141,14 +135,7 @@ async function pushStatus(ctx: Context, deps: KpnsDeps): Promise<void> {
 }
 
 /** A failure in the contract's terms: the core's reason → the legacy code and description. */
-function failure(
-  err: unknown,
-  format: BodyFormat,
-  wording: Wording,
-  appInvalid: string,
-  logger: Logger,
-  ctx: Context,
-): MessageReply {
+function failure(err: unknown, format: BodyFormat, wording: Wording, appInvalid: string, logger: Logger, ctx: Context): MessageReply {
   const none = { msgIds: [], invalidSubscribers: [] };
   if (err instanceof FormatError) {
     logger.debug({ path: ctx.path, reason: err.message }, "invalid request format");

@@ -14,8 +14,6 @@ const STATES: Record<DeliveryState, { status: string; statusMessage: string }> =
 
 /** GetMessageStatus → the body of GET …/api/v1/status/push/request/{id}. Pure. */
 export function statusBody(res: GetMessageStatusResponse): StatusBody {
-  const messages = res.messages.flatMap((m) =>
-    m.subscribers.map((s) => ({ pushId: m.msgId, ksid: s.ksid, ...STATES[s.state] })),
-  );
+  const messages = res.messages.flatMap((m) => m.subscribers.map((s) => ({ pushId: m.msgId, ksid: s.ksid, ...STATES[s.state] })));
   return { total: messages.length, messages };
 }

@@ -5,8 +5,20 @@ import { escapeXml } from "../xml.js";
 
 /** Event types of the XMS schema (`event_type`), plus its default. */
 export const EVENT_TYPES = new Set([
-  "any", "end_play", "end_playcollect", "end_playrecord", "end_overlay", "incoming", "ringing",
-  "connected", "hangup", "info", "dtmf", "cpa", "tone", "keepalive",
+  "any",
+  "end_play",
+  "end_playcollect",
+  "end_playrecord",
+  "end_overlay",
+  "incoming",
+  "ringing",
+  "connected",
+  "hangup",
+  "info",
+  "dtmf",
+  "cpa",
+  "tone",
+  "keepalive",
 ]);
 /** Resource types of the XMS schema (`event_resource_type`). */
 export const RESOURCE_TYPES = new Set(["any", "call", "conference"]);
@@ -53,7 +65,9 @@ export function parseEventHandlerRequest(doc: unknown): SubscribeItem[] {
 }
 
 /** A create applies its items to nothing: what is left is the new handler's subscriptions. */
-export function subscriptionsToCreate(items: readonly SubscribeItem[]): Array<Pick<EventSubscription, "type" | "resourceType" | "resourceId">> {
+export function subscriptionsToCreate(
+  items: readonly SubscribeItem[],
+): Array<Pick<EventSubscription, "type" | "resourceType" | "resourceId">> {
   const out: SubscribeItem[] = [];
   for (const item of items) {
     const at = out.findIndex((o) => o.type === item.type && o.resourceType === item.resourceType && o.resourceId === item.resourceId);

@@ -44,7 +44,10 @@ export function xmsRouter(deps: XmsDeps): Router {
     router.put(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => update(ctx, deps)));
     router.delete(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => remove(ctx, deps)));
     // Any other method: 405 in the contract's shape (the routes above answer theirs first).
-    for (const [path, allow] of [[prefix, "GET, POST"], [`${prefix}/:id`, "GET, PUT, DELETE"]] as const) {
+    for (const [path, allow] of [
+      [prefix, "GET, POST"],
+      [`${prefix}/:id`, "GET, PUT, DELETE"],
+    ] as const) {
       router.all(path, (ctx) => {
         ctx.set("Allow", allow);
         reply(ctx, 405, renderError(405, `${ctx.method} is not allowed here`));

@@ -35,7 +35,10 @@ describe("event handlers (core RPCs over gRPC)", () => {
     assert.equal(other.code, grpc.status.NOT_FOUND);
     assert.equal(reason(other), "HANDLER_NOT_FOUND");
     const listed = await unary(h.clients.registry, "listEventHandlers", { appId: "not-registered" });
-    assert.deepEqual(listed.handlers.map((x: { id: string }) => x.id), [handler.id]);
+    assert.deepEqual(
+      listed.handlers.map((x: { id: string }) => x.id),
+      [handler.id],
+    );
   });
 
   it("refuses what it cannot store with INVALID_ARGUMENT", async () => {
@@ -51,9 +54,19 @@ describe("event handlers (core RPCs over gRPC)", () => {
     const handler = await create("x", [sub("a")]);
     const bad = await rejection(update("x", handler.id, [{ action: "SUBSCRIPTION_ACTION_UNSPECIFIED", subscription: sub("b") }]));
     assert.equal(bad.code, grpc.status.INVALID_ARGUMENT);
-    const tooMany = await rejection(update("x", handler.id, ["b", "c", "d"].map((t) => ({ action: "SUBSCRIPTION_ACTION_ADD", subscription: sub(t) }))));
+    const tooMany = await rejection(
+      update(
+        "x",
+        handler.id,
+        ["b", "c", "d"].map((t) => ({ action: "SUBSCRIPTION_ACTION_ADD", subscription: sub(t) })),
+      ),
+    );
     assert.equal(tooMany.code, grpc.status.INVALID_ARGUMENT);
-    assert.deepEqual(types((await unary(h.clients.registry, "getEventHandler", { appId: "x", id: handler.id })).handler), ["a"], "unchanged");
+    assert.deepEqual(
+      types((await unary(h.clients.registry, "getEventHandler", { appId: "x", id: handler.id })).handler),
+      ["a"],
+      "unchanged",
+    );
   });
 
   it("applies the changes of an update in order, as one revision", async () => {
@@ -79,7 +92,13 @@ describe("event handlers (core RPCs over gRPC)", () => {
     await unary(h.clients.registry, "deleteEventHandler", { appId: "pbx", id: handler.id });
     const status = await watch.status;
     assert.equal(status.code, grpc.status.OK);
-    assert.deepEqual(watch.events.map((e) => [e.type, e.resourceId]), [["ringing", "r1"], ["hangup", "h1"]]);
+    assert.deepEqual(
+      watch.events.map((e) => [e.type, e.resourceId]),
+      [
+        ["ringing", "r1"],
+        ["hangup", "h1"],
+      ],
+    );
     const again = await rejection(unary(h.clients.registry, "deleteEventHandler", { appId: "pbx", id: handler.id }));
     assert.equal(reason(again), "HANDLER_NOT_FOUND");
   });
@@ -106,8 +125,14 @@ describe("event handlers (core RPCs over gRPC)", () => {
     await live.received(2);
     const replayed = new Watch(h.clients.hub, { appId: "quiet", resumeAfter: "0" });
     await replayed.received(2);
-    assert.deepEqual(live.events.map((e) => e.type), ["t1", "t2"]);
-    assert.deepEqual(replayed.events.map((e) => e.type), ["t1", "t2"]);
+    assert.deepEqual(
+      live.events.map((e) => e.type),
+      ["t1", "t2"],
+    );
+    assert.deepEqual(
+      replayed.events.map((e) => e.type),
+      ["t1", "t2"],
+    );
     // The changes hold history offsets of their own: offsets are positions, not a count.
     assert.deepEqual(replayed.offsets(), [2, 4]);
     live.cancel();

@@ -70,7 +70,14 @@ describe("eventhos delivery: contracts that call other systems", () => {
     const received = await api.settled((await api.latest(p.eventId)).id);
     assert.equal(received.state, "processed");
     const attempts = received.executions[0].attempts;
-    assert.deepEqual(attempts.map((a: any) => [a.number, a.outcome, a.response?.status]), [[1, "failure", 500], [2, "failure", 500], [3, "success", 200]]);
+    assert.deepEqual(
+      attempts.map((a: any) => [a.number, a.outcome, a.response?.status]),
+      [
+        [1, "failure", 500],
+        [2, "failure", 500],
+        [3, "success", 200],
+      ],
+    );
     assert.equal(attempts[0].error, "status 500");
     assert.equal(t.calls.length, 3);
     // Backoff: each retry waited at least half its base delay (equal jitter) after the failure.
@@ -87,12 +94,18 @@ describe("eventhos delivery: contracts that call other systems", () => {
     assert.equal(received.state, "error");
     const [execution] = received.executions;
     assert.equal(execution.state, "error");
-    assert.deepEqual(execution.attempts.map((a: any) => [a.number, a.outcome, a.error]), [1, 2, 3].map((n) => [n, "failure", "timed out after 300 ms"]));
+    assert.deepEqual(
+      execution.attempts.map((a: any) => [a.number, a.outcome, a.error]),
+      [1, 2, 3].map((n) => [n, "failure", "timed out after 300 ms"]),
+    );
     for (const a of execution.attempts) assert.ok(a.durationMs >= 290 && a.durationMs < 2000, `duration ${a.durationMs}`);
     assert.equal(t.calls.length, 3);
     // The log is queryable by state and event.
     const errors = await api.admin("GET", `/event/received?state=error&event=${p.eventId}`);
-    assert.deepEqual(errors.map((r: any) => r.id), [received.id]);
+    assert.deepEqual(
+      errors.map((r: any) => r.id),
+      [received.id],
+    );
     assert.deepEqual(await api.admin("GET", `/event/received?state=processed&event=${p.eventId}`), []);
   });
 
@@ -112,7 +125,14 @@ describe("eventhos delivery: contracts that call other systems", () => {
     await api.send(p.eventId, await api.token(p.clientId, p.secret), {});
     const received = await api.settled((await api.latest(p.eventId)).id);
     assert.equal(received.state, "processed");
-    assert.deepEqual(received.executions.map((e: any) => [e.order, e.attempts.length]), [[1, 1], [1, 1], [2, 1]]);
+    assert.deepEqual(
+      received.executions.map((e: any) => [e.order, e.attempts.length]),
+      [
+        [1, 1],
+        [1, 1],
+        [2, 1],
+      ],
+    );
     assert.ok(c.calls[0]!.at >= Math.max(a.calls[0]!.answeredAt!, b.calls[0]!.answeredAt!), "order 2 ran after order 1 finished");
   });
 
@@ -143,9 +163,14 @@ describe("eventhos delivery: contracts that call other systems", () => {
     assert.equal(retried.runStart, 4);
     const done = await api.settled(failed.id);
     assert.equal(done.state, "processed");
-    assert.deepEqual(done.executions[0].attempts.map((a: any) => a.outcome), ["failure", "failure", "failure", "success"]);
+    assert.deepEqual(
+      done.executions[0].attempts.map((a: any) => a.outcome),
+      ["failure", "failure", "failure", "success"],
+    );
     assert.equal(t.calls.length, 4);
-    const again = await api.call("POST", `/event/received/execution-detail/nope/retry`, undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const again = await api.call("POST", `/event/received/execution-detail/nope/retry`, undefined, {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+    });
     assert.equal(again.json.code, 404001);
   });
 
@@ -173,10 +198,20 @@ describe("eventhos delivery: contracts that call other systems", () => {
     while (Date.now() <= middle) await new Promise((r) => setImmediate(r));
     await api.send(p.eventId, key, { n: 2 });
     const all = await api.admin("GET", `/event/received?event=${p.eventId}`);
-    assert.deepEqual(all.map((r: any) => r.body.n), [2, 1], "newest first");
+    assert.deepEqual(
+      all.map((r: any) => r.body.n),
+      [2, 1],
+      "newest first",
+    );
     const later = await api.admin("GET", `/event/received?event=${p.eventId}&from=${middle}`);
-    assert.deepEqual(later.map((r: any) => r.body.n), [2]);
+    assert.deepEqual(
+      later.map((r: any) => r.body.n),
+      [2],
+    );
     const earlier = await api.admin("GET", `/event/received?event=${p.eventId}&to=${new Date(middle - 1).toISOString()}`);
-    assert.deepEqual(earlier.map((r: any) => r.body.n), [1]);
+    assert.deepEqual(
+      earlier.map((r: any) => r.body.n),
+      [1],
+    );
   });
 });

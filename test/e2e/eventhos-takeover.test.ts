@@ -12,8 +12,16 @@ const delivery = { adminToken: ADMIN_TOKEN, claimIdleMs: CLAIM_IDLE_MS, backoffB
 /** The real executable on Redis. */
 function startProcess(redisUrl: string, keyPrefix: string) {
   return startHeraldProcess([
-    "--redis-url", redisUrl, "--key-prefix", keyPrefix, "--admin-token", ADMIN_TOKEN,
-    "--delivery-claim-idle-ms", String(CLAIM_IDLE_MS), "--delivery-backoff-base-ms", "10",
+    "--redis-url",
+    redisUrl,
+    "--key-prefix",
+    keyPrefix,
+    "--admin-token",
+    ADMIN_TOKEN,
+    "--delivery-claim-idle-ms",
+    String(CLAIM_IDLE_MS),
+    "--delivery-backoff-base-ms",
+    "10",
   ]);
 }
 
@@ -61,8 +69,15 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     const received = await api2.settled((await api2.latest(p.eventId)).id);
     assert.equal(received.state, "processed");
     const [e1, e2] = received.executions;
-    assert.deepEqual(e1.attempts.map((a: any) => a.outcome), ["success"], "order 1 was not run again");
-    assert.deepEqual(e2.attempts.map((a: any) => a.outcome), ["interrupted", "success"]);
+    assert.deepEqual(
+      e1.attempts.map((a: any) => a.outcome),
+      ["success"],
+      "order 1 was not run again",
+    );
+    assert.deepEqual(
+      e2.attempts.map((a: any) => a.outcome),
+      ["interrupted", "success"],
+    );
     assert.match(e2.attempts[0].error, /interrupted/);
     assert.equal(first.calls.length, 1, "the completed contract's target was called once");
     assert.equal(second.calls.length, 2, "the call cut by the kill, then the takeover's attempt");
@@ -79,7 +94,10 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     const target = await Target.start((n) => (n === 1 ? { status: 503 } : { status: 200 }));
     cleanup.push(() => target.close());
     // A backoff far longer than the test: only a takeover can make the second attempt.
-    const a = await startTestHerald({ redis: { url: redis.url, keyPrefix }, eventhos: { ...delivery, backoffBaseMs: 600_000, backoffMaxMs: 600_000 } });
+    const a = await startTestHerald({
+      redis: { url: redis.url, keyPrefix },
+      eventhos: { ...delivery, backoffBaseMs: 600_000, backoffMaxMs: 600_000 },
+    });
     cleanup.push(() => a.stop());
     const apiA = new EventhosApi(a.httpPort);
     const p = await apiA.producer("stopped");
@@ -101,7 +119,13 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     cleanup.push(() => b.stop());
     const done = await new EventhosApi(b.httpPort).settled(id);
     assert.equal(done.state, "processed");
-    assert.deepEqual(done.executions[0].attempts.map((x: any) => [x.number, x.outcome]), [[1, "failure"], [2, "success"]]);
+    assert.deepEqual(
+      done.executions[0].attempts.map((x: any) => [x.number, x.outcome]),
+      [
+        [1, "failure"],
+        [2, "success"],
+      ],
+    );
     assert.equal(target.calls.length, 2);
   });
 
@@ -127,7 +151,10 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     const token = await apiB.token(p.clientId, p.secret); // a token from one instance works on the other
     const n = 40;
     const replies = await Promise.all(Array.from({ length: n }, (_, i) => (i % 2 ? apiA : apiB).send(p.eventId, token, { id: i })));
-    assert.ok(replies.every((r) => r.json.code === 200000), JSON.stringify(replies.map((r) => r.json.code)));
+    assert.ok(
+      replies.every((r) => r.json.code === 200000),
+      JSON.stringify(replies.map((r) => r.json.code)),
+    );
     await target.received(n);
     const list = await apiA.admin("GET", `/event/received?event=${p.eventId}&limit=${n}`);
     assert.equal(list.length, n);
@@ -137,7 +164,10 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
       assert.equal(done.executions[0].attempts.length, 1);
     }
     assert.equal(target.calls.length, n, "no call twice");
-    assert.deepEqual([...seen.keys()].sort((x, y) => x - y), Array.from({ length: n }, (_, i) => i));
+    assert.deepEqual(
+      [...seen.keys()].sort((x, y) => x - y),
+      Array.from({ length: n }, (_, i) => i),
+    );
     assert.ok([...seen.values()].every((count) => count === 1));
   });
 });

@@ -9,7 +9,16 @@ describe("hub (embedded, over gRPC)", () => {
   let eventId: string;
 
   before(async () => {
-    h = await startTestHerald({ limits: { maxMessageBytes: 64 * 1024, maxSubscribers: 5, maxNamePairs: 4, maxFieldLength: 64, maxContentBytes: 1024, maxPayloadBytes: 512 } });
+    h = await startTestHerald({
+      limits: {
+        maxMessageBytes: 64 * 1024,
+        maxSubscribers: 5,
+        maxNamePairs: 4,
+        maxFieldLength: 64,
+        maxContentBytes: 1024,
+        maxPayloadBytes: 512,
+      },
+    });
     eventId = await registerApp(h, "shop", { message: "Hello {{lastname}}, order {{order}} shipped" });
     await unary(h.clients.registry, "upsertApp", { app: { id: "draft", name: "draft", published: false } });
     await unary(h.clients.registry, "upsertEvent", { event: { id: "draft-e", appId: "draft", published: true } });
@@ -18,7 +27,9 @@ describe("hub (embedded, over gRPC)", () => {
   after(() => h.stop());
 
   const subscribe = (deviceId: string, osType = "androidgcm") =>
-    unary<{ ksid: string }>(h.clients.registry, "subscribe", { appId: "shop", deviceId, ufid: `u-${deviceId}`, osType }).then((r) => r.ksid);
+    unary<{ ksid: string }>(h.clients.registry, "subscribe", { appId: "shop", deviceId, ufid: `u-${deviceId}`, osType }).then(
+      (r) => r.ksid,
+    );
 
   it("publishes an event to the watchers whose filters match, with the template filled", async () => {
     const all = new Watch(h.clients.hub, { appId: "shop" });
@@ -27,8 +38,14 @@ describe("hub (embedded, over gRPC)", () => {
     await Promise.all([watchersLive(h, 3)]);
     const send = (type: string, resourceType: string, resourceId: string) =>
       unary(h.clients.hub, "sendEvent", {
-        eventId, type, resourceType, resourceId,
-        namePairs: [{ name: "lastname", content: "Smith" }, { name: "order", content: "42" }],
+        eventId,
+        type,
+        resourceType,
+        resourceId,
+        namePairs: [
+          { name: "lastname", content: "Smith" },
+          { name: "order", content: "42" },
+        ],
       });
     const r1 = await send("ringing", "call", "7");
     const r2 = await send("hangup", "call", "8");
@@ -37,14 +54,26 @@ describe("hub (embedded, over gRPC)", () => {
     await all.received(3);
     await ringing.received(2);
     await call7.received(1);
-    assert.deepEqual(all.events.map((e) => e.msgId), [r1.msgId, r2.msgId, r3.msgId]);
-    assert.deepEqual(ringing.events.map((e) => e.msgId), [r1.msgId, r3.msgId]);
-    assert.deepEqual(call7.events.map((e) => e.msgId), [r1.msgId]);
+    assert.deepEqual(
+      all.events.map((e) => e.msgId),
+      [r1.msgId, r2.msgId, r3.msgId],
+    );
+    assert.deepEqual(
+      ringing.events.map((e) => e.msgId),
+      [r1.msgId, r3.msgId],
+    );
+    assert.deepEqual(
+      call7.events.map((e) => e.msgId),
+      [r1.msgId],
+    );
     const first = all.events[0]!;
     assert.equal(first.content?.data, "Hello Smith, order 42 shipped");
     assert.equal(first.eventId, eventId);
     assert.equal(first.appId, "shop");
-    assert.deepEqual(first.namePairs, [{ name: "lastname", content: "Smith" }, { name: "order", content: "42" }]);
+    assert.deepEqual(first.namePairs, [
+      { name: "lastname", content: "Smith" },
+      { name: "order", content: "42" },
+    ]);
     for (const w of [all, ringing, call7]) w.cancel();
   });
 
@@ -60,11 +89,22 @@ describe("hub (embedded, over gRPC)", () => {
     assert.equal(none.msgId, "", "nothing published when every subscriber is invalid");
     assert.equal(none.invalidSubscribers.length, 2);
     const broadcast = await unary(h.clients.hub, "sendEvent", { eventId });
-    const pushIos = await unary(h.clients.hub, "sendPush", { appId: "shop", allActive: true, osType: "iphone", content: { data: "hi iphones" } });
+    const pushIos = await unary(h.clients.hub, "sendPush", {
+      appId: "shop",
+      allActive: true,
+      osType: "iphone",
+      content: { data: "hi iphones" },
+    });
     await wa.received(2);
     await wb.received(3);
-    assert.deepEqual(wa.events.map((e) => e.msgId), [toA.msgId, broadcast.msgId]);
-    assert.deepEqual(wb.events.map((e) => e.msgId), [byDevice.msgId, broadcast.msgId, pushIos.msgId]);
+    assert.deepEqual(
+      wa.events.map((e) => e.msgId),
+      [toA.msgId, broadcast.msgId],
+    );
+    assert.deepEqual(
+      wb.events.map((e) => e.msgId),
+      [byDevice.msgId, broadcast.msgId, pushIos.msgId],
+    );
     assert.equal(wb.events[2]!.content?.data, "hi iphones");
     wa.cancel();
     wb.cancel();
@@ -92,7 +132,12 @@ describe("hub (embedded, over gRPC)", () => {
     await fails("sendEvent", { eventId: "shop-unpublished" }, grpc.status.FAILED_PRECONDITION, "EVENT_NOT_PUBLISHED");
     await fails("sendPush", { appId: "shop", allActive: true }, I, "INVALID_ARGUMENT");
     await fails("sendPush", { appId: "shop", content: { data: "x" } }, I, "INVALID_ARGUMENT");
-    await fails("sendPush", { appId: "draft", allActive: true, content: { data: "x" } }, grpc.status.FAILED_PRECONDITION, "APP_NOT_PUBLISHED");
+    await fails(
+      "sendPush",
+      { appId: "draft", allActive: true, content: { data: "x" } },
+      grpc.status.FAILED_PRECONDITION,
+      "APP_NOT_PUBLISHED",
+    );
 
     const tooBig = await rejection(unary(h.clients.hub, "sendEvent", { eventId, content: { data: "x".repeat(70 * 1024) } }));
     assert.equal(tooBig.code, grpc.status.RESOURCE_EXHAUSTED);

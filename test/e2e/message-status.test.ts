@@ -39,7 +39,12 @@ for (const mode of ["embedded", "redis"] as const) {
         watched = await startTestHerald({ redis: { url: redisUrl, keyPrefix } });
       }
       eventId = await registerApp(sender, "shop");
-      ({ ksid } = await unary<{ ksid: string }>(sender.clients.registry, "subscribe", { appId: "shop", deviceId: "phone", ufid: "ann", osType: "iphone" }));
+      ({ ksid } = await unary<{ ksid: string }>(sender.clients.registry, "subscribe", {
+        appId: "shop",
+        deviceId: "phone",
+        ufid: "ann",
+        osType: "iphone",
+      }));
     });
     after(async () => {
       await Promise.all([...new Set([sender, watched])].map((h) => h?.stop()));
@@ -65,30 +70,63 @@ for (const mode of ["embedded", "redis"] as const) {
       const sent = await sendTo(ksid);
       await watch.received(1);
       assert.equal(watch.events[0]?.msgId, sent.msgId);
-      const delivered = await until(() => status(sent.msgId), (s) => s[0]?.subscribers[0]?.state === "DELIVERY_STATE_DELIVERED", "DELIVERED");
+      const delivered = await until(
+        () => status(sent.msgId),
+        (s) => s[0]?.subscribers[0]?.state === "DELIVERY_STATE_DELIVERED",
+        "DELIVERED",
+      );
       assert.ok(Number(delivered[0]?.subscribers[0]?.deliveredTime?.seconds) >= Number(delivered[0]?.time?.seconds));
       assert.deepEqual(states(await status(queued.msgId)), [[`${ksid}:QUEUED`]], "a live watcher does not receive what was sent before");
       watch.cancel();
     });
 
     it("groups messages under a request id, in send order, broadcasts listing who received them", async () => {
-      const other = await unary<{ ksid: string }>(sender.clients.registry, "subscribe", { appId: "shop", deviceId: "tablet", ufid: "bob", osType: "iphone" });
+      const other = await unary<{ ksid: string }>(sender.clients.registry, "subscribe", {
+        appId: "shop",
+        deviceId: "tablet",
+        ufid: "bob",
+        osType: "iphone",
+      });
       const watch = new Watch(watched.clients.hub, { appId: "shop", ksid });
       await watchersLive(watched);
       const requestId = `order-${mode}`;
       const first = await sendTo(ksid, requestId);
       const second = await unary<{ msgId: string }>(sender.clients.hub, "sendEvent", {
-        eventId, requestId, subscribers: [{ ksid: other.ksid }, { ksid }],
+        eventId,
+        requestId,
+        subscribers: [{ ksid: other.ksid }, { ksid }],
       });
-      const push = await unary<{ msgId: string }>(sender.clients.hub, "sendPush", { appId: "shop", allActive: true, content: { data: "sale" }, requestId });
+      const push = await unary<{ msgId: string }>(sender.clients.hub, "sendPush", {
+        appId: "shop",
+        allActive: true,
+        content: { data: "sale" },
+        requestId,
+      });
       await watch.received(3);
-      assert.deepEqual(watch.events.map((e) => [e.msgId, e.requestId]), [[first.msgId, requestId], [second.msgId, requestId], [push.msgId, requestId]]);
+      assert.deepEqual(
+        watch.events.map((e) => [e.msgId, e.requestId]),
+        [
+          [first.msgId, requestId],
+          [second.msgId, requestId],
+          [push.msgId, requestId],
+        ],
+      );
       const messages = await until(
         () => status(requestId),
-        (s) => states(s).flat().filter((x) => x.endsWith("DELIVERED")).length === 3,
+        (s) =>
+          states(s)
+            .flat()
+            .filter((x) => x.endsWith("DELIVERED")).length === 3,
         "all three delivered",
       );
-      assert.deepEqual(messages.map((m) => [m.msgId, m.broadcast]), [[first.msgId, false], [second.msgId, false], [push.msgId, true]]);
+      assert.deepEqual(
+        messages.map((m) => [m.msgId, m.broadcast]),
+        [
+          [first.msgId, false],
+          [second.msgId, false],
+          [push.msgId, true],
+        ],
+      );
       assert.deepEqual(states(messages), [[`${ksid}:DELIVERED`], [`${other.ksid}:QUEUED`, `${ksid}:DELIVERED`], [`${ksid}:DELIVERED`]]);
       watch.cancel();
     });
@@ -98,7 +136,11 @@ for (const mode of ["embedded", "redis"] as const) {
       assert.deepEqual(states(await status(`replay-${mode}`)), [[`${ksid}:QUEUED`]]);
       const watch = new Watch(watched.clients.hub, { appId: "shop", ksid, resumeAfter: "0" });
       await until(async () => watch.events.some((e) => e.msgId === sent.msgId), Boolean, "the replayed event");
-      await until(() => status(`replay-${mode}`), (s) => states(s)[0]?.[0] === `${ksid}:DELIVERED`, "DELIVERED");
+      await until(
+        () => status(`replay-${mode}`),
+        (s) => states(s)[0]?.[0] === `${ksid}:DELIVERED`,
+        "DELIVERED",
+      );
       watch.cancel();
     });
 

@@ -8,10 +8,17 @@ import { rawClients, unary, Watch } from "../support/grpc-client.js";
 describe("the herald executable", () => {
   it("starts embedded with the quick-start seed, and on SIGTERM ends streams cleanly and exits 0", async () => {
     const h = await startHeraldProcess(["--seed", "examples/seed.yaml"]);
-    assert.ok(h.logs.some((l) => String(l["msg"]).includes("embedded")), "says it runs embedded");
+    assert.ok(
+      h.logs.some((l) => String(l["msg"]).includes("embedded")),
+      "says it runs embedded",
+    );
     const clients = rawClients(h.grpcPort);
     try {
-      const sent = await unary(clients.hub, "sendEvent", { eventId: "1", subscribers: [{ ksid: "xxxx" }], namePairs: [{ name: "lastname", content: "Smith" }] });
+      const sent = await unary(clients.hub, "sendEvent", {
+        eventId: "1",
+        subscribers: [{ ksid: "xxxx" }],
+        namePairs: [{ name: "lastname", content: "Smith" }],
+      });
       assert.match(sent.msgId, /^\d+$/);
       const watch = new Watch(clients.hub, { appId: "demo", ksid: "xxxx", resumeAfter: "0" });
       await watch.received(1);

@@ -7,7 +7,7 @@ import { rejection, unary, Watch } from "../support/grpc-client.js";
 const contiguous = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 /** Several Herald instances on one real Redis, driven by plain grpc-js clients. */
-describe("fan-out over Redis", function () {
+describe("fan-out over Redis", () => {
   let redis: RedisServer;
   before(async () => {
     redis = process.env["REDIS_URL"] ? (undefined as never) : await RedisServer.start();
@@ -43,12 +43,24 @@ describe("fan-out over Redis", function () {
       }
       const ringing = sent.filter((s) => s.type === "ringing");
       await Promise.all([onA.received(40), allOnB.received(40), ringingOnB.received(ringing.length)]);
-      assert.deepEqual(onA.events.map((e) => e.msgId), sent.map((s) => s.msgId));
-      assert.deepEqual(allOnB.events.map((e) => e.msgId), sent.map((s) => s.msgId));
-      assert.deepEqual(ringingOnB.events.map((e) => e.msgId), ringing.map((s) => s.msgId));
+      assert.deepEqual(
+        onA.events.map((e) => e.msgId),
+        sent.map((s) => s.msgId),
+      );
+      assert.deepEqual(
+        allOnB.events.map((e) => e.msgId),
+        sent.map((s) => s.msgId),
+      );
+      assert.deepEqual(
+        ringingOnB.events.map((e) => e.msgId),
+        ringing.map((s) => s.msgId),
+      );
       assert.deepEqual(onA.offsets(), contiguous(1, 40));
       const ids = sent.map((s) => BigInt(s.msgId));
-      assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), "msg ids increase across instances");
+      assert.ok(
+        ids.every((id, i) => i === 0 || id > ids[i - 1]!),
+        "msg ids increase across instances",
+      );
       for (const w of [onA, ringingOnB, allOnB]) w.cancel();
       // Nothing more arrives after the last one (no duplicates trailing behind).
       assert.equal(onA.events.length, 40);
@@ -117,7 +129,12 @@ describe("fan-out over Redis", function () {
       const refused = async (request: object) => (await rejection(send(request))).code;
       const ksidRef = (value: string) => ({ subscribers: [{ ksid: value }] });
       // A warms its cache with the app, the event and the subscriber lookups.
-      const { ksid } = await unary<{ ksid: string }>(b.clients.registry, "subscribe", { appId: "calls", deviceId: "d1", ufid: "u1", osType: "iphone" });
+      const { ksid } = await unary<{ ksid: string }>(b.clients.registry, "subscribe", {
+        appId: "calls",
+        deviceId: "d1",
+        ufid: "u1",
+        osType: "iphone",
+      });
       for (let i = 0; i < 3; i++) assert.deepEqual((await send(ksidRef(ksid))).invalidSubscribers, []);
       assert.equal((await send(ksidRef("404"))).invalidSubscribers.length, 1);
 
@@ -132,7 +149,12 @@ describe("fan-out over Redis", function () {
 
       await unary(b.clients.registry, "unsubscribe", { ksid });
       assert.equal((await send(ksidRef(ksid))).invalidSubscribers.length, 1, "an unsubscribed ksid is invalid at once");
-      const again = await unary<{ ksid: string }>(b.clients.registry, "subscribe", { appId: "calls", deviceId: "d2", ufid: "u2", osType: "iphone" });
+      const again = await unary<{ ksid: string }>(b.clients.registry, "subscribe", {
+        appId: "calls",
+        deviceId: "d2",
+        ufid: "u2",
+        osType: "iphone",
+      });
       assert.deepEqual((await send(ksidRef(again.ksid))).invalidSubscribers, [], "a new ksid is valid at once");
       assert.deepEqual((await send({ subscribers: [{ deviceId: "d2" }] })).invalidSubscribers, [], "and so is its device");
     });
@@ -140,7 +162,9 @@ describe("fan-out over Redis", function () {
 
   it("survives a Redis restart: streams stay, nothing acknowledged is lost, sends fail fast meanwhile", async function () {
     if (process.env["REDIS_URL"]) this.skip(); // needs a Redis of its own to kill
-    const h = await startTestHerald({ redis: { url: redisUrl(), keyPrefix: uniquePrefix(), commandTimeoutMs: 1000, maxReconnectDelayMs: 100 } });
+    const h = await startTestHerald({
+      redis: { url: redisUrl(), keyPrefix: uniquePrefix(), commandTimeoutMs: 1000, maxReconnectDelayMs: 100 },
+    });
     try {
       const eventId = await registerApp(h, "durable");
       const watch = new Watch(h.clients.hub, { appId: "durable" });
@@ -168,13 +192,19 @@ describe("fan-out over Redis", function () {
       }
       for (let i = 0; i < 9; i++) acked.push((await unary(h.clients.hub, "sendEvent", { eventId })).msgId);
       await watch.received(20);
-      assert.deepEqual(watch.events.map((e) => e.msgId), acked);
+      assert.deepEqual(
+        watch.events.map((e) => e.msgId),
+        acked,
+      );
       assert.deepEqual(watch.offsets(), contiguous(1, 20));
 
       // A watcher that resumes from the start gets all of it back from the durable history.
       const replay = new Watch(h.clients.hub, { appId: "durable", resumeAfter: "0" });
       await replay.received(20);
-      assert.deepEqual(replay.events.map((e) => e.msgId), acked);
+      assert.deepEqual(
+        replay.events.map((e) => e.msgId),
+        acked,
+      );
       replay.cancel();
       watch.cancel();
     } finally {

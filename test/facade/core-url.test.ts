@@ -16,7 +16,10 @@ describe("facade apart from the core (--core-url)", () => {
 
   before(async () => {
     core = await startTestHerald({ server: { seedFile: "examples/seed.yaml" } });
-    facade = await startFacadeServer({ server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` } }, silentLogger);
+    facade = await startFacadeServer(
+      { server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` } },
+      silentLogger,
+    );
   });
   after(async () => {
     await facade.close();
@@ -34,7 +37,8 @@ describe("facade apart from the core (--core-url)", () => {
   });
 
   it("maps the core's reasons, carried over gRPC, to the legacy codes", async () => {
-    const reply = (id: string) => post(url("/vpns/service/eventpushmessage"), doc.xmlRequest.replace("<eventid>1</eventid>", `<eventid>${id}</eventid>`), XML);
+    const reply = (id: string) =>
+      post(url("/vpns/service/eventpushmessage"), doc.xmlRequest.replace("<eventid>1</eventid>", `<eventid>${id}</eventid>`), XML);
     const unknown = await reply("999");
     assert.equal(unknown.status, 406);
     assert.match(unknown.body, /<description>Invalid Volt MX Event ID. <\/description>/);
@@ -42,12 +46,20 @@ describe("facade apart from the core (--core-url)", () => {
   });
 
   it("subscribes and reads a push status through the remote core", async () => {
-    const sub = await post(url("/kpns/subscription"),
-      JSON.stringify({ subscriptionService: { subscribe: { appId: "demo", deviceId: "remote-1", sid: "s", osType: "webfcm" } } }), JSON_TYPE);
+    const sub = await post(
+      url("/kpns/subscription"),
+      JSON.stringify({ subscriptionService: { subscribe: { appId: "demo", deviceId: "remote-1", sid: "s", osType: "webfcm" } } }),
+      JSON_TYPE,
+    );
     assert.equal(sub.status, 200, sub.body);
     const ksid = JSON.parse(sub.body).subscriptionResponse.ksid as string;
-    const push = await post(url("/kpns/api/v1/messages/push"),
-      JSON.stringify({ messageRequest: { appId: "demo", messages: { message: { subscribers: { subscriber: { ksid } }, content: { data: "hi" } } } } }), JSON_TYPE);
+    const push = await post(
+      url("/kpns/api/v1/messages/push"),
+      JSON.stringify({
+        messageRequest: { appId: "demo", messages: { message: { subscribers: { subscriber: { ksid } }, content: { data: "hi" } } } },
+      }),
+      JSON_TYPE,
+    );
     const requestId = JSON.parse(push.body).messageResponse.requestId as string;
     const status = await get(url(`/kpns/api/v1/status/push/request/${requestId}`));
     assert.equal(status.status, 200, status.body);
@@ -55,7 +67,11 @@ describe("facade apart from the core (--core-url)", () => {
   });
 
   it("serves XMS eventhandlers: create, a held stream over the core's gRPC WatchEvents, PUT, DELETE ending it", async () => {
-    const created = await post(url("/eventhandlers?appid=demo"), '<web_service version="1.0"><eventhandler><eventsubscribe type="ringing"/></eventhandler></web_service>', "application/xml");
+    const created = await post(
+      url("/eventhandlers?appid=demo"),
+      '<web_service version="1.0"><eventhandler><eventsubscribe type="ringing"/></eventhandler></web_service>',
+      "application/xml",
+    );
     assert.equal(created.status, 201, created.body);
     const id = /identifier="([^"]+)"/.exec(created.body)![1]!;
     const stream = await XmsStream.open(url(`/default/eventhandlers/${id}?appid=demo`));
@@ -64,13 +80,24 @@ describe("facade apart from the core (--core-url)", () => {
       await unary(core.clients.hub, "sendEvent", { appId: "demo", eventId: "1", type: "hangup" });
       await unary(core.clients.hub, "sendEvent", { appId: "demo", eventId: "1", type: "ringing", resourceId: "r1" });
       await stream.received(1);
-      const put = await http(url(`/eventhandlers/${id}?appid=demo`), "PUT", '<web_service version="1.0"><eventhandler><eventsubscribe type="hangup"/></eventhandler></web_service>', { "content-type": "application/xml" });
+      const put = await http(
+        url(`/eventhandlers/${id}?appid=demo`),
+        "PUT",
+        '<web_service version="1.0"><eventhandler><eventsubscribe type="hangup"/></eventhandler></web_service>',
+        { "content-type": "application/xml" },
+      );
       assert.equal(put.status, 200, put.body);
       await unary(core.clients.hub, "sendEvent", { appId: "demo", eventId: "1", type: "hangup", resourceId: "h1" });
       await stream.received(2);
       assert.equal((await http(url(`/eventhandlers/${id}?appid=demo`), "DELETE")).status, 204);
       await stream.ended;
-      assert.deepEqual(stream.realEvents.map((e) => [e.type, e.resourceId]), [["ringing", "r1"], ["hangup", "h1"]]);
+      assert.deepEqual(
+        stream.realEvents.map((e) => [e.type, e.resourceId]),
+        [
+          ["ringing", "r1"],
+          ["hangup", "h1"],
+        ],
+      );
     } finally {
       stream.close();
     }

@@ -13,7 +13,10 @@ describe("eventhos facade apart from the core (--core-url)", () => {
 
   before(async () => {
     core = await startTestHerald({ eventhos: { backoffBaseMs: 10, backoffMaxMs: 20 } });
-    facade = await startFacadeServer({ server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` }, eventhos: { adminToken: ADMIN_TOKEN } }, silentLogger);
+    facade = await startFacadeServer(
+      { server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` }, eventhos: { adminToken: ADMIN_TOKEN } },
+      silentLogger,
+    );
     target = await Target.start(failFirst(1));
   });
   after(async () => {
@@ -30,7 +33,10 @@ describe("eventhos facade apart from the core (--core-url)", () => {
     assert.deepEqual(sent.json, { code: 200000, message: "success" });
     const received = await api.settled((await api.latest(p.eventId)).id);
     assert.equal(received.state, "processed");
-    assert.deepEqual(received.executions[0].attempts.map((a: any) => a.outcome), ["failure", "success"]);
+    assert.deepEqual(
+      received.executions[0].attempts.map((a: any) => a.outcome),
+      ["failure", "success"],
+    );
     assert.deepEqual(JSON.parse(target.calls[1]!.body), { via: "grpc" });
   });
 });

@@ -97,8 +97,13 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
   it("401202 for a missing, wrong, forged, expired or revoked key, or an event the client may not send; nothing is written", async () => {
     const before = await received();
     const forge = (secret: string, exp: number, sub = p.clientId) =>
-      new SignJWT({ gen: 1 }).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuer("herald").setAudience("eventhos")
-        .setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+      new SignJWT({ gen: 1 })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(sub)
+        .setIssuer("herald")
+        .setAudience("eventhos")
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode(secret));
     const now = Math.floor(Date.now() / 1000);
     const { key, key_id } = await api.admin("POST", `/client/${p.clientId}/key`);
     await api.admin("DELETE", `/client/${p.clientId}/key/${key_id}`);
@@ -136,7 +141,11 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
   });
 
   it("400011 when /auth/token cannot issue a token: wrong secret or grant type", async () => {
-    const wrong = await api.call("POST", "/auth/token", { grant_type: "client_credentials", client_id: p.clientId, client_secret: "wrong" });
+    const wrong = await api.call("POST", "/auth/token", {
+      grant_type: "client_credentials",
+      client_id: p.clientId,
+      client_secret: "wrong",
+    });
     expect(wrong, 400011, "Client can not generate short live token");
     const grant = await api.call("POST", "/auth/token", { grant_type: "password", client_id: p.clientId, client_secret: p.secret });
     expect(grant, 400011, "Client can not generate short live token");
@@ -169,10 +178,17 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     expect(await api.send(p.eventId, token, JSON.stringify({ big: "x".repeat(5000) })), 413001, "Body is too large");
     const deep = "[".repeat(40) + "]".repeat(40);
     expect(await api.send(p.eventId, token, deep), 400001, "Body is not valid json");
-    const xml = await http(api.url(`/event/send?event-identifier=${p.eventId}`), "POST", "<a/>", { "content-type": "text/xml", "access-key": token });
+    const xml = await http(api.url(`/event/send?event-identifier=${p.eventId}`), "POST", "<a/>", {
+      "content-type": "text/xml",
+      "access-key": token,
+    });
     assert.deepEqual(JSON.parse(xml.body), { code: 415001, message: "Content-Type must be application/json" });
     assert.equal(xml.status, 415);
-    for (const [method, path] of [["GET", `/event/send?event-identifier=${p.eventId}`], ["PUT", "/event/send"], ["GET", "/auth/token"]] as const) {
+    for (const [method, path] of [
+      ["GET", `/event/send?event-identifier=${p.eventId}`],
+      ["PUT", "/event/send"],
+      ["GET", "/auth/token"],
+    ] as const) {
       const r = await http(api.url(path), method, undefined, { "access-key": token });
       assert.equal(r.status, 405, `${method} ${path}`);
       assert.deepEqual(JSON.parse(r.body), { code: 405001, message: "Method not allowed" });
@@ -188,20 +204,38 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     }
     const off = await startTestHerald({});
     try {
-      expect(await new EventhosApi(off.httpPort).call("GET", "/system", undefined, { authorization: "Bearer " }), 401202, "Incorrect token");
-      expect(await new EventhosApi(off.httpPort).call("GET", "/event/received", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` }), 401202, "Incorrect token");
+      expect(
+        await new EventhosApi(off.httpPort).call("GET", "/system", undefined, { authorization: "Bearer " }),
+        401202,
+        "Incorrect token",
+      );
+      expect(
+        await new EventhosApi(off.httpPort).call("GET", "/event/received", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` }),
+        401202,
+        "Incorrect token",
+      );
     } finally {
       await off.stop();
     }
   });
 
   it("admin errors keep the shape: unknown fields, missing references, bad action", async () => {
-    const bad = await api.call("POST", "/action", { id: "x", appId: "codes", method: "POST", url: "ftp://x" }, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const bad = await api.call(
+      "POST",
+      "/action",
+      { id: "x", appId: "codes", method: "POST", url: "ftp://x" },
+      { authorization: `Bearer ${ADMIN_TOKEN}` },
+    );
     assert.equal(bad.json.code, 400000);
     assert.match(bad.json.message, /^Invalid request: .*http\(s\) URL/);
     const unknown = await api.call("POST", "/system", { id: "x", colour: "red" }, { authorization: `Bearer ${ADMIN_TOKEN}` });
     assert.equal(unknown.json.code, 400000);
-    const missing = await api.call("POST", "/contract", { id: "c", eventId: "nope", actionId: "codes-hook-action" }, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const missing = await api.call(
+      "POST",
+      "/contract",
+      { id: "c", eventId: "nope", actionId: "codes-hook-action" },
+      { authorization: `Bearer ${ADMIN_TOKEN}` },
+    );
     expect(missing, 400024, "The event does not exist.");
     const none = await api.call("GET", "/event/received/123456789", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
     assert.equal(none.json.code, 404001);

@@ -47,7 +47,16 @@ describe("kpns mapping (pure, no server)", () => {
           `<key><name>order</name><content>42</content></key></eventNamePairs><message><content><priorityService>true</priorityService></content></message></event>`,
       );
       const fromJson = {
-        event: { eventid: 7, eventNamePairs: { key: [{ name: "lastname", content: "Smith" }, { name: "order", content: 42 }] }, message: { content: { priorityService: true } } },
+        event: {
+          eventid: 7,
+          eventNamePairs: {
+            key: [
+              { name: "lastname", content: "Smith" },
+              { name: "order", content: 42 },
+            ],
+          },
+          message: { content: { priorityService: true } },
+        },
       };
       for (const doc of [fromAttributes, fromElements, fromJson]) {
         const req = eventPushToSendEvent(doc);
@@ -64,7 +73,9 @@ describe("kpns mapping (pure, no server)", () => {
       });
       assert.deepEqual(req.subscribers, [{ ref: { case: "deviceId", value: "d-1" } }]);
       const many = eventPushToSendEvent(
-        xml(`<event><eventid>1</eventid><message><subscribers><subscriber ufid="u"/><subscriber ksid="k" deviceId="d"/></subscribers></message></event>`),
+        xml(
+          `<event><eventid>1</eventid><message><subscribers><subscriber ufid="u"/><subscriber ksid="k" deviceId="d"/></subscribers></message></event>`,
+        ),
       );
       assert.deepEqual(many.subscribers, [{ ref: { case: "ufid", value: "u" } }, { ref: { case: "ksid", value: "k" } }]);
     });
@@ -84,7 +95,11 @@ describe("kpns mapping (pure, no server)", () => {
 
   describe("parseXml", () => {
     it("refuses DOCTYPE and entity declarations, without expanding anything", () => {
-      refused(() => xml(`<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><event><eventid>&lol2;</eventid></event>`));
+      refused(() =>
+        xml(
+          `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><event><eventid>&lol2;</eventid></event>`,
+        ),
+      );
       refused(() => xml(`<!DOCTYPE event SYSTEM "file:///etc/passwd"><event/>`));
     });
 
@@ -114,38 +129,53 @@ describe("kpns mapping (pure, no server)", () => {
   describe("push messageRequest → SendPush", () => {
     it("maps the original's XML (attributes) and JSON (one message as an object) alike", () => {
       const fromXml = messageRequestToSendPush(
-        xml(`<?xml version="1.0" encoding="utf-8"?><messageRequest appId="demo"><global><subscribers/><platformSpecificProps/></global>` +
-          `<messages><message expiryTimestamp="0" overrideMessageId="0" refId="" startTimestamp="0" type="PUSH">` +
-          `<subscribers><subscriber deviceId="dev-1"/><subscriber ksid="k-2"/></subscribers>` +
-          `<content><mimeType>text/plain</mimeType><priorityAPI>false</priorityAPI><data>hello</data></content></message></messages></messageRequest>`),
+        xml(
+          `<?xml version="1.0" encoding="utf-8"?><messageRequest appId="demo"><global><subscribers/><platformSpecificProps/></global>` +
+            `<messages><message expiryTimestamp="0" overrideMessageId="0" refId="" startTimestamp="0" type="PUSH">` +
+            `<subscribers><subscriber deviceId="dev-1"/><subscriber ksid="k-2"/></subscribers>` +
+            `<content><mimeType>text/plain</mimeType><priorityAPI>false</priorityAPI><data>hello</data></content></message></messages></messageRequest>`,
+        ),
       );
       const fromJson = messageRequestToSendPush({
         messageRequest: {
           appId: "demo",
           global: {},
-          messages: { message: { type: "PUSH", subscribers: { subscriber: [{ deviceId: "dev-1" }, { ksid: "k-2" }] }, content: { mimeType: "text/plain", data: "hello" } } },
+          messages: {
+            message: {
+              type: "PUSH",
+              subscribers: { subscriber: [{ deviceId: "dev-1" }, { ksid: "k-2" }] },
+              content: { mimeType: "text/plain", data: "hello" },
+            },
+          },
         },
       });
-      const expected = [{
-        appId: "demo",
-        subscribers: [{ ref: { case: "deviceId", value: "dev-1" } }, { ref: { case: "ksid", value: "k-2" } }],
-        allActive: false,
-        osType: "",
-        content: { mimeType: "text/plain", data: "hello", priority: false },
-      }];
+      const expected = [
+        {
+          appId: "demo",
+          subscribers: [{ ref: { case: "deviceId", value: "dev-1" } }, { ref: { case: "ksid", value: "k-2" } }],
+          allActive: false,
+          osType: "",
+          content: { mimeType: "text/plain", data: "hello", priority: false },
+        },
+      ];
       assert.deepEqual(fromXml, expected);
       assert.deepEqual(fromJson, expected);
     });
 
     it("maps allActive with an os type, and global subscribers for messages without their own", () => {
       const [all] = messageRequestToSendPush({
-        messageRequest: { appId: "demo", messages: { message: { subscribers: { allActive: "true", osType: "androidgcm" }, content: { data: "x" } } } },
+        messageRequest: {
+          appId: "demo",
+          messages: { message: { subscribers: { allActive: "true", osType: "androidgcm" }, content: { data: "x" } } },
+        },
       });
       assert.equal(all!.allActive, true);
       assert.equal(all!.osType, "androidgcm");
       const [one, two] = messageRequestToSendPush(
-        xml(`<messageRequest><appId>demo</appId><global><subscribers><subscriber ksid="g"/></subscribers></global><messages>` +
-          `<message><content><data>a</data></content></message><message><subscribers><subscriber ksid="own"/></subscribers><content><data>b</data></content></message></messages></messageRequest>`),
+        xml(
+          `<messageRequest><appId>demo</appId><global><subscribers><subscriber ksid="g"/></subscribers></global><messages>` +
+            `<message><content><data>a</data></content></message><message><subscribers><subscriber ksid="own"/></subscribers><content><data>b</data></content></message></messages></messageRequest>`,
+        ),
       );
       assert.deepEqual(one!.subscribers, [{ ref: { case: "ksid", value: "g" } }]);
       assert.deepEqual(two!.subscribers, [{ ref: { case: "ksid", value: "own" } }]);
@@ -165,12 +195,17 @@ describe("kpns mapping (pure, no server)", () => {
   describe("subscriptionService", () => {
     it("reads subscribe (with the original's authToken) and unsubscribe by ksid or by device", () => {
       const sub = parseSubscription(
-        xml(`<?xml version='1.0' encoding='UTF-8'?><subscriptionService><subscribe><appId>demo</appId><deviceId>d</deviceId><ufid>u</ufid>` +
-          `<sid>s</sid><osType>iphone</osType><!-- enable authToken if you want to enable security --><authToken>t</authToken></subscribe></subscriptionService>`),
+        xml(
+          `<?xml version='1.0' encoding='UTF-8'?><subscriptionService><subscribe><appId>demo</appId><deviceId>d</deviceId><ufid>u</ufid>` +
+            `<sid>s</sid><osType>iphone</osType><!-- enable authToken if you want to enable security --><authToken>t</authToken></subscribe></subscriptionService>`,
+        ),
       );
       assert.deepEqual(sub, { kind: "subscribe", appId: "demo", deviceId: "d", ufid: "u", sid: "s", osType: "iphone" });
       assert.deepEqual(parseSubscription({ subscriptionService: { unsubscribe: { appId: "demo", ksid: "k", deviceId: "d" } } }), {
-        kind: "unsubscribe", appId: "demo", ksid: "k", deviceId: "d",
+        kind: "unsubscribe",
+        appId: "demo",
+        ksid: "k",
+        deviceId: "d",
       });
       refused(() => parseSubscription({ subscriptionService: { subscribe: { appId: "demo", deviceId: "d", osType: "iphone" } } })); // no sid
       refused(() => parseSubscription({ subscriptionService: { unsubscribe: { appId: "demo" } } }));
@@ -205,22 +240,45 @@ describe("kpns mapping (pure, no server)", () => {
     });
 
     it("writes JSON msgIds as numbers of any size, invalid subscribers with all three names, 500 bare", () => {
-      const r = renderMessageResponse("json", { code: 200, description: "Request Queued. ", msgIds: ["123456789012345678901"], invalidSubscribers: invalid });
+      const r = renderMessageResponse("json", {
+        code: 200,
+        description: "Request Queued. ",
+        msgIds: ["123456789012345678901"],
+        invalidSubscribers: invalid,
+      });
       assert.equal(r.contentType, "application/json;charset=UTF-8");
       assert.match(r.body, /"msgId":123456789012345678901/);
       assert.deepEqual(JSON.parse(r.body).messageResponse.invalidSubscribers, [{ ufid: "", ksid: 'a"<b', deviceId: "" }]);
-      assert.equal(renderMessageResponse("json", { code: 500, description: "x", msgIds: [], invalidSubscribers: [] }).body, '{"500":"Server failed to process the request."}');
+      assert.equal(
+        renderMessageResponse("json", { code: 500, description: "x", msgIds: [], invalidSubscribers: [] }).body,
+        '{"500":"Server failed to process the request."}',
+      );
     });
   });
 
   it("status: one row per message and subscriber", () => {
-    const body = statusBody(create(GetMessageStatusResponseSchema, {
-      messages: [
-        { msgId: "5", subscribers: [{ ksid: "a", state: DeliveryState.DELIVERED }, { ksid: "b", state: DeliveryState.QUEUED }] },
-        { msgId: "6", subscribers: [{ ksid: "a", state: DeliveryState.QUEUED }] },
-      ],
-    }));
+    const body = statusBody(
+      create(GetMessageStatusResponseSchema, {
+        messages: [
+          {
+            msgId: "5",
+            subscribers: [
+              { ksid: "a", state: DeliveryState.DELIVERED },
+              { ksid: "b", state: DeliveryState.QUEUED },
+            ],
+          },
+          { msgId: "6", subscribers: [{ ksid: "a", state: DeliveryState.QUEUED }] },
+        ],
+      }),
+    );
     assert.equal(body.total, 3);
-    assert.deepEqual(body.messages.map((m) => [m.pushId, m.ksid, m.status]), [["5", "a", "Delivered"], ["5", "b", "Submitted"], ["6", "a", "Submitted"]]);
+    assert.deepEqual(
+      body.messages.map((m) => [m.pushId, m.ksid, m.status]),
+      [
+        ["5", "a", "Delivered"],
+        ["5", "b", "Submitted"],
+        ["6", "a", "Submitted"],
+      ],
+    );
   });
 });

@@ -21,12 +21,20 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
   describe("subscription", () => {
     const subscribe = (prefix: string, deviceId: string, format: "xml" | "json" = "xml", osType = "androidgcm") =>
       format === "xml"
-        ? post(`${base()}/${prefix}/subscription`,
+        ? post(
+            `${base()}/${prefix}/subscription`,
             `<?xml version='1.0' encoding='UTF-8'?>\n<subscriptionService>\n<subscribe>\n<appId>demo</appId>\n<deviceId>${deviceId}</deviceId>\n` +
               `<ufid>bob@example.com</ufid>\n<sid>sid-${deviceId}</sid>\n<osType>${osType}</osType>\n<!-- enable authToken if you want to enable security -->\n` +
-              `<authToken>t</authToken>\n</subscribe>\n</subscriptionService>`, XML)
-        : post(`${base()}/${prefix}/subscription`,
-            JSON.stringify({ subscriptionService: { subscribe: { sid: `sid-${deviceId}`, appId: "demo", ufid: "bob@example.com", osType, deviceId } } }), JSON_TYPE);
+              `<authToken>t</authToken>\n</subscribe>\n</subscriptionService>`,
+            XML,
+          )
+        : post(
+            `${base()}/${prefix}/subscription`,
+            JSON.stringify({
+              subscriptionService: { subscribe: { sid: `sid-${deviceId}`, appId: "demo", ufid: "bob@example.com", osType, deviceId } },
+            }),
+            JSON_TYPE,
+          );
 
     it("subscribes (XML and JSON) and returns the same ksid for the same device, which the core knows", async () => {
       const first = await subscribe("kpns", "dev-sub-1");
@@ -47,8 +55,11 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
       const bad = await subscribe("kpns", "dev-x", "json", "nokia");
       assert.equal(bad.status, 400);
       assert.deepEqual(JSON.parse(bad.body), { subscriptionResponse: { statusCode: 400, message: "Invalid request format. " } });
-      const unknown = await post(`${base()}/vpns/subscription`,
-        "<subscriptionService><subscribe><appId>nope</appId><deviceId>d</deviceId><sid>s</sid><osType>iphone</osType></subscribe></subscriptionService>", XML);
+      const unknown = await post(
+        `${base()}/vpns/subscription`,
+        "<subscriptionService><subscribe><appId>nope</appId><deviceId>d</deviceId><sid>s</sid><osType>iphone</osType></subscribe></subscriptionService>",
+        XML,
+      );
       assert.equal(unknown.status, 404);
       assert.equal(xmlOf(unknown)["subscriptionResponse"].message._text, "Invalid Volt MX Application ID. ");
     });
@@ -56,15 +67,24 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
     it("unsubscribes by ksid and by app + device; then the ksid is an invalid subscriber", async () => {
       const a = JSON.parse((await subscribe("kpns", "dev-un-1", "json")).body).subscriptionResponse.ksid as string;
       const b = JSON.parse((await subscribe("kpns", "dev-un-2", "json")).body).subscriptionResponse.ksid as string;
-      const byKsid = await post(`${base()}/kpns/subscription`,
-        `<subscriptionService><unsubscribe><ksid>${a}</ksid><appId>demo</appId><deviceId>dev-un-1</deviceId></unsubscribe></subscriptionService>`, XML);
+      const byKsid = await post(
+        `${base()}/kpns/subscription`,
+        `<subscriptionService><unsubscribe><ksid>${a}</ksid><appId>demo</appId><deviceId>dev-un-1</deviceId></unsubscribe></subscriptionService>`,
+        XML,
+      );
       assert.equal(byKsid.status, 200, byKsid.body);
       assert.equal(xmlOf(byKsid)["subscriptionResponse"].message._text, "Unsubscription successful. ");
-      const byDevice = await post(`${base()}/kpns/subscription`,
-        JSON.stringify({ subscriptionService: { unsubscribe: { appId: "demo", deviceId: "dev-un-2" } } }), JSON_TYPE);
+      const byDevice = await post(
+        `${base()}/kpns/subscription`,
+        JSON.stringify({ subscriptionService: { unsubscribe: { appId: "demo", deviceId: "dev-un-2" } } }),
+        JSON_TYPE,
+      );
       assert.equal(byDevice.status, 200, byDevice.body);
-      const again = await post(`${base()}/kpns/subscription`,
-        JSON.stringify({ subscriptionService: { unsubscribe: { appId: "demo", ksid: b } } }), JSON_TYPE);
+      const again = await post(
+        `${base()}/kpns/subscription`,
+        JSON.stringify({ subscriptionService: { unsubscribe: { appId: "demo", ksid: b } } }),
+        JSON_TYPE,
+      );
       assert.equal(again.status, 400);
       const push = await post(`${base()}/kpns/service/eventpushmessage`, doc.xmlRequest.replace('ksid="xxxx"', `ksid="${a}"`), XML);
       assert.match(push.body, new RegExp(`<subscriber ksid="${a}"></subscriber>`));
@@ -76,11 +96,14 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
     it("pushes to listed subscribers, reports the invalid ones, and the status follows delivery", async () => {
       const watch = new Watch(h.clients.hub, { appId: "demo", ksid: "xxxx" });
       await watchersLive(h);
-      const reply = await post(`${base()}/kpns/api/v1/messages/push`,
+      const reply = await post(
+        `${base()}/kpns/api/v1/messages/push`,
         `<?xml version="1.0" encoding="utf-8"?>\n<messageRequest appId="demo">\n<global>\n<subscribers/>\n<platformSpecificProps/>\n</global>\n<messages>\n` +
           `<message expiryTimestamp="0" overrideMessageId="0" refId="" startTimestamp="0" type="PUSH">\n<subscribers>\n` +
           `<subscriber ksid="xxxx"/>\n<subscriber deviceId="no-such-device"/>\n</subscribers>\n<content>\n<mimeType>text/plain</mimeType>\n` +
-          `<priorityService>true</priorityService>\n<data>Your parcel is on its way</data>\n</content>\n</message>\n</messages>\n</messageRequest>`, XML);
+          `<priorityService>true</priorityService>\n<data>Your parcel is on its way</data>\n</content>\n</message>\n</messages>\n</messageRequest>`,
+        XML,
+      );
       assert.equal(reply.status, 200, reply.body);
       const res = xmlOf(reply)["messageResponse"];
       assert.equal(res.description._text, "Request Queued. ");
@@ -109,37 +132,57 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
 
     it("groups the messages of one request under one request id; a subscriber without a watcher stays Submitted", async () => {
       const sub = await unary(h.clients.registry, "subscribe", { appId: "demo", deviceId: "offline-1", osType: "iphone" });
-      const reply = await post(`${base()}/kpns/api/v1/messages/push`, JSON.stringify({
-        messageRequest: {
-          appId: "demo",
-          messages: { message: [
-            { type: "PUSH", subscribers: { subscriber: { ksid: sub.ksid } }, content: { data: "one" } },
-            { type: "PUSH", subscribers: { subscriber: [{ deviceId: "offline-1" }] }, content: { data: "two" } },
-          ] },
-        },
-      }), JSON_TYPE);
+      const reply = await post(
+        `${base()}/kpns/api/v1/messages/push`,
+        JSON.stringify({
+          messageRequest: {
+            appId: "demo",
+            messages: {
+              message: [
+                { type: "PUSH", subscribers: { subscriber: { ksid: sub.ksid } }, content: { data: "one" } },
+                { type: "PUSH", subscribers: { subscriber: [{ deviceId: "offline-1" }] }, content: { data: "two" } },
+              ],
+            },
+          },
+        }),
+        JSON_TYPE,
+      );
       assert.equal(reply.status, 200, reply.body);
       const res = JSON.parse(reply.body).messageResponse;
       assert.equal(res.messages.length, 2);
       const status = JSON.parse((await get(`${base()}/kpns/api/v1/status/push/request/${res.requestId}`)).body);
       assert.equal(status.total, 2);
-      assert.deepEqual(status.messages.map((m: any) => [String(m.pushId), m.ksid, m.status]),
-        res.messages.map((m: any) => [String(m.msgId), sub.ksid, "Submitted"]));
+      assert.deepEqual(
+        status.messages.map((m: any) => [String(m.pushId), m.ksid, m.status]),
+        res.messages.map((m: any) => [String(m.msgId), sub.ksid, "Submitted"]),
+      );
     });
 
     it("pushes to all active subscribers of an os type; unknown request ids are 404", async () => {
-      const reply = await post(`${base()}/kpns/api/v1/messages/push`, JSON.stringify({
-        messageRequest: { appId: "demo", messages: { message: { subscribers: { allActive: "true", osType: "androidgcm" }, content: { data: "all" } } } },
-      }), JSON_TYPE);
+      const reply = await post(
+        `${base()}/kpns/api/v1/messages/push`,
+        JSON.stringify({
+          messageRequest: {
+            appId: "demo",
+            messages: { message: { subscribers: { allActive: "true", osType: "androidgcm" }, content: { data: "all" } } },
+          },
+        }),
+        JSON_TYPE,
+      );
       assert.equal(reply.status, 200, reply.body);
       const missing = await get(`${base()}/kpns/api/v1/status/push/request/987654321`);
       assert.equal(missing.status, 404);
     });
 
     it("answers an unknown or unpublished app with 404 / 405", async () => {
-      const push = (appId: string) => post(`${base()}/kpns/api/v1/messages/push`, JSON.stringify({
-        messageRequest: { appId, messages: { message: { subscribers: { allActive: true }, content: { data: "x" } } } },
-      }), JSON_TYPE);
+      const push = (appId: string) =>
+        post(
+          `${base()}/kpns/api/v1/messages/push`,
+          JSON.stringify({
+            messageRequest: { appId, messages: { message: { subscribers: { allActive: true }, content: { data: "x" } } } },
+          }),
+          JSON_TYPE,
+        );
       const unknown = await push("nope");
       assert.equal(unknown.status, 404);
       assert.equal(JSON.parse(unknown.body).messageResponse.description, "Invalid Kony Application ID. ");
@@ -153,9 +196,8 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
     const invalidJson = jsonShape(doc.jsonResponses[2]!);
     const expectInvalid = (r: HttpReply, format: "xml" | "json") => {
       assert.equal(r.status, 400, r.body);
-      const diff = format === "xml"
-        ? difference(xml2js(r.body, { compact: true }), invalidXml)
-        : difference(JSON.parse(r.body), invalidJson);
+      const diff =
+        format === "xml" ? difference(xml2js(r.body, { compact: true }), invalidXml) : difference(JSON.parse(r.body), invalidJson);
       assert.equal(diff, undefined, r.body);
     };
 
@@ -170,7 +212,14 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
     });
 
     it("DOCTYPE / entities, deep nesting, unknown fields", async () => {
-      expectInvalid(await post(url(), `<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><event><eventid>&b;</eventid></event>`, XML), "xml");
+      expectInvalid(
+        await post(
+          url(),
+          `<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><event><eventid>&b;</eventid></event>`,
+          XML,
+        ),
+        "xml",
+      );
       expectInvalid(await post(url(), "<a>".repeat(1000) + "</a>".repeat(1000), XML), "xml");
       expectInvalid(await post(url(), "[".repeat(4000) + "]".repeat(4000), JSON_TYPE), "json");
       expectInvalid(await post(url(), doc.jsonRequest.replace('"eventid": "1"', '"eventid": "1", "colour": "red"'), JSON_TYPE), "json");
@@ -197,11 +246,20 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
         for (let k = 1 + rnd(4); k > 0; k--) {
           const at = rnd(out.length + 1);
           switch (rnd(5)) {
-            case 0: out = out.slice(0, at) + out.slice(at + 1 + rnd(8)); break;
-            case 1: out = out.slice(0, at) + alphabet[rnd(alphabet.length)] + out.slice(at); break;
-            case 2: out = out.slice(0, at) + out.slice(rnd(out.length), rnd(out.length)) + out.slice(at); break;
-            case 3: out = out.slice(0, at); break;
-            default: out = out.slice(0, at) + alphabet[rnd(alphabet.length)] + out.slice(at + 1);
+            case 0:
+              out = out.slice(0, at) + out.slice(at + 1 + rnd(8));
+              break;
+            case 1:
+              out = out.slice(0, at) + alphabet[rnd(alphabet.length)] + out.slice(at);
+              break;
+            case 2:
+              out = out.slice(0, at) + out.slice(rnd(out.length), rnd(out.length)) + out.slice(at);
+              break;
+            case 3:
+              out = out.slice(0, at);
+              break;
+            default:
+              out = out.slice(0, at) + alphabet[rnd(alphabet.length)] + out.slice(at + 1);
           }
         }
         return out;
@@ -216,14 +274,22 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
       const seen = new Map<number, number>();
       for (let i = 0; i < 600; i++) {
         const json = i % 2 === 1;
-        const body = i % 10 === 9
-          ? JSON.stringify({ event: { eventid: rnd(3) === 0 ? rnd(1000) : String(rnd(4)), message: rnd(2) ? "" : { subscribers: { subscriber: { ksid: "xxxx" } } } } })
-          : mutate(json ? doc.jsonRequest : doc.xmlRequest);
+        const body =
+          i % 10 === 9
+            ? JSON.stringify({
+                event: {
+                  eventid: rnd(3) === 0 ? rnd(1000) : String(rnd(4)),
+                  message: rnd(2) ? "" : { subscribers: { subscriber: { ksid: "xxxx" } } },
+                },
+              })
+            : mutate(json ? doc.jsonRequest : doc.xmlRequest);
         const reply = await post(url(), body, json ? JSON_TYPE : XML);
         seen.set(reply.status, (seen.get(reply.status) ?? 0) + 1);
         const parsed = json ? JSON.parse(reply.body) : xml2js(reply.body, { compact: true });
         if (reply.status === 200) {
-          const ok = json ? parsed.messageResponse?.description === "Request Queued. " : parsed.messageResponse?.description?._text === "Request Queued. ";
+          const ok = json
+            ? parsed.messageResponse?.description === "Request Queued. "
+            : parsed.messageResponse?.description?._text === "Request Queued. ";
           assert.ok(ok, `${body}\n→ ${reply.body}`);
           continue;
         }

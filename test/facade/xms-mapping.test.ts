@@ -36,13 +36,21 @@ describe("XMS mapping", () => {
   });
 
   it("applies a create's items to nothing: removes cancel adds, and nothing left is refused", () => {
-    const items = parse(wrap(`<eventsubscribe type="ringing"/><eventsubscribe type="hangup"/><eventsubscribe action="remove" type="ringing"/><eventsubscribe type="hangup"/>`));
+    const items = parse(
+      wrap(
+        `<eventsubscribe type="ringing"/><eventsubscribe type="hangup"/><eventsubscribe action="remove" type="ringing"/><eventsubscribe type="hangup"/>`,
+      ),
+    );
     assert.deepEqual(subscriptionsToCreate(items), [{ type: "hangup", resourceType: "any", resourceId: "any" }]);
     assert.throws(() => subscriptionsToCreate(parse(wrap(`<eventsubscribe action="remove"/>`))), FormatError);
   });
 
   it("renders handlers with escaped attributes and an absolute /default href", () => {
-    const h = create(EventHandlerSchema, { id: "id-1", appId: `a"<&`, subscriptions: [{ type: "any", resourceType: "call", resourceId: "x&y" }] });
+    const h = create(EventHandlerSchema, {
+      id: "id-1",
+      appId: `a"<&`,
+      subscriptions: [{ type: "any", resourceType: "call", resourceId: "x&y" }],
+    });
     assert.equal(
       renderHandler(h, "http://host:81"),
       `<web_service version="1.0">\n<eventhandler_response identifier="id-1" appid="a&quot;&lt;&amp;" href="http://host:81/default/eventhandlers/id-1">\n` +
@@ -59,7 +67,12 @@ describe("XMS mapping", () => {
       resourceType: "call",
       resourceId: "c-1",
       namePairs: [{ name: "digits", content: "12#" }],
-      payload: { kind: { case: "structValue", value: { fields: { who: { kind: { case: "stringValue", value: "bob" } }, n: { kind: { case: "numberValue", value: 3 } } } } } },
+      payload: {
+        kind: {
+          case: "structValue",
+          value: { fields: { who: { kind: { case: "stringValue", value: "bob" } }, n: { kind: { case: "numberValue", value: 3 } } } },
+        },
+      },
       content: { data: "α & ω" },
     });
     assert.equal(
@@ -68,8 +81,14 @@ describe("XMS mapping", () => {
         `<event_data name="digits" value="12#"/>\n<event_data name="who" value="bob"/>\n<event_data name="n" value="3"/>\n` +
         `<event_data name="content" value="α &amp; ω"/>\n</event>\n</web_service>\n`,
     );
-    const push = create(EventSchema, { kind: EventKind.PUSH, payload: { kind: { case: "listValue", value: { values: [{ kind: { case: "boolValue", value: true } }] } } } });
-    assert.equal(renderEvent(push), `<web_service version="1.0">\n<event type="push">\n<event_data name="payload" value="[true]"/>\n</event>\n</web_service>\n`);
+    const push = create(EventSchema, {
+      kind: EventKind.PUSH,
+      payload: { kind: { case: "listValue", value: { values: [{ kind: { case: "boolValue", value: true } }] } } },
+    });
+    assert.equal(
+      renderEvent(push),
+      `<web_service version="1.0">\n<event type="push">\n<event_data name="payload" value="[true]"/>\n</event>\n</web_service>\n`,
+    );
     assert.equal(eventFrame(event), eventFrame(event), "rendered once per event object");
   });
 

@@ -97,7 +97,7 @@ describe("XMS eventhandlers: CRUD as the document shows it", () => {
     assert.deepEqual(subscriptionsOf(xmlOf(r)["web_service"].eventhandler_response), [["any", "any", "any"]]);
   });
 
-  it("updates with the document's PUT (adds end_play) and removes with action=\"remove\"", async () => {
+  it('updates with the document\'s PUT (adds end_play) and removes with action="remove"', async () => {
     const app = appid();
     const id = await xms.createId(app);
     const put = await xms.put(app, id, DOC_PUT);
@@ -105,7 +105,14 @@ describe("XMS eventhandlers: CRUD as the document shows it", () => {
     const res = xmlOf(put)["web_service"].eventhandler_response;
     assert.equal(res._attributes.identifier, id);
     assert.equal(res._attributes.appid, app);
-    assert.deepEqual(subscriptionsOf(res), [["any", "any", "any"], ["end_play", "any", "any"]], "as the document's PUT response");
+    assert.deepEqual(
+      subscriptionsOf(res),
+      [
+        ["any", "any", "any"],
+        ["end_play", "any", "any"],
+      ],
+      "as the document's PUT response",
+    );
     const again = await xms.put(app, id, DOC_PUT);
     assert.deepEqual(subscriptionsOf(xmlOf(again)["web_service"].eventhandler_response).length, 2, "an identical add is kept once");
     const removed = await xms.put(app, id, subscribe(`action="remove" type="any" resource_id="any" resource_type="any"`));
@@ -123,8 +130,15 @@ describe("XMS eventhandlers: CRUD as the document shows it", () => {
       const list = xmlOf(r)["web_service"].eventhandlers_response;
       assert.equal(list._attributes.size, "2");
       const handlers = asList(list.eventhandler_response);
-      assert.deepEqual(handlers.map((x: any) => x._attributes.identifier), ids, "in creation order");
-      assert.deepEqual(handlers.map((x: any) => x._attributes.appid), [app, app]);
+      assert.deepEqual(
+        handlers.map((x: any) => x._attributes.identifier),
+        ids,
+        "in creation order",
+      );
+      assert.deepEqual(
+        handlers.map((x: any) => x._attributes.appid),
+        [app, app],
+      );
       assert.deepEqual(subscriptionsOf(handlers[1]), [["ringing", "any", "call"]]);
     }
     const other = xmlOf(await xms.list(appid()))["web_service"].eventhandlers_response;
@@ -153,7 +167,7 @@ describe("XMS eventhandlers: CRUD as the document shows it", () => {
     assertError(await http(`${base}/eventhandlers/nope?appid=x`, "PUT", DOC_PUT, { "content-type": XML_TYPE }), 404);
     const app = appid();
     for (const [body, why] of [
-      ["<web_service version=\"1.0\"><eventhandler>", "malformed XML"],
+      ['<web_service version="1.0"><eventhandler>', "malformed XML"],
       ["", "empty body"],
       [subscribe(`type="ring"`), "unknown type"],
       [subscribe(`resource_type="mixer"`), "unknown resource_type"],
@@ -217,7 +231,10 @@ describe("XMS event streams", () => {
       type: "ringing",
       resourceType: "call",
       resourceId: "call-7",
-      namePairs: [{ name: "call_id", content: "call-7" }, { name: "lastname", content: "O'Brien & <Sons>" }],
+      namePairs: [
+        { name: "call_id", content: "call-7" },
+        { name: "lastname", content: "O'Brien & <Sons>" },
+      ],
       payload: { structValue: { fields: { caller: { stringValue: "sip:bob@example.com" }, attempt: { numberValue: 2 } } } },
     });
     const kony = await post(
@@ -250,12 +267,22 @@ describe("XMS event streams", () => {
         xml: undefined,
       },
     );
-    assert.match(viaGrpc!.xml, /^<web_service version="1.0">\n<event type="ringing" resource_id="call-7" resource_type="call">\n<event_data name="call_id" value="call-7"\/>\n/);
+    assert.match(
+      viaGrpc!.xml,
+      /^<web_service version="1.0">\n<event type="ringing" resource_id="call-7" resource_type="call">\n<event_data name="call_id" value="call-7"\/>\n/,
+    );
     assert.ok(viaGrpc!.xml.endsWith("</event>\n</web_service>\n"), "each document ends with </web_service> and a newline");
     // A Kony event has no routing attributes: it is typed by its event id.
-    assert.deepEqual({ ...viaKony, xml: undefined }, {
-      type: "1", resourceId: undefined, resourceType: undefined, data: { lastname: "Smith", content: "Hello Smith, welcome aboard." }, xml: undefined,
-    });
+    assert.deepEqual(
+      { ...viaKony, xml: undefined },
+      {
+        type: "1",
+        resourceId: undefined,
+        resourceType: undefined,
+        data: { lastname: "Smith", content: "Hello Smith, welcome aboard." },
+        xml: undefined,
+      },
+    );
   });
 
   it("a PUT changes what an open stream receives at once", async () => {
@@ -273,7 +300,14 @@ describe("XMS event streams", () => {
     await send("calls-put", "ringing"); // no longer subscribed
     await send("calls-put", "hangup", { resourceId: "last" });
     await s.received(3);
-    assert.deepEqual(s.realEvents.map((e) => [e.type, e.resourceId]), [["ringing", "ringing-id"], ["hangup", "hangup-id"], ["hangup", "last"]]);
+    assert.deepEqual(
+      s.realEvents.map((e) => [e.type, e.resourceId]),
+      [
+        ["ringing", "ringing-id"],
+        ["hangup", "hangup-id"],
+        ["hangup", "last"],
+      ],
+    );
   });
 
   it("a resource_id subscription receives only that resource's events", async () => {
@@ -283,7 +317,14 @@ describe("XMS event streams", () => {
     for (const rid of ["call-1", "call-2", "call-3", "call-2"]) await send("calls-rid", "dtmf", { resourceId: rid });
     await send("calls-rid", "hangup", { resourceId: "call-2" });
     await s.received(3);
-    assert.deepEqual(s.realEvents.map((e) => [e.type, e.resourceId]), [["dtmf", "call-2"], ["dtmf", "call-2"], ["hangup", "call-2"]]);
+    assert.deepEqual(
+      s.realEvents.map((e) => [e.type, e.resourceId]),
+      [
+        ["dtmf", "call-2"],
+        ["dtmf", "call-2"],
+        ["hangup", "call-2"],
+      ],
+    );
   });
 
   it("a DELETE ends the stream cleanly, after the events sent before it", async () => {
@@ -294,7 +335,10 @@ describe("XMS event streams", () => {
     await send("calls-del", "hangup");
     assert.equal((await xms.delete("calls-del", id)).status, 204);
     await s.ended; // the response ends, with no document cut short
-    assert.deepEqual(s.realEvents.map((e) => e.type), ["connected", "hangup"]);
+    assert.deepEqual(
+      s.realEvents.map((e) => e.type),
+      ["connected", "hangup"],
+    );
   });
 
   it("a handler streams what was published after it was created, and a reconnecting client misses nothing and sees nothing twice", async () => {
@@ -315,8 +359,14 @@ describe("XMS event streams", () => {
     await second.received(2);
     await send("calls-re", "info");
     await second.received(3);
-    assert.deepEqual(first.realEvents.map((e) => e.type), ["incoming", "ringing"]);
-    assert.deepEqual(second.realEvents.map((e) => e.type), ["connected", "hangup", "info"]);
+    assert.deepEqual(
+      first.realEvents.map((e) => e.type),
+      ["incoming", "ringing"],
+    );
+    assert.deepEqual(
+      second.realEvents.map((e) => e.type),
+      ["connected", "hangup", "info"],
+    );
   });
 
   it("sends keepalive events at the configured interval", async () => {
@@ -326,7 +376,10 @@ describe("XMS event streams", () => {
       const s = await client.stream("ka", await client.createId("ka"));
       open.push(s);
       await s.until((x) => x.events.length >= 2, "two keepalives");
-      assert.deepEqual(s.events.slice(0, 2).map((e) => e.xml), Array(2).fill(`<web_service version="1.0">\n<event type="keepalive"/>\n</web_service>\n`));
+      assert.deepEqual(
+        s.events.slice(0, 2).map((e) => e.xml),
+        Array(2).fill(`<web_service version="1.0">\n<event type="keepalive"/>\n</web_service>\n`),
+      );
       s.close();
     } finally {
       await quick.stop();
@@ -345,14 +398,29 @@ describe("XMS event streams", () => {
       const ended = once(small.fanOut, "ended");
       const big = "x".repeat(60_000);
       for (let i = 0; i < 80; i++) {
-        await unary(small.clients.hub, "sendEvent", { appId: "slow", eventId: "slow-e", type: "t", resourceId: String(i), namePairs: [{ name: "big", content: big }] });
+        await unary(small.clients.hub, "sendEvent", {
+          appId: "slow",
+          eventId: "slow-e",
+          type: "t",
+          resourceId: String(i),
+          namePairs: [{ name: "big", content: big }],
+        });
       }
       assert.deepEqual(await ended, ["slow", "slow"], "the paused stream was ended as too slow");
       await reader.received(80, 20_000);
-      assert.deepEqual(reader.realEvents.map((e) => e.resourceId), Array.from({ length: 80 }, (_, i) => String(i)));
+      assert.deepEqual(
+        reader.realEvents.map((e) => e.resourceId),
+        Array.from({ length: 80 }, (_, i) => String(i)),
+      );
       // The server has let go of the paused connection: resumed, the client finds it cut.
       paused.response.resume();
-      assert.equal(await paused.ended.then(() => "ended", () => "cut"), "cut");
+      assert.equal(
+        await paused.ended.then(
+          () => "ended",
+          () => "cut",
+        ),
+        "cut",
+      );
       assert.ok(paused.realEvents.length < 80);
     } finally {
       await small.stop();
@@ -376,12 +444,19 @@ describe("XMS event streams", () => {
       await registerApp(bulk, "many");
       const client = new XmsClient(`http://127.0.0.1:${bulk.httpPort}`);
       const handlers: string[] = [];
-      for (let i = 0; i < count; i += 100) handlers.push(...(await Promise.all(Array.from({ length: 100 }, () => client.createId("many")))));
+      for (let i = 0; i < count; i += 100)
+        handlers.push(...(await Promise.all(Array.from({ length: 100 }, () => client.createId("many")))));
       for (let i = 0; i < count; i += 100) {
         streams.push(...(await Promise.all(handlers.slice(i, i + 100).map((id, j) => client.stream("many", id, i + j + 1)))));
       }
       assert.ok(streams.every((s) => s.status === 200));
-      await unary(bulk.clients.hub, "sendEvent", { appId: "many", eventId: "many-e", type: "incoming", resourceType: "call", resourceId: "c" });
+      await unary(bulk.clients.hub, "sendEvent", {
+        appId: "many",
+        eventId: "many-e",
+        type: "incoming",
+        resourceType: "call",
+        resourceId: "c",
+      });
       await Promise.all(streams.map((s) => s.received(1, 30_000)));
       assert.ok(streams.every((s) => s.realEvents.length === 1 && s.realEvents[0]!.resourceId === "c"));
     } finally {
@@ -429,7 +504,13 @@ describe("XMS across instances on one Redis", () => {
     await s.received(2);
     assert.equal((await client(a).delete("calls", id)).status, 204);
     await s.ended;
-    assert.deepEqual(s.realEvents.map((e) => [e.type, e.resourceId]), [["ringing", "ringing-id"], ["hangup", "h2"]]);
+    assert.deepEqual(
+      s.realEvents.map((e) => [e.type, e.resourceId]),
+      [
+        ["ringing", "ringing-id"],
+        ["hangup", "h2"],
+      ],
+    );
   });
 
   it("a client whose instance stops reconnects to another and misses nothing, sees nothing twice", async () => {
@@ -446,8 +527,14 @@ describe("XMS across instances on one Redis", () => {
     const second = await client(b).stream("calls", id, 6);
     open.push(second);
     await second.received(2);
-    assert.deepEqual(first.realEvents.map((e) => e.type), ["incoming"]);
-    assert.deepEqual(second.realEvents.map((e) => e.type), ["ringing", "connected"]);
+    assert.deepEqual(
+      first.realEvents.map((e) => e.type),
+      ["incoming"],
+    );
+    assert.deepEqual(
+      second.realEvents.map((e) => e.type),
+      ["ringing", "connected"],
+    );
     a = await startTestHerald({ redis: { url: redis.url, keyPrefix } }); // for afterEach
   });
 });

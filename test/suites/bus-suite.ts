@@ -74,8 +74,15 @@ export function busContract(name: string, fixture: BusFixture): void {
       assert.equal(new Set(sent.map((s) => s.r.msgId)).size, sent.length, "msg ids unique");
       for (const { r } of sent) assert.match(r.msgId, /^[1-9][0-9]*$/, "numeric msg id");
       for (const app of apps) {
-        const mine = sent.filter((s) => s.app === app).map((s) => s.r).sort(byOffset);
-        assert.deepEqual(mine.map((r) => r.offset), range(1, 30), `offsets of ${app}`);
+        const mine = sent
+          .filter((s) => s.app === app)
+          .map((s) => s.r)
+          .sort(byOffset);
+        assert.deepEqual(
+          mine.map((r) => r.offset),
+          range(1, 30),
+          `offsets of ${app}`,
+        );
         // One order for both: the later offset of an app has the larger msg id.
         for (let i = 1; i < mine.length; i++) assert.ok(BigInt(mine[i]!.msgId) > BigInt(mine[i - 1]!.msgId));
       }
@@ -103,16 +110,18 @@ export function busContract(name: string, fixture: BusFixture): void {
       const other = collector();
       await bus.subscribe("other-app", other.listener);
       const n = 40;
-      const results = await Promise.all(
-        Array.from({ length: n }, (_, i) => instances[i % instances.length]!.publish("app", envelope(i))),
-      );
+      const results = await Promise.all(Array.from({ length: n }, (_, i) => instances[i % instances.length]!.publish("app", envelope(i))));
       await Promise.all(listeners.map((c) => c.count(n)));
       // A last message: a duplicate of any earlier one would be delivered before it.
       results.push(await bus.publish("app", envelope(n)));
       await Promise.all(listeners.map((c) => c.count(n + 1)));
       results.sort(byOffset);
       const history = await bus.history("app", 0n, 1000);
-      assert.deepEqual(history.messages.map(hex), results.map((r) => hex(r.message)), "history holds the published bytes");
+      assert.deepEqual(
+        history.messages.map(hex),
+        results.map((r) => hex(r.message)),
+        "history holds the published bytes",
+      );
       for (const c of listeners) {
         assert.deepEqual(c.offsets(), range(1, n + 1), "each message once, in offset order");
         assert.deepEqual(c.got.map(hex), history.messages.map(hex), "delivered bytes are the history's");
@@ -226,11 +235,20 @@ export function busContract(name: string, fixture: BusFixture): void {
     it("pages history after an offset, at most `limit`, with earliest and latest", async () => {
       for (let i = 0; i < 12; i++) await instances[i % instances.length]!.publish("app", envelope(i));
       const page = await bus.history("app", 4n, 5);
-      assert.deepEqual(page.messages.map((m) => fromBinary(EventSchema, m).offset), range(5, 9));
-      assert.deepEqual(page.messages.map((m) => fromBinary(EventSchema, m).eventId), ["e4", "e5", "e6", "e7", "e8"]);
+      assert.deepEqual(
+        page.messages.map((m) => fromBinary(EventSchema, m).offset),
+        range(5, 9),
+      );
+      assert.deepEqual(
+        page.messages.map((m) => fromBinary(EventSchema, m).eventId),
+        ["e4", "e5", "e6", "e7", "e8"],
+      );
       assert.equal(page.earliest, 1n);
       assert.equal(page.latest, 12n);
-      assert.deepEqual((await bus.history("app", 10n, 5)).messages.map((m) => fromBinary(EventSchema, m).offset), [11n, 12n]);
+      assert.deepEqual(
+        (await bus.history("app", 10n, 5)).messages.map((m) => fromBinary(EventSchema, m).offset),
+        [11n, 12n],
+      );
       assert.deepEqual(await bus.history("app", 12n, 5), { messages: [], earliest: 1n, latest: 12n });
       assert.deepEqual(await bus.history("app", 50n, 5), { messages: [], earliest: 1n, latest: 12n });
       assert.deepEqual(await bus.history("app", 0n, 0), { messages: [], earliest: 1n, latest: 12n });
@@ -255,11 +273,20 @@ export function busContract(name: string, fixture: BusFixture): void {
       assert.equal(h.latest, 2000n);
       assert.ok(h.earliest > 1n, `trimmed (earliest ${h.earliest})`);
       assert.ok(h.earliest <= 1901n, `kept the newest 100 (earliest ${h.earliest})`);
-      assert.deepEqual(h.messages.map((m) => fromBinary(EventSchema, m).offset), range(Number(h.earliest), 2000));
+      assert.deepEqual(
+        h.messages.map((m) => fromBinary(EventSchema, m).offset),
+        range(Number(h.earliest), 2000),
+      );
       const tail = await small.history("trim", 1990n, 100);
-      assert.deepEqual(tail.messages.map((m) => fromBinary(EventSchema, m).offset), range(1991, 2000));
+      assert.deepEqual(
+        tail.messages.map((m) => fromBinary(EventSchema, m).offset),
+        range(1991, 2000),
+      );
       const head = await small.history("trim", 0n, 3);
-      assert.deepEqual(head.messages.map((m) => fromBinary(EventSchema, m).offset), range(Number(h.earliest), Number(h.earliest) + 2));
+      assert.deepEqual(
+        head.messages.map((m) => fromBinary(EventSchema, m).offset),
+        range(Number(h.earliest), Number(h.earliest) + 2),
+      );
     });
   });
 }

@@ -13,12 +13,21 @@ import {
 } from "../../core/gen/herald/v1/eventhos_pb.js";
 import type { DeliveryStore, DeliveryStoreOptions } from "../../core/eventhos/delivery-store.js";
 
-const action = (id: string, appId = "crm") => create(ActionSchema, { id, appId, name: id, method: "POST", url: "http://x/", headers: { a: "b" } });
+const action = (id: string, appId = "crm") =>
+  create(ActionSchema, { id, appId, name: id, method: "POST", url: "http://x/", headers: { a: "b" } });
 const contract = (id: string, eventId: string, order = 1) => create(ContractSchema, { id, eventId, actionId: "a1", order, active: true });
 const received = (id: string, eventId: string, ms: number, executionIds: string[] = []) =>
   create(ReceivedEventSchema, {
-    id, eventId, appId: "shop", clientId: "c", time: timestampFromMs(ms), headers: { h: "1" }, query: { q: "2" },
-    body: create(ValueSchema, { kind: { case: "stringValue", value: "body" } }), state: ReceivedState.PENDING, executionIds,
+    id,
+    eventId,
+    appId: "shop",
+    clientId: "c",
+    time: timestampFromMs(ms),
+    headers: { h: "1" },
+    query: { q: "2" },
+    body: create(ValueSchema, { kind: { case: "stringValue", value: "body" } }),
+    state: ReceivedState.PENDING,
+    executionIds,
   });
 const execution = (id: string, receivedId: string) =>
   create(ExecutionSchema, { id, receivedId, contractId: "c1", actionId: "a1", order: 1, state: ExecutionState.PENDING, runStart: 1 });
@@ -40,8 +49,14 @@ export function deliveryStoreContract(name: string, make: (options: DeliveryStor
       assert.deepEqual(got, action("a1"));
       got!.headers["a"] = "changed";
       assert.equal((await store.getAction("a1"))?.headers["a"], "b");
-      assert.deepEqual((await store.listActions("")).map((a) => a.id), ["a1", "a2"]);
-      assert.deepEqual((await store.listActions("erp")).map((a) => a.id), ["a2"]);
+      assert.deepEqual(
+        (await store.listActions("")).map((a) => a.id),
+        ["a1", "a2"],
+      );
+      assert.deepEqual(
+        (await store.listActions("erp")).map((a) => a.id),
+        ["a2"],
+      );
       assert.equal(await store.deleteAction("a1"), true);
       assert.equal(await store.deleteAction("a1"), false);
       assert.equal(await store.getAction("a1"), undefined);
@@ -51,14 +66,29 @@ export function deliveryStoreContract(name: string, make: (options: DeliveryStor
       await store.upsertContract(contract("c1", "e1"));
       await store.upsertContract(contract("c2", "e1", 2));
       await store.upsertContract(contract("c3", "e2"));
-      assert.deepEqual((await store.listContracts("e1")).map((c) => c.id), ["c1", "c2"]);
+      assert.deepEqual(
+        (await store.listContracts("e1")).map((c) => c.id),
+        ["c1", "c2"],
+      );
       await store.upsertContract(contract("c2", "e2"));
-      assert.deepEqual((await store.listContracts("e1")).map((c) => c.id), ["c1"]);
-      assert.deepEqual((await store.listContracts("e2")).map((c) => c.id), ["c2", "c3"]);
-      assert.deepEqual((await store.listContracts("")).map((c) => c.id), ["c1", "c2", "c3"]);
+      assert.deepEqual(
+        (await store.listContracts("e1")).map((c) => c.id),
+        ["c1"],
+      );
+      assert.deepEqual(
+        (await store.listContracts("e2")).map((c) => c.id),
+        ["c2", "c3"],
+      );
+      assert.deepEqual(
+        (await store.listContracts("")).map((c) => c.id),
+        ["c1", "c2", "c3"],
+      );
       assert.equal(await store.deleteContract("c3"), true);
       assert.equal(await store.deleteContract("c3"), false);
-      assert.deepEqual((await store.listContracts("e2")).map((c) => c.id), ["c2"]);
+      assert.deepEqual(
+        (await store.listContracts("e2")).map((c) => c.id),
+        ["c2"],
+      );
     });
 
     it("creates a received event once, with its executions", async () => {
@@ -100,7 +130,13 @@ export function deliveryStoreContract(name: string, make: (options: DeliveryStor
       assert.equal(await store.finishAttempt("9-1", attempt(1, AttemptOutcome.INTERRUPTED)), true);
       assert.equal(await store.finishAttempt("9-1", attempt(1, AttemptOutcome.SUCCESS)), false, "the first finish wins");
       const e = await store.getExecution("9-1");
-      assert.deepEqual(e?.attempts.map((a) => [a.number, AttemptOutcome[a.outcome]]), [[1, "INTERRUPTED"], [2, "STARTED"]]);
+      assert.deepEqual(
+        e?.attempts.map((a) => [a.number, AttemptOutcome[a.outcome]]),
+        [
+          [1, "INTERRUPTED"],
+          [2, "STARTED"],
+        ],
+      );
       await store.updateExecution("9-1", { state: ExecutionState.PROCESSED });
       assert.equal((await store.getExecution("9-1"))?.attempts.length, 2, "a state change keeps the attempts");
     });
@@ -111,7 +147,10 @@ export function deliveryStoreContract(name: string, make: (options: DeliveryStor
         await short.createReceived(received("old", "e1", Date.now() - 100, ["old-1"]), [execution("old-1", "old")]);
         await short.createReceived(received("new", "e1", Date.now(), []), []);
         const left = await short.listReceived({ eventId: "", state: ReceivedState.UNSPECIFIED, limit: 10 });
-        assert.deepEqual(left.map((r) => r.id), ["new"]);
+        assert.deepEqual(
+          left.map((r) => r.id),
+          ["new"],
+        );
         await until(async () => (await short.getReceived("new")) === undefined);
         assert.equal(await short.getExecution("old-1"), undefined);
       } finally {

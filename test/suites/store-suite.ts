@@ -23,7 +23,8 @@ export async function until<T>(read: () => Promise<T>, done: (value: T) => boole
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(value, (_, v) => (typeof v === "bigint" ? String(v) : v))}`);
+    if (Date.now() > deadline)
+      assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(value, (_, v) => (typeof v === "bigint" ? String(v) : v))}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
@@ -41,7 +42,12 @@ const handler = (appId: string, id: string, types: string[] = ["any"], revision 
 const SENT = timestampFromMs(1_700_000_000_123);
 SENT.nanos += 456; // more precise than ms: kept as given
 const record = (requestId: string, msgId: string, ksids: string[], broadcast = false): MessageRecord => ({
-  requestId, msgId, appId: "a", ksids, broadcast, time: SENT,
+  requestId,
+  msgId,
+  appId: "a",
+  ksids,
+  broadcast,
+  time: SENT,
 });
 /** [ksid, state, delivered ms] of each subscriber of a message. */
 const states = (m: MessageStatus | undefined) =>
@@ -89,11 +95,20 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
       const got = await stores.registry.getEvent("1");
       changeIfWritable(() => (got!.published = !got!.published));
       assert.deepEqual(await stores.registry.getEvent("1"), event("1", "a"), "a copy or frozen, never the stored value");
-      assert.deepEqual((await stores.registry.listEvents("a")).map((e) => e.id), ["1", "2"]);
+      assert.deepEqual(
+        (await stores.registry.listEvents("a")).map((e) => e.id),
+        ["1", "2"],
+      );
       await stores.registry.upsertEvent(event("2", "b"));
       assert.equal((await stores.registry.getEvent("2"))?.appId, "b");
-      assert.deepEqual((await stores.registry.listEvents("a")).map((e) => e.id), ["1"]);
-      assert.deepEqual((await stores.registry.listEvents("b")).map((e) => e.id), ["2"]);
+      assert.deepEqual(
+        (await stores.registry.listEvents("a")).map((e) => e.id),
+        ["1"],
+      );
+      assert.deepEqual(
+        (await stores.registry.listEvents("b")).map((e) => e.id),
+        ["2"],
+      );
       assert.equal(await stores.registry.deleteEvent("1"), true);
       assert.equal(await stores.registry.getEvent("1"), undefined);
       assert.equal(await stores.registry.deleteEvent("1"), false);
@@ -145,7 +160,13 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
       const foreign = await stores.registry.subscribe(sub("b", "d9", "other"));
       const empty = create(SubscriberRefSchema, {});
       const r = await stores.registry.resolve("a", [
-        ksid(k2!.ksid), ufid("user"), ksid(foreign.ksid), device("nope"), empty, device("d1"), ufid("ghost"),
+        ksid(k2!.ksid),
+        ufid("user"),
+        ksid(foreign.ksid),
+        device("nope"),
+        empty,
+        device("d1"),
+        ufid("ghost"),
       ]);
       assert.equal(r.ksids[0], k2!.ksid, "in the order of the references");
       assert.deepEqual([...r.ksids].sort(), [k1!.ksid, k2!.ksid, k3!.ksid].sort());
@@ -163,7 +184,10 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
       assert.equal(await stores.registry.getEvent("1"), undefined);
       assert.equal(await stores.registry.getSubscriber(s.ksid), undefined);
       assert.deepEqual(await stores.registry.listSubscribers("a"), []);
-      assert.deepEqual((await stores.registry.listApps()).map((x) => x.id), ["b"]);
+      assert.deepEqual(
+        (await stores.registry.listApps()).map((x) => x.id),
+        ["b"],
+      );
       await stores.registry.upsertApp(app("a"));
       assert.deepEqual((await stores.registry.resolve("a", [device("d1"), ufid("u1")])).ksids, [], "no stale lookups");
       assert.equal((await stores.registry.getSubscriber(kept.ksid))?.appId, "b");
@@ -178,7 +202,10 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         assert.equal(m?.appId, "a");
         assert.equal(m?.broadcast, false);
         assert.deepEqual([m?.time?.seconds, m?.time?.nanos], [SENT.seconds, SENT.nanos]);
-        assert.deepEqual(states(m), [["k2", "QUEUED", undefined], ["k1", "QUEUED", undefined]]);
+        assert.deepEqual(states(m), [
+          ["k2", "QUEUED", undefined],
+          ["k1", "QUEUED", undefined],
+        ]);
         m!.subscribers.length = 0;
         m!.time!.seconds = 0n;
         const again = (await stores.status.messageStatus("r1"))?.[0];
@@ -191,7 +218,10 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         await stores.status.markDelivered("r1", "10", "k1", 1_000);
         await stores.status.markDelivered("r1", "10", "k1", 2_000);
         await stores.status.markDelivered("r1", "10", "stranger", 1_500);
-        assert.deepEqual(states((await stores.status.messageStatus("r1"))?.[0]), [["k1", "DELIVERED", 1_000], ["k2", "QUEUED", undefined]]);
+        assert.deepEqual(states((await stores.status.messageStatus("r1"))?.[0]), [
+          ["k1", "DELIVERED", 1_000],
+          ["k2", "QUEUED", undefined],
+        ]);
         await Promise.all([3_000, 4_000].map((t) => stores.status.markDelivered("r1", "10", "k2", t)));
         const k2 = (await stores.status.messageStatus("r1"))?.[0]?.subscribers[1];
         assert.ok(k2?.deliveredTime && [3_000, 4_000].includes(timestampMs(k2.deliveredTime)));
@@ -201,7 +231,10 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         await stores.status.markDelivered("r1", "10", "k2", 500);
         assert.equal(await stores.status.messageStatus("r1"), undefined, "nothing recorded yet");
         await stores.status.recordMessage(record("r1", "10", ["k1", "k2"]));
-        assert.deepEqual(states((await stores.status.messageStatus("r1"))?.[0]), [["k1", "QUEUED", undefined], ["k2", "DELIVERED", 500]]);
+        assert.deepEqual(states((await stores.status.messageStatus("r1"))?.[0]), [
+          ["k1", "QUEUED", undefined],
+          ["k2", "DELIVERED", 500],
+        ]);
       });
 
       it("lists the messages of one request id in send (msg id) order, apart from other ids", async () => {
@@ -211,9 +244,18 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         await stores.status.recordMessage(record("r1", "10", ["k1"]));
         await stores.status.markDelivered("r1", "10", "k1", 7);
         const messages = await stores.status.messageStatus("r1");
-        assert.deepEqual(messages?.map((m) => m.msgId), ["9", "10", "100"]);
-        assert.deepEqual(messages?.map((m) => m.subscribers[0]?.state), [DeliveryState.QUEUED, DeliveryState.DELIVERED, DeliveryState.QUEUED]);
-        assert.deepEqual((await stores.status.messageStatus("r2"))?.map((m) => m.msgId), ["50"]);
+        assert.deepEqual(
+          messages?.map((m) => m.msgId),
+          ["9", "10", "100"],
+        );
+        assert.deepEqual(
+          messages?.map((m) => m.subscribers[0]?.state),
+          [DeliveryState.QUEUED, DeliveryState.DELIVERED, DeliveryState.QUEUED],
+        );
+        assert.deepEqual(
+          (await stores.status.messageStatus("r2"))?.map((m) => m.msgId),
+          ["50"],
+        );
       });
 
       it("adds the ksids a broadcast was delivered to, by delivery time", async () => {
@@ -224,7 +266,10 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         await stores.status.markDelivered("r1", "10", "kb", 500);
         const m = (await stores.status.messageStatus("r1"))?.[0];
         assert.equal(m?.broadcast, true);
-        assert.deepEqual(states(m), [["ka", "DELIVERED", 1_000], ["kb", "DELIVERED", 2_000]]);
+        assert.deepEqual(states(m), [
+          ["ka", "DELIVERED", 1_000],
+          ["kb", "DELIVERED", 2_000],
+        ]);
       });
 
       it("answers undefined for an id never recorded", async () => {
@@ -242,10 +287,18 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
           await short.status.recordMessage(record("first", "4", ["k"])); // after "later" was created
           assert.equal((await short.status.messageStatus("first"))?.length, 2);
           // Everything here was created no later than "later": once it is gone, so are they.
-          await until(() => short.status.messageStatus("later"), (m) => m === undefined, "the status to expire");
+          await until(
+            () => short.status.messageStatus("later"),
+            (m) => m === undefined,
+            "the status to expire",
+          );
           assert.equal(await short.status.messageStatus("first"), undefined, "the TTL is not extended by a later message");
           await short.status.recordMessage(record("marked", "2", ["k"]));
-          assert.deepEqual(states((await short.status.messageStatus("marked"))?.[0]), [["k", "QUEUED", undefined]], "the early mark expired too");
+          assert.deepEqual(
+            states((await short.status.messageStatus("marked"))?.[0]),
+            [["k", "QUEUED", undefined]],
+            "the early mark expired too",
+          );
         } finally {
           await short.close();
         }
@@ -259,10 +312,16 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         await stores.handlers.createHandler(handler("unregistered", "h2"), 0n, 10);
         await stores.handlers.createHandler(handler("other", "h3"), 0n, 10);
         const got = await stores.handlers.getHandler("unregistered", "h1");
-        assert.deepEqual(got?.subscriptions.map((x) => x.type), ["ringing"]);
+        assert.deepEqual(
+          got?.subscriptions.map((x) => x.type),
+          ["ringing"],
+        );
         got!.subscriptions = [];
         assert.equal((await stores.handlers.getHandler("unregistered", "h1"))?.subscriptions.length, 1, "a copy");
-        assert.deepEqual((await stores.handlers.listHandlers("unregistered")).map((h) => h.id), ["h1", "h2"]);
+        assert.deepEqual(
+          (await stores.handlers.listHandlers("unregistered")).map((h) => h.id),
+          ["h1", "h2"],
+        );
         assert.equal(await stores.handlers.getHandler("other", "h1"), undefined, "visible under its own app id only");
         assert.equal(await stores.handlers.getHandler("unregistered", "nope"), undefined);
         assert.deepEqual(await stores.handlers.listHandlers("nobody"), []);

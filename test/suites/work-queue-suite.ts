@@ -17,8 +17,14 @@ export function workQueueContract(name: string, make: MakeQueues): void {
       await a.add("r2");
       const first = await a.take(1);
       const second = await b.take(10);
-      assert.deepEqual(first.map((j) => j.value), ["r1"]);
-      assert.deepEqual(second.map((j) => j.value), ["r2"]);
+      assert.deepEqual(
+        first.map((j) => j.value),
+        ["r1"],
+      );
+      assert.deepEqual(
+        second.map((j) => j.value),
+        ["r2"],
+      );
       assert.deepEqual(await a.take(10), [], "nothing left to hand out");
       await a.ack(first[0]!);
       assert.equal(await a.heartbeat(first[0]!), false, "an acknowledged job is no one's");
@@ -31,7 +37,10 @@ export function workQueueContract(name: string, make: MakeQueues): void {
       const started = Date.now();
       const waiting = b.take(1);
       await a.add("r3");
-      assert.deepEqual((await waiting).map((j) => j.value), ["r3"]);
+      assert.deepEqual(
+        (await waiting).map((j) => j.value),
+        ["r3"],
+      );
       assert.ok(Date.now() - started < 4000, "did not wait for the block time");
     });
 
@@ -53,7 +62,10 @@ export function workQueueContract(name: string, make: MakeQueues): void {
         assert.ok(Date.now() < deadline, "b never took the job over");
         taken = await b.take(1);
       }
-      assert.deepEqual(taken.map((j) => j.value), ["r4"]);
+      assert.deepEqual(
+        taken.map((j) => j.value),
+        ["r4"],
+      );
       assert.equal(await a.heartbeat(job), false, "the old owner lost it");
       assert.equal(await b.heartbeat(taken[0]!), true);
       await b.ack(taken[0]!);

@@ -9,7 +9,10 @@ export interface Reply extends HttpReply {
 
 /** The eventhos HTTP surface of one Herald (its HTTP port). */
 export class EventhosApi {
-  constructor(readonly port: number, private readonly adminToken = ADMIN_TOKEN) {}
+  constructor(
+    readonly port: number,
+    private readonly adminToken = ADMIN_TOKEN,
+  ) {}
 
   url(path: string): string {
     return `http://127.0.0.1:${this.port}${path}`;
@@ -17,7 +20,10 @@ export class EventhosApi {
 
   async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
     const text = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-    const r = await http(this.url(path), method, text, { ...(text !== undefined ? { "content-type": "application/json" } : {}), ...headers });
+    const r = await http(this.url(path), method, text, {
+      ...(text !== undefined ? { "content-type": "application/json" } : {}),
+      ...headers,
+    });
     let json: Reply["json"];
     try {
       json = JSON.parse(r.body);
@@ -42,11 +48,17 @@ export class EventhosApi {
   }
 
   send(eventId: string, key: string, body: unknown, headers: Record<string, string> = {}, query = ""): Promise<Reply> {
-    return this.call("POST", `/event/send?event-identifier=${encodeURIComponent(eventId)}${query}`, body, { "access-key": key, ...headers });
+    return this.call("POST", `/event/send?event-identifier=${encodeURIComponent(eventId)}${query}`, body, {
+      "access-key": key,
+      ...headers,
+    });
   }
 
   /** A producer system with one event, a consumer system, and a client allowed to send the event. */
-  async producer(name: string, secret = "s3cret-" + name): Promise<{ eventId: string; consumer: string; clientId: string; secret: string }> {
+  async producer(
+    name: string,
+    secret = "s3cret-" + name,
+  ): Promise<{ eventId: string; consumer: string; clientId: string; secret: string }> {
     await this.admin("POST", "/system", { id: name, name });
     await this.admin("POST", "/system", { id: `${name}-consumer`, name: `${name} consumer` });
     const eventId = `${name}-created`;
@@ -57,7 +69,14 @@ export class EventhosApi {
   }
 
   /** An action on `url` and an active contract linking it to the event. */
-  async contract(id: string, eventId: string, consumer: string, url: string, order = 1, extra: Record<string, unknown> = {}): Promise<void> {
+  async contract(
+    id: string,
+    eventId: string,
+    consumer: string,
+    url: string,
+    order = 1,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
     await this.admin("POST", "/action", { id: `${id}-action`, appId: consumer, name: id, method: "POST", url, ...extra });
     await this.admin("POST", "/contract", { id, eventId, actionId: `${id}-action`, order });
   }

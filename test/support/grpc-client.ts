@@ -9,10 +9,13 @@ import * as protoLoader from "@grpc/proto-loader";
  */
 const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..", "proto");
 
-const definition = protoLoader.loadSync(
-  [join(protoDir, "herald/v1/hub.proto"), join(protoDir, "herald/v1/registry.proto")],
-  { includeDirs: [protoDir], longs: String, enums: String, defaults: true, oneofs: true },
-);
+const definition = protoLoader.loadSync([join(protoDir, "herald/v1/hub.proto"), join(protoDir, "herald/v1/registry.proto")], {
+  includeDirs: [protoDir],
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+});
 const loaded = grpc.loadPackageDefinition(definition) as unknown as {
   herald: { v1: { HubService: grpc.ServiceClientConstructor; RegistryService: grpc.ServiceClientConstructor } };
 };

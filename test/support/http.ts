@@ -11,12 +11,7 @@ export interface HttpReply {
  * A plain HTTP/1.1 request over a real socket. Not fetch: fetch turns a 407 (the documents'
  * "event not published") into a network error, as the Fetch standard reserves it for proxies.
  */
-export function http(
-  url: string,
-  method: string,
-  body?: string | Uint8Array,
-  headers: Record<string, string> = {},
-): Promise<HttpReply> {
+export function http(url: string, method: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

@@ -41,9 +41,22 @@ export class RedisServer {
   async restart(): Promise<void> {
     if (this.proc) throw new Error("redis-server is already running");
     const args = [
-      "--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", "",
-      "--appendonly", this.durable ? "yes" : "no", "--appendfsync", "always",
-      "--loglevel", "notice", "--logfile", "",
+      "--port",
+      String(this.port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      this.dir,
+      "--save",
+      "",
+      "--appendonly",
+      this.durable ? "yes" : "no",
+      "--appendfsync",
+      "always",
+      "--loglevel",
+      "notice",
+      "--logfile",
+      "",
     ];
     const proc = spawn(process.env["REDIS_SERVER_BIN"] ?? "redis-server", args, {
       stdio: ["ignore", "pipe", "pipe"],

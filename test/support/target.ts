@@ -12,7 +12,10 @@ export interface TargetCall {
 }
 
 /** What a target does with its n-th call (1-based): answer, or hold the request open (no answer). */
-export type Behaviour = (n: number, call: TargetCall) => { status: number; body?: string } | "hold" | Promise<{ status: number; body?: string }>;
+export type Behaviour = (
+  n: number,
+  call: TargetCall,
+) => { status: number; body?: string } | "hold" | Promise<{ status: number; body?: string }>;
 
 /** A real HTTP server a contract calls; it counts calls and lets a test await them. */
 export class Target {
@@ -31,7 +34,13 @@ export class Target {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const call: TargetCall = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() };
+        const call: TargetCall = {
+          method: req.method ?? "",
+          url: req.url ?? "",
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+          at: performance.now(),
+        };
         target!.calls.push(call);
         const answer = behaviour(target!.calls.length, call);
         target!.waiters = target!.waiters.filter((w) => (target!.calls.length >= w.n ? (w.resolve(), false) : true));
@@ -77,5 +86,8 @@ export class Target {
 
 export const ok: Behaviour = () => ({ status: 200, body: '{"ok":true}' });
 /** Fails (500) the first `failures` calls, then succeeds. */
-export const failFirst = (failures: number): Behaviour => (n) => (n <= failures ? { status: 500, body: '{"error":"down"}' } : { status: 200, body: '{"ok":true}' });
+export const failFirst =
+  (failures: number): Behaviour =>
+  (n) =>
+    n <= failures ? { status: 500, body: '{"error":"down"}' } : { status: 200, body: '{"ok":true}' };
 export const hang: Behaviour = () => "hold";

@@ -169,7 +169,10 @@ export class XmsStream {
     const deadline = Date.now() + timeoutMs;
     while (!test(this)) {
       if (this.failure) throw this.failure;
-      if (this.done) throw new Error(`stream ended before ${what}; got ${JSON.stringify(this.documents.map((d) => ("event" in d ? d.event.type : "other")))}`);
+      if (this.done)
+        throw new Error(
+          `stream ended before ${what}; got ${JSON.stringify(this.documents.map((d) => ("event" in d ? d.event.type : "other")))}`,
+        );
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${this.documents.length} documents`);
       await new Promise<void>((resolve) => {
