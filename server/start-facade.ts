@@ -1,11 +1,8 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { HubService } from "../core/gen/herald/v1/hub_pb.js";
-import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
-import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
 import type { Logger } from "../core/logger.js";
 import { listenHttp, stopHttp } from "../core/transport/http-server.js";
-import { createFacade } from "../facade/app.js";
+import { facadeFor } from "./facade-for.js";
 import { resolveConfig, type HeraldConfigInput } from "./config.js";
 
 export interface FacadeServer {
@@ -24,19 +21,12 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
   const session = new Http2SessionManager(coreUrl, { pingIntervalMs: 30_000 });
   const transport = createGrpcTransport({ baseUrl: coreUrl, sessionManager: session, readMaxBytes: limits.maxMessageBytes });
   let serving = true;
-  const facade = createFacade({
-    hub: createClient(HubService, transport),
-    registry: createClient(RegistryService, transport),
-    eventhos: {
-      clients: createClient(ClientService, transport),
-      delivery: createClient(DeliveryService, transport),
-      adminToken: config.eventhos.adminToken,
-    },
+  const facade = facadeFor(
+    (service) => createClient(service, transport),
+    config,
     logger,
-    limits,
-    serving: () => serving,
-    xms: config.xms,
-  });
+    () => serving,
+  );
   const { server: http, port: httpPort } = await listenHttp(facade.callback(), server.host, server.httpPort);
   logger.info({ httpPort, core: coreUrl }, "herald facade started, core over gRPC");
   let closing: Promise<void> | undefined;

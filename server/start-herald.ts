@@ -2,6 +2,7 @@ import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
@@ -19,7 +20,7 @@ import { createConnectHandler } from "../core/transport/connect-handler.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
 import { listenHttp, stopHttp } from "../core/transport/http-server.js";
 import type { ServiceBinding } from "../core/transport/service-binding.js";
-import { createFacade } from "../facade/app.js";
+import { facadeFor } from "./facade-for.js";
 import { resolveConfig, type HeraldConfigInput } from "./config.js";
 import { connectBackends, redactUrl } from "./backends.js";
 import { loadSeed } from "./seed.js";
@@ -85,19 +86,14 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     );
 
     let serving = true;
-    const facade = createFacade({
-      hub: createInProcessClient(HubService, hub),
-      registry: createInProcessClient(RegistryService, registry),
-      eventhos: {
-        clients: createInProcessClient(ClientService, clients),
-        delivery: createInProcessClient(DeliveryService, delivery),
-        adminToken: config.eventhos.adminToken,
-      },
+    // In-process clients of the very handlers the transports serve.
+    const implOf = (service: DescService) => services.find((b) => b.service === service)?.impl ?? {};
+    const facade = facadeFor(
+      (service) => createInProcessClient(service, implOf(service)),
+      config,
       logger,
-      limits,
-      serving: () => serving,
-      xms: config.xms,
-    });
+      () => serving,
+    );
     const handler = createConnectHandler({
       services,
       shutdownSignal: shutdown.signal,

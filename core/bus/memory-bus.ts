@@ -1,5 +1,6 @@
 import type { Bus, BusListener, History, Published } from "./bus.js";
 import { appendIds } from "./envelope.js";
+import { callListener } from "./call-listener.js";
 import { UnavailableError } from "../unavailable-error.js";
 import type { Logger } from "../logger.js";
 
@@ -93,17 +94,12 @@ export class MemoryBus implements Bus {
   }
 
   private call(listener: BusListener, message: Uint8Array): void {
-    try {
-      const result: unknown = listener(message);
-      if (result instanceof Promise) result.catch((err: unknown) => this.listenerFailed(err));
-    } catch (err) {
-      this.listenerFailed(err);
-    }
+    callListener(listener, message, this.listenerFailed);
   }
 
-  private listenerFailed(err: unknown): void {
+  private readonly listenerFailed = (err: unknown): void => {
     this.options.logger?.error({ err }, "bus listener failed");
-  }
+  };
 
   async subscribe(appId: string, listener: BusListener): Promise<() => Promise<void>> {
     this.checkOpen();

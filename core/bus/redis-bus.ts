@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Bus, BusListener, History, Published } from "./bus.js";
 import { appendIds } from "./envelope.js";
+import { callListener } from "./call-listener.js";
 import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
 import { redisKeys, type RedisKeys } from "../redis/keys.js";
 import { defineScripts, type Script } from "../redis/scripts.js";
@@ -217,19 +218,12 @@ export class RedisBus implements Bus {
     const ch = this.channels.get(channel.toString());
     if (!ch || ch.listeners.size === 0) return;
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
-    for (const listener of ch.listeners) {
-      try {
-        const result: unknown = listener(bytes);
-        if (result instanceof Promise) result.catch((err: unknown) => this.listenerFailed(err));
-      } catch (err) {
-        this.listenerFailed(err);
-      }
-    }
+    for (const listener of ch.listeners) callListener(listener, bytes, this.listenerFailed);
   }
 
-  private listenerFailed(err: unknown): void {
+  private readonly listenerFailed = (err: unknown): void => {
     this.options.logger.error({ err }, "bus listener failed");
-  }
+  };
 
   onResync(listener: () => void): void {
     this.resyncListeners.push(listener);

@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { ClientSchema, type ClientService, type Client } from "../gen/herald/v1/eventhos_pb.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import type { ClientRecord, ClientStore } from "./client-store.js";
-import { heraldError, invalidArgument } from "../rpc/errors.js";
+import { appNotFound, eventNotFound, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 import { DECOY_HASH, hashKey, hashSecret, isLongLivedKey, newKey, sameHash, verifySecret, type TokenSigner } from "./token-signer.js";
 
@@ -15,7 +15,7 @@ export interface ClientServiceDeps {
 }
 
 const unauthenticated = (why: string) => heraldError(Code.Unauthenticated, "UNAUTHENTICATED", why);
-const clientNotFound = (id: string) => heraldError(Code.NotFound, "CLIENT_NOT_FOUND", `client "${id}" not found`);
+const clientNotFound = (id: string) => notFound("CLIENT_NOT_FOUND", "client", id);
 
 function toClient(r: ClientRecord): Client {
   return create(ClientSchema, {
@@ -60,13 +60,12 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
 
   return {
     async upsertClient(req) {
-      const c = req.client;
-      if (!c) throw invalidArgument("client is required");
+      const c = v.present("client", req.client);
       v.required("client.id", c.id);
       v.required("client.app_id", c.appId);
       v.short("client.name", c.name);
       c.allowedEventIds.forEach((id, i) => v.required(`client.allowed_event_ids[${i}]`, id));
-      if (!(await registry.getApp(c.appId))) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${c.appId}" not found`);
+      if (!(await registry.getApp(c.appId))) throw appNotFound(c.appId);
       const old = await clients.getClient(c.id);
       if (!old && req.secret === "") throw invalidArgument("secret is required for a new client");
       if (req.secret.length > 1024) throw invalidArgument("secret is longer than 1024 characters");
@@ -124,7 +123,7 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
       const eventId = v.required("event_id", req.eventId);
       const client = await clientOf(req.accessKey);
       const event = await registry.getEvent(eventId);
-      if (!event) throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${eventId}" not found`);
+      if (!event) throw eventNotFound(eventId);
       const allowed = client.allowedEventIds.length > 0 ? client.allowedEventIds.includes(eventId) : event.appId === client.appId;
       if (!allowed) throw heraldError(Code.PermissionDenied, "EVENT_NOT_ALLOWED", `client "${client.id}" may not send event "${eventId}"`);
       return { clientId: client.id, appId: event.appId, eventId };

@@ -14,7 +14,7 @@ import {
 import type { RegistryStore } from "../store/registry-store.js";
 import type { DeliveryStore } from "./delivery-store.js";
 import type { WorkQueue } from "../queue/work-queue.js";
-import { heraldError, invalidArgument } from "../rpc/errors.js";
+import { appNotFound, eventNotFound, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 
 export interface DeliveryServiceDeps {
@@ -28,12 +28,6 @@ export const ACTION_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"])
 const MAX_TEMPLATE_BYTES = 64 * 1024;
 const MAX_LIST = 1000;
 
-const notFound = (
-  reason: "ACTION_NOT_FOUND" | "CONTRACT_NOT_FOUND" | "RECEIVED_NOT_FOUND" | "EXECUTION_NOT_FOUND",
-  what: string,
-  id: string,
-) => heraldError(Code.NotFound, reason, `${what} "${id}" not found`);
-
 /** Actions, contracts, receiving events into the delivery queue, and the execution log. */
 export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<typeof DeliveryService> {
   const { registry, delivery, queue, validator: v } = deps;
@@ -46,8 +40,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
 
   return {
     async upsertAction(req) {
-      const a = req.action;
-      if (!a) throw invalidArgument("action is required");
+      const a = v.present("action", req.action);
       v.required("action.id", a.id);
       v.required("action.app_id", a.appId);
       v.short("action.name", a.name);
@@ -73,7 +66,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
           throw invalidArgument("action.body_template must be JSON");
         }
       }
-      if (!(await registry.getApp(a.appId))) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${a.appId}" not found`);
+      if (!(await registry.getApp(a.appId))) throw appNotFound(a.appId);
       return { action: await delivery.upsertAction(create(ActionSchema, a)) };
     },
     async getAction(req) {
@@ -90,13 +83,12 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
     },
 
     async upsertContract(req) {
-      const c = req.contract;
-      if (!c) throw invalidArgument("contract is required");
+      const c = v.present("contract", req.contract);
       v.required("contract.id", c.id);
       v.required("contract.event_id", c.eventId);
       v.required("contract.action_id", c.actionId);
       v.short("contract.name", c.name);
-      if (!(await registry.getEvent(c.eventId))) throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${c.eventId}" not found`);
+      if (!(await registry.getEvent(c.eventId))) throw eventNotFound(c.eventId);
       if (!(await delivery.getAction(c.actionId))) throw notFound("ACTION_NOT_FOUND", "action", c.actionId);
       return { contract: await delivery.upsertContract(create(ContractSchema, c)) };
     },

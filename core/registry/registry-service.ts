@@ -1,8 +1,8 @@
-import { Code, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { AppSchema, EventDefinitionSchema, type RegistryService } from "../gen/herald/v1/registry_pb.js";
 import type { Stores } from "../store/stores.js";
-import { heraldError, invalidArgument } from "../rpc/errors.js";
+import { appNotFound, eventNotFound, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 import type { Bus } from "../bus/bus.js";
 import { createHandlerRegistry } from "./handler-registry.js";
@@ -14,18 +14,16 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
   const { validator: v } = deps;
   const store = deps.stores.registry;
 
-  const appNotFound = (id: string) => heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${id}" not found`);
-  const eventNotFound = (id: string) => heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${id}" not found`);
-  const subscriberNotFound = (ksid: string) => heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${ksid}" not found`);
+  const subscriberNotFound = (ksid: string) => notFound("SUBSCRIBER_NOT_FOUND", "subscriber", ksid);
 
   return {
     ...createHandlerRegistry({ handlers: deps.stores.handlers, bus: deps.bus, validator: v }),
 
     async upsertApp(req) {
-      if (!req.app) throw invalidArgument("app is required");
-      v.required("app.id", req.app.id);
-      v.short("app.name", req.app.name);
-      return { app: await store.upsertApp(create(AppSchema, req.app)) };
+      const a = v.present("app", req.app);
+      v.required("app.id", a.id);
+      v.short("app.name", a.name);
+      return { app: await store.upsertApp(create(AppSchema, a)) };
     },
     async getApp(req) {
       const app = await store.getApp(v.required("id", req.id));
@@ -41,8 +39,7 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
     },
 
     async upsertEvent(req) {
-      const e = req.event;
-      if (!e) throw invalidArgument("event is required");
+      const e = v.present("event", req.event);
       v.required("event.id", e.id);
       v.required("event.app_id", e.appId);
       v.short("event.name", e.name);

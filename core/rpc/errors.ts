@@ -49,6 +49,11 @@ export function heraldError(code: Code, reason: Reason, message: string, metadat
 
 export const invalidArgument = (message: string) => heraldError(Code.InvalidArgument, "INVALID_ARGUMENT", message);
 
+/** NOT_FOUND with its reason: `<what> "<id>" not found`. */
+export const notFound = (reason: Reason, what: string, id: string) => heraldError(Code.NotFound, reason, `${what} "${id}" not found`);
+export const appNotFound = (id: string) => notFound("APP_NOT_FOUND", "app", id);
+export const eventNotFound = (id: string) => notFound("EVENT_NOT_FOUND", "event", id);
+
 /**
  * The machine-readable reason of a failed call, in-process or over gRPC alike: the ErrorInfo
  * detail of Herald's domain, else the `herald-reason` trailer.

@@ -8,6 +8,12 @@ import { invalidArgument } from "./errors.js";
 export class Validator {
   constructor(private readonly limits: Limits) {}
 
+  /** A message field the request must carry. */
+  present<T>(name: string, value: T | undefined): T {
+    if (value === undefined) throw invalidArgument(`${name} is required`);
+    return value;
+  }
+
   required(name: string, value: string): string {
     if (value === "") throw invalidArgument(`${name} is required`);
     return this.short(name, value);

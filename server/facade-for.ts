@@ -1,0 +1,25 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import type Koa from "koa";
+import { HubService } from "../core/gen/herald/v1/hub_pb.js";
+import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
+import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
+import type { Logger } from "../core/logger.js";
+import { createFacade } from "../facade/app.js";
+import type { HeraldConfig } from "./config.js";
+
+/** Makes the generated client of a core service: in-process, or over gRPC. */
+export type ClientOf = <S extends DescService>(service: S) => Client<S>;
+
+/** The HTTP facade in front of a core, whichever way it is reached. */
+export function facadeFor(clientOf: ClientOf, config: HeraldConfig, logger: Logger, serving: () => boolean): Koa {
+  return createFacade({
+    hub: clientOf(HubService),
+    registry: clientOf(RegistryService),
+    eventhos: { clients: clientOf(ClientService), delivery: clientOf(DeliveryService), adminToken: config.eventhos.adminToken },
+    logger,
+    limits: config.limits,
+    serving,
+    xms: config.xms,
+  });
+}
