@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisServer } from "../test/support/redis-server.js";
-import { closedLoop, fmt, h2load, percentile, requireH2load, startHeraldProcess, startNode, table, type Proc } from "./support.js";
+import { closedLoop, fmt, h2load, percentile, report, requireH2load, startHeraldProcess, startNode, type Proc } from "./support.js";
 
 /**
  * bench:eventhos — events/s accepted by POST /event/send (h2load, HTTP/1.1 keep-alive), contract
@@ -167,21 +167,18 @@ try {
 }
 agent.destroy();
 target.close();
-process.stdout.write(
-  `\nbench:eventhos — POST /event/send (the document's sample body), one contract to a local target; h2load HTTP/1.1, ` +
-    `${requests} events, ${clients} connections; latency: 8 senders in a closed loop for ${latencySeconds} s; Node ${process.version}, ${cpus().length} cores\n\n` +
-    table(
-      ["server", "events/s accepted", "vs bare", "executions/s", "vs target", "send→target p50 ms", "p99 ms", "2xx"],
-      rows.map(([name, r]) => [
-        name,
-        Number.isNaN(r.accepted) ? "-" : fmt(r.accepted),
-        Number.isNaN(r.accepted) ? "-" : `${fmt((100 * r.accepted) / bareRow.accepted)}%`,
-        Number.isNaN(r.executions) ? "-" : fmt(r.executions),
-        Number.isNaN(r.executions) ? "-" : `${fmt((100 * r.executions) / targetRow.executions)}%`,
-        Number.isNaN(r.p50) ? "-" : fmt(r.p50, 2),
-        Number.isNaN(r.p99) ? "-" : fmt(r.p99, 2),
-        `${r.succeeded}/${requests}`,
-      ]),
-    ) +
-    "\n",
+report(
+  `bench:eventhos — POST /event/send (the document's sample body), one contract to a local target; h2load HTTP/1.1, ` +
+    `${requests} events, ${clients} connections; latency: 8 senders in a closed loop for ${latencySeconds} s; Node ${process.version}, ${cpus().length} cores`,
+  ["server", "events/s accepted", "vs bare", "executions/s", "vs target", "send→target p50 ms", "p99 ms", "2xx"],
+  rows.map(([name, r]) => [
+    name,
+    Number.isNaN(r.accepted) ? "-" : fmt(r.accepted),
+    Number.isNaN(r.accepted) ? "-" : `${fmt((100 * r.accepted) / bareRow.accepted)}%`,
+    Number.isNaN(r.executions) ? "-" : fmt(r.executions),
+    Number.isNaN(r.executions) ? "-" : `${fmt((100 * r.executions) / targetRow.executions)}%`,
+    Number.isNaN(r.p50) ? "-" : fmt(r.p50, 2),
+    Number.isNaN(r.p99) ? "-" : fmt(r.p99, 2),
+    `${r.succeeded}/${requests}`,
+  ]),
 );

@@ -2,19 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventPushDocument } from "../test/support/contract-docs.js";
-import {
-  fmt,
-  h2load,
-  logPercentiles,
-  medianRatio,
-  medianRound,
-  requireH2load,
-  startHeraldProcess,
-  startNode,
-  table,
-  type H2loadResult,
-  type Proc,
-} from "./support.js";
+import { fmt, h2load, logPercentiles, ProcGroup, report, requireH2load, roundsSummary, type H2loadResult, type Proc } from "./support.js";
 
 /**
  * bench:facade — eventpushmessage requests/s and latency through Herald's facade (embedded core,
@@ -58,14 +46,11 @@ async function measure(row: Row, round: number): Promise<void> {
 }
 
 await requireH2load();
-const procs: Proc[] = [];
+const procs = new ProcGroup();
 try {
-  const bare = await startNode("dist/bench/koa-bare.js", []);
-  procs.push(bare);
-  const floor = await startNode("dist/bench/koa-bare.js", ["kpns", "--parse"]);
-  procs.push(floor);
-  const herald = await startHeraldProcess([]);
-  procs.push(herald);
+  const bare = await procs.node("dist/bench/koa-bare.js", []);
+  const floor = await procs.node("dist/bench/koa-bare.js", ["kpns", "--parse"]);
+  const herald = await procs.herald([]);
   const url = (p: Proc) => `http://127.0.0.1:${(p.ready["httpPort"] ?? p.ready["port"]) as number}/kpns/service/eventpushmessage`;
   const rows: Row[] = [
     { name: "bare Koa route, fixed body (ceiling)", url: url(bare), format: "xml", target: "", results: [] },
@@ -77,31 +62,19 @@ try {
   for (let r = 0; r < rounds; r++) for (const row of rows) await measure(row, r);
 
   const ceiling = rows[0]!.results;
-  process.stdout.write(
-    `\nbench:facade — POST /kpns/service/eventpushmessage (the document's sample), h2load HTTP/1.1, ${requests} requests, ` +
+  report(
+    `bench:facade — POST /kpns/service/eventpushmessage (the document's sample), h2load HTTP/1.1, ${requests} requests, ` +
       `${clients} connections, ${rounds} interleaved rounds: median rate, median of the per-round ratios; Node ${process.version}, ${cpus().length} cores\n` +
       `stack floor: the ceiling's route after reading the body with koa-bodyparser and parsing it with xml-js, as ` +
-      `the facade must; no Herald code\n\n` +
-      table(
-        ["server", "req/s", "p50 ms", "p99 ms", "vs bare", "target", "rounds req/s", "2xx"],
-        rows.map((row) => {
-          const m = medianRound(row.results);
-          const ok = row.results.reduce((n, x) => n + x.succeeded, 0);
-          const all = row.results.reduce((n, x) => n + x.requests, 0);
-          return [
-            row.name,
-            fmt(m.perSecond),
-            fmt(m.p50, 2),
-            fmt(m.p99, 2),
-            `${fmt(100 * medianRatio(row.results, ceiling))}%`,
-            row.target,
-            row.results.map((x) => fmt(x.perSecond)).join(" "),
-            `${ok}/${all}`,
-          ];
-        }),
-      ) +
-      "\n",
+      `the facade must; no Herald code`,
+    ["server", "req/s", "p50 ms", "p99 ms", "vs bare", "target", "rounds req/s", "2xx"],
+    rows.map((row) => {
+      const { median, ratio, rates } = roundsSummary(row.results, ceiling);
+      const ok = row.results.reduce((n, x) => n + x.succeeded, 0);
+      const all = row.results.reduce((n, x) => n + x.requests, 0);
+      return [row.name, fmt(median.perSecond), fmt(median.p50, 2), fmt(median.p99, 2), ratio, row.target, rates, `${ok}/${all}`];
+    }),
   );
 } finally {
-  await Promise.all(procs.map((p) => p.stop()));
+  await procs.stop();
 }

@@ -6,7 +6,7 @@ import { RedisServer } from "../test/support/redis-server.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { WatchEventsRequestSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import { fmt, grpcFrameFile, h2load, percentile, requireH2load, startHeraldProcess, startNode, table, type Proc } from "./support.js";
+import { fmt, grpcFrameFile, h2load, percentile, report, requireH2load, startHeraldProcess, startNode, type Proc } from "./support.js";
 
 /**
  * bench:fanout — in one run on one Redis: the raw ioredis pub/sub rate (the limit), then Herald end
@@ -191,18 +191,15 @@ try {
       fmt(percentile(sorted, 99), 1),
     ];
   });
-  process.stdout.write(
-    `\nbench:fanout — one Redis, ${payloadBytes}-byte messages; Herald: SendEvent via h2load on both instances, ` +
+  report(
+    `bench:fanout — one Redis, ${payloadBytes}-byte messages; Herald: SendEvent via h2load on both instances, ` +
       `WatchEvents from this process; Node ${process.version}, ${cpus().length} cores\n` +
       `latency: raw from publish to receive; herald from the core accepting the event to a watcher receiving it ` +
       `(1 ms clock granularity); read it on the 1,000/s rows — at full load it is mostly queueing\n` +
       `vs raw: events/s and deliveries/s against the raw limit (one raw message is one delivery); vs unary: events/s ` +
-      `against the unary ceiling\n\n` +
-      table(
-        ["path", "events", "events/s", "deliveries/s", "events vs raw", "deliveries vs raw", "events vs unary", "p50 ms", "p99 ms"],
-        rows,
-      ) +
-      "\n",
+      `against the unary ceiling`,
+    ["path", "events", "events/s", "deliveries/s", "events vs raw", "deliveries vs raw", "events vs unary", "p50 ms", "p99 ms"],
+    rows,
   );
 } finally {
   await Promise.all(procs.map((p) => p.stop()));

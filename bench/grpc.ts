@@ -1,18 +1,6 @@
 import { RedisServer } from "../test/support/redis-server.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import {
-  fmt,
-  grpcFrameFile,
-  h2load,
-  medianRatio,
-  medianRound,
-  requireH2load,
-  startHeraldProcess,
-  startNode,
-  table,
-  type H2loadResult,
-  type Proc,
-} from "./support.js";
+import { fmt, grpcFrameFile, h2load, ProcGroup, report, requireH2load, roundsSummary, type H2loadResult, type Proc } from "./support.js";
 
 /**
  * bench:grpc — unary SendEvent calls/s through Herald against a bare grpc-js echo server, in one
@@ -46,11 +34,10 @@ interface Measured extends H2loadResult {
   published: number | undefined;
 }
 
-const procs: Proc[] = [];
+const procs = new ProcGroup();
 
 async function start(name: string, proc: Promise<Proc>, herald: boolean): Promise<Server> {
-  const p = await proc;
-  procs.push(p); // stopped at the end, also if it fails below
+  const p = await proc; // in `procs` already: stopped at the end, also if it fails below
   const port = (p.ready["grpcPort"] ?? p.ready["port"]) as number;
   const grpc = rawClients(port);
   try {
@@ -81,38 +68,27 @@ await requireH2load();
 const redis = await RedisServer.start({ durable: false });
 const servers: Server[] = [];
 try {
-  servers.push(await start("grpc-js echo (ceiling)", startNode("dist/bench/echo-server.js", []), false));
-  servers.push(await start("herald's grpc server, no-op handler", startNode("dist/bench/bridge-echo.js", []), false));
-  servers.push(await start("herald embedded", startHeraldProcess([]), true));
-  servers.push(await start("herald + redis", startHeraldProcess(["--redis-url", redis.url]), true));
+  servers.push(await start("grpc-js echo (ceiling)", procs.node("dist/bench/echo-server.js", []), false));
+  servers.push(await start("herald's grpc server, no-op handler", procs.node("dist/bench/bridge-echo.js", []), false));
+  servers.push(await start("herald embedded", procs.herald([]), true));
+  servers.push(await start("herald + redis", procs.herald(["--redis-url", redis.url]), true));
   for (let r = 0; r < rounds; r++) for (const s of servers) await measure(s);
 
   const echo = servers[0]!.results;
   const targets = ["", "", ">= 70%", ">= 50%"];
-  process.stdout.write(
-    `\nbench:grpc — unary SendEvent via h2load, ${requests} calls, ${clients} connections x ${streams} streams, ` +
-      `${rounds} interleaved rounds: median rate, median of the per-round ratios; Node ${process.version}, ${(await import("node:os")).cpus().length} cores\n\n` +
-      table(
-        ["server", "calls/s", "mean ms", "vs echo", "target", "rounds calls/s", "published"],
-        servers.map((s, i) => {
-          const m = medianRound(s.results);
-          const published = s.results.every((x) => x.published === undefined)
-            ? "-"
-            : `${s.results.reduce((n, x) => n + (x.published ?? 0), 0)}/${s.results.reduce((n, x) => n + x.requests, 0)}`;
-          return [
-            s.name,
-            fmt(m.perSecond),
-            fmt(m.mean, 2),
-            `${fmt(100 * medianRatio(s.results, echo))}%`,
-            targets[i]!,
-            s.results.map((x) => fmt(x.perSecond)).join(" "),
-            published,
-          ];
-        }),
-      ) +
-      "\n",
+  report(
+    `bench:grpc — unary SendEvent via h2load, ${requests} calls, ${clients} connections x ${streams} streams, ` +
+      `${rounds} interleaved rounds: median rate, median of the per-round ratios; Node ${process.version}, ${(await import("node:os")).cpus().length} cores`,
+    ["server", "calls/s", "mean ms", "vs echo", "target", "rounds calls/s", "published"],
+    servers.map((s, i) => {
+      const { median, ratio, rates } = roundsSummary(s.results, echo);
+      const published = s.results.every((x) => x.published === undefined)
+        ? "-"
+        : `${s.results.reduce((n, x) => n + (x.published ?? 0), 0)}/${s.results.reduce((n, x) => n + x.requests, 0)}`;
+      return [s.name, fmt(median.perSecond), fmt(median.mean, 2), ratio, targets[i]!, rates, published];
+    }),
   );
 } finally {
-  await Promise.all(procs.map((p) => p.stop()));
+  await procs.stop();
   await redis.destroy();
 }

@@ -44,6 +44,31 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
   };
 }
 
+/** The processes a bench starts, stopped together at its end (also when it fails part way). */
+export class ProcGroup {
+  private readonly procs: Proc[] = [];
+
+  /** Like startNode; the process joins the group as soon as it is ready. */
+  node(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+    return this.add(startNode(script, args, env));
+  }
+
+  /** Like startHeraldProcess; the process joins the group as soon as it is ready. */
+  herald(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+    return this.add(startHeraldProcess(args, env));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.stop()));
+  }
+
+  private async add(starting: Promise<Proc>): Promise<Proc> {
+    const proc = await starting;
+    this.procs.push(proc);
+    return proc;
+  }
+}
+
 export function startHeraldProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
   return startNode(
     "dist/server/main.js",
@@ -75,6 +100,18 @@ export function medianRound<T extends { perSecond: number }>(rounds: T[]): T {
  */
 export function medianRatio(rounds: Array<{ perSecond: number }>, ceiling: Array<{ perSecond: number }>): number {
   return median(rounds.map((m, r) => m.perSecond / ceiling[r]!.perSecond));
+}
+
+/**
+ * The columns of a row measured in interleaved rounds: its median round, the median of its per-round
+ * ratios to the ceiling's same rounds (as a percentage) and every round's rate, in order.
+ */
+export function roundsSummary<T extends { perSecond: number }>(results: T[], ceiling: Array<{ perSecond: number }>) {
+  return {
+    median: medianRound(results),
+    ratio: `${fmt(100 * medianRatio(results, ceiling))}%`,
+    rates: results.map((x) => fmt(x.perSecond)).join(" "),
+  };
 }
 
 export interface LoadResult {
@@ -130,6 +167,11 @@ export function table(headers: string[], rows: Array<Array<string | number>>): s
     "|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|") + "|",
     ...cells.slice(1).map(line),
   ].join("\n");
+}
+
+/** Writes a bench's result to stdout: its heading (what was measured, how, on what), then the table. */
+export function report(heading: string, headers: string[], rows: Array<Array<string | number>>): void {
+  process.stdout.write(`\n${heading}\n\n${table(headers, rows)}\n`);
 }
 
 export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");

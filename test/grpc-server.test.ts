@@ -17,6 +17,7 @@ import { bindService } from "../core/transport/service-binding.js";
 import { setEncoded } from "../core/wire/pre-encoded.js";
 import { heraldError } from "../core/rpc/errors.js";
 import { silentLogger } from "../core/logger.js";
+import { rejection, Watch } from "./support/grpc-client.js";
 
 const root = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..");
 const protoDir = join(root, "proto");
@@ -65,53 +66,6 @@ function unary<T = any>(
       if (status.code === grpc.status.OK) resolve({ response: response as T, headers, status });
     });
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as grpc.ServiceError;
-  }
-  throw new Error("expected the call to fail");
-}
-
-interface ReceivedEvent {
-  msgId: string;
-  offset: string;
-  content?: { data: string } | null;
-}
-
-/** A WatchEvents call that records offsets and msg ids (not contents) and exposes its end status. */
-class Watch {
-  readonly offsets: number[] = [];
-  readonly msgIds: string[] = [];
-  readonly call: grpc.ClientReadableStream<{ event: ReceivedEvent }>;
-  readonly status: Promise<grpc.StatusObject>;
-  private waiters: Array<{ n: number; resolve: () => void }> = [];
-
-  constructor(client: RawClient, request: object, onData?: (count: number) => void) {
-    this.call = client["watchEvents"](request);
-    this.call.on("data", (m: { event: ReceivedEvent }) => {
-      this.offsets.push(Number(m.event.offset));
-      this.msgIds.push(m.event.msgId);
-      onData?.(this.offsets.length);
-      this.waiters = this.waiters.filter((w) => (this.offsets.length >= w.n ? (w.resolve(), false) : true));
-    });
-    this.call.on("error", () => {}); // reported through `status`
-    this.status = new Promise((resolve) => this.call.on("status", resolve));
-  }
-
-  /** Resolves once `n` messages have arrived; rejects if the stream ends first. */
-  received(n: number): Promise<void> {
-    if (this.offsets.length >= n) return Promise.resolve();
-    return Promise.race([
-      new Promise<void>((resolve) => this.waiters.push({ n, resolve })),
-      this.status.then((s) => {
-        throw new Error(`stream ended (${s.code} ${s.details}) after ${this.offsets.length} of ${n} messages`);
-      }),
-    ]);
-  }
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -354,7 +308,7 @@ describe("grpc-js serving connect-es handlers", () => {
       assert.equal(status.code, grpc.status.OK);
       assert.deepEqual(status.metadata.get("x-stream-trailer"), ["st"]);
       assert.deepEqual((await headers).get("x-stream-header"), ["sh"]);
-      assert.deepEqual(w.offsets, range(1, 50));
+      assert.deepEqual(w.offsets(), range(1, 50));
       const ctx = await p.finished.promise;
       assert.equal(ctx.signal.aborted, true, "the signal aborts once the call is complete");
     });
@@ -362,7 +316,7 @@ describe("grpc-js serving connect-es handlers", () => {
     it("ends a stream whose handler throws a ConnectError with the messages so far, then its status", async () => {
       const w = new Watch(hub, { type: "fail", resourceId: "10" });
       const status = await w.status;
-      assert.deepEqual(w.offsets, [1, 2]);
+      assert.deepEqual(w.offsets(), [1, 2]);
       assert.equal(status.code, grpc.status.RESOURCE_EXHAUSTED);
       assert.equal(status.details, "too slow");
       assert.deepEqual(status.metadata.get("herald-reason"), ["SLOW_CONSUMER"]);
@@ -374,7 +328,7 @@ describe("grpc-js serving connect-es handlers", () => {
       logged.length = 0;
       const w = new Watch(hub, { type: "bug", resourceId: "10" });
       const status = await w.status;
-      assert.deepEqual(w.offsets, [1, 2]);
+      assert.deepEqual(w.offsets(), [1, 2]);
       assert.equal(status.code, grpc.status.INTERNAL);
       assert.equal(status.details, "internal error");
       assert.equal(logged[0]?.err?.message, "secret stream internals");
@@ -394,7 +348,10 @@ describe("grpc-js serving connect-es handlers", () => {
     it("writes the registered encoding of a response instead of encoding it again", async () => {
       const w = new Watch(hub, { type: "pre-encoded", resourceId: "2" });
       assert.equal((await w.status).code, grpc.status.OK);
-      assert.deepEqual(w.msgIds, ["pre-1", "pre-2"]);
+      assert.deepEqual(
+        w.events.map((e) => e.msgId),
+        ["pre-1", "pre-2"],
+      );
     });
 
     // grpc-js clients buffer without limit until their first read, so these clients read one
@@ -403,12 +360,19 @@ describe("grpc-js serving connect-es handlers", () => {
       const total = 200; // 1 MiB each
       const p = probe("slow");
       const paused = deferred<void>();
-      const w = new Watch(hub, { appId: "slow", type: "big", resourceId: String(total) }, (n) => {
-        if (n === 1) {
-          w.call.pause();
-          paused.resolve();
-        }
-      });
+      const w = new Watch(
+        hub,
+        { appId: "slow", type: "big", resourceId: String(total) },
+        {
+          keepContent: false,
+          onData: (n) => {
+            if (n === 1) {
+              w.call.pause();
+              paused.resolve();
+            }
+          },
+        },
+      );
       await paused.promise;
       const at = await Promise.race([
         p.blocked(),
@@ -418,12 +382,12 @@ describe("grpc-js serving connect-es handlers", () => {
       // Still waiting, and well short of the end, while the client reads nothing.
       assert.equal(p.waitingAt, p.pulled);
       assert.ok(p.pulled < total / 2, `pulled ${p.pulled} of ${total} while the client was paused`);
-      assert.equal(w.offsets.length, 1);
+      assert.equal(w.events.length, 1);
 
       w.call.resume();
       const status = await w.status;
       assert.equal(status.code, grpc.status.OK);
-      assert.deepEqual(w.offsets, range(1, total));
+      assert.deepEqual(w.offsets(), range(1, total));
       assert.equal(p.pulled, total);
       await p.finished.promise;
     });
@@ -431,9 +395,16 @@ describe("grpc-js serving connect-es handlers", () => {
     it("runs the generator's finally when the client cancels while the server waits for it to drain", async () => {
       const total = 200;
       const p = probe("slow-cancel");
-      const w = new Watch(hub, { appId: "slow-cancel", type: "big", resourceId: String(total) }, (n) => {
-        if (n === 1) w.call.pause();
-      });
+      const w = new Watch(
+        hub,
+        { appId: "slow-cancel", type: "big", resourceId: String(total) },
+        {
+          keepContent: false,
+          onData: (n) => {
+            if (n === 1) w.call.pause();
+          },
+        },
+      );
       await w.received(1);
       await p.blocked();
       w.call.cancel();

@@ -7,7 +7,7 @@
  *   update never loses a key added meanwhile.
  * - `findKey` finds a key by its hash until it is revoked or its client deleted.
  * - `sharedSecret` returns the first candidate ever given (to any instance on the same backend).
- * - When the backing service is unreachable, calls reject with a `StoreUnavailableError`.
+ * - When the backing service is unreachable, calls reject with an `UnavailableError`.
  */
 export interface ClientStore {
   putClient(client: ClientRecord): Promise<void>;

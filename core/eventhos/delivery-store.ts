@@ -15,7 +15,7 @@ import type { Action, Attempt, Contract, Execution, ReceivedEvent, ReceivedState
  *   "interrupted") wins, later ones return false.
  * - `getExecution` returns its attempts in number order.
  * - Received events, their executions and attempts are dropped `retentionMs` after they were received.
- * - When the backing service is unreachable, calls reject with a `StoreUnavailableError`.
+ * - When the backing service is unreachable, calls reject with an `UnavailableError`.
  */
 export interface DeliveryStore {
   upsertAction(action: Action): Promise<Action>;

@@ -1,8 +1,9 @@
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
-import { rejection, unary, Watch } from "../support/grpc-client.js";
+import { assertWatchRefused, rejection, unary, Watch } from "../support/grpc-client.js";
 import { RedisServer } from "../support/redis-server.js";
+import { eventTypes, typesAndResources } from "../support/event-types.js";
 
 const reason = (err: grpc.ServiceError) => err.metadata.get("herald-reason")[0];
 const sub = (type: string, resourceType = "", resourceId = "") => ({ type, resourceType, resourceId });
@@ -92,25 +93,18 @@ describe("event handlers (core RPCs over gRPC)", () => {
     await unary(h.clients.registry, "deleteEventHandler", { appId: "pbx", id: handler.id });
     const status = await watch.status;
     assert.equal(status.code, grpc.status.OK);
-    assert.deepEqual(
-      watch.events.map((e) => [e.type, e.resourceId]),
-      [
-        ["ringing", "r1"],
-        ["hangup", "h1"],
-      ],
-    );
+    assert.deepEqual(typesAndResources(watch.events), [
+      ["ringing", "r1"],
+      ["hangup", "h1"],
+    ]);
     const again = await rejection(unary(h.clients.registry, "deleteEventHandler", { appId: "pbx", id: handler.id }));
     assert.equal(reason(again), "HANDLER_NOT_FOUND");
   });
 
   it("refuses WatchEvents with a handler_id and filters, or an unknown handler", async () => {
     const handler = await create("pbx", [sub("any")]);
-    const mixed = new Watch(h.clients.hub, { appId: "pbx", handlerId: handler.id, type: "ringing" });
-    assert.equal((await mixed.status).code, grpc.status.INVALID_ARGUMENT);
-    const unknown = new Watch(h.clients.hub, { appId: "pbx", handlerId: "nope" });
-    const status = await unknown.status;
-    assert.equal(status.code, grpc.status.NOT_FOUND);
-    assert.deepEqual(status.metadata.get("herald-reason"), ["HANDLER_NOT_FOUND"]);
+    await assertWatchRefused(h.clients.hub, { appId: "pbx", handlerId: handler.id, type: "ringing" }, grpc.status.INVALID_ARGUMENT);
+    await assertWatchRefused(h.clients.hub, { appId: "pbx", handlerId: "nope" }, grpc.status.NOT_FOUND, "HANDLER_NOT_FOUND");
   });
 
   it("never delivers handler changes to ordinary watchers, live or replayed", async () => {
@@ -125,14 +119,8 @@ describe("event handlers (core RPCs over gRPC)", () => {
     await live.received(2);
     const replayed = new Watch(h.clients.hub, { appId: "quiet", resumeAfter: "0" });
     await replayed.received(2);
-    assert.deepEqual(
-      live.events.map((e) => e.type),
-      ["t1", "t2"],
-    );
-    assert.deepEqual(
-      replayed.events.map((e) => e.type),
-      ["t1", "t2"],
-    );
+    assert.deepEqual(eventTypes(live.events), ["t1", "t2"]);
+    assert.deepEqual(eventTypes(replayed.events), ["t1", "t2"]);
     // The changes hold history offsets of their own: offsets are positions, not a count.
     assert.deepEqual(replayed.offsets(), [2, 4]);
     live.cancel();

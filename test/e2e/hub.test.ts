@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { registerApp, startTestHerald, watchersLive, type TestHerald } from "../support/herald.js";
-import { rejection, unary, Watch } from "../support/grpc-client.js";
+import { assertWatchRefused, rejection, unary, Watch } from "../support/grpc-client.js";
 
 /** The core on the embedded default, through plain grpc-js clients that know only the .proto. */
 describe("hub (embedded, over gRPC)", () => {
@@ -147,12 +147,8 @@ describe("hub (embedded, over gRPC)", () => {
     const missing = await rejection(unary(h.clients.registry, "getApp", { id: "nope" }));
     assert.equal(missing.code, grpc.status.NOT_FOUND);
 
-    const unknownApp = new Watch(h.clients.hub, { appId: "nowhere" });
-    assert.equal((await unknownApp.status).code, grpc.status.NOT_FOUND);
-    const ahead = new Watch(h.clients.hub, { appId: "shop", resumeAfter: "999999" });
-    const aheadStatus = await ahead.status;
-    assert.equal(aheadStatus.code, grpc.status.OUT_OF_RANGE);
-    assert.deepEqual(aheadStatus.metadata.get("herald-reason"), ["HISTORY_EXPIRED"]);
+    await assertWatchRefused(h.clients.hub, { appId: "nowhere" }, grpc.status.NOT_FOUND);
+    await assertWatchRefused(h.clients.hub, { appId: "shop", resumeAfter: "999999" }, grpc.status.OUT_OF_RANGE, "HISTORY_EXPIRED");
   });
 
   it("serves the same handlers over Connect (JSON over HTTP) and answers health on the facade", async () => {

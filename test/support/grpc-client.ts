@@ -1,3 +1,4 @@
+import { strict as assert } from "node:assert";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -75,6 +76,13 @@ export interface ReceivedEvent {
   namePairs: Array<{ name: string; content: string }>;
 }
 
+export interface WatchOptions {
+  /** Called with the count so far after each event: lets a test act at a point, e.g. pause the stream. */
+  onData?: (count: number) => void;
+  /** `false` drops each event's content as it arrives, so a long stream of large events is not held in memory. */
+  keepContent?: boolean;
+}
+
 /** A WatchEvents stream that collects what it receives and lets a test await a count or the end. */
 export class Watch {
   readonly events: ReceivedEvent[] = [];
@@ -82,10 +90,12 @@ export class Watch {
   readonly status: Promise<grpc.StatusObject>;
   private waiters: Array<{ n: number; resolve: () => void }> = [];
 
-  constructor(client: RawClient, request: object) {
+  constructor(client: RawClient, request: object, options: WatchOptions = {}) {
     this.call = client["watchEvents"](request);
     this.call.on("data", (m: { event: ReceivedEvent }) => {
+      if (options.keepContent === false) delete m.event.content;
       this.events.push(m.event);
+      options.onData?.(this.events.length);
       this.waiters = this.waiters.filter((w) => (this.events.length >= w.n ? (w.resolve(), false) : true));
     });
     this.call.on("error", () => {}); // the status promise reports it
@@ -110,4 +120,11 @@ export class Watch {
   cancel(): void {
     this.call.cancel();
   }
+}
+
+/** Asserts that a WatchEvents call ends with `code` and, where given, Herald's reason (the `herald-reason` trailer). */
+export async function assertWatchRefused(client: RawClient, request: object, code: grpc.status, reason?: string): Promise<void> {
+  const status = await new Watch(client, request).status;
+  assert.equal(status.code, code);
+  if (reason !== undefined) assert.deepEqual(status.metadata.get("herald-reason"), [reason]);
 }

@@ -38,30 +38,22 @@ export async function registerApp(h: TestHerald, app: string, opts: { message?: 
 }
 
 /** Resolves when `n` more watchers are live on this instance. */
-export function watchersLive(h: Herald, n = 1): Promise<void> {
-  let seen = 0;
-  return new Promise((resolve) => {
-    const on = () => {
-      if (++seen >= n) {
-        h.fanOut.off("watch", on);
-        resolve();
-      }
-    };
-    h.fanOut.on("watch", on);
-  });
-}
+export const watchersLive = (h: Herald, n = 1) => fanOutMoments(h, "watch", n);
 
 /** Resolves when `n` watchers of this instance are gone (their streams closed). */
-export function watchersGone(h: Herald, n = 1): Promise<void> {
+export const watchersGone = (h: Herald, n = 1) => fanOutMoments(h, "unwatch", n);
+
+/** Resolves once the fan-out has emitted `moment` `n` more times, then stops listening. */
+function fanOutMoments(h: Herald, moment: "watch" | "unwatch", n: number): Promise<void> {
   let seen = 0;
   return new Promise((resolve) => {
     const on = () => {
       if (++seen >= n) {
-        h.fanOut.off("unwatch", on);
+        h.fanOut.off(moment, on);
         resolve();
       }
     };
-    h.fanOut.on("unwatch", on);
+    h.fanOut.on(moment, on);
   });
 }
 
