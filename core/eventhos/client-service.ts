@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { ClientSchema, type ClientService, type Client } from "../gen/herald/v1/eventhos_pb.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import type { ClientRecord, ClientStore } from "./client-store.js";
-import { appNotFound, eventNotFound, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
+import { appNotFound, eventNotFound, found, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 import { DECOY_HASH, hashKey, hashSecret, isLongLivedKey, newKey, sameHash, verifySecret, type TokenSigner } from "./token-signer.js";
 
@@ -32,9 +32,7 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
   const { registry, clients, signer, validator: v } = deps;
 
   async function existing(id: string): Promise<ClientRecord> {
-    const c = await clients.getClient(v.required("client_id", id));
-    if (!c) throw clientNotFound(id);
-    return c;
+    return found(await clients.getClient(v.required("client_id", id)), "CLIENT_NOT_FOUND", "client", id);
   }
 
   /** The client an access key stands for; the errors say why not. */

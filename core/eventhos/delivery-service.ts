@@ -14,7 +14,7 @@ import {
 import type { RegistryStore } from "../store/registry-store.js";
 import type { DeliveryStore } from "./delivery-store.js";
 import type { WorkQueue } from "../queue/work-queue.js";
-import { appNotFound, eventNotFound, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
+import { appNotFound, eventNotFound, found, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 
 export interface DeliveryServiceDeps {
@@ -33,9 +33,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
   const { registry, delivery, queue, validator: v } = deps;
 
   async function execution(id: string): Promise<Execution> {
-    const e = await delivery.getExecution(v.required("id", id));
-    if (!e) throw notFound("EXECUTION_NOT_FOUND", "execution", id);
-    return e;
+    return found(await delivery.getExecution(v.required("id", id)), "EXECUTION_NOT_FOUND", "execution", id);
   }
 
   return {
@@ -70,9 +68,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       return { action: await delivery.upsertAction(create(ActionSchema, a)) };
     },
     async getAction(req) {
-      const action = await delivery.getAction(v.required("id", req.id));
-      if (!action) throw notFound("ACTION_NOT_FOUND", "action", req.id);
-      return { action };
+      return { action: found(await delivery.getAction(v.required("id", req.id)), "ACTION_NOT_FOUND", "action", req.id) };
     },
     async listActions(req) {
       return { actions: await delivery.listActions(v.short("app_id", req.appId)) };
@@ -93,9 +89,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       return { contract: await delivery.upsertContract(create(ContractSchema, c)) };
     },
     async getContract(req) {
-      const contract = await delivery.getContract(v.required("id", req.id));
-      if (!contract) throw notFound("CONTRACT_NOT_FOUND", "contract", req.id);
-      return { contract };
+      return { contract: found(await delivery.getContract(v.required("id", req.id)), "CONTRACT_NOT_FOUND", "contract", req.id) };
     },
     async listContracts(req) {
       return { contracts: await delivery.listContracts(v.short("event_id", req.eventId)) };

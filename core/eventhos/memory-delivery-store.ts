@@ -19,10 +19,33 @@ import type { DeliveryStore, DeliveryStoreOptions, ReceivedFilter } from "./deli
 const copy = <D extends DescMessage>(schema: D, m: MessageShape<D> | undefined) => (m ? clone(schema, m) : undefined);
 const receivedMs = (r: ReceivedEvent) => (r.time ? timestampMs(r.time) : 0);
 
+/** Messages by id, handed in and out as copies; listed in id order. */
+class MessageTable<D extends DescMessage> {
+  private readonly rows = new Map<string, MessageShape<D>>();
+  constructor(private readonly schema: D) {}
+
+  put(m: MessageShape<D> & { id: string }): MessageShape<D> {
+    this.rows.set(m.id, clone(this.schema, m));
+    return clone(this.schema, m);
+  }
+  get(id: string): MessageShape<D> | undefined {
+    return copy(this.schema, this.rows.get(id));
+  }
+  list(keep: (m: MessageShape<D>) => boolean): Array<MessageShape<D>> {
+    return [...this.rows.entries()]
+      .filter(([, m]) => keep(m))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, m]) => clone(this.schema, m));
+  }
+  delete(id: string): boolean {
+    return this.rows.delete(id);
+  }
+}
+
 /** The delivery registry and log in process memory (embedded mode). */
 export class MemoryDeliveryStore implements DeliveryStore {
-  private readonly actions = new Map<string, Action>();
-  private readonly contracts = new Map<string, Contract>();
+  private readonly actions = new MessageTable(ActionSchema);
+  private readonly contracts = new MessageTable(ContractSchema);
   /** In receive order, so that retention drops from the front. */
   private readonly received = new Map<string, ReceivedEvent>();
   private readonly executions = new Map<string, Execution>();
@@ -30,34 +53,26 @@ export class MemoryDeliveryStore implements DeliveryStore {
   constructor(private readonly options: DeliveryStoreOptions) {}
 
   async upsertAction(action: Action): Promise<Action> {
-    this.actions.set(action.id, clone(ActionSchema, action));
-    return clone(ActionSchema, action);
+    return this.actions.put(action);
   }
   async getAction(id: string) {
-    return copy(ActionSchema, this.actions.get(id));
+    return this.actions.get(id);
   }
   async listActions(appId: string) {
-    return [...this.actions.values()]
-      .filter((a) => appId === "" || a.appId === appId)
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .map((a) => clone(ActionSchema, a));
+    return this.actions.list((a) => appId === "" || a.appId === appId);
   }
   async deleteAction(id: string) {
     return this.actions.delete(id);
   }
 
   async upsertContract(contract: Contract): Promise<Contract> {
-    this.contracts.set(contract.id, clone(ContractSchema, contract));
-    return clone(ContractSchema, contract);
+    return this.contracts.put(contract);
   }
   async getContract(id: string) {
-    return copy(ContractSchema, this.contracts.get(id));
+    return this.contracts.get(id);
   }
   async listContracts(eventId: string) {
-    return [...this.contracts.values()]
-      .filter((c) => eventId === "" || c.eventId === eventId)
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .map((c) => clone(ContractSchema, c));
+    return this.contracts.list((c) => eventId === "" || c.eventId === eventId);
   }
   async deleteContract(id: string) {
     return this.contracts.delete(id);

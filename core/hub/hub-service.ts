@@ -17,7 +17,7 @@ import { encodeEvent, type EventFields } from "../bus/encode-event.js";
 import { createWatchStreams } from "./watch-streams.js";
 import type { FanOut } from "./fan-out.js";
 import type { HandlerCursors } from "./handler-cursors.js";
-import { heraldError, invalidArgument } from "../rpc/errors.js";
+import { appNotFound, heraldError, invalidArgument } from "../rpc/errors.js";
 import { renderTemplate } from "./template.js";
 import type { Validator } from "../rpc/validate.js";
 import type { Logger } from "../logger.js";
@@ -54,7 +54,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
 
   async function publishedApp(appId: string): Promise<App> {
     const app = await registry.getApp(appId);
-    if (!app) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${appId}" not found`);
+    if (!app) throw appNotFound(appId);
     if (!app.published) {
       throw heraldError(Code.FailedPrecondition, "APP_NOT_PUBLISHED", `app "${appId}" is not published`);
     }
@@ -161,7 +161,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         return;
       }
       const app = await registry.getApp(appId);
-      if (!app) throw heraldError(Code.NotFound, "APP_NOT_FOUND", `app "${appId}" not found`);
+      if (!app) throw appNotFound(appId);
       let osType = "";
       if (req.ksid !== "") {
         const sub = await registry.getSubscriber(req.ksid);

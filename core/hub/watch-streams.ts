@@ -6,7 +6,7 @@ import { HandlerChangeSchema } from "../gen/herald/v1/handler_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { HandlerStore } from "../store/handler-store.js";
 import type { StatusStore } from "../store/status-store.js";
-import { heraldError } from "../rpc/errors.js";
+import { handlerNotFound, heraldError } from "../rpc/errors.js";
 import type { Logger } from "../logger.js";
 import { WatcherEnded, type FanOut, type Watcher, type WatchFilter } from "./fan-out.js";
 import type { HandlerCursors } from "./handler-cursors.js";
@@ -40,14 +40,12 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   const { bus, fanOut, handlers, status, cursors } = deps;
 
   return {
-    events(appId, filter, resumeAfter, ctx) {
-      return (async function* () {
-        const watcher = await watch(appId, filter, resumeAfter);
-        // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one it
-        // takes is a delivery. Marked once the transport pulls the next, i.e. has written this one.
-        const delivered = filter.ksid === "" ? undefined : (event: Event) => markDelivered(event, filter.ksid);
-        yield* stream(appId, watcher, resumeAfter, ctx, delivered);
-      })();
+    async *events(appId, filter, resumeAfter, ctx) {
+      const watcher = await watch(appId, filter, resumeAfter);
+      // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one it
+      // takes is a delivery. Marked once the transport pulls the next, i.e. has written this one.
+      const delivered = filter.ksid === "" ? undefined : (event: Event) => markDelivered(event, filter.ksid);
+      yield* stream(appId, watcher, resumeAfter, ctx, delivered);
     },
     handler,
   };
@@ -110,7 +108,7 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
     ctx: HandlerContext,
   ): AsyncIterable<WatchEventsResponse> {
     const stored = await handlers.getHandler(appId, id);
-    if (!stored) throw heraldError(Code.NotFound, "HANDLER_NOT_FOUND", `event handler "${id}" not found for app "${appId}"`);
+    if (!stored) throw handlerNotFound(appId, id);
     const watcher = await watch(
       appId,
       { routes: stored.subscriptions, ksid: "", osType: "", handler: { id, revision: stored.revision } },

@@ -8,7 +8,7 @@ import { EventHandlerSchema, EventSubscriptionSchema, type EventHandler, type Ev
 import { SubscriptionAction, type RegistryService } from "../gen/herald/v1/registry_pb.js";
 import type { Bus } from "../bus/bus.js";
 import type { HandlerStore } from "../store/handler-store.js";
-import { heraldError, invalidArgument } from "../rpc/errors.js";
+import { handlerNotFound, heraldError, invalidArgument } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 
 type HandlerRpcs = Pick<
@@ -29,9 +29,6 @@ const UPDATE_BACKOFF_MAX_MS = 40;
  */
 export function createHandlerRegistry(deps: { handlers: HandlerStore; bus: Bus; validator: Validator }): HandlerRpcs {
   const { handlers: store, bus, validator: v } = deps;
-
-  const notFound = (appId: string, id: string) =>
-    heraldError(Code.NotFound, "HANDLER_NOT_FOUND", `event handler "${id}" not found for app "${appId}"`);
 
   async function announce(handler: EventHandler, deleted: boolean): Promise<void> {
     const change = create(EventSchema, {
@@ -75,7 +72,7 @@ export function createHandlerRegistry(deps: { handlers: HandlerStore; bus: Bus; 
     async getEventHandler(req) {
       const appId = v.required("app_id", req.appId);
       const handler = await store.getHandler(appId, v.required("id", req.id));
-      if (!handler) throw notFound(appId, req.id);
+      if (!handler) throw handlerNotFound(appId, req.id);
       return { handler };
     },
 
@@ -94,7 +91,7 @@ export function createHandlerRegistry(deps: { handlers: HandlerStore; bus: Bus; 
       }
       for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
         const current = await store.getHandler(appId, id);
-        if (!current) throw notFound(appId, id);
+        if (!current) throw handlerNotFound(appId, id);
         const next = create(EventHandlerSchema, { ...current, revision: current.revision + 1n });
         for (const change of req.changes) {
           const s = normalise(change.subscription ?? create(EventSubscriptionSchema));
@@ -120,7 +117,7 @@ export function createHandlerRegistry(deps: { handlers: HandlerStore; bus: Bus; 
       const appId = v.required("app_id", req.appId);
       const id = v.required("id", req.id);
       const deleted = await store.deleteHandler(appId, id);
-      if (!deleted) throw notFound(appId, id);
+      if (!deleted) throw handlerNotFound(appId, id);
       await announce(deleted, true);
       return {};
     },

@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { AppSchema, EventDefinitionSchema, type RegistryService } from "../gen/herald/v1/registry_pb.js";
 import type { Stores } from "../store/stores.js";
-import { appNotFound, eventNotFound, invalidArgument, notFound } from "../rpc/errors.js";
+import { appNotFound, eventNotFound, found, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 import type { Bus } from "../bus/bus.js";
 import { createHandlerRegistry } from "./handler-registry.js";
@@ -26,9 +26,7 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
       return { app: await store.upsertApp(create(AppSchema, a)) };
     },
     async getApp(req) {
-      const app = await store.getApp(v.required("id", req.id));
-      if (!app) throw appNotFound(req.id);
-      return { app };
+      return { app: found(await store.getApp(v.required("id", req.id)), "APP_NOT_FOUND", "app", req.id) };
     },
     async listApps() {
       return { apps: await store.listApps() };
@@ -48,9 +46,7 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
       return { event: await store.upsertEvent(create(EventDefinitionSchema, e)) };
     },
     async getEvent(req) {
-      const event = await store.getEvent(v.required("id", req.id));
-      if (!event) throw eventNotFound(req.id);
-      return { event };
+      return { event: found(await store.getEvent(v.required("id", req.id)), "EVENT_NOT_FOUND", "event", req.id) };
     },
     async listEvents(req) {
       const appId = v.required("app_id", req.appId);
@@ -86,9 +82,7 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
       return {};
     },
     async getSubscriber(req) {
-      const subscriber = await store.getSubscriber(v.required("ksid", req.ksid));
-      if (!subscriber) throw subscriberNotFound(req.ksid);
-      return { subscriber };
+      return { subscriber: found(await store.getSubscriber(v.required("ksid", req.ksid)), "SUBSCRIBER_NOT_FOUND", "subscriber", req.ksid) };
     },
     async listSubscribers(req) {
       const appId = v.required("app_id", req.appId);

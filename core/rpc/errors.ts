@@ -53,6 +53,14 @@ export const invalidArgument = (message: string) => heraldError(Code.InvalidArgu
 export const notFound = (reason: Reason, what: string, id: string) => heraldError(Code.NotFound, reason, `${what} "${id}" not found`);
 export const appNotFound = (id: string) => notFound("APP_NOT_FOUND", "app", id);
 export const eventNotFound = (id: string) => notFound("EVENT_NOT_FOUND", "event", id);
+export const handlerNotFound = (appId: string, id: string) =>
+  heraldError(Code.NotFound, "HANDLER_NOT_FOUND", `event handler "${id}" not found for app "${appId}"`);
+
+/** The value read, or NOT_FOUND (`<what> "<id>" not found`) when there is none. */
+export function found<T>(value: T | undefined, reason: Reason, what: string, id: string): T {
+  if (value === undefined) throw notFound(reason, what, id);
+  return value;
+}
 
 /**
  * The machine-readable reason of a failed call, in-process or over gRPC alike: the ErrorInfo

@@ -62,10 +62,8 @@ export function addService(
     const handler = (impl as AnyImpl)[method.localName];
     const fast = encoders?.get(method.output);
     const encodeOutput = (m: unknown) => encode(method.output, m, fast);
-    handlers[method.localName] =
-      method.methodKind === "unary"
-        ? unaryHandler(method, handler, encodeOutput, options)
-        : streamHandler(method, handler, encodeOutput, options);
+    const bridged: Bridged = { method, handler, encodeOutput, options };
+    handlers[method.localName] = method.methodKind === "unary" ? unaryHandler(bridged) : streamHandler(bridged);
   }
   server.addService(definition, handlers);
 }
@@ -117,12 +115,15 @@ function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: Ab
   });
 }
 
-function unaryHandler(
-  method: DescMethod,
-  handler: AnyHandler | undefined,
-  encodeOutput: (message: unknown) => Buffer,
-  options: AddServiceOptions,
-): grpc.handleUnaryCall<unknown, unknown> {
+/** A method as the bridge serves it: its handler (absent: UNIMPLEMENTED) and how its responses are encoded. */
+interface Bridged {
+  method: DescMethod;
+  handler: AnyHandler | undefined;
+  encodeOutput: (message: unknown) => Buffer;
+  options: AddServiceOptions;
+}
+
+function unaryHandler({ method, handler, encodeOutput, options }: Bridged): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     if (!handler) {
       callback(unimplemented(method));
@@ -148,12 +149,7 @@ function unaryHandler(
   };
 }
 
-function streamHandler(
-  method: DescMethod,
-  handler: AnyHandler | undefined,
-  encodeOutput: (message: unknown) => Buffer,
-  options: AddServiceOptions,
-): grpc.handleServerStreamingCall<unknown, unknown> {
+function streamHandler({ method, handler, encodeOutput, options }: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     // grpc-js's server stream ends the call with the status of an 'error' event (after what was
     // written is flushed), trailers included; destroy() would drop the status.

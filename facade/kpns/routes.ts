@@ -40,23 +40,15 @@ export function kpnsRouter(deps: KpnsDeps): Router {
   return router;
 }
 
-async function eventPushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
-  const format = requestFormat(ctx);
-  let reply: MessageReply;
-  try {
-    const req = eventPushToSendEvent(await deps.readBody(ctx));
-    const res = await deps.hub.sendEvent(req);
-    reply = { code: 200, description: QUEUED, msgIds: [res.msgId || "-1"], invalidSubscribers: res.invalidSubscribers };
-  } catch (err) {
-    reply = failure(err, format, wording, wording.appInvalid, deps.logger, ctx);
-  }
-  send(ctx, renderMessageResponse(format, reply));
+function eventPushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
+  return answerMessage(ctx, deps, wording, wording.appInvalid, async () => {
+    const res = await deps.hub.sendEvent(eventPushToSendEvent(await deps.readBody(ctx)));
+    return { code: 200, description: QUEUED, msgIds: [res.msgId || "-1"], invalidSubscribers: res.invalidSubscribers };
+  });
 }
 
-async function pushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
-  const format = requestFormat(ctx);
-  let reply: MessageReply;
-  try {
+function pushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
+  return answerMessage(ctx, deps, wording, wording.appIdInvalid, async () => {
     const pushes = messageRequestToSendPush(await deps.readBody(ctx));
     // One request id for all its messages: the first published message's id.
     let requestId = "";
@@ -68,9 +60,24 @@ async function pushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Prom
       msgIds.push(res.msgId || "-1");
       invalidSubscribers.push(...res.invalidSubscribers);
     }
-    reply = { code: 200, description: QUEUED, requestId: requestId || "-1", msgIds, invalidSubscribers };
+    return { code: 200, description: QUEUED, requestId: requestId || "-1", msgIds, invalidSubscribers };
+  });
+}
+
+/** Answers a message request in its format: the reply `make` builds, or the contract's failure for what it throws. */
+async function answerMessage(
+  ctx: Context,
+  deps: KpnsDeps,
+  wording: Wording,
+  appInvalid: string,
+  make: () => Promise<MessageReply>,
+): Promise<void> {
+  const format = requestFormat(ctx);
+  let reply: MessageReply;
+  try {
+    reply = await make();
   } catch (err) {
-    reply = failure(err, format, wording, wording.appIdInvalid, deps.logger, ctx);
+    reply = failure(err, format, wording, appInvalid, deps.logger, ctx);
   }
   send(ctx, renderMessageResponse(format, reply));
 }
