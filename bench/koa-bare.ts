@@ -1,15 +1,15 @@
 import { createServer } from "node:http";
 import Koa from "koa";
 import bodyParser from "koa-bodyparser";
-import { xml2js } from "xml-js";
+import { parseXml } from "@rgrove/parse-xml";
 
 /**
  * The ceiling of the facade benches: a bare Koa app whose one route answers a fixed body, as cheap
  * as an HTTP route on this stack gets. Node still reads the request body. Argument: `kpns`
  * (default: POST /kpns/service/eventpushmessage, a messageResponse) or `eventhos` (POST
  * /event/send, eventhos' success reply). With `--parse` the route first reads the body with
- * koa-bodyparser and parses XML with xml-js as the facade does: the floor of the facade's stack
- * before any Herald code runs.
+ * koa-bodyparser and parses XML with @rgrove/parse-xml as the facade does: the floor of the facade's
+ * stack before any Herald code runs.
  */
 const routes = {
   kpns: {
@@ -27,8 +27,7 @@ if (process.argv.includes("--parse")) {
   app.use(bodyParser({ enableTypes: ["json", "xml"] }));
   app.use(async (ctx, next) => {
     const raw = (ctx.request as { rawBody?: string }).rawBody ?? "";
-    if (!ctx.request.is("json"))
-      xml2js(raw, { compact: true, trim: true, ignoreComment: true, ignoreDeclaration: true, ignoreInstruction: true, nativeType: false });
+    if (!ctx.request.is("json")) parseXml(raw);
     await next();
   });
 }

@@ -1,4 +1,4 @@
-import { xml2js, type ElementCompact } from "xml-js";
+import { parseXml as readXml, XmlElement, XmlError, XmlText, type XmlDocument } from "@rgrove/parse-xml";
 import { FormatError } from "./format-error.js";
 
 export interface XmlLimits {
@@ -12,59 +12,61 @@ const DTD = /<!DOCTYPE|<!ENTITY/i;
 
 /**
  * Parses an XML document into plain values, the shape a legacy JSON body has: an element with
- * only text is its (trimmed) text, an empty one is "", otherwise an object of its attributes and
- * child elements, repeated children becoming arrays. Comments, processing instructions and the
- * declaration are ignored. Mixed content, DTDs and nesting deeper than `maxDepth` are refused.
+ * only text is its (trimmed) text, CDATA included, an empty one is "", otherwise an object of its
+ * attributes and child elements, repeated children becoming arrays. Comments, processing
+ * instructions and the declaration are ignored. A document that is not well-formed XML 1.0 (unclosed
+ * or mismatched tags, several roots, an undefined entity or bad character reference, …), mixed
+ * content, DTDs and nesting deeper than `maxDepth` are refused (FormatError).
  * Returns `{ [rootName]: value }`.
  */
 export function parseXml(text: string, limits: XmlLimits): Record<string, unknown> {
   if (DTD.test(text)) throw new FormatError("DOCTYPE and entity declarations are not accepted");
-  let doc: ElementCompact;
+  let doc: XmlDocument;
   try {
-    doc = xml2js(text, {
-      compact: true,
-      trim: true,
-      ignoreComment: true,
-      ignoreDeclaration: true,
-      ignoreInstruction: true,
-      ignoreDoctype: true,
-      nativeType: false,
-      captureSpacesBetweenElements: false,
-    }) as ElementCompact;
+    doc = readXml(text);
   } catch (err) {
-    throw new FormatError(`malformed XML: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
+    if (err instanceof XmlError) throw new FormatError(`malformed XML: ${err.message.split("\n")[0]}`);
+    // The parser recurses once per element: a document nested thousands deep overflows the stack
+    // (a RangeError) before the depth limit below can see it.
+    if (err instanceof RangeError) throw new FormatError(`XML nested too deep to read (limit ${limits.maxDepth})`);
+    throw err;
   }
-  const roots = Object.keys(doc);
-  if (roots.length !== 1) throw new FormatError("an XML document has exactly one root element");
-  const root = roots[0]!;
-  const value = doc[root] as unknown;
-  if (Array.isArray(value)) throw new FormatError("an XML document has exactly one root element");
-  return { [root]: toPlain(value as ElementCompact, 1, limits.maxDepth) };
+  // Well-formed: exactly one root element; the rest of the document's children are comments and PIs.
+  const root = doc.children.find((node) => node instanceof XmlElement) as XmlElement;
+  return own({}, root.name, toPlain(root, 1, limits.maxDepth));
 }
 
-function toPlain(el: ElementCompact, depth: number, maxDepth: number): unknown {
+function toPlain(el: XmlElement, depth: number, maxDepth: number): unknown {
   if (depth > maxDepth) throw new FormatError(`XML nested deeper than ${maxDepth} elements`);
   let text = "";
   let out: Record<string, unknown> | undefined;
-  for (const [key, value] of Object.entries(el)) {
-    if (key === "_text" || key === "_cdata") {
-      text += Array.isArray(value) ? value.join("") : String(value);
-    } else if (key === "_attributes") {
+  for (const name in el.attributes) out = own(out ?? {}, name, el.attributes[name]!);
+  for (const node of el.children) {
+    if (node instanceof XmlText) {
+      text += node.text; // CDATA sections arrive as text, merged with the text around them
+    } else if (node instanceof XmlElement) {
       out ??= {};
-      for (const [name, v] of Object.entries(value as Record<string, unknown>)) out[name] = String(v);
-    } else if (key.startsWith("_")) {
-      continue; // comments and the like, when a parser option lets them through
-    } else {
-      out ??= {};
-      if (Object.hasOwn(out, key)) throw new FormatError(`"${key}" is both an attribute and an element`);
-      out[key] = Array.isArray(value)
-        ? value.map((v: ElementCompact) => toPlain(v, depth + 1, maxDepth))
-        : toPlain(value as ElementCompact, depth + 1, maxDepth);
-    }
+      const value = toPlain(node, depth + 1, maxDepth);
+      if (!Object.hasOwn(out, node.name)) own(out, node.name, value);
+      else if (Object.hasOwn(el.attributes, node.name)) throw new FormatError(`"${node.name}" is both an attribute and an element`);
+      else {
+        const prior = out[node.name]; // an element's value is never an array: an array is the list of its repeats
+        if (Array.isArray(prior)) prior.push(value);
+        else own(out, node.name, [prior, value]);
+      }
+    } // comments and processing instructions: ignored
   }
+  text = text.trim();
   if (!out) return text;
   if (text !== "") throw new FormatError("mixed text and elements are not accepted");
   return out;
+}
+
+/** Sets an own, enumerable property, even one named `__proto__` (which the mappers then refuse as unknown). */
+function own(target: Record<string, unknown>, key: string, value: unknown): Record<string, unknown> {
+  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+  return target;
 }
 
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
