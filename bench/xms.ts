@@ -112,16 +112,18 @@ async function herald(): Promise<Row> {
   const clients = await openClients(ids.map((id) => `${base}/default/eventhandlers/${id}?appid=demo`));
   while (h.fanOut.watcherCount < streams) await new Promise((r) => setImmediate(r));
   const after = memory();
+  // An XMS-typed event (a Kony event, typed only by its id, is not for XMS streams), sent over Connect.
   const body = JSON.stringify({
-    event: {
-      eventid: "1",
-      eventNamePairs: { key: [{ name: "lastname", content: "Smith" }] },
-      message: { content: { mimeType: "text/plain" }, subscribers: { subscriber: [{ ksid: "xxxx" }] } },
-    },
+    appId: "demo",
+    eventId: "1",
+    type: "incoming",
+    resourceType: "call",
+    resourceId: "c1",
+    namePairs: [{ name: "lastname", content: "Smith" }],
   });
   const fanMs = await clients.publish(async () => {
-    const status = await httpStatus(`${base}/kpns/service/eventpushmessage`, "POST", body, "application/json");
-    if (status !== 200) throw new Error(`eventpushmessage answered ${status}`);
+    const status = await httpStatus(`${base}/herald.v1.HubService/SendEvent`, "POST", body, "application/json");
+    if (status !== 200) throw new Error(`SendEvent answered ${status}`);
   });
   await clients.close();
   await h.close();

@@ -1,27 +1,8 @@
 import type { EventHandler, EventSubscription } from "../../core/gen/herald/v1/handler_pb.js";
 import { FormatError } from "../format-error.js";
 import { record, text } from "../plain.js";
-import { escapeXml } from "../xml.js";
-
-/** Event types of the XMS schema (`event_type`), plus its default. */
-export const EVENT_TYPES = new Set([
-  "any",
-  "end_play",
-  "end_playcollect",
-  "end_playrecord",
-  "end_overlay",
-  "incoming",
-  "ringing",
-  "connected",
-  "hangup",
-  "info",
-  "dtmf",
-  "cpa",
-  "tone",
-  "keepalive",
-]);
-/** Resource types of the XMS schema (`event_resource_type`). */
-export const RESOURCE_TYPES = new Set(["any", "call", "conference"]);
+import { asciiXml } from "./ascii-xml.js";
+import { RESOURCE_TYPES, SUBSCRIBE_TYPES } from "./xms-schema.js";
 
 export const XMS_TYPE = "application/xml";
 
@@ -58,7 +39,7 @@ export function parseEventHandlerRequest(doc: unknown): SubscribeItem[] {
     const type = value("type") ?? "any";
     const resourceType = value("resource_type") ?? "any";
     if (action !== "add" && action !== "remove") throw new FormatError(`${at}: unknown action "${action}"`);
-    if (!EVENT_TYPES.has(type)) throw new FormatError(`${at}: unknown type "${type}"`);
+    if (!SUBSCRIBE_TYPES.has(type)) throw new FormatError(`${at}: unknown type "${type}"`);
     if (!RESOURCE_TYPES.has(resourceType)) throw new FormatError(`${at}: unknown resource_type "${resourceType}"`);
     return { action, type, resourceId: value("resource_id") ?? "any", resourceType };
   });
@@ -78,41 +59,44 @@ export function subscriptionsToCreate(
   return out.map(({ type, resourceType, resourceId }) => ({ type, resourceType, resourceId }));
 }
 
-/** `href` of a handler: real servers answer under /default, and clients build URLs from it. */
-export function handlerHref(origin: string, id: string): string {
-  return `${origin}/default/eventhandlers/${encodeURIComponent(id)}`;
+/**
+ * `href` of a handler: its path under /default, as XMS 2.3 answers (the absolute URL goes in a
+ * create's `Location`). Dialogic's samples put `http://host:port` before it.
+ */
+export function handlerHref(id: string): string {
+  return `/default/eventhandlers/${encodeURIComponent(id)}`;
 }
 
-function handlerElement(handler: EventHandler, origin: string): string {
+function handlerElement(handler: EventHandler): string {
   const subs = handler.subscriptions
     .map(
       (s) =>
-        `<eventsubscribe type="${escapeXml(s.type || "any")}" resource_id="${escapeXml(s.resourceId || "any")}" resource_type="${escapeXml(s.resourceType || "any")}"/>\n`,
+        `<eventsubscribe type="${asciiXml(s.type || "any")}" resource_id="${asciiXml(s.resourceId || "any")}" resource_type="${asciiXml(s.resourceType || "any")}"/>\n`,
     )
     .join("");
   return (
-    `<eventhandler_response identifier="${escapeXml(handler.id)}" appid="${escapeXml(handler.appId)}" href="${escapeXml(handlerHref(origin, handler.id))}">\n` +
+    `<eventhandler_response identifier="${asciiXml(handler.id)}" appid="${asciiXml(handler.appId)}" href="${asciiXml(handlerHref(handler.id))}">\n` +
     subs +
     `</eventhandler_response>\n`
   );
 }
 
 /** The reply to a create, update or get of one handler. */
-export function renderHandler(handler: EventHandler, origin: string): string {
-  return `<web_service version="1.0">\n${handlerElement(handler, origin)}</web_service>\n`;
+export function renderHandler(handler: EventHandler): string {
+  return `<web_service version="1.0">\n${handlerElement(handler)}</web_service>\n`;
 }
 
 /** The reply to a get of all handlers of an appid (with the declaration, as the document's sample). */
-export function renderHandlers(handlers: readonly EventHandler[], origin: string): string {
+export function renderHandlers(handlers: readonly EventHandler[]): string {
   return (
     `<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<web_service version="1.0">\n` +
     `<eventhandlers_response size="${handlers.length}">\n` +
-    handlers.map((h) => handlerElement(h, origin)).join("") +
+    handlers.map((h) => handlerElement(h)).join("") +
     `</eventhandlers_response>\n</web_service>\n`
   );
 }
 
 /** An error reply: the status and what went wrong, in a `web_service` document. */
 export function renderError(status: number, reason: string): string {
-  return `<web_service version="1.0">\n<error status="${status}" reason="${escapeXml(reason)}"/>\n</web_service>\n`;
+  return `<web_service version="1.0">\n<error status="${status}" reason="${asciiXml(reason)}"/>\n</web_service>\n`;
 }

@@ -118,14 +118,14 @@ async function create(ctx: Context, deps: XmsDeps): Promise<void> {
   const subscriptions = subscriptionsToCreate(parseEventHandlerRequest(await readXml(ctx, deps)));
   const { handler } = await deps.registry.createEventHandler({ appId, subscriptions });
   if (!handler) throw new Error("the core returned no handler");
-  const body = renderHandler(handler, originOf(ctx));
-  ctx.set("Location", handlerHref(originOf(ctx), handler.id));
-  reply(ctx, 201, body);
+  // As XMS 2.3: the absolute URL in Location, the path in the body's href.
+  ctx.set("Location", `${originOf(ctx)}${handlerHref(handler.id)}`);
+  reply(ctx, 201, renderHandler(handler));
 }
 
 async function listAll(ctx: Context, deps: XmsDeps): Promise<void> {
   const { handlers } = await deps.registry.listEventHandlers({ appId: appIdOf(ctx) });
-  reply(ctx, 200, renderHandlers(handlers, originOf(ctx)));
+  reply(ctx, 200, renderHandlers(handlers));
 }
 
 async function update(ctx: Context, deps: XmsDeps): Promise<void> {
@@ -137,7 +137,7 @@ async function update(ctx: Context, deps: XmsDeps): Promise<void> {
   }));
   const { handler } = await deps.registry.updateEventHandler({ appId, id: ctx.params["id"] ?? "", changes });
   if (!handler) throw new Error("the core returned no handler");
-  reply(ctx, 200, renderHandler(handler, originOf(ctx)));
+  reply(ctx, 200, renderHandler(handler));
 }
 
 async function remove(ctx: Context, deps: XmsDeps): Promise<void> {
@@ -146,7 +146,7 @@ async function remove(ctx: Context, deps: XmsDeps): Promise<void> {
 }
 
 /**
- * The long-held GET: 200 at once, then every matching event framed (hex length, CRLF, XML), with
+ * The long-held GET: 200 at once, then every matching XMS event framed (hex length, CRLF, XML), with
  * keepalives, until the handler is deleted (the response ends), the client goes, or the core ends
  * the stream (the response ends; the client reconnects and continues where it stopped).
  */
@@ -188,7 +188,9 @@ async function hold(res: ServerResponse, appId: string, id: string, deps: XmsDep
     for (;;) {
       const { done, value } = await pending;
       if (done) break;
-      const flowing = !value.event || res.write(eventFrame(value.event));
+      // Events an XMS client cannot read (not of the schema's types) are passed over.
+      const frame = value.event && eventFrame(value.event);
+      const flowing = !frame || res.write(frame);
       // Pulled at once, so that while the client is not reading, the core's verdict (it ends a
       // stream that falls too far behind) is seen and the connection let go.
       pending = events.next();

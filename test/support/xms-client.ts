@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import { request, type ClientRequest, type IncomingMessage } from "node:http";
+import { connect, type Socket } from "node:net";
 import { xml2js } from "xml-js";
 
 /**
@@ -211,4 +213,146 @@ function parse(xml: string): XmsDocument {
   const items = ev["event_data"] === undefined ? [] : Array.isArray(ev["event_data"]) ? ev["event_data"] : [ev["event_data"]];
   for (const d of items) data[d._attributes.name] = d._attributes.value;
   return { event: { type: a.type, resourceId: a.resource_id, resourceType: a.resource_type, data, xml } };
+}
+
+/**
+ * Reads an XMS stream as Dialogic's Java and C# listeners do (XMSRestTest's XMSEventListener,
+ * XMSClientLibrary's xmsEventHandler, MCXMSLib's EventDispatcher): the body decoded as text, a
+ * line read as the hexadecimal length, then that many *characters* (UTF-16 units, Java's and
+ * .NET's `char`), and again. Empty lines between documents are skipped, as XMSClientLibrary
+ * does. A length that is not a character count shows as a document cut short or running into
+ * the next, or a length line that is not hexadecimal (Java's NumberFormatException).
+ */
+export class CharFrameReader {
+  private readonly decoder = new TextDecoder("utf-8");
+  private text = "";
+  private need: number | undefined;
+
+  /** The documents completed by this chunk, in order. */
+  push(chunk: Uint8Array): string[] {
+    this.text += this.decoder.decode(chunk, { stream: true });
+    const out: string[] = [];
+    for (;;) {
+      if (this.need === undefined) {
+        const eol = this.text.search(/\r\n|\r|\n/);
+        if (eol < 0) return out;
+        const line = this.text.slice(0, eol);
+        this.text = this.text.slice(eol + (this.text.startsWith("\r\n", eol) ? 2 : 1));
+        if (line.trim() === "") continue;
+        if (!/^[0-9a-fA-F]+$/.test(line)) throw new Error(`NumberFormatException: For input string: ${JSON.stringify(line)}`);
+        this.need = parseInt(line, 16);
+      }
+      if (this.text.length < this.need) return out;
+      out.push(this.text.slice(0, this.need));
+      this.text = this.text.slice(this.need);
+      this.need = undefined;
+    }
+  }
+}
+
+/**
+ * A GET read at the HTTP level: the response's chunks as they were sent, each one a Buffer. Some
+ * of Dialogic's samples take one HTTP chunk as one event (dialogic-rest-perl's chunk handler,
+ * dialogic-rest-cpp's curl callback), so what a chunk holds is part of the contract in practice.
+ */
+export class HttpChunks {
+  readonly chunks: Buffer[] = [];
+  status = 0;
+  headers: Record<string, string> = {};
+  /** Resolves when the response ends (the last chunk) or the connection closes. */
+  readonly ended: Promise<void>;
+  private buffered: Buffer = Buffer.alloc(0);
+  private inHead = true;
+  private waiters: Array<() => void> = [];
+  private failure: Error | undefined;
+  private done = false;
+
+  private constructor(private readonly socket: Socket) {
+    this.ended = new Promise((resolve) => {
+      socket.on("data", (data: Buffer) => {
+        this.buffered = Buffer.concat([this.buffered, data]);
+        try {
+          this.parse();
+        } catch (err) {
+          this.failure = err as Error;
+          socket.destroy();
+        }
+        this.wake();
+      });
+      socket.on("close", () => {
+        this.done = true;
+        this.wake();
+        resolve();
+      });
+      socket.on("error", (err) => {
+        this.failure ??= err;
+      });
+    });
+  }
+
+  /** Sends the GET; resolves once the response's head has arrived. */
+  static async open(url: string): Promise<HttpChunks> {
+    const u = new URL(url);
+    const socket = connect(Number(u.port), u.hostname);
+    await once(socket, "connect");
+    const reader = new HttpChunks(socket);
+    socket.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: */*\r\n\r\n`);
+    await reader.until(() => !reader.inHead, "the response head");
+    return reader;
+  }
+
+  /** Resolves once `test` holds, failing if the connection ends first or after `timeoutMs`. */
+  async until(test: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!test()) {
+      if (this.failure) throw this.failure;
+      if (this.done) throw new Error(`connection closed before ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${this.chunks.length} chunks`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private parse(): void {
+    if (this.inHead) {
+      const end = this.buffered.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const [statusLine, ...lines] = this.buffered.subarray(0, end).toString("latin1").split("\r\n");
+      this.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine ?? "")?.[1] ?? 0);
+      for (const line of lines) {
+        const colon = line.indexOf(":");
+        this.headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      if (this.headers["transfer-encoding"] !== "chunked") throw new Error(`not a chunked response: ${JSON.stringify(this.headers)}`);
+      this.buffered = this.buffered.subarray(end + 4);
+      this.inHead = false;
+    }
+    for (;;) {
+      const eol = this.buffered.indexOf("\r\n");
+      if (eol < 0) return;
+      const size = parseInt(this.buffered.subarray(0, eol).toString("latin1").split(";")[0]!, 16);
+      if (Number.isNaN(size)) throw new Error(`bad chunk size line ${JSON.stringify(this.buffered.subarray(0, eol).toString("latin1"))}`);
+      if (this.buffered.length < eol + 2 + size + 2) return;
+      if (size === 0) {
+        this.socket.end();
+        return;
+      }
+      this.chunks.push(Buffer.from(this.buffered.subarray(eol + 2, eol + 2 + size)));
+      this.buffered = this.buffered.subarray(eol + 2 + size + 2);
+    }
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
 }
