@@ -9,6 +9,8 @@ interface Flag {
   env: string;
   key: Key;
   kind: "string" | "integer";
+  /** The only values accepted, when the field takes a few. */
+  choices?: readonly string[];
   help: string;
 }
 
@@ -45,6 +47,7 @@ export const flags: Flag[] = [
   { flag: "token-secret", env: "HERALD_TOKEN_SECRET", key: "eventhos.tokenSecret", kind: "string", help: "eventhos: HS256 secret of client tokens, the same on every instance (unset: generated once, kept in Redis)" },
   { flag: "token-ttl-seconds", env: "HERALD_TOKEN_TTL_SECONDS", key: "eventhos.tokenTtlSeconds", kind: "integer", help: "eventhos: lifetime of a token from /auth/token" },
   { flag: "admin-token", env: "HERALD_ADMIN_TOKEN", key: "eventhos.adminToken", kind: "string", help: "eventhos: bearer token of the admin routes (unset: admin routes off)" },
+  { flag: "eventhos-success-code", env: "HERALD_EVENTHOS_SUCCESS_CODE", key: "eventhosFacade.successCode", kind: "integer", choices: ["200000", "20000"], help: "eventhos: code of a successful /event/send, 200000 (the document) or 20000 (the original server)" },
   { flag: "delivery-call-timeout-ms", env: "HERALD_DELIVERY_CALL_TIMEOUT_MS", key: "eventhos.callTimeoutMs", kind: "integer", help: "eventhos: a contract's HTTP call not done in time fails" },
   { flag: "delivery-retry-limit", env: "HERALD_DELIVERY_RETRY_LIMIT", key: "eventhos.retryLimit", kind: "integer", help: "eventhos: automatic retries of a failed call" },
   { flag: "delivery-backoff-base-ms", env: "HERALD_DELIVERY_BACKOFF_BASE_MS", key: "eventhos.backoffBaseMs", kind: "integer", help: "eventhos: first retry delay, doubled each retry" },
@@ -85,6 +88,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
     const raw = (values[f.flag] as string | undefined) ?? env[f.env];
     if (raw === undefined || raw === "") continue;
     let value: string | number = raw;
+    if (f.choices && !f.choices.includes(raw)) {
+      throw new UsageError(`--${f.flag} (${f.env}) must be one of ${f.choices.join(", ")}, got "${raw}"`);
+    }
     if (f.kind === "integer") {
       if (!/^\d+$/.test(raw)) throw new UsageError(`--${f.flag} (${f.env}) must be a whole number, got "${raw}"`);
       value = Number(raw);

@@ -4,6 +4,7 @@ import { defaultWatchConfig, type WatchConfig } from "../core/hub/watch-config.j
 import { defaultLimits, type Limits } from "../core/rpc/limits.js";
 import { defaultEventhosConfig, type EventhosConfig } from "../core/eventhos/eventhos-config.js";
 import { defaultXmsConfig, type XmsConfig } from "../facade/xms/xms-config.js";
+import { defaultEventhosFacadeConfig, type EventhosFacadeConfig } from "../facade/eventhos/eventhos-facade-config.js";
 
 /** The `server` section: the process itself. */
 export interface ServerConfig {
@@ -45,6 +46,7 @@ export interface HeraldConfig {
   limits: Limits;
   xms: XmsConfig;
   eventhos: EventhosConfig;
+  eventhosFacade: EventhosFacadeConfig;
 }
 
 export const defaultConfig: HeraldConfig = {
@@ -55,6 +57,7 @@ export const defaultConfig: HeraldConfig = {
   limits: defaultLimits,
   xms: defaultXmsConfig,
   eventhos: defaultEventhosConfig,
+  eventhosFacade: defaultEventhosFacadeConfig,
 };
 
 /** A configuration given in part: any section, any of its fields; the rest are defaults. */

@@ -16,7 +16,12 @@ export function facadeFor(clientOf: ClientOf, config: HeraldConfig, logger: Logg
   return createFacade({
     hub: clientOf(HubService),
     registry: clientOf(RegistryService),
-    eventhos: { clients: clientOf(ClientService), delivery: clientOf(DeliveryService), adminToken: config.eventhos.adminToken },
+    eventhos: {
+      clients: clientOf(ClientService),
+      delivery: clientOf(DeliveryService),
+      adminToken: config.eventhos.adminToken,
+      successCode: config.eventhosFacade.successCode,
+    },
     logger,
     limits: config.limits,
     serving,

@@ -17,6 +17,21 @@ describe("parseOptions", () => {
     assert.equal(p.config.limits.maxNamePairs, defaultConfig.limits.maxNamePairs);
     assert.equal(defaultConfig.limits.maxSubscribers, 10_000, "defaults are not mutated");
   });
+  it("takes the eventhos success code, 200000 by default, 20000 on request, nothing else", () => {
+    const def = parseOptions([], {});
+    assert.ok(!def.help);
+    assert.equal(def.config.eventhosFacade.successCode, 200000);
+    const env = parseOptions([], { HERALD_EVENTHOS_SUCCESS_CODE: "20000" });
+    assert.ok(!env.help);
+    assert.equal(env.config.eventhosFacade.successCode, 20000);
+    const flag = parseOptions(["--eventhos-success-code", "200000"], { HERALD_EVENTHOS_SUCCESS_CODE: "20000" });
+    assert.ok(!flag.help);
+    assert.equal(flag.config.eventhosFacade.successCode, 200000);
+    for (const bad of ["20001", "2000", "ok", "020000"]) {
+      assert.throws(() => parseOptions(["--eventhos-success-code", bad], {}), /--eventhos-success-code .* one of 200000, 20000/);
+    }
+    assert.match(usage(), /--eventhos-success-code\s+HERALD_EVENTHOS_SUCCESS_CODE\s+.*\(default 200000\)/);
+  });
   it("refuses unknown flags and bad numbers", () => {
     assert.throws(() => parseOptions(["--nope"], {}), UsageError);
     assert.throws(() => parseOptions(["--history-size", "-1"], {}), UsageError);
@@ -29,6 +44,8 @@ describe("flags", () => {
     for (const f of flags) {
       const [section, field] = f.key.split(".") as [keyof typeof defaultConfig, string];
       assert.ok(field in defaultConfig[section], `${f.flag} → ${f.key}`);
+      const def = (defaultConfig[section] as unknown as Record<string, unknown>)[field];
+      if (f.choices) assert.ok(f.choices.includes(String(def)), `${f.flag}: the default is one of its choices`);
     }
     assert.equal(new Set(flags.map((f) => f.key)).size, flags.length, "one flag per field");
     assert.match(usage(), /--watch-queue-limit\s+HERALD_WATCH_QUEUE_LIMIT\s+.*\(default 1000\)/);

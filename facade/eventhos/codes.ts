@@ -26,9 +26,15 @@ export const CODES = {
 
 export type Reply = { code: number; message: string };
 
-/** Answers `{"code","message"}` (plus `content` on admin successes) with the code's HTTP status. */
+/** A successful /event/send: the document's 200000, or the original server's 20000 (EventhosFacadeConfig). */
+export const sendSuccess = (code: number): Reply => ({ code, message: CODES.SUCCESS.message });
+
+/**
+ * Answers `{"code","message"}` (plus `content` on admin successes) with the code's HTTP status:
+ * its first three digits (20000, the original's success, is 200 too).
+ */
 export function reply(ctx: Context, r: Reply, content?: unknown, detail?: string): void {
-  ctx.status = Math.floor(r.code / 1000);
+  ctx.status = Number(String(r.code).slice(0, 3));
   ctx.type = "application/json";
   ctx.body = {
     code: r.code,

@@ -4,13 +4,16 @@ import type { HubService } from "../../core/gen/herald/v1/hub_pb.js";
 import type { RegistryService } from "../../core/gen/herald/v1/registry_pb.js";
 import type { ClientService, DeliveryService } from "../../core/gen/herald/v1/eventhos_pb.js";
 import type { Logger } from "../../core/logger.js";
+import type { EventhosSuccessCode } from "./eventhos-facade-config.js";
 
-/** The core clients the eventhos surface needs, beyond hub and registry. */
+/** The core clients the eventhos surface needs, beyond hub and registry, and its settings. */
 export interface EventhosClients {
   clients: Client<typeof ClientService>;
   delivery: Client<typeof DeliveryService>;
   /** Bearer token of the admin routes; undefined turns them off (every call 401202). */
   adminToken: string | undefined;
+  /** `code` of a successful /event/send (EventhosFacadeConfig). */
+  successCode: EventhosSuccessCode;
 }
 
 export interface EventhosDeps extends EventhosClients {
@@ -18,6 +21,8 @@ export interface EventhosDeps extends EventhosClients {
   registry: Client<typeof RegistryService>;
   logger: Logger;
   readJson: (ctx: Context) => Promise<unknown>;
+  /** The /event/send body: JSON, or no body at all, read as `{}` as the original does. */
+  readEvent: (ctx: Context) => Promise<unknown>;
   /** JSON or urlencoded (/auth/token). */
   readForm: (ctx: Context) => Promise<unknown>;
 }

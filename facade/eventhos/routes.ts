@@ -10,11 +10,12 @@ import type { EventhosDeps } from "./eventhos-deps.js";
 export type { EventhosClients } from "./eventhos-deps.js";
 
 /** The eventhos surface: /event/send, /auth/token and the admin routes. */
-export function eventhosRouter(deps: Omit<EventhosDeps, "readJson" | "readForm"> & { limits: BodyLimits }): Router {
+export function eventhosRouter(deps: Omit<EventhosDeps, "readJson" | "readEvent" | "readForm"> & { limits: BodyLimits }): Router {
   const { limits, ...rest } = deps;
   const full: EventhosDeps = {
     ...rest,
     readJson: createJsonReader(limits, { form: false }),
+    readEvent: createJsonReader(limits, { form: false, emptyIsObject: true }),
     readForm: createJsonReader(limits, { form: true }),
   };
   const router = new Router();

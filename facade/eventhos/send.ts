@@ -4,7 +4,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { reasonOf } from "../../core/rpc/errors.js";
 import { FormatError } from "../format-error.js";
 import { TooLargeError } from "../body.js";
-import { CODES, reply, type Reply } from "./codes.js";
+import { CODES, reply, sendSuccess, type Reply } from "./codes.js";
 import { UnsupportedTypeError } from "./read-body.js";
 import type { EventhosDeps } from "./eventhos-deps.js";
 
@@ -20,9 +20,9 @@ export function accessKey(ctx: Context): string {
 }
 
 /**
- * POST /event/send?event-identifier=…: checks the key for the event, publishes the JSON body
- * through the hub's SendEvent (payload), then records it for the contracts. Nothing is written
- * before the key and the body are good.
+ * POST /event/send?event-identifier=…: checks the key for the event, publishes the JSON body (no
+ * body: `{}`) through the hub's SendEvent (payload), then records it for the contracts. Nothing is
+ * written before the key and the body are good. Success is `deps.successCode`.
  */
 export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void> {
   const raw = ctx.query["event-identifier"];
@@ -32,7 +32,7 @@ export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void>
   try {
     const auth = await deps.clients.authorize({ accessKey: accessKey(ctx), eventId });
     stage = "body";
-    const body = (await deps.readJson(ctx)) as JsonValue;
+    const body = (await deps.readEvent(ctx)) as JsonValue;
     const payload = fromJson(ValueSchema, body);
     stage = "send";
     const sent = await deps.hub.sendEvent({ appId: auth.appId, eventId: auth.eventId, payload });
@@ -46,7 +46,7 @@ export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void>
       query: queryOf(ctx),
       body: payload,
     });
-    reply(ctx, received.contracts > 0 ? CODES.SUCCESS : CODES.NO_CONTRACTS);
+    reply(ctx, received.contracts > 0 ? sendSuccess(deps.successCode) : CODES.NO_CONTRACTS);
   } catch (err) {
     reply(ctx, failure(err, stage, ctx, deps));
   }

@@ -8,7 +8,8 @@ import type { EventhosDeps } from "./eventhos-deps.js";
 
 /**
  * POST /auth/token, OAuth2 client_credentials (form or JSON): `{"code":200000,"message":"success",
- * "content":{"access_token","token_type":"Bearer","expires_in"}}`.
+ * "content":{"access_token","jwt_token","token_type":"Bearer","expires_in"}}`. `jwt_token` (the same
+ * token) is where the original's clients read it (nodeboot-oauth2-starter's reply).
  */
 export async function issueToken(ctx: Context, deps: EventhosDeps): Promise<void> {
   let body: unknown;
@@ -28,7 +29,12 @@ export async function issueToken(ctx: Context, deps: EventhosDeps): Promise<void
   if (field("client_id") === "") return reply(ctx, CODES.CLIENT_NOT_FOUND);
   try {
     const res = await deps.clients.issueToken({ clientId: field("client_id"), clientSecret: field("client_secret") });
-    reply(ctx, CODES.SUCCESS, { access_token: res.accessToken, token_type: "Bearer", expires_in: res.expiresIn });
+    reply(ctx, CODES.SUCCESS, {
+      access_token: res.accessToken,
+      jwt_token: res.accessToken,
+      token_type: "Bearer",
+      expires_in: res.expiresIn,
+    });
   } catch (err) {
     switch (reasonOf(err)) {
       case "CLIENT_NOT_FOUND":

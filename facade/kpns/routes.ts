@@ -107,12 +107,12 @@ async function subscription(ctx: Context, deps: KpnsDeps, wording: Wording): Pro
   send(ctx, rendered);
 }
 
-/** By ksid (which must belong to the app), or every subscription of the app's device. */
+/** By ksid (which must belong to the app when one is named), or every subscription of the app's device. */
 async function ksidsToUnsubscribe(deps: KpnsDeps, command: { appId: string; ksid: string; deviceId: string }): Promise<string[]> {
   if (command.ksid !== "") {
     try {
       const { subscriber } = await deps.registry.getSubscriber({ ksid: command.ksid });
-      return subscriber?.appId === command.appId ? [command.ksid] : [];
+      return subscriber && (command.appId === "" || subscriber.appId === command.appId) ? [command.ksid] : [];
     } catch (err) {
       if (reasonOf(err) === "SUBSCRIBER_NOT_FOUND") return [];
       throw err;

@@ -6,6 +6,7 @@ import { JSON_TYPE, XML_TYPE, type Rendered } from "./message-response.js";
 
 export type SubscriptionCommand =
   | { kind: "subscribe"; appId: string; deviceId: string; ufid: string; sid: string; osType: string }
+  /** By ksid (`appId` "" when not given), else by `appId` + `deviceId`. */
   | { kind: "unsubscribe"; appId: string; ksid: string; deviceId: string };
 
 /** `subscriptionService` with `subscribe` or `unsubscribe` (XML through parseXml, or JSON). Pure. */
@@ -33,9 +34,11 @@ export function parseSubscription(doc: unknown): SubscriptionCommand {
   const u = record(service["unsubscribe"], at, ["ksid", "appId", "deviceId", "authToken"]);
   const ksid = text(u["ksid"], `${at}.ksid`)?.trim() ?? "";
   const deviceId = text(u["deviceId"], `${at}.deviceId`)?.trim() ?? "";
-  // By ksid, or by app + device, as the original allows.
+  // By ksid (which names the subscription, so the app is optional), or by app + device, as the
+  // original allows.
   if (ksid === "" && deviceId === "") throw new FormatError(`${at} needs a ksid or a deviceId`);
-  return { kind: "unsubscribe", appId: requiredText(u["appId"], `${at}.appId`), ksid, deviceId };
+  const appId = ksid === "" ? requiredText(u["appId"], `${at}.appId`) : (text(u["appId"], `${at}.appId`)?.trim() ?? "");
+  return { kind: "unsubscribe", appId, ksid, deviceId };
 }
 
 export interface SubscriptionReply {

@@ -74,6 +74,22 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     expect(await api.send(p.eventId, token, "null"), 200000, "success");
   });
 
+  it("reads a send without a body as {}, as the original does: no content type, a bodyless form (axios 0.x), empty JSON", async () => {
+    const url = api.url(`/event/send?event-identifier=${p.eventId}`);
+    for (const [what, headers] of [
+      ["no content type, no body", {}],
+      ["form type, no body", { "content-type": "application/x-www-form-urlencoded" }],
+      ["JSON type, no body", { "content-type": "application/json" }],
+      ["JSON type, chunked, no bytes", { "content-type": "application/json", "transfer-encoding": "chunked" }],
+    ] as const) {
+      const r = await http(url, "POST", undefined, { "access-key": token, ...headers });
+      assert.deepEqual(JSON.parse(r.body), { code: 200000, message: "success" }, what);
+      assert.equal(r.status, 200, what);
+      const last = await api.latest(p.eventId);
+      assert.deepEqual(last.body, {}, what);
+    }
+  });
+
   it("200310 when no contract is active", async () => {
     await api.admin("POST", "/event", { id: "codes-lonely", appId: "codes", name: "lonely" });
     expect(await api.send("codes-lonely", token, {}), 200310, "Success, but no contracts exists for this event");
@@ -161,6 +177,14 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     expect(await api.send(p.eventId, json.content.access_token, {}), 200000, "success");
   });
 
+  it("/auth/token also gives the token as content.jwt_token, where the original's clients read it", async () => {
+    const r = await api.call("POST", "/auth/token", { grant_type: "client_credentials", client_id: p.clientId, client_secret: p.secret });
+    assert.equal(r.json.code, 200000, r.body);
+    assert.equal(typeof r.json.content.jwt_token, "string");
+    assert.equal(r.json.content.jwt_token, r.json.content.access_token);
+    expect(await api.send(p.eventId, r.json.content.jwt_token, {}), 200000, "success");
+  });
+
   it("500000 when the core cannot be reached", async () => {
     const orphan = await startFacadeServer({ server: { host: "127.0.0.1", httpPort: 0, coreUrl: "http://127.0.0.1:1" } }, silentLogger);
     try {
@@ -171,10 +195,10 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     }
   });
 
-  it("refuses bad JSON, an empty body, an oversized body and another content type with their own codes; nothing is written", async () => {
+  it("refuses bad JSON, a blank body, an oversized body and another content type with their own codes; nothing is written", async () => {
     const before = await received();
     expect(await api.send(p.eventId, token, '{"name": '), 400001, "Body is not valid json");
-    expect(await api.send(p.eventId, token, ""), 400001, "Body is not valid json");
+    expect(await api.send(p.eventId, token, " \n"), 400001, "Body is not valid json");
     expect(await api.send(p.eventId, token, JSON.stringify({ big: "x".repeat(5000) })), 413001, "Body is too large");
     const deep = "[".repeat(40) + "]".repeat(40);
     expect(await api.send(p.eventId, token, deep), 400001, "Body is not valid json");
@@ -240,5 +264,47 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     const none = await api.call("GET", "/event/received/123456789", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
     assert.equal(none.json.code, 404001);
     assert.equal(none.status, 404);
+  });
+});
+
+/** `--eventhos-success-code 20000`: the original server's success code, for its clients; nothing else changes. */
+describe("eventhos /event/send with the original server's success code", () => {
+  let h: TestHerald;
+  let api: EventhosApi;
+  let target: Target;
+  let p: Awaited<ReturnType<EventhosApi["producer"]>>;
+  let token: string;
+
+  before(async () => {
+    h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET }, eventhosFacade: { successCode: 20000 } });
+    api = new EventhosApi(h.httpPort);
+    target = await Target.start(ok);
+    p = await api.producer("original");
+    await api.contract("original-hook", p.eventId, p.consumer, target.url());
+    token = await api.token(p.clientId, p.secret);
+  });
+  after(async () => {
+    await h.stop();
+    await target.close();
+  });
+
+  it("answers {code: 20000} with HTTP 200, as the original's published tests assert, for a send with or without a body", async () => {
+    for (const body of [{ name: "Morpheush" }, undefined]) {
+      const r = await api.send(p.eventId, token, body);
+      assert.deepEqual(r.json, { code: 20000, message: "success" });
+      assert.equal(r.status, 200);
+    }
+  });
+
+  it("keeps the other codes: 200310, /auth/token's 200000, errors", async () => {
+    await api.admin("POST", "/event", { id: "original-lonely", appId: "original", name: "lonely" });
+    const lonely = await api.send("original-lonely", token, {});
+    assert.deepEqual(lonely.json, { code: 200310, message: "Success, but no contracts exists for this event" });
+    assert.equal(lonely.status, 200);
+    const t = await api.call("POST", "/auth/token", { grant_type: "client_credentials", client_id: p.clientId, client_secret: p.secret });
+    assert.equal(t.json.code, 200000);
+    const wrong = await api.send(p.eventId, "wrong", {});
+    assert.deepEqual(wrong.json, { code: 401202, message: "Incorrect token" });
+    assert.equal(wrong.status, 401);
   });
 });

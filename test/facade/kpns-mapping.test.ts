@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { create } from "@bufbuild/protobuf";
+import { create, toJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { SubscriberRefSchema } from "../../core/gen/herald/v1/event_pb.js";
 import { DeliveryState, GetMessageStatusResponseSchema } from "../../core/gen/herald/v1/hub_pb.js";
 import { parseXml } from "../../facade/xml.js";
@@ -78,6 +79,82 @@ describe("kpns mapping (pure, no server)", () => {
         ),
       );
       assert.deepEqual(many.subscribers, [{ ref: { case: "ufid", value: "u" } }, { ref: { case: "ksid", value: "k" } }]);
+    });
+
+    it("carries Kony's engagement email and sms blocks, XML or JSON alike, into the payload", () => {
+      // The shape of the console's event payload (GET /api/v1/events/{id}/payload), one recipient in XML.
+      const json = {
+        event: {
+          eventid: "1",
+          message: { subscribers: { subscriber: [{ ksid: "xxxx" }] }, content: { mimeType: "text/plain", priorityService: "false" } },
+          email: {
+            recipients: { recipient: [{ emailId: "bob@example.com", id: "42" }] },
+            from: { emailId: "noreply@example.com" },
+            content: { priorityService: "false", eventNamePairs: { key: [{ name: "Email", content: "bob@example.com" }] } },
+          },
+          sms: {
+            recipients: { recipient: [{ mobile: "+15550100", id: "42" }] },
+            content: { mimeType: "text/plain", priorityService: "false" },
+          },
+          eventNamePairs: { key: [] },
+        },
+      };
+      const fromXml = xml(
+        `<?xml version='1.0' encoding='UTF-8'?><event><eventid>1</eventid><eventNamePairs></eventNamePairs>` +
+          `<message><subscribers><subscriber ksid="xxxx"/></subscribers><content><mimeType>text/plain</mimeType><priorityService>false</priorityService></content></message>` +
+          `<email><recipients><recipient emailId="bob@example.com" id="42"/></recipients><from emailId="noreply@example.com"/>` +
+          `<content><priorityService>false</priorityService><eventNamePairs><key name="Email" content="bob@example.com"/></eventNamePairs></content></email>` +
+          `<sms><recipients><recipient mobile="+15550100" id="42"/></recipients><content><mimeType>text/plain</mimeType><priorityService>false</priorityService></content></sms>` +
+          `</event>`,
+      );
+      const expectedPayload = {
+        email: {
+          recipients: { recipient: [{ emailId: "bob@example.com", id: "42" }] },
+          from: { emailId: "noreply@example.com" },
+          content: { priorityService: "false", eventNamePairs: { key: [{ name: "Email", content: "bob@example.com" }] } },
+        },
+        sms: {
+          recipients: { recipient: [{ mobile: "+15550100", id: "42" }] },
+          content: { mimeType: "text/plain", priorityService: "false" },
+        },
+      };
+      for (const doc of [json, fromXml]) {
+        const req = eventPushToSendEvent(doc);
+        assert.deepEqual({ ...req, payload: undefined }, { ...expected, payload: undefined });
+        assert.deepEqual(toJson(ValueSchema, create(ValueSchema, req.payload)), expectedPayload);
+      }
+      // The audience-properties variant of the same blocks.
+      const audience = eventPushToSendEvent(
+        xml(
+          `<event><eventid>1</eventid><email><from emailId="noreply@example.com"/><audienceMembers property="Email">` +
+            `<audienceMember value="bob@example.com"/></audienceMembers><content><priorityService>false</priorityService></content></email></event>`,
+        ),
+      );
+      assert.deepEqual(toJson(ValueSchema, create(ValueSchema, audience.payload)), {
+        email: {
+          from: { emailId: "noreply@example.com" },
+          audienceMembers: { property: "Email", audienceMember: [{ value: "bob@example.com" }] },
+          content: { priorityService: "false" },
+        },
+      });
+      // Only one channel, or an empty block: just what is there.
+      const smsOnly = eventPushToSendEvent({ event: { eventid: "1", email: "", sms: { recipients: { recipient: { mobile: "1" } } } } });
+      assert.deepEqual(toJson(ValueSchema, create(ValueSchema, smsOnly.payload)), {
+        sms: { recipients: { recipient: [{ mobile: "1" }] } },
+      });
+      assert.equal(eventPushToSendEvent(xml("<event><eventid>1</eventid><email/><sms></sms></event>")).payload, undefined);
+    });
+
+    it("refuses malformed email and sms blocks", () => {
+      const event = (extra: object) => ({ event: { eventid: "1", ...extra } });
+      refused(() => eventPushToSendEvent(event({ email: "bob@example.com" })));
+      refused(() => eventPushToSendEvent(event({ sms: ["+15550100"] })));
+      refused(() => eventPushToSendEvent(event({ email: { from: "noreply@example.com" } })));
+      refused(() => eventPushToSendEvent(event({ email: { recipients: { recipient: ["bob@example.com"] } } })));
+      refused(() => eventPushToSendEvent(event({ sms: { recipients: { recipient: [{}, ""] } } })));
+      refused(() => eventPushToSendEvent(event({ sms: { content: 7 } })));
+      refused(() => eventPushToSendEvent(xml("<event><eventid>1</eventid><email>bob@example.com</email></event>")));
+      refused(() => eventPushToSendEvent(event({ fax: { recipients: {} } })));
     });
 
     it("refuses unknown fields, a missing event id, a subscriber naming nobody, a wrong root, bad booleans", () => {
@@ -208,6 +285,20 @@ describe("kpns mapping (pure, no server)", () => {
         deviceId: "d",
       });
       refused(() => parseSubscription({ subscriptionService: { subscribe: { appId: "demo", deviceId: "d", osType: "iphone" } } })); // no sid
+      // A ksid names the subscription: the app may be left out (not the device alone).
+      assert.deepEqual(parseSubscription(xml("<subscriptionService><unsubscribe><ksid> k </ksid></unsubscribe></subscriptionService>")), {
+        kind: "unsubscribe",
+        appId: "",
+        ksid: "k",
+        deviceId: "",
+      });
+      assert.deepEqual(parseSubscription({ subscriptionService: { unsubscribe: { ksid: 12 } } }), {
+        kind: "unsubscribe",
+        appId: "",
+        ksid: "12",
+        deviceId: "",
+      });
+      refused(() => parseSubscription({ subscriptionService: { unsubscribe: { deviceId: "d" } } }));
       refused(() => parseSubscription({ subscriptionService: { unsubscribe: { appId: "demo" } } }));
       refused(() => parseSubscription({ subscriptionService: {} }));
       refused(() => parseSubscription({ subscriptionService: { subscribe: {}, unsubscribe: {} } }));

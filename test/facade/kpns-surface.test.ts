@@ -92,6 +92,121 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
     });
   });
 
+  describe("unsubscribe by ksid alone", () => {
+    it("needs no appId: the ksid names the subscription (XML and JSON); an unknown ksid is 400", async () => {
+      const subscribeJson = (deviceId: string) =>
+        post(
+          `${base()}/kpns/subscription`,
+          JSON.stringify({ subscriptionService: { subscribe: { sid: `sid-${deviceId}`, appId: "demo", osType: "iphone", deviceId } } }),
+          JSON_TYPE,
+        );
+      const a = JSON.parse((await subscribeJson("dev-ksid-1")).body).subscriptionResponse.ksid as string;
+      const b = JSON.parse((await subscribeJson("dev-ksid-2")).body).subscriptionResponse.ksid as string;
+      const byXml = await post(
+        `${base()}/vpns/subscription`,
+        `<?xml version='1.0' encoding='UTF-8'?>\n<subscriptionService>\n<unsubscribe>\n<ksid>${a}</ksid>\n</unsubscribe>\n</subscriptionService>`,
+        XML,
+      );
+      assert.equal(byXml.status, 200, byXml.body);
+      assert.equal(xmlOf(byXml)["subscriptionResponse"].message._text, "Unsubscription successful. ");
+      const byJson = await post(
+        `${base()}/kpns/subscription`,
+        JSON.stringify({ subscriptionService: { unsubscribe: { ksid: b } } }),
+        JSON_TYPE,
+      );
+      assert.equal(byJson.status, 200, byJson.body);
+      assert.deepEqual(JSON.parse(byJson.body), { subscriptionResponse: { statusCode: 200, message: "Unsubscription successful. " } });
+      for (const ksid of [a, b]) {
+        const code = await unary(h.clients.registry, "getSubscriber", { ksid }).then(
+          () => 0,
+          (err: { code: number }) => err.code,
+        );
+        assert.equal(code, 5, `${ksid} is gone (NOT_FOUND)`);
+      }
+      const again = await post(
+        `${base()}/kpns/subscription`,
+        JSON.stringify({ subscriptionService: { unsubscribe: { ksid: a } } }),
+        JSON_TYPE,
+      );
+      assert.equal(again.status, 400);
+      // With an appId, the ksid must still be that app's.
+      const c = JSON.parse((await subscribeJson("dev-ksid-3")).body).subscriptionResponse.ksid as string;
+      const otherApp = await post(
+        `${base()}/kpns/subscription`,
+        JSON.stringify({ subscriptionService: { unsubscribe: { appId: "other", ksid: c } } }),
+        JSON_TYPE,
+      );
+      assert.equal(otherApp.status, 400);
+    });
+  });
+
+  describe("engagement email and sms blocks", () => {
+    /** google.protobuf.Value as grpc-js (proto-loader, oneofs) hands it over → plain JSON. */
+    const plainValue = (v: any): unknown => {
+      switch (v?.kind) {
+        case "structValue":
+          return Object.fromEntries(Object.entries(v.structValue.fields ?? {}).map(([k, x]) => [k, plainValue(x)]));
+        case "listValue":
+          return (v.listValue.values ?? []).map(plainValue);
+        case "nullValue":
+          return null;
+        default:
+          return v?.[v?.kind];
+      }
+    };
+    const channels = {
+      email: {
+        recipients: { recipient: [{ emailId: "bob@example.com", id: "42" }] },
+        from: { emailId: "noreply@example.com" },
+        content: { priorityService: "false", eventNamePairs: { key: [{ name: "Email", content: "bob@example.com" }] } },
+      },
+      sms: {
+        recipients: { recipient: [{ mobile: "+15550100", id: "42" }] },
+        content: { mimeType: "text/plain", priorityService: "false" },
+      },
+    };
+
+    it("queues an event carrying them (XML and JSON); the watcher gets them in the payload", async () => {
+      const watch = new Watch(h.clients.hub, { appId: "demo", ksid: "xxxx" });
+      await watchersLive(h);
+      const xmlBody = doc.xmlRequest.replace(
+        "</message>",
+        `</message>\n  <email>\n    <recipients><recipient emailId="bob@example.com" id="42"/></recipients>\n    <from emailId="noreply@example.com"/>\n` +
+          `    <content><priorityService>false</priorityService><eventNamePairs><key name="Email" content="bob@example.com"/></eventNamePairs></content>\n  </email>\n` +
+          `  <sms>\n    <recipients><recipient mobile="+15550100" id="42"/></recipients>\n` +
+          `    <content><mimeType>text/plain</mimeType><priorityService>false</priorityService></content>\n  </sms>`,
+      );
+      const jsonBody = JSON.parse(doc.jsonRequest);
+      Object.assign(jsonBody.event, channels);
+      const replies = [await post(`${base()}/kpns/service/eventpushmessage`, xmlBody, XML)];
+      replies.push(await post(`${base()}/vpns/service/eventpushmessage`, JSON.stringify(jsonBody), JSON_TYPE));
+      for (const r of replies) assert.equal(r.status, 200, r.body);
+      assert.match(replies[0]!.body, /<description>Request Queued. <\/description>/);
+      assert.equal(JSON.parse(replies[1]!.body).messageResponse.description, "Request Queued. ");
+      await watch.received(2);
+      for (const event of watch.events) {
+        assert.equal(event.eventId, "1");
+        assert.deepEqual(event.targets, ["xxxx"]);
+        assert.deepEqual(plainValue((event as unknown as { payload: unknown }).payload), channels);
+      }
+      watch.cancel();
+    });
+
+    it("answers a malformed block with the contract's 400", async () => {
+      const bad = JSON.parse(doc.jsonRequest);
+      bad.event.email = "bob@example.com";
+      const json = await post(`${base()}/kpns/service/eventpushmessage`, JSON.stringify(bad), JSON_TYPE);
+      assert.equal(json.status, 400, json.body);
+      assert.equal(JSON.parse(json.body).messageResponse.description, "Invalid request format. ");
+      const xml = await post(
+        `${base()}/kpns/service/eventpushmessage`,
+        doc.xmlRequest.replace("</message>", "</message><sms><recipients><recipient>+15550100</recipient></recipients></sms>"),
+        XML,
+      );
+      assert.equal(xml.status, 400, xml.body);
+    });
+  });
+
   describe("push messages and their status", () => {
     it("pushes to listed subscribers, reports the invalid ones, and the status follows delivery", async () => {
       const watch = new Watch(h.clients.hub, { appId: "demo", ksid: "xxxx" });
