@@ -1,22 +1,17 @@
 import * as grpc from "@grpc/grpc-js";
-import { join } from "node:path";
 import { createGrpcServer } from "../core/transport/grpc-server.js";
 import { bindService } from "../core/transport/service-binding.js";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { silentLogger } from "../core/logger.js";
-import { root } from "./support.js";
 
 /**
  * A second reference for bench:grpc: Herald's own gRPC server (the grpc-js bridge for connect-es
  * handlers, with health and reflection) serving a SendEvent handler that answers at once. Set
  * beside the bare echo it shows what the bridge costs; beside Herald, what SendEvent's work costs.
  */
-const proto = join(root, "proto");
 const { server } = createGrpcServer({
   logger: silentLogger,
   services: [bindService(HubService, { sendEvent: async () => ({ msgId: "1", offset: 1n, invalidSubscribers: [] }) })],
-  reflectionProtoFiles: [join(proto, "herald/v1/hub.proto")],
-  protoIncludeDir: proto,
 });
 server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;

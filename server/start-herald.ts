@@ -1,11 +1,11 @@
 import { setMaxListeners } from "node:events";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
+import { file_google_rpc_error_details } from "../core/gen/google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "../core/gen/google/rpc/status_pb.js";
 import type { Logger } from "../core/logger.js";
 import { FanOut } from "../core/hub/fan-out.js";
 import { HandlerCursors } from "../core/hub/handler-cursors.js";
@@ -24,9 +24,6 @@ import { facadeFor } from "./facade-for.js";
 import { resolveConfig, type HeraldConfigInput } from "./config.js";
 import { connectBackends, redactUrl } from "./backends.js";
 import { loadSeed } from "./seed.js";
-
-/** Where the .proto files are, for server reflection (dist/server/start-herald.js → repo root). */
-const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "proto");
 
 /** Page size when a watcher's gap is filled from history. */
 const HISTORY_PAGE = 500;
@@ -76,8 +73,8 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       logger,
       shutdownSignal: shutdown.signal,
       maxReceiveMessageLength: limits.maxMessageBytes,
-      reflectionProtoFiles: ["hub", "registry", "eventhos"].map((name) => join(protoDir, `herald/v1/${name}.proto`)),
-      protoIncludeDir: protoDir,
+      // Besides the services' files: the details their errors carry (google.rpc.ErrorInfo in google.rpc.Status).
+      reflectionFiles: [file_google_rpc_error_details, file_google_rpc_status],
     });
     const grpcPort = await new Promise<number>((resolve, reject) =>
       grpcServer.bindAsync(`${server.host}:${server.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>

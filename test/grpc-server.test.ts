@@ -8,7 +8,7 @@ import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protob
 import { anyUnpack, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { HubService, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
-import { StatusSchema } from "../core/gen/google/rpc/status_pb.js";
+import { file_google_rpc_status, StatusSchema } from "../core/gen/google/rpc/status_pb.js";
 import { ErrorInfoSchema } from "../core/gen/google/rpc/error_details_pb.js";
 import { EventSchema } from "../core/gen/herald/v1/event_pb.js";
 import { createGrpcServer } from "../core/transport/grpc-server.js";
@@ -218,8 +218,7 @@ describe("grpc-js serving connect-es handlers", () => {
     ({ server } = createGrpcServer({
       services: [{ service: HubService, impl: fake }],
       logger,
-      reflectionProtoFiles: [join(protoDir, "herald/v1/hub.proto"), join(protoDir, "google/rpc/status.proto")],
-      protoIncludeDir: protoDir,
+      reflectionFiles: [file_google_rpc_status],
     }));
     port = await listen(server);
     hub = connect(HubClient, port);
@@ -432,7 +431,7 @@ describe("grpc-js serving connect-es handlers", () => {
       }
     });
 
-    it("answers server reflection: the services, and files with their well-known imports", async () => {
+    it("answers server reflection from the generated descriptors: real files, their imports, extra files", async () => {
       const definition = protoLoader.loadSync("grpc/reflection/v1/reflection.proto", {
         includeDirs: [join(root, "node_modules/@grpc/reflection/build/proto")],
       });
@@ -453,25 +452,44 @@ describe("grpc-js serving connect-es handlers", () => {
         call.end();
         await ended;
 
-        const names = answers[0].listServicesResponse.service.map((s: { name: string }) => s.name);
-        assert.ok(names.includes("herald.v1.HubService"), names.join(","));
-        // proto-loader builds the descriptors from protobufjs, one file per package
-        // ("herald_v1.proto", "google_protobuf.proto"); what matters is that each answer carries the
-        // well-known types the files import, and every dependency it names.
+        // Only the services served: the extra files' symbols are resolvable, not listed.
+        assert.deepEqual(
+          answers[0].listServicesResponse.service.map((s: { name: string }) => s.name),
+          ["herald.v1.HubService"],
+        );
+        // Each answer: the file first, then every file it imports (each once), as protoc wrote them.
         const files = (a: any) =>
           (a.fileDescriptorResponse.fileDescriptorProto as Buffer[]).map((b) => fromBinary(FileDescriptorProtoSchema, b));
-        const typesIn = (answer: any) => {
-          const fs = files(answer);
-          const names = new Set(fs.map((f) => f.name));
-          for (const f of fs) for (const d of f.dependency) assert.ok(names.has(d), `${f.name} imports ${d}, not sent`);
-          return fs.flatMap((f) => [...f.service, ...f.messageType].map((t) => `${f.package}.${t.name}`));
-        };
-        const hubTypes = typesIn(answers[1]);
-        for (const t of ["herald.v1.HubService", "herald.v1.Event", "google.protobuf.Struct", "google.protobuf.Timestamp"]) {
-          assert.ok(hubTypes.includes(t), `${t} not in ${hubTypes.join(",")}`);
-        }
-        const statusTypes = typesIn(answers[2]);
-        assert.ok(statusTypes.includes("google.protobuf.Any"), statusTypes.join(","));
+        const hub = files(answers[1]);
+        assert.deepEqual(
+          hub.map((f) => f.name),
+          [
+            "herald/v1/hub.proto",
+            "google/protobuf/struct.proto",
+            "google/protobuf/timestamp.proto",
+            "herald/v1/event.proto",
+            "herald/v1/handler.proto",
+          ],
+        );
+        const sent = new Set(hub.map((f) => f.name));
+        for (const f of hub) for (const d of f.dependency) assert.ok(sent.has(d), `${f.name} imports ${d}, not sent`);
+        const sendEventRequest = hub[0]!.messageType.find((m) => m.name === "SendEventRequest")!;
+        assert.deepEqual(
+          sendEventRequest.field.slice(0, 2).map((f) => [f.name, f.jsonName]),
+          [
+            ["app_id", "appId"],
+            ["event_id", "eventId"],
+          ],
+        );
+        // The very bytes of the generated descriptor.
+        assert.deepEqual(
+          answers[1].fileDescriptorResponse.fileDescriptorProto[0],
+          Buffer.from(toBinary(FileDescriptorProtoSchema, HubService.file.proto)),
+        );
+        assert.deepEqual(
+          files(answers[2]).map((f) => f.name),
+          ["google/rpc/status.proto", "google/protobuf/any.proto"],
+        );
       } finally {
         reflection.close();
       }
@@ -505,8 +523,6 @@ describe("grpc-js serving connect-es handlers", () => {
         services: [bindService(HubService, { watchEvents: fake.watchEvents })],
         logger: silentLogger,
         shutdownSignal: shutdown.signal,
-        reflectionProtoFiles: [join(protoDir, "herald/v1/hub.proto")],
-        protoIncludeDir: protoDir,
       }));
       client = connect(HubClient, await listen(other));
 

@@ -1,22 +1,25 @@
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import type { DescFile } from "@bufbuild/protobuf";
 import { HealthImplementation } from "grpc-health-check";
-import { ReflectionService } from "@grpc/reflection";
 import { addService, type AddServiceOptions } from "./grpc-bridge.js";
+import { DescriptorIndex } from "./descriptor-index.js";
+import { addReflectionService } from "./reflection-service.js";
 import type { ServiceBinding } from "./service-binding.js";
 
 export interface GrpcServerOptions extends AddServiceOptions {
   services: ServiceBinding[];
   maxReceiveMessageLength?: number;
-  /** Absolute paths of the .proto files offered by server reflection. */
-  reflectionProtoFiles: string[];
-  /** The folder their imports resolve from (google/protobuf well-known types come with proto-loader). */
-  protoIncludeDir: string;
+  /**
+   * Files server reflection offers besides those of the services and everything they import (always
+   * offered): e.g. the types of the error details the services send, so that clients can print them.
+   */
+  reflectionFiles?: DescFile[];
 }
 
 /**
  * A grpc-js server for connect-es handlers, with the standard grpc.health.v1.Health service
- * (overall "" and every service SERVING until the caller says otherwise) and server reflection.
+ * (overall "" and every service SERVING until the caller says otherwise) and server reflection
+ * (grpc.reflection.v1 and v1alpha) of the services' own descriptors.
  * Binding is the caller's job (`server.bindAsync`).
  */
 export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
@@ -35,9 +38,12 @@ export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Ser
     ...Object.fromEntries(options.services.map((s) => [s.service.typeName, "SERVING" as const])),
   });
   health.addToServer(server);
-  // proto-loader (protobufjs) bundles google/protobuf/*.proto: struct, timestamp, any, ... resolve
-  // without being on the include path.
-  const definition = protoLoader.loadSync(options.reflectionProtoFiles, { includeDirs: [options.protoIncludeDir] });
-  new ReflectionService(definition).addToServer(server);
+  addReflectionService(
+    server,
+    new DescriptorIndex(
+      options.services.map((s) => s.service),
+      options.reflectionFiles,
+    ),
+  );
   return { server, health };
 }
