@@ -117,6 +117,12 @@ describe("README examples", () => {
     }
   });
 
+  it("Talking to it: the buf curl lines find the services by reflection and send event 1", async () => {
+    const out = await sh(onPorts(block("Talking to it", "sh", "buf curl"), h));
+    assert.match(out, /^herald\.v1\.HubService\/SendEvent$/m);
+    assert.match(out, /"msgId": "\d+",\s*"offset": "\d+"/);
+  });
+
   it("Talking to it: the grpcurl lines, when grpcurl is installed", async function () {
     try {
       await run("grpcurl", ["-version"]);
