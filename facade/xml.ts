@@ -23,7 +23,9 @@ export function parseXml(text: string, limits: XmlLimits): Record<string, unknow
   if (DTD.test(text)) throw new FormatError("DOCTYPE and entity declarations are not accepted");
   let doc: XmlDocument;
   try {
-    doc = readXml(text);
+    // White space before the declaration breaks XML 1.0, but templated clients send it (a newline
+    // before `<?xml`); nothing is cut short by dropping it, so it is forgiven.
+    doc = readXml(text.replace(/^[\s\uFEFF]+(?=<\?xml)/, ""));
   } catch (err) {
     if (err instanceof XmlError) throw new FormatError(`malformed XML: ${err.message.split("\n")[0]}`);
     // The parser recurses once per element: a document nested thousands deep overflows the stack

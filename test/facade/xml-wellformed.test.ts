@@ -160,8 +160,14 @@ describe("XML well-formedness (parseXml, no server)", () => {
     refused("<a>\u0001</a>", "a control character");
     refused("<a>]]></a>", "]]> in text");
     refused("<a><!-- a -- b --></a>", "-- in a comment");
-    refused(" <?xml version='1.0'?><a/>", "a declaration after whitespace");
+    refused("x<?xml version='1.0'?><a/>", "a declaration after text");
     refused("<a/><?xml version='1.0'?>", "a declaration after the root");
+  });
+
+  it("forgives white space (and a byte order mark) before the declaration, as templated clients send it", () => {
+    for (const head of [" ", "\n", "\r\n  ", "\uFEFF", "\uFEFF\n"]) {
+      assert.deepEqual(xml(`${head}<?xml version="1.0" encoding="UTF-8"?>\n<a><b>1</b></a>`), { a: { b: "1" } }, JSON.stringify(head));
+    }
   });
 
   it("reads elements named _… as ordinary elements, attributes named _… as ordinary attributes", () => {
