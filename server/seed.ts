@@ -1,8 +1,10 @@
 import { readFile } from "node:fs/promises";
+import { ConnectError } from "@connectrpc/connect";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { parse } from "yaml";
 import { AppSchema, EventDefinitionSchema, SubscriberSchema } from "../core/gen/herald/v1/registry_pb.js";
 import type { RegistryStore } from "../core/store/registry-store.js";
+import type { Validator } from "../core/rpc/validate.js";
 
 /** What a seed file holds; field names as in the proto (snake_case or lowerCamelCase). */
 interface SeedFile {
@@ -18,10 +20,11 @@ export interface SeedCounts {
 }
 
 /**
- * Loads a registry seed (YAML, or JSON which is YAML too) into the store. Everything is upserted,
+ * Loads a registry seed (YAML, or JSON which is YAML too) into the store; its ids follow the same
+ * rule as the RPCs' (`ids`), since they reach the same keys. Everything is upserted,
  * so loading the same seed again at every start is harmless.
  */
-export async function loadSeed(store: RegistryStore, path: string): Promise<SeedCounts> {
+export async function loadSeed(store: RegistryStore, path: string, ids: Validator): Promise<SeedCounts> {
   let seed: SeedFile;
   try {
     seed = (parse(await readFile(path, "utf8")) ?? {}) as SeedFile;
@@ -40,26 +43,33 @@ export async function loadSeed(store: RegistryStore, path: string): Promise<Seed
     try {
       return f();
     } catch (err) {
-      throw new Error(`${where}: ${err instanceof Error ? err.message : String(err)}`);
+      const message = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
+      throw new Error(`${where}: ${message}`);
     }
   };
 
   const counts: SeedCounts = { apps: 0, events: 0, subscribers: 0 };
   for (const { entry, where } of entries("apps")) {
     const app = parsed(where, () => fromJson(AppSchema, entry));
-    if (app.id === "") throw new Error(`${where}: id is required`);
+    parsed(where, () => ids.id("id", app.id));
     await store.upsertApp(app);
     counts.apps++;
   }
   for (const { entry, where } of entries("events")) {
     const event = parsed(where, () => fromJson(EventDefinitionSchema, entry));
-    if (event.id === "") throw new Error(`${where}: id is required`);
+    parsed(where, () => [ids.id("id", event.id), ids.id("app_id", event.appId)]);
     if (!(await store.getApp(event.appId))) throw new Error(`${where}: app "${event.appId}" is not defined`);
     await store.upsertEvent(event);
     counts.events++;
   }
   for (const { entry, where } of entries("subscribers")) {
     const s = parsed(where, () => fromJson(SubscriberSchema, entry));
+    parsed(where, () => [
+      ids.id("app_id", s.appId),
+      ids.optionalId("ksid", s.ksid),
+      ids.optionalId("device_id", s.deviceId),
+      ids.optionalId("ufid", s.ufid),
+    ]);
     if (!(await store.getApp(s.appId))) throw new Error(`${where}: app "${s.appId}" is not defined`);
     await store.subscribe({
       appId: s.appId,

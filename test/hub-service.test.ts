@@ -107,6 +107,36 @@ for (const [name, make] of Object.entries(transports)) {
       assert.equal(noApp.code, Code.NotFound);
     });
 
+    it("refuses ids that could change a Redis key with INVALID_ARGUMENT naming the field, before any lookup", async () => {
+      const refused = async (call: Promise<unknown>, message: RegExp) => {
+        const err = await call.then(
+          () => assert.fail("should fail"),
+          (e: unknown) => ConnectError.from(e),
+        );
+        assert.equal(err.code, Code.InvalidArgument);
+        assert.equal(reasonOf(err), "INVALID_ARGUMENT");
+        assert.match(err.rawMessage, message);
+      };
+      const only = "may contain only letters, digits and - _ . @ ~ + =";
+      await refused(c.hub.sendEvent({ eventId: "e1:x" }), new RegExp(`^event_id ${only.replace(/[.+]/g, "\\$&")}$`));
+      await refused(c.hub.sendEvent({ eventId: "e1", appId: "app}" }), /^app_id may contain only/);
+      await refused(c.hub.sendEvent({ eventId: "e1", requestId: "{r}" }), /^request_id may contain only/);
+      await refused(
+        c.hub.sendEvent({ eventId: "e1", subscribers: [{ ref: { case: "ufid", value: "a b" } }] }),
+        /^subscribers\[0\]\.ufid may contain only/,
+      );
+      await refused(c.hub.sendPush({ appId: "ap p", allActive: true, content: { data: "x" } }), /^app_id may contain only/);
+      await refused(c.hub.getMessageStatus({ requestId: "r}" }), /^request_id may contain only/);
+      await refused(c.registry.subscribe({ appId: "app", deviceId: "d:1", osType: "androidgcm" }), /^device_id may contain only/);
+      await refused(c.registry.upsertApp({ app: { id: "a\u0000b" } }), /^app\.id may contain only/);
+      const stream = c.hub.watchEvents({ appId: "app", handlerId: "h:1" });
+      await refused(stream[Symbol.asyncIterator]().next(), /^handler_id may contain only/);
+      // The ids the documents and tests use still pass.
+      const { ksid } = await c.registry.subscribe({ appId: "app", deviceId: "e686876c-e446", ufid: "bob+x@example.com", osType: "iphone" });
+      const sent = await c.hub.sendEvent({ eventId: "e1", requestId: "order-42", subscribers: [{ ref: { case: "ksid", value: ksid } }] });
+      assert.notEqual(sent.msgId, "");
+    });
+
     it("subscribes idempotently and resolves subscribers by ksid, ufid and device id", async () => {
       const { ksid } = await c.registry.subscribe({ appId: "app", deviceId: "d1", ufid: "u1", osType: "iphone" });
       const again = await c.registry.subscribe({ appId: "app", deviceId: "d1", ufid: "u1", osType: "iphone" });

@@ -32,7 +32,7 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
   const { registry, clients, signer, validator: v } = deps;
 
   async function existing(id: string): Promise<ClientRecord> {
-    return found(await clients.getClient(v.required("client_id", id)), "CLIENT_NOT_FOUND", "client", id);
+    return found(await clients.getClient(v.id("client_id", id)), "CLIENT_NOT_FOUND", "client", id);
   }
 
   /** The client an access key stands for; the errors say why not. */
@@ -59,10 +59,10 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
   return {
     async upsertClient(req) {
       const c = v.present("client", req.client);
-      v.required("client.id", c.id);
-      v.required("client.app_id", c.appId);
+      v.id("client.id", c.id);
+      v.id("client.app_id", c.appId);
       v.short("client.name", c.name);
-      c.allowedEventIds.forEach((id, i) => v.required(`client.allowed_event_ids[${i}]`, id));
+      c.allowedEventIds.forEach((id, i) => v.id(`client.allowed_event_ids[${i}]`, id));
       if (!(await registry.getApp(c.appId))) throw appNotFound(c.appId);
       const old = await clients.getClient(c.id);
       if (!old && req.secret === "") throw invalidArgument("secret is required for a new client");
@@ -87,12 +87,12 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
       return { clients: (await clients.listClients()).map(toClient) };
     },
     async deleteClient(req) {
-      if (!(await clients.deleteClient(v.required("id", req.id)))) throw clientNotFound(req.id);
+      if (!(await clients.deleteClient(v.id("id", req.id)))) throw clientNotFound(req.id);
       return {};
     },
 
     async issueToken(req) {
-      v.required("client_id", req.clientId);
+      v.id("client_id", req.clientId);
       if (req.clientSecret.length > 1024) throw unauthenticated("wrong client secret");
       const client = await clients.getClient(req.clientId);
       // Same cost whether the client exists or not.
@@ -109,7 +109,7 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
     },
     async revokeKey(req) {
       await existing(req.clientId);
-      if (!(await clients.revokeKey(req.clientId, v.required("key_id", req.keyId)))) {
+      if (!(await clients.revokeKey(req.clientId, v.id("key_id", req.keyId)))) {
         throw heraldError(Code.NotFound, "KEY_NOT_FOUND", `key "${req.keyId}" of client "${req.clientId}" not found`);
       }
       return {};
@@ -118,7 +118,7 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
     async authorize(req) {
       // Tokens are longer than the field limit; bounded all the same.
       if (req.accessKey.length > 8192) throw unauthenticated("access key too long");
-      const eventId = v.required("event_id", req.eventId);
+      const eventId = v.id("event_id", req.eventId);
       const client = await clientOf(req.accessKey);
       const event = await registry.getEvent(eventId);
       if (!event) throw eventNotFound(eventId);

@@ -33,14 +33,14 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
   const { registry, delivery, queue, validator: v } = deps;
 
   async function execution(id: string): Promise<Execution> {
-    return found(await delivery.getExecution(v.required("id", id)), "EXECUTION_NOT_FOUND", "execution", id);
+    return found(await delivery.getExecution(v.id("id", id)), "EXECUTION_NOT_FOUND", "execution", id);
   }
 
   return {
     async upsertAction(req) {
       const a = v.present("action", req.action);
-      v.required("action.id", a.id);
-      v.required("action.app_id", a.appId);
+      v.id("action.id", a.id);
+      v.id("action.app_id", a.appId);
       v.short("action.name", a.name);
       a.method = a.method.toUpperCase() || "POST";
       if (!ACTION_METHODS.has(a.method)) throw invalidArgument(`action.method must be one of ${[...ACTION_METHODS].join(", ")}`);
@@ -68,42 +68,42 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       return { action: await delivery.upsertAction(create(ActionSchema, a)) };
     },
     async getAction(req) {
-      return { action: found(await delivery.getAction(v.required("id", req.id)), "ACTION_NOT_FOUND", "action", req.id) };
+      return { action: found(await delivery.getAction(v.id("id", req.id)), "ACTION_NOT_FOUND", "action", req.id) };
     },
     async listActions(req) {
-      return { actions: await delivery.listActions(v.short("app_id", req.appId)) };
+      return { actions: await delivery.listActions(v.optionalId("app_id", req.appId)) };
     },
     async deleteAction(req) {
-      if (!(await delivery.deleteAction(v.required("id", req.id)))) throw notFound("ACTION_NOT_FOUND", "action", req.id);
+      if (!(await delivery.deleteAction(v.id("id", req.id)))) throw notFound("ACTION_NOT_FOUND", "action", req.id);
       return {};
     },
 
     async upsertContract(req) {
       const c = v.present("contract", req.contract);
-      v.required("contract.id", c.id);
-      v.required("contract.event_id", c.eventId);
-      v.required("contract.action_id", c.actionId);
+      v.id("contract.id", c.id);
+      v.id("contract.event_id", c.eventId);
+      v.id("contract.action_id", c.actionId);
       v.short("contract.name", c.name);
       if (!(await registry.getEvent(c.eventId))) throw eventNotFound(c.eventId);
       if (!(await delivery.getAction(c.actionId))) throw notFound("ACTION_NOT_FOUND", "action", c.actionId);
       return { contract: await delivery.upsertContract(create(ContractSchema, c)) };
     },
     async getContract(req) {
-      return { contract: found(await delivery.getContract(v.required("id", req.id)), "CONTRACT_NOT_FOUND", "contract", req.id) };
+      return { contract: found(await delivery.getContract(v.id("id", req.id)), "CONTRACT_NOT_FOUND", "contract", req.id) };
     },
     async listContracts(req) {
-      return { contracts: await delivery.listContracts(v.short("event_id", req.eventId)) };
+      return { contracts: await delivery.listContracts(v.optionalId("event_id", req.eventId)) };
     },
     async deleteContract(req) {
-      if (!(await delivery.deleteContract(v.required("id", req.id)))) throw notFound("CONTRACT_NOT_FOUND", "contract", req.id);
+      if (!(await delivery.deleteContract(v.id("id", req.id)))) throw notFound("CONTRACT_NOT_FOUND", "contract", req.id);
       return {};
     },
 
     async receiveEvent(req) {
-      const id = v.required("msg_id", req.msgId);
-      v.required("app_id", req.appId);
-      v.required("event_id", req.eventId);
-      v.short("client_id", req.clientId);
+      const id = v.id("msg_id", req.msgId);
+      v.id("app_id", req.appId);
+      v.id("event_id", req.eventId);
+      v.optionalId("client_id", req.clientId);
       v.payload(req.body);
       const known = await delivery.getReceived(id);
       if (known) return { receivedId: id, contracts: known.executionIds.length };
@@ -138,7 +138,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
     async listReceivedEvents(req) {
       const limit = req.limit === 0 ? 100 : Math.min(req.limit, MAX_LIST);
       const receivedEvents = await delivery.listReceived({
-        eventId: v.short("event_id", req.eventId),
+        eventId: v.optionalId("event_id", req.eventId),
         ...(req.from ? { fromMs: timestampMs(req.from) } : {}),
         ...(req.to ? { toMs: timestampMs(req.to) } : {}),
         state: req.state,
@@ -147,7 +147,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       return { receivedEvents };
     },
     async getReceivedEvent(req) {
-      const receivedEvent = await delivery.getReceived(v.required("id", req.id));
+      const receivedEvent = await delivery.getReceived(v.id("id", req.id));
       if (!receivedEvent) throw notFound("RECEIVED_NOT_FOUND", "received event", req.id);
       const executions = await Promise.all(receivedEvent.executionIds.map((id) => delivery.getExecution(id)));
       return { receivedEvent, executions: executions.filter((e): e is Execution => e !== undefined) };

@@ -86,9 +86,9 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
 
   return {
     async sendEvent(req: SendEventRequest) {
-      const eventId = v.required("event_id", req.eventId);
-      v.short("app_id", req.appId);
-      v.short("request_id", req.requestId);
+      const eventId = v.id("event_id", req.eventId);
+      v.optionalId("app_id", req.appId);
+      v.optionalId("request_id", req.requestId);
       v.message(req);
 
       // App checks come first (as the legacy codes rank them), so look both up at once.
@@ -124,9 +124,9 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     },
 
     async sendPush(req: SendPushRequest) {
-      const appId = v.required("app_id", req.appId);
+      const appId = v.id("app_id", req.appId);
       v.short("os_type", req.osType);
-      v.short("request_id", req.requestId);
+      v.optionalId("request_id", req.requestId);
       v.message(req);
       if (!req.content || req.content.data === "") throw invalidArgument("content.data is required");
       if (!req.allActive && req.subscribers.length === 0) throw invalidArgument("subscribers or all_active is required");
@@ -149,10 +149,10 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     },
 
     async *watchEvents(req: WatchEventsRequest, ctx: HandlerContext): AsyncIterable<WatchEventsResponse> {
-      const appId = v.required("app_id", req.appId);
+      const appId = v.id("app_id", req.appId);
       v.routing(req);
-      v.short("ksid", req.ksid);
-      v.short("handler_id", req.handlerId);
+      v.optionalId("ksid", req.ksid);
+      v.optionalId("handler_id", req.handlerId);
       if (req.handlerId !== "") {
         if (req.type !== "" || req.resourceType !== "" || req.resourceId !== "" || req.ksid !== "") {
           throw invalidArgument("handler_id cannot be combined with type, resource_type, resource_id or ksid");
@@ -174,7 +174,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     },
 
     async getMessageStatus(req: GetMessageStatusRequest) {
-      const requestId = v.required("request_id", req.requestId);
+      const requestId = v.id("request_id", req.requestId);
       const messages = await status.messageStatus(requestId);
       if (!messages) {
         throw heraldError(Code.NotFound, "MESSAGE_NOT_FOUND", `no messages for request id "${requestId}" (unknown or expired)`);

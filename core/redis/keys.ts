@@ -4,8 +4,11 @@
  * it in one slot; a status hash carries its request id's tag. The README's *Redis layout* describes
  * each.
  *
- * Ids from requests are put in keys as they are: an id with `:` or `}` in it can name another key
- * of the same family (checking ids is the callers' job, see the issue on access control).
+ * Ids are put in keys as they are, so every id a request brings is checked first with
+ * `Validator.id` (core/rpc/validate.ts: letters, digits and `- _ . @ ~ + =`). Without that, an id
+ * with `:` could name another key of its family (`received:<id>` and `received:by-event:<e>`,
+ * `client:<id>` and `client:<id>:keys`), and one with `{` or `}` would leave its hash tag, i.e. reach
+ * another app's keys or slot. Ids Herald makes itself (msg ids, ksids, handler and key ids) are safe.
  */
 export function redisKeys(prefix: string) {
   const app = (appId: string, what: string) => `${prefix}{${appId}}:${what}`;

@@ -52,7 +52,7 @@ export function createHandlerRegistry(deps: { handlers: HandlerStore; bus: Bus; 
 
   return {
     async createEventHandler(req) {
-      const appId = v.required("app_id", req.appId);
+      const appId = v.id("app_id", req.appId);
       if (req.subscriptions.length === 0) throw invalidArgument("at least one subscription is required");
       const handler = create(EventHandlerSchema, {
         id: randomUUID(),
@@ -70,19 +70,19 @@ export function createHandlerRegistry(deps: { handlers: HandlerStore; bus: Bus; 
     },
 
     async getEventHandler(req) {
-      const appId = v.required("app_id", req.appId);
-      const handler = await store.getHandler(appId, v.required("id", req.id));
+      const appId = v.id("app_id", req.appId);
+      const handler = await store.getHandler(appId, v.id("id", req.id));
       if (!handler) throw handlerNotFound(appId, req.id);
       return { handler };
     },
 
     async listEventHandlers(req) {
-      return { handlers: await store.listHandlers(v.required("app_id", req.appId)) };
+      return { handlers: await store.listHandlers(v.id("app_id", req.appId)) };
     },
 
     async updateEventHandler(req) {
-      const appId = v.required("app_id", req.appId);
-      const id = v.required("id", req.id);
+      const appId = v.id("app_id", req.appId);
+      const id = v.id("id", req.id);
       v.handlerSubscriptions(req.changes.map((c) => c.subscription ?? create(EventSubscriptionSchema)));
       for (const [i, c] of req.changes.entries()) {
         if (c.action !== SubscriptionAction.ADD && c.action !== SubscriptionAction.REMOVE) {
@@ -114,8 +114,8 @@ export function createHandlerRegistry(deps: { handlers: HandlerStore; bus: Bus; 
     },
 
     async deleteEventHandler(req) {
-      const appId = v.required("app_id", req.appId);
-      const id = v.required("id", req.id);
+      const appId = v.id("app_id", req.appId);
+      const id = v.id("id", req.id);
       const deleted = await store.deleteHandler(appId, id);
       if (!deleted) throw handlerNotFound(appId, id);
       await announce(deleted, true);

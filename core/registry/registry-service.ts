@@ -21,47 +21,47 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
 
     async upsertApp(req) {
       const a = v.present("app", req.app);
-      v.required("app.id", a.id);
+      v.id("app.id", a.id);
       v.short("app.name", a.name);
       return { app: await store.upsertApp(create(AppSchema, a)) };
     },
     async getApp(req) {
-      return { app: found(await store.getApp(v.required("id", req.id)), "APP_NOT_FOUND", "app", req.id) };
+      return { app: found(await store.getApp(v.id("id", req.id)), "APP_NOT_FOUND", "app", req.id) };
     },
     async listApps() {
       return { apps: await store.listApps() };
     },
     async deleteApp(req) {
-      if (!(await store.deleteApp(v.required("id", req.id)))) throw appNotFound(req.id);
+      if (!(await store.deleteApp(v.id("id", req.id)))) throw appNotFound(req.id);
       return {};
     },
 
     async upsertEvent(req) {
       const e = v.present("event", req.event);
-      v.required("event.id", e.id);
-      v.required("event.app_id", e.appId);
+      v.id("event.id", e.id);
+      v.id("event.app_id", e.appId);
       v.short("event.name", e.name);
       if (Buffer.byteLength(e.message) > 64 * 1024) throw invalidArgument("event.message is larger than 64 KiB");
       if (!(await store.getApp(e.appId))) throw appNotFound(e.appId);
       return { event: await store.upsertEvent(create(EventDefinitionSchema, e)) };
     },
     async getEvent(req) {
-      return { event: found(await store.getEvent(v.required("id", req.id)), "EVENT_NOT_FOUND", "event", req.id) };
+      return { event: found(await store.getEvent(v.id("id", req.id)), "EVENT_NOT_FOUND", "event", req.id) };
     },
     async listEvents(req) {
-      const appId = v.required("app_id", req.appId);
+      const appId = v.id("app_id", req.appId);
       if (!(await store.getApp(appId))) throw appNotFound(appId);
       return { events: await store.listEvents(appId) };
     },
     async deleteEvent(req) {
-      if (!(await store.deleteEvent(v.required("id", req.id)))) throw eventNotFound(req.id);
+      if (!(await store.deleteEvent(v.id("id", req.id)))) throw eventNotFound(req.id);
       return {};
     },
 
     async subscribe(req) {
-      const appId = v.required("app_id", req.appId);
-      v.short("device_id", req.deviceId);
-      v.short("ufid", req.ufid);
+      const appId = v.id("app_id", req.appId);
+      v.optionalId("device_id", req.deviceId);
+      v.optionalId("ufid", req.ufid);
       v.short("sid", req.sid);
       if (req.deviceId === "" && req.ufid === "") throw invalidArgument("device_id or ufid is required");
       if (!OS_TYPES.has(req.osType)) {
@@ -78,14 +78,14 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
       return { ksid: sub.ksid };
     },
     async unsubscribe(req) {
-      if (!(await store.unsubscribe(v.required("ksid", req.ksid)))) throw subscriberNotFound(req.ksid);
+      if (!(await store.unsubscribe(v.id("ksid", req.ksid)))) throw subscriberNotFound(req.ksid);
       return {};
     },
     async getSubscriber(req) {
-      return { subscriber: found(await store.getSubscriber(v.required("ksid", req.ksid)), "SUBSCRIBER_NOT_FOUND", "subscriber", req.ksid) };
+      return { subscriber: found(await store.getSubscriber(v.id("ksid", req.ksid)), "SUBSCRIBER_NOT_FOUND", "subscriber", req.ksid) };
     },
     async listSubscribers(req) {
-      const appId = v.required("app_id", req.appId);
+      const appId = v.id("app_id", req.appId);
       if (!(await store.getApp(appId))) throw appNotFound(appId);
       return { subscribers: await store.listSubscribers(appId) };
     },

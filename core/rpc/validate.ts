@@ -4,6 +4,15 @@ import type { Limits } from "./limits.js";
 import type { Content, NamePair, SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import { invalidArgument } from "./errors.js";
 
+/**
+ * The characters of an id that reaches a Redis key (core/redis/keys.ts): ASCII letters, digits and
+ * `- _ . @ ~ + =`. Enough for numeric ksids, UUIDs, e-mail-like ufids and base64url ids; it leaves
+ * out `:` (the key separator), `{` `}` (the hash tag that picks the slot), `*?[]\` (glob), white
+ * space, control characters (NUL separates device id and ufid in a field) and anything non-ASCII.
+ */
+const ID = /^[A-Za-z0-9_.@~+=-]+$/;
+export const ID_CHARACTERS = "letters, digits and - _ . @ ~ + =";
+
 /** Checks of request fields against the configured limits; each throws INVALID_ARGUMENT. */
 export class Validator {
   constructor(private readonly limits: Limits) {}
@@ -17,6 +26,21 @@ export class Validator {
   required(name: string, value: string): string {
     if (value === "") throw invalidArgument(`${name} is required`);
     return this.short(name, value);
+  }
+
+  /**
+   * An id that is (or may be) part of a Redis key: required, at most maxFieldLength, and only
+   * `ID_CHARACTERS`, so that it can never name another key (issue 13).
+   */
+  id(name: string, value: string): string {
+    this.required(name, value);
+    if (!ID.test(value)) throw invalidArgument(`${name} may contain only ${ID_CHARACTERS}`);
+    return value;
+  }
+
+  /** `id`, or empty when the field is optional. */
+  optionalId(name: string, value: string): string {
+    return value === "" ? value : this.id(name, value);
   }
 
   short(name: string, value: string): string {
@@ -36,7 +60,7 @@ export class Validator {
       if (ref.case === undefined || ref.value === "") {
         throw invalidArgument(`subscribers[${i}] names no ksid, ufid or device_id`);
       }
-      if (ref.value.length > this.limits.maxFieldLength) this.short(`subscribers[${i}].${ref.case}`, ref.value);
+      if (ref.value.length > this.limits.maxFieldLength || !ID.test(ref.value)) this.id(`subscribers[${i}].${ref.case}`, ref.value);
     }
   }
 
