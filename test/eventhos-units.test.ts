@@ -6,6 +6,7 @@ import { backoffMs } from "../core/eventhos/backoff.js";
 import { buildRequest } from "../core/eventhos/delivery-engine.js";
 import { ActionSchema, ReceivedEventSchema } from "../core/gen/herald/v1/eventhos_pb.js";
 import { hashKey, hashSecret, newKey, sameHash, TokenSigner, verifySecret } from "../core/eventhos/token-signer.js";
+import { addressKind, embeddedIPv4, OutboundGuard, type Resolver } from "../core/eventhos/outbound-guard.js";
 
 const source = { body: { a: { b: [10, { c: "deep" }] }, n: 1, s: "x y" }, headers: { "x-id": "h1" }, query: { q: "v" } };
 
@@ -86,5 +87,178 @@ describe("eventhos access keys", () => {
     assert.deepEqual(await signer.verify(token), { clientId: "c1", generation: 3 });
     assert.equal(await new TokenSigner("secret-two-secret-two-secret-two!", 60).verify(token), undefined);
     assert.equal(await signer.verify(token.slice(0, -2) + "xx"), undefined);
+  });
+});
+
+describe("eventhos outbound guard", () => {
+  it("names every refused IPv4 range, at its edges, and lets public addresses through", () => {
+    const cases: Array<[string, string | undefined]> = [
+      ["0.0.0.0", "unspecified"],
+      ["0.255.255.255", "unspecified"],
+      ["10.0.0.0", "private"],
+      ["10.255.255.255", "private"],
+      ["100.64.0.1", "private"],
+      ["100.127.255.255", "private"],
+      ["127.0.0.1", "loopback"],
+      ["127.255.255.254", "loopback"],
+      ["169.254.169.254", "link-local"],
+      ["172.16.0.1", "private"],
+      ["172.31.255.255", "private"],
+      ["192.0.0.8", "reserved"],
+      ["192.0.2.1", "reserved"],
+      ["192.168.0.1", "private"],
+      ["198.18.0.1", "reserved"],
+      ["198.19.255.255", "reserved"],
+      ["198.51.100.7", "reserved"],
+      ["203.0.113.7", "reserved"],
+      ["224.0.0.1", "multicast"],
+      ["239.255.255.250", "multicast"],
+      ["240.0.0.1", "reserved"],
+      ["255.255.255.255", "reserved"],
+      ["1.1.1.1", undefined],
+      ["8.8.8.8", undefined],
+      ["9.255.255.255", undefined],
+      ["11.0.0.0", undefined],
+      ["100.63.255.255", undefined],
+      ["100.128.0.0", undefined],
+      ["126.255.255.255", undefined],
+      ["128.0.0.0", undefined],
+      ["169.253.255.255", undefined],
+      ["172.15.255.255", undefined],
+      ["172.32.0.0", undefined],
+      ["192.167.255.255", undefined],
+      ["198.20.0.0", undefined],
+      ["223.255.255.255", undefined],
+    ];
+    assert.deepEqual(
+      cases.map(([a]) => [a, addressKind(a)]),
+      cases,
+    );
+  });
+
+  it("names every refused IPv6 range, and reads the IPv4 address inside mapped, NAT64 and 6to4 forms", () => {
+    const cases: Array<[string, string | undefined]> = [
+      ["::", "unspecified"],
+      ["::1", "loopback"],
+      ["0:0:0:0:0:0:0:1", "loopback"],
+      ["::ffff:127.0.0.1", "loopback"],
+      ["::ffff:7f00:1", "loopback"],
+      ["0:0:0:0:0:ffff:7f00:1", "loopback"],
+      ["::ffff:169.254.169.254", "link-local"],
+      ["::ffff:a9fe:a9fe", "link-local"],
+      ["::ffff:10.1.2.3", "private"],
+      ["::ffff:0.0.0.0", "unspecified"],
+      ["::ffff:0:127.0.0.1", "loopback"], // SIIT
+      ["64:ff9b::127.0.0.1", "loopback"], // NAT64
+      ["64:ff9b::a9fe:a9fe", "link-local"],
+      ["2002:7f00:1::", "loopback"], // 6to4 of 127.0.0.1
+      ["2002:c0a8:101::1", "private"], // 6to4 of 192.168.1.1
+      ["::127.0.0.1", "reserved"], // IPv4-compatible
+      ["::7f00:1", "reserved"],
+      ["64:ff9b:1::1", "reserved"],
+      ["100::1", "reserved"],
+      ["2001::1", "reserved"], // Teredo
+      ["2001:db8::1", "reserved"],
+      ["3fff::1", "reserved"],
+      ["fc00::1", "private"],
+      ["fd12:3456::1", "private"],
+      ["fe80::1", "link-local"],
+      ["fe80::1%lo", "link-local"],
+      ["febf:ffff::1", "link-local"],
+      ["fec0::1", "private"],
+      ["ff02::1", "multicast"],
+      ["ff0e::1", "multicast"],
+      ["2606:4700:4700::1111", undefined],
+      ["2a00:1450:4001:80b::200e", undefined],
+      ["::ffff:8.8.8.8", undefined],
+      ["64:ff9b::808:808", undefined],
+      ["2002:808:808::1", undefined],
+      ["fbff:ffff::1", undefined],
+      ["fe00::1", undefined],
+    ];
+    assert.deepEqual(
+      cases.map(([a]) => [a, addressKind(a)]),
+      cases,
+    );
+    assert.equal(embeddedIPv4("::ffff:7f00:1"), "127.0.0.1");
+    assert.equal(embeddedIPv4("2002:a9fe:a9fe::"), "169.254.169.254");
+    assert.equal(embeddedIPv4("2606:4700::1"), undefined);
+    assert.throws(() => addressKind("localhost"), /not an IP address/);
+  });
+
+  it("WHATWG URL parsing already turns numeric and mapped hosts into the addresses checked", () => {
+    const hosts = [
+      "2130706433",
+      "0x7f.0.0.1",
+      "0x7f000001",
+      "0177.0.0.1",
+      "127.1",
+      "127.0.1",
+      "[::ffff:127.0.0.1]",
+      "[0:0:0:0:0:ffff:7f00:1]",
+    ];
+    for (const h of hosts) {
+      const host = new URL(`http://${h}:1/`).hostname.replace(/^\[(.*)\]$/, "$1");
+      assert.equal(addressKind(host), "loopback", `${h} → ${host}`);
+    }
+  });
+
+  it("allows what the operator lists: addresses, CIDR ranges (IPv4 also when mapped) and host names", () => {
+    const guard = new OutboundGuard(" 127.0.0.1, 10.1.0.0/16 ,[fd00::1],fe80::/10, CRM.Internal. ,");
+    assert.equal(guard.refusal("127.0.0.1", "127.0.0.1"), undefined);
+    assert.equal(guard.refusal("::ffff:7f00:1", "::ffff:7f00:1"), undefined, "the same IPv4 host");
+    assert.match(
+      guard.refusal("127.0.0.2", "127.0.0.2")!,
+      /^refused: 127\.0\.0\.2 is a loopback address; allow it with --delivery-allow-hosts$/,
+    );
+    assert.equal(guard.refusal("10.1.200.3", "10.1.200.3"), undefined);
+    assert.match(guard.refusal("10.2.0.1", "10.2.0.1")!, /private/);
+    assert.equal(guard.refusal("fd00::1", "fd00::1"), undefined);
+    assert.match(guard.refusal("fd00::2", "fd00::2")!, /^refused: fd00::2 is a private address/);
+    assert.equal(guard.refusal("fe80::9", "fe80::9"), undefined);
+    assert.equal(guard.refusal("crm.internal", "192.168.7.7"), undefined, "a listed name may resolve anywhere");
+    assert.equal(guard.refusal("crm.internal.", "192.168.7.7"), undefined);
+    assert.match(guard.refusal("evil.example", "192.168.7.7")!, /^refused: evil\.example resolves to 192\.168\.7\.7, a private address/);
+    assert.equal(guard.refusal("example.com", "93.184.215.14"), undefined);
+    assert.match(new OutboundGuard("").refusal("0.0.0.0", "0.0.0.0")!, /^refused: 0\.0\.0\.0 is an unspecified address/);
+    for (const bad of ["10.0.0.0/33", "::/129", "10.0.0.0/x", "http://crm", "crm/8", "a b", "*.internal"]) {
+      assert.throws(() => new OutboundGuard(bad), /--delivery-allow-hosts/, bad);
+    }
+  });
+
+  it("lookup resolves once and hands on only allowed addresses (DNS rebinding finds nothing to reuse)", async () => {
+    const records: Record<string, string[]> = {
+      "mixed.example": ["127.0.0.1", "93.184.215.14", "::1", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+      "inside.example": ["10.0.0.5", "::ffff:169.254.169.254"],
+      "crm.internal": ["10.0.0.9"],
+    };
+    const resolve: Resolver = (name, options, callback) => {
+      assert.equal(options.all, true);
+      const list = records[name];
+      if (!list) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: "ENOTFOUND" }), []);
+      callback(
+        null,
+        list.map((address) => ({ address, family: address.includes(":") ? 6 : 4 })),
+      );
+    };
+    const guard = new OutboundGuard("crm.internal", resolve);
+    const lookup = (name: string, all: boolean) =>
+      new Promise<{ err: any; address: any; family: number | undefined }>((done) =>
+        guard.lookup(name, { all }, (err: any, address: any, family?: number) => done({ err, address, family })),
+      );
+    assert.deepEqual((await lookup("mixed.example", true)).address, [
+      { address: "93.184.215.14", family: 4 },
+      { address: "2606:2800:21f:cb07:6820:80da:af6b:8b2c", family: 6 },
+    ]);
+    const one = await lookup("mixed.example", false);
+    assert.deepEqual([one.err, one.address, one.family], [null, "93.184.215.14", 4]);
+    const refused = await lookup("inside.example", true);
+    assert.equal(refused.err.code, "ERR_HERALD_OUTBOUND_REFUSED");
+    assert.equal(
+      refused.err.message,
+      "refused: inside.example resolves to 10.0.0.5, a private address; allow it with --delivery-allow-hosts",
+    );
+    assert.deepEqual((await lookup("crm.internal", false)).address, "10.0.0.9");
+    assert.equal((await lookup("nowhere.example", true)).err.code, "ENOTFOUND");
   });
 });

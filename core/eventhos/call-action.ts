@@ -1,4 +1,6 @@
-import { Agent, request } from "undici";
+import { isIP } from "node:net";
+import { Agent, buildConnector, request } from "undici";
+import { OutboundGuard, OutboundRefusedError } from "./outbound-guard.js";
 
 export interface CallRequest {
   method: string;
@@ -18,24 +20,47 @@ export interface CallResult {
   /** The first `logBodyBytes` bytes. */
   body?: string;
   error?: string;
+  /** Refused before anything was sent (scheme, address): retrying cannot help. */
+  refused?: boolean;
 }
 
 export interface ActionCallerOptions {
   /** The whole call, connect to last body byte (ms). */
   timeoutMs: number;
   logBodyBytes: number;
+  /** Host names, IP addresses and CIDR ranges called even though private (comma-separated). */
+  allowHosts: string;
 }
 
-/** Outgoing HTTP calls of contracts: one undici Agent (pooled keep-alive connections per origin). */
+/**
+ * Outgoing HTTP calls of contracts: one undici Agent (pooled keep-alive connections per origin).
+ * Every connection is checked where it is made, on the address connected to: loopback, private,
+ * link-local, multicast and other non-public addresses are refused unless allowed. Redirects are
+ * not followed (a 3xx is the attempt's outcome).
+ */
 export class ActionCaller {
   private readonly agent: Agent;
 
   constructor(private readonly options: ActionCallerOptions) {
-    this.agent = new Agent({ headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, connectTimeout: options.timeoutMs });
+    const guard = new OutboundGuard(options.allowHosts);
+    const connect = buildConnector({ timeout: options.timeoutMs, lookup: guard.lookup });
+    this.agent = new Agent({
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      // An IP literal is not looked up by net.connect: checked here; a name is checked by lookup.
+      connect: (opts, callback) => {
+        const refusal = isIP(opts.hostname) ? guard.refusal(opts.hostname, opts.hostname) : undefined;
+        if (refusal !== undefined) return callback(new OutboundRefusedError(refusal), null);
+        return connect(opts, callback);
+      },
+    });
   }
 
   async call(req: CallRequest, signal: AbortSignal): Promise<CallResult> {
     const started = performance.now();
+    if (!/^https?:/i.test(req.url)) {
+      return { ok: false, interrupted: false, refused: true, durationMs: 0, error: "refused: only http and https URLs are called" };
+    }
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`timed out after ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
     const onAbort = () => controller.abort(new Error("interrupted: this instance is stopping"));
@@ -76,6 +101,7 @@ export class ActionCaller {
       return {
         ok: false,
         interrupted: signal.aborted,
+        refused: reason instanceof OutboundRefusedError,
         durationMs: elapsed(),
         error: reason instanceof Error ? reason.message : String(reason),
       };

@@ -13,7 +13,7 @@ import {
 import type { DeliveryStore } from "./delivery-store.js";
 import type { Logger } from "../logger.js";
 import type { Job, WorkQueue } from "../queue/work-queue.js";
-import { ActionCaller, type CallRequest } from "./call-action.js";
+import { ActionCaller, type CallRequest, type CallResult } from "./call-action.js";
 import { renderJson, renderText, type TemplateSource } from "./body-template.js";
 import { backoffMs, wait } from "./backoff.js";
 
@@ -28,6 +28,8 @@ export interface DeliveryEngineOptions {
   claimIdleMs: number;
   callTimeoutMs: number;
   logBodyBytes: number;
+  /** Non-public hosts and addresses contracts may call (comma-separated). */
+  allowHosts: string;
 }
 
 /** How the run of one execution ended. */
@@ -53,7 +55,11 @@ export class DeliveryEngine {
     private readonly deps: { store: DeliveryStore; queue: WorkQueue; logger: Logger },
     private readonly options: DeliveryEngineOptions,
   ) {
-    this.caller = new ActionCaller({ timeoutMs: options.callTimeoutMs, logBodyBytes: options.logBodyBytes });
+    this.caller = new ActionCaller({
+      timeoutMs: options.callTimeoutMs,
+      logBodyBytes: options.logBodyBytes,
+      allowHosts: options.allowHosts,
+    });
   }
 
   start(): void {
@@ -186,7 +192,9 @@ export class DeliveryEngine {
         ...(request ? { request: create(HttpExchangeSchema, { ...request, body: this.clip(request.body ?? "") }) } : {}),
       });
       if (!(await store.startAttempt(execution.id, attempt))) return "lost";
-      const result = request ? await this.caller.call(request, signal) : { ok: false, interrupted: false, durationMs: 0, error: problem };
+      const result: CallResult = request
+        ? await this.caller.call(request, signal)
+        : { ok: false, interrupted: false, durationMs: 0, error: problem ?? "no request could be built" };
       attempt.outcome = result.ok ? AttemptOutcome.SUCCESS : result.interrupted ? AttemptOutcome.INTERRUPTED : AttemptOutcome.FAILURE;
       attempt.durationMs = result.durationMs;
       if (result.error !== undefined) attempt.error = result.error;
@@ -200,8 +208,8 @@ export class DeliveryEngine {
         return "done";
       }
       if (result.interrupted) return "stopped";
-      // A missing action or a broken template will not get better by retrying.
-      if (!request) break;
+      // A missing action, a broken template or a refused address will not get better by retrying.
+      if (!request || result.refused) break;
     }
     await store.updateExecution(execution.id, { state: ExecutionState.ERROR });
     return "done";

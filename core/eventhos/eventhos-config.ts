@@ -22,6 +22,11 @@ export interface EventhosConfig {
   logRetentionMs: number;
   /** Bytes of each request and response body kept in the execution log. */
   logBodyBytes: number;
+  /**
+   * Host names, IP addresses and CIDR ranges (comma-separated) that contracts may call although
+   * they are loopback, private, link-local or otherwise not public (refused by default).
+   */
+  allowHosts: string;
 }
 
 export const defaultEventhosConfig: EventhosConfig = {
@@ -36,4 +41,5 @@ export const defaultEventhosConfig: EventhosConfig = {
   claimIdleMs: 30_000,
   logRetentionMs: 7 * 24 * 60 * 60 * 1000,
   logBodyBytes: 16 * 1024,
+  allowHosts: "",
 };

@@ -17,7 +17,14 @@ describe("eventhos delivery: contracts that call other systems", () => {
 
   before(async () => {
     h = await startTestHerald({
-      eventhos: { adminToken: ADMIN_TOKEN, callTimeoutMs: 300, retryLimit: 2, backoffBaseMs: 10, backoffMaxMs: 40 },
+      eventhos: {
+        adminToken: ADMIN_TOKEN,
+        allowHosts: "127.0.0.1",
+        callTimeoutMs: 300,
+        retryLimit: 2,
+        backoffBaseMs: 10,
+        backoffMaxMs: 40,
+      },
     });
     api = new EventhosApi(h.httpPort);
   });

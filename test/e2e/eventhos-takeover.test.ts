@@ -7,7 +7,14 @@ import { Target, ok, type Behaviour } from "../support/target.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
 
 const CLAIM_IDLE_MS = 600;
-const delivery = { adminToken: ADMIN_TOKEN, claimIdleMs: CLAIM_IDLE_MS, backoffBaseMs: 10, backoffMaxMs: 50, callTimeoutMs: 10_000 };
+const delivery = {
+  adminToken: ADMIN_TOKEN,
+  allowHosts: "127.0.0.1",
+  claimIdleMs: CLAIM_IDLE_MS,
+  backoffBaseMs: 10,
+  backoffMaxMs: 50,
+  callTimeoutMs: 10_000,
+};
 
 /** The real executable on Redis. */
 function startProcess(redisUrl: string, keyPrefix: string) {
@@ -22,6 +29,8 @@ function startProcess(redisUrl: string, keyPrefix: string) {
     String(CLAIM_IDLE_MS),
     "--delivery-backoff-base-ms",
     "10",
+    "--delivery-allow-hosts",
+    "127.0.0.1",
   ]);
 }
 

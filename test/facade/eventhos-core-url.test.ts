@@ -12,7 +12,7 @@ describe("eventhos facade apart from the core (--core-url)", () => {
   let target: Target;
 
   before(async () => {
-    core = await startTestHerald({ eventhos: { backoffBaseMs: 10, backoffMaxMs: 20 } });
+    core = await startTestHerald({ eventhos: { allowHosts: "127.0.0.1", backoffBaseMs: 10, backoffMaxMs: 20 } });
     facade = await startFacadeServer(
       { server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` }, eventhos: { adminToken: ADMIN_TOKEN } },
       silentLogger,

@@ -19,7 +19,10 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
   let token: string;
 
   before(async () => {
-    h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET }, limits: { maxBodyBytes: 4096 } });
+    h = await startTestHerald({
+      eventhos: { adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET, allowHosts: "127.0.0.1" },
+      limits: { maxBodyBytes: 4096 },
+    });
     api = new EventhosApi(h.httpPort);
     target = await Target.start(ok);
     p = await api.producer("codes");
@@ -276,7 +279,10 @@ describe("eventhos /event/send with the original server's success code", () => {
   let token: string;
 
   before(async () => {
-    h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET }, eventhosFacade: { successCode: 20000 } });
+    h = await startTestHerald({
+      eventhos: { adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET, allowHosts: "127.0.0.1" },
+      eventhosFacade: { successCode: 20000 },
+    });
     api = new EventhosApi(h.httpPort);
     target = await Target.start(ok);
     p = await api.producer("original");
