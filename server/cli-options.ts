@@ -34,6 +34,10 @@ export const flags: Flag[] = [
   { flag: "handler-cursor-flush-ms", env: "HERALD_HANDLER_CURSOR_FLUSH_MS", key: "watch.handlerCursorFlushMs", kind: "integer", help: "how often open event handler streams save their position" },
   { flag: "xms-keepalive-ms", env: "HERALD_XMS_KEEPALIVE_MS", key: "xms.keepaliveMs", kind: "integer", help: "XMS event streams: interval of keepalive events" },
   { flag: "shutdown-grace-ms", env: "HERALD_SHUTDOWN_GRACE_MS", key: "server.shutdownGraceMs", kind: "integer", help: "on SIGTERM, time for calls to finish before connections are cut" },
+  { flag: "tls-cert", env: "HERALD_TLS_CERT", key: "tls.certFile", kind: "string", help: "PEM certificate (chain) file: TLS on both ports, with --tls-key; re-read on SIGHUP" },
+  { flag: "tls-key", env: "HERALD_TLS_KEY", key: "tls.keyFile", kind: "string", help: "PEM private key file of --tls-cert; re-read on SIGHUP" },
+  { flag: "tls-client-ca", env: "HERALD_TLS_CLIENT_CA", key: "tls.clientCaFile", kind: "string", help: "PEM CA file: clients on both ports must present a certificate it signed (mTLS); re-read on SIGHUP" },
+  { flag: "core-ca", env: "HERALD_CORE_CA", key: "tls.coreCaFile", kind: "string", help: "with an https:// --core-url: PEM CA file the core's certificate is checked against (unset: system roots)" },
   { flag: "max-message-bytes", env: "HERALD_MAX_MESSAGE_BYTES", key: "limits.maxMessageBytes", kind: "integer", help: "largest request message" },
   { flag: "max-subscribers", env: "HERALD_MAX_SUBSCRIBERS", key: "limits.maxSubscribers", kind: "integer", help: "most subscribers in one request" },
   { flag: "max-name-pairs", env: "HERALD_MAX_NAME_PAIRS", key: "limits.maxNamePairs", kind: "integer", help: "most name pairs in one request" },
@@ -56,6 +60,7 @@ export const flags: Flag[] = [
   { flag: "delivery-claim-idle-ms", env: "HERALD_DELIVERY_CLAIM_IDLE_MS", key: "eventhos.claimIdleMs", kind: "integer", help: "eventhos: work of an instance silent this long is taken over" },
   { flag: "delivery-log-retention-ms", env: "HERALD_DELIVERY_LOG_RETENTION_MS", key: "eventhos.logRetentionMs", kind: "integer", help: "eventhos: how long received events and attempts are kept" },
   { flag: "delivery-log-body-bytes", env: "HERALD_DELIVERY_LOG_BODY_BYTES", key: "eventhos.logBodyBytes", kind: "integer", help: "eventhos: bytes of each request/response body kept in the log" },
+  { flag: "delivery-allow-hosts", env: "HERALD_DELIVERY_ALLOW_HOSTS", key: "eventhos.allowHosts", kind: "string", help: "eventhos: host names, IPs and CIDR ranges (comma-separated) contracts may call although loopback, private or link-local" },
   { flag: "log-level", env: "LOG_LEVEL", key: "server.logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
 ];
 

@@ -5,6 +5,7 @@ import { defaultLimits, type Limits } from "../core/rpc/limits.js";
 import { defaultEventhosConfig, type EventhosConfig } from "../core/eventhos/eventhos-config.js";
 import { defaultXmsConfig, type XmsConfig } from "../facade/xms/xms-config.js";
 import { defaultEventhosFacadeConfig, type EventhosFacadeConfig } from "../facade/eventhos/eventhos-facade-config.js";
+import { defaultTlsConfig, type TlsConfig } from "./tls.js";
 
 /** The `server` section: the process itself. */
 export interface ServerConfig {
@@ -47,6 +48,7 @@ export interface HeraldConfig {
   xms: XmsConfig;
   eventhos: EventhosConfig;
   eventhosFacade: EventhosFacadeConfig;
+  tls: TlsConfig;
 }
 
 export const defaultConfig: HeraldConfig = {
@@ -58,6 +60,7 @@ export const defaultConfig: HeraldConfig = {
   xms: defaultXmsConfig,
   eventhos: defaultEventhosConfig,
   eventhosFacade: defaultEventhosFacadeConfig,
+  tls: defaultTlsConfig,
 };
 
 /** A configuration given in part: any section, any of its fields; the rest are defaults. */

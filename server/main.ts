@@ -31,11 +31,18 @@ async function main(): Promise<number> {
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "herald could not start");
     return 1;
   }
+  // SIGHUP re-reads the TLS files; a bad file is logged and the current certificates stay.
+  const started = herald;
+  const reload = () => void started.reloadTls();
+  process.on("SIGHUP", reload);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
   logger.info({ signal }, "shutting down");
+  // Still caught (a hangup must not kill the drain), but nothing to reload any more.
+  process.off("SIGHUP", reload);
+  process.on("SIGHUP", () => {});
   // A second signal while draining: stop at once.
   const force = () => process.exit(1);
   process.once("SIGTERM", force);

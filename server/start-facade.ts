@@ -1,13 +1,16 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { Logger } from "../core/logger.js";
-import { listenHttp, stopHttp } from "../core/transport/http-server.js";
+import { stopHttp } from "../core/transport/http-server.js";
 import { facadeFor } from "./facade-for.js";
 import { resolveConfig, type HeraldConfigInput } from "./config.js";
+import { listenPort, readCoreCa, reloadTls, ServerTls, tlsMode } from "./tls.js";
 
 export interface FacadeServer {
   readonly httpPort: number;
   close(): Promise<void>;
+  /** SIGHUP: re-reads the HTTP port's TLS files (the core's CA is read at start only); logs, never rejects. */
+  reloadTls(): Promise<void>;
 }
 
 /**
@@ -18,7 +21,10 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
   const config = resolveConfig(input);
   const { server, limits } = config;
   const coreUrl = input.server.coreUrl;
-  const session = new Http2SessionManager(coreUrl, { pingIntervalMs: 30_000 });
+  const coreCa = await readCoreCa(config.tls, coreUrl);
+  const tls = await ServerTls.load(config.tls, logger);
+  // An https:// core is checked against --core-ca, or the system's roots without it.
+  const session = new Http2SessionManager(coreUrl, { pingIntervalMs: 30_000 }, coreCa ? { ca: coreCa } : undefined);
   const transport = createGrpcTransport({ baseUrl: coreUrl, sessionManager: session, readMaxBytes: limits.maxMessageBytes });
   let serving = true;
   const facade = facadeFor(
@@ -27,11 +33,12 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
     logger,
     () => serving,
   );
-  const { server: http, port: httpPort } = await listenHttp(facade.callback(), server.host, server.httpPort);
-  logger.info({ httpPort, core: coreUrl }, "herald facade started, core over gRPC");
+  const { server: http, port: httpPort } = await listenPort(facade.callback(), server.host, server.httpPort, tls);
+  logger.info({ httpPort, tls: tlsMode(tls), core: coreUrl }, "herald facade started, core over gRPC");
   let closing: Promise<void> | undefined;
   return {
     httpPort,
+    reloadTls: () => reloadTls(tls, logger),
     close: () =>
       (closing ??= (async () => {
         serving = false;

@@ -18,12 +18,13 @@ import { startEventhos, type Eventhos } from "../core/eventhos/start-eventhos.js
 import { createGrpcServer } from "../core/transport/grpc-server.js";
 import { createConnectHandler } from "../core/transport/connect-handler.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
-import { listenHttp, stopHttp } from "../core/transport/http-server.js";
+import { stopHttp } from "../core/transport/http-server.js";
 import type { ServiceBinding } from "../core/transport/service-binding.js";
 import { facadeFor } from "./facade-for.js";
 import { resolveConfig, type HeraldConfigInput } from "./config.js";
 import { connectBackends, redactUrl } from "./backends.js";
 import { loadSeed } from "./seed.js";
+import { listenPort, reloadTls, ServerTls, tlsMode } from "./tls.js";
 
 /** Page size when a watcher's gap is filled from history. */
 const HISTORY_PAGE = 500;
@@ -35,12 +36,16 @@ export interface Herald {
   readonly fanOut: FanOut;
   /** Stops accepting, ends streams with UNAVAILABLE, waits up to the grace period, closes Redis. */
   close(): Promise<void>;
+  /** SIGHUP: re-reads the TLS files for new connections (open ones keep theirs); logs, never rejects. */
+  reloadTls(): Promise<void>;
 }
 
 /** Starts a Herald process: the core on gRPC, the facade plus Connect/gRPC-Web on HTTP. */
 export async function startHerald(input: HeraldConfigInput, logger: Logger): Promise<Herald> {
   const config = resolveConfig(input);
   const { server, limits } = config;
+  // Before anything is opened: bad TLS files refuse the start with their own message.
+  const tls = await ServerTls.load(config.tls, logger);
   const backends = await connectBackends(config, logger);
   const { bus, stores, mode } = backends;
   const shutdown = new AbortController();
@@ -49,12 +54,12 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
   let cursors: HandlerCursors | undefined;
   let eventhos: Eventhos | undefined;
   try {
+    const validator = new Validator(limits);
     if (server.seedFile) {
-      const counts = await loadSeed(stores.registry, server.seedFile);
+      const counts = await loadSeed(stores.registry, server.seedFile, validator);
       logger.info({ seed: server.seedFile, ...counts }, "registry seed loaded");
     }
 
-    const validator = new Validator(limits);
     const fanOut = new FanOut(bus, { queueLimit: config.watch.queueLimit, historyPage: HISTORY_PAGE, logger });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
     const hub = withErrorMapping(createHubService({ stores, bus, fanOut, cursors, validator, historyPage: HISTORY_PAGE, logger }));
@@ -77,8 +82,10 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       reflectionFiles: [file_google_rpc_error_details, file_google_rpc_status],
     });
     const grpcPort = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(`${server.host}:${server.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
+      grpcServer.bindAsync(
+        `${server.host}:${server.grpcPort}`,
+        tls?.grpcCredentials ?? grpc.ServerCredentials.createInsecure(),
+        (err, port) => (err ? reject(err) : resolve(port)),
       ),
     );
 
@@ -97,10 +104,10 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       readMaxBytes: limits.maxMessageBytes,
       fallback: facade.callback(),
     });
-    const { server: http, port: httpPort } = await listenHttp(handler, server.host, server.httpPort);
+    const { server: http, port: httpPort } = await listenPort(handler, server.host, server.httpPort, tls);
 
     logger.info(
-      { mode, grpcPort, httpPort, redis: config.redis.url ? redactUrl(config.redis.url) : undefined },
+      { mode, grpcPort, httpPort, tls: tlsMode(tls), redis: config.redis.url ? redactUrl(config.redis.url) : undefined },
       mode === "embedded"
         ? "herald started embedded: memory bus and store, nothing shared, nothing kept across restarts"
         : "herald started with Redis",
@@ -112,6 +119,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       httpPort,
       mode,
       fanOut,
+      reloadTls: () => reloadTls(tls, logger),
       close: () =>
         (closing ??= (async () => {
           serving = false;
