@@ -6,6 +6,7 @@ import { backoffMs } from "../core/eventhos/backoff.js";
 import { buildRequest } from "../core/eventhos/delivery-engine.js";
 import { ActionSchema, ReceivedEventSchema } from "../core/gen/herald/v1/eventhos_pb.js";
 import { hashKey, hashSecret, newKey, sameHash, TokenSigner, verifySecret } from "../core/eventhos/token-signer.js";
+import { isSecretHeader, REDACTED, redactAction, redactHeaders } from "../core/eventhos/secret-headers.js";
 import { addressKind, embeddedIPv4, OutboundGuard, type Resolver } from "../core/eventhos/outbound-guard.js";
 
 const source = { body: { a: { b: [10, { c: "deep" }] }, n: 1, s: "x y" }, headers: { "x-id": "h1" }, query: { q: "v" } };
@@ -48,6 +49,22 @@ describe("eventhos templates", () => {
     const get = buildRequest(create(ActionSchema, { method: "GET", url: "http://t/" }), received);
     assert.equal(get.body, undefined);
     assert.equal(get.headers["content-type"], undefined);
+  });
+});
+
+describe("eventhos secret headers", () => {
+  it("redacts marked headers case-insensitively and the always-secret ones unmarked; others are kept", () => {
+    assert.equal(isSecretHeader("Cookie", []), true);
+    assert.equal(isSecretHeader("X-Sig", ["x-sig"]), true);
+    assert.equal(isSecretHeader("x-trace", ["x-sig"]), false);
+    assert.deepEqual(redactHeaders({ Authorization: "Bearer t", "X-Sig": "s", "x-trace": "t" }, ["x-sig"]), {
+      Authorization: REDACTED,
+      "X-Sig": REDACTED,
+      "x-trace": "t",
+    });
+    const action = create(ActionSchema, { id: "a", headers: { "x-api-key": "k", "proxy-authorization": "p" } });
+    assert.deepEqual(redactAction(action).headers, { "x-api-key": REDACTED, "proxy-authorization": REDACTED });
+    assert.equal(action.headers["x-api-key"], "k", "the action itself keeps its values");
   });
 });
 

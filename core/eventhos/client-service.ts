@@ -3,19 +3,19 @@ import { create } from "@bufbuild/protobuf";
 import { ClientSchema, type ClientService, type Client } from "../gen/herald/v1/eventhos_pb.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import type { ClientRecord, ClientStore } from "./client-store.js";
-import { appNotFound, eventNotFound, found, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
+import { appNotFound, found, heraldError, invalidArgument } from "../rpc/errors.js";
+import { clientNotFound, unauthenticated, type Authorize } from "./authorize.js";
 import type { Validator } from "../rpc/validate.js";
-import { DECOY_HASH, hashKey, hashSecret, isLongLivedKey, newKey, sameHash, verifySecret, type TokenSigner } from "./token-signer.js";
+import { DECOY_HASH, hashSecret, newKey, verifySecret, type TokenSigner } from "./token-signer.js";
 
 export interface ClientServiceDeps {
   registry: RegistryStore;
   clients: ClientStore;
   signer: TokenSigner;
   validator: Validator;
+  /** The access-key check (createAuthorizer), shared with DeliveryService.ReceiveEvent. */
+  authorize: Authorize;
 }
-
-const unauthenticated = (why: string) => heraldError(Code.Unauthenticated, "UNAUTHENTICATED", why);
-const clientNotFound = (id: string) => notFound("CLIENT_NOT_FOUND", "client", id);
 
 function toClient(r: ClientRecord): Client {
   return create(ClientSchema, {
@@ -29,31 +29,10 @@ function toClient(r: ClientRecord): Client {
 
 /** Clients, their tokens and keys, and the check of an access key (eventhos /event/send). */
 export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof ClientService> {
-  const { registry, clients, signer, validator: v } = deps;
+  const { registry, clients, signer, validator: v, authorize } = deps;
 
   async function existing(id: string): Promise<ClientRecord> {
     return found(await clients.getClient(v.id("client_id", id)), "CLIENT_NOT_FOUND", "client", id);
-  }
-
-  /** The client an access key stands for; the errors say why not. */
-  async function clientOf(accessKey: string): Promise<ClientRecord> {
-    if (accessKey === "") throw unauthenticated("access key is required");
-    if (isLongLivedKey(accessKey)) {
-      const hash = hashKey(accessKey);
-      const found = await clients.findKey(hash);
-      const client = found && (await clients.getClient(found.clientId));
-      // A revoked key, or one whose client is gone, is simply no key.
-      if (!found || !client || !client.keys.some((k) => k.id === found.keyId && sameHash(k.hash, hash))) {
-        throw unauthenticated("unknown or revoked key");
-      }
-      return client;
-    }
-    const claims = await signer.verify(accessKey);
-    if (!claims) throw unauthenticated("invalid or expired token");
-    const client = await clients.getClient(claims.clientId);
-    if (!client) throw clientNotFound(claims.clientId);
-    if (client.generation !== claims.generation) throw unauthenticated("token issued before the client's secret changed");
-    return client;
   }
 
   return {
@@ -116,15 +95,7 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
     },
 
     async authorize(req) {
-      // Tokens are longer than the field limit; bounded all the same.
-      if (req.accessKey.length > 8192) throw unauthenticated("access key too long");
-      const eventId = v.id("event_id", req.eventId);
-      const client = await clientOf(req.accessKey);
-      const event = await registry.getEvent(eventId);
-      if (!event) throw eventNotFound(eventId);
-      const allowed = client.allowedEventIds.length > 0 ? client.allowedEventIds.includes(eventId) : event.appId === client.appId;
-      if (!allowed) throw heraldError(Code.PermissionDenied, "EVENT_NOT_ALLOWED", `client "${client.id}" may not send event "${eventId}"`);
-      return { clientId: client.id, appId: event.appId, eventId };
+      return authorize(req.accessKey, req.eventId);
     },
   };
 }

@@ -16,6 +16,7 @@ import type { Job, WorkQueue } from "../queue/work-queue.js";
 import { ActionCaller, type CallRequest, type CallResult } from "./call-action.js";
 import { renderJson, renderText, type TemplateSource } from "./body-template.js";
 import { backoffMs, wait } from "./backoff.js";
+import { redactHeaders } from "./secret-headers.js";
 
 export interface DeliveryEngineOptions {
   /** Jobs (received events) run at once by this instance. */
@@ -189,7 +190,16 @@ export class DeliveryEngine {
         number,
         started: timestampNow(),
         outcome: AttemptOutcome.STARTED,
-        ...(request ? { request: create(HttpExchangeSchema, { ...request, body: this.clip(request.body ?? "") }) } : {}),
+        // The log never holds a secret header's value; the call itself sends it.
+        ...(request && action
+          ? {
+              request: create(HttpExchangeSchema, {
+                ...request,
+                headers: redactHeaders(request.headers, action.secretHeaders),
+                body: this.clip(request.body ?? ""),
+              }),
+            }
+          : {}),
       });
       if (!(await store.startAttempt(execution.id, attempt))) return "lost";
       const result: CallResult = request

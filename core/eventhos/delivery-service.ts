@@ -16,21 +16,28 @@ import type { DeliveryStore } from "./delivery-store.js";
 import type { WorkQueue } from "../queue/work-queue.js";
 import { appNotFound, eventNotFound, found, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
+import type { Authorize } from "./authorize.js";
+import { redactAction, REDACTED, isSecretHeader } from "./secret-headers.js";
 
 export interface DeliveryServiceDeps {
   registry: RegistryStore;
   delivery: DeliveryStore;
   queue: WorkQueue;
   validator: Validator;
+  /** The access-key check of ClientService.Authorize (createAuthorizer). */
+  authorize: Authorize;
 }
 
 export const ACTION_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 const MAX_TEMPLATE_BYTES = 64 * 1024;
 const MAX_LIST = 1000;
+const MAX_SECRET_HEADERS = 64;
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$/;
 
 /** Actions, contracts, receiving events into the delivery queue, and the execution log. */
 export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<typeof DeliveryService> {
-  const { registry, delivery, queue, validator: v } = deps;
+  const { registry, delivery, queue, validator: v, authorize } = deps;
 
   async function execution(id: string): Promise<Execution> {
     return found(await delivery.getExecution(v.id("id", id)), "EXECUTION_NOT_FOUND", "execution", id);
@@ -56,6 +63,26 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
         v.required("action.headers name", k);
         if (val.length > 8192) throw invalidArgument(`action.headers.${k} is longer than 8192 characters`);
       }
+      if (a.secretHeaders.length > MAX_SECRET_HEADERS)
+        throw invalidArgument(`action.secret_headers lists more than ${MAX_SECRET_HEADERS} names`);
+      a.secretHeaders = [
+        ...new Set(
+          a.secretHeaders.map((name, i) => {
+            if (!HEADER_NAME.test(name)) throw invalidArgument(`action.secret_headers[${i}] is not a header name`);
+            return name.toLowerCase();
+          }),
+        ),
+      ];
+      // Replies show secret values redacted: one sent back as is keeps the stored value.
+      const old = await delivery.getAction(a.id);
+      const stored = new Map(Object.entries(old?.headers ?? {}).map(([k, val]) => [k.toLowerCase(), val]));
+      for (const [k, val] of Object.entries(a.headers)) {
+        // Secret then or now: the mark came from a reply, not from the admin.
+        if (val !== REDACTED || !isSecretHeader(k, [...a.secretHeaders, ...(old?.secretHeaders ?? [])])) continue;
+        const kept = stored.get(k.toLowerCase());
+        if (kept === undefined) throw invalidArgument(`action.headers.${k} is "${REDACTED}" but the action has no stored value for it`);
+        a.headers[k] = kept;
+      }
       if (Buffer.byteLength(a.bodyTemplate) > MAX_TEMPLATE_BYTES) throw invalidArgument("action.body_template is larger than 64 KiB");
       if (a.bodyTemplate !== "") {
         try {
@@ -65,13 +92,13 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
         }
       }
       if (!(await registry.getApp(a.appId))) throw appNotFound(a.appId);
-      return { action: await delivery.upsertAction(create(ActionSchema, a)) };
+      return { action: redactAction(await delivery.upsertAction(create(ActionSchema, a))) };
     },
     async getAction(req) {
-      return { action: found(await delivery.getAction(v.id("id", req.id)), "ACTION_NOT_FOUND", "action", req.id) };
+      return { action: redactAction(found(await delivery.getAction(v.id("id", req.id)), "ACTION_NOT_FOUND", "action", req.id)) };
     },
     async listActions(req) {
-      return { actions: await delivery.listActions(v.optionalId("app_id", req.appId)) };
+      return { actions: (await delivery.listActions(v.optionalId("app_id", req.appId))).map(redactAction) };
     },
     async deleteAction(req) {
       if (!(await delivery.deleteAction(v.id("id", req.id)))) throw notFound("ACTION_NOT_FOUND", "action", req.id);
@@ -101,14 +128,23 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
 
     async receiveEvent(req) {
       const id = v.id("msg_id", req.msgId);
-      v.id("app_id", req.appId);
+      v.optionalId("app_id", req.appId);
       v.id("event_id", req.eventId);
       v.optionalId("client_id", req.clientId);
       v.payload(req.body);
+      // The same check as ClientService.Authorize: anyone reaching this port could otherwise
+      // record events (and run their contracts) without a credential. The ids recorded are the
+      // key's and the event's, never taken on the caller's word.
+      const auth = await authorize(req.accessKey, req.eventId);
+      if (req.clientId !== "" && req.clientId !== auth.clientId) {
+        throw invalidArgument(`client_id "${req.clientId}" is not the access key's client`);
+      }
+      if (req.appId !== "" && req.appId !== auth.appId)
+        throw invalidArgument(`app_id "${req.appId}" is not the app of event "${auth.eventId}"`);
       const known = await delivery.getReceived(id);
       if (known) return { receivedId: id, contracts: known.executionIds.length };
       // A snapshot of the active contracts: later changes do not alter a received event's plan.
-      const contracts = (await delivery.listContracts(req.eventId)).filter((c) => c.active);
+      const contracts = (await delivery.listContracts(auth.eventId)).filter((c) => c.active);
       const executions = contracts.map((c, i) =>
         create(ExecutionSchema, {
           id: `${id}-${i + 1}`,
@@ -122,9 +158,9 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       );
       const received = create(ReceivedEventSchema, {
         id,
-        eventId: req.eventId,
-        appId: req.appId,
-        clientId: req.clientId,
+        eventId: auth.eventId,
+        appId: auth.appId,
+        clientId: auth.clientId,
         time: timestampNow(),
         headers: req.headers,
         query: req.query,

@@ -19,6 +19,7 @@ import { MemoryDeliveryStore } from "./memory-delivery-store.js";
 import { RedisDeliveryStore } from "./redis-delivery-store.js";
 import { DeliveryEngine } from "./delivery-engine.js";
 import { TokenSigner } from "./token-signer.js";
+import { createAuthorizer } from "./authorize.js";
 import { createClientService } from "./client-service.js";
 import { createDeliveryService } from "./delivery-service.js";
 
@@ -64,12 +65,14 @@ export async function startEventhos(deps: {
     // generated on this backend (Redis keeps it; embedded it lives as long as the process).
     const secret = config.tokenSecret ?? (await clientStore.sharedSecret(randomBytes(32).toString("base64url")));
     const signer = new TokenSigner(secret, config.tokenTtlSeconds);
+    // One access-key check for ClientService.Authorize and DeliveryService.ReceiveEvent.
+    const authorize = createAuthorizer({ registry, clients: clientStore, signer, validator });
     const engine = new DeliveryEngine({ store: deliveryStore, queue, logger }, config);
     engine.start();
     const stores = { clientStore, deliveryStore, queue };
     return {
-      clients: withErrorMapping(createClientService({ registry, clients: clientStore, signer, validator })),
-      delivery: withErrorMapping(createDeliveryService({ registry, delivery: deliveryStore, queue, validator })),
+      clients: withErrorMapping(createClientService({ registry, clients: clientStore, signer, validator, authorize })),
+      delivery: withErrorMapping(createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize })),
       engine,
       async close() {
         await engine.close();

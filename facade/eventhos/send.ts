@@ -21,8 +21,9 @@ export function accessKey(ctx: Context): string {
 
 /**
  * POST /event/send?event-identifier=…: checks the key for the event, publishes the JSON body (no
- * body: `{}`) through the hub's SendEvent (payload), then records it for the contracts. Nothing is
- * written before the key and the body are good. Success is `deps.successCode`.
+ * body: `{}`) through the hub's SendEvent (payload), then records it for the contracts (ReceiveEvent,
+ * given the same key, checks it again). Nothing is written before the key and the body are good.
+ * Success is `deps.successCode`.
  */
 export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void> {
   const raw = ctx.query["event-identifier"];
@@ -37,7 +38,11 @@ export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void>
     stage = "send";
     const sent = await deps.hub.sendEvent({ appId: auth.appId, eventId: auth.eventId, payload });
     stage = "record";
+    // ReceiveEvent checks the key again (it must: it is reachable on its own); the Authorize above
+    // stays so that nothing is published for a bad key. A key revoked or a client deleted in
+    // between fails here, after publishing: 500000, as storage failing would (see failure).
     const received = await deps.delivery.receiveEvent({
+      accessKey: accessKey(ctx),
       msgId: sent.msgId,
       appId: auth.appId,
       eventId: auth.eventId,
@@ -56,7 +61,13 @@ function failure(err: unknown, stage: string, ctx: Context, deps: EventhosDeps):
   if (err instanceof UnsupportedTypeError) return CODES.UNSUPPORTED_TYPE;
   if (err instanceof TooLargeError) return CODES.TOO_LARGE;
   if (err instanceof FormatError) return CODES.INVALID_JSON;
-  switch (reasonOf(err)) {
+  const reason = reasonOf(err);
+  // Published already: a 4xx would claim nothing was written.
+  if (stage === "record" && reason !== "INVALID_ARGUMENT") {
+    deps.logger.error({ err, stage, path: ctx.path }, "eventhos send published but not recorded");
+    return CODES.NOT_CATEGORIZED;
+  }
+  switch (reason) {
     case "UNAUTHENTICATED":
     case "EVENT_NOT_ALLOWED":
       return CODES.INCORRECT_TOKEN;

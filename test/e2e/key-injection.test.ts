@@ -45,6 +45,7 @@ describe("ids that reach Redis keys (key injection)", () => {
   let h: TestHerald;
   let eventhos: ReturnType<typeof eventhosClients>;
   let prefix: string;
+  let accessKey: string;
 
   before(async () => {
     redis = await RedisServer.start({ durable: false });
@@ -62,6 +63,9 @@ describe("ids that reach Redis keys (key injection)", () => {
       // Inactive: no delivery runs in the background while the tests count keys; the event's index is written all the same.
       contract: { id: "e9-notify", eventId: "e9", actionId: "notify", name: "c", active: false },
     });
+    // ReceiveEvent checks the producer's access key (issue 13).
+    await unary(eventhos.clients, "upsertClient", { client: { id: "shop-producer", appId: "shop", name: "p" }, secret: "s3cret" });
+    accessKey = (await unary(eventhos.clients, "issueToken", { clientId: "shop-producer", clientSecret: "s3cret" })).accessToken;
   });
   after(async () => {
     eventhos?.close();
@@ -114,7 +118,7 @@ describe("ids that reach Redis keys (key injection)", () => {
     // What the eventhos facade does for /event/send: SendEvent, then ReceiveEvent with its msg id.
     for (let i = 0; i < 2; i++) {
       const sent = await unary(h.clients.hub, "sendEvent", { eventId: "e9", payload: { numberValue: i } });
-      const received = await unary(eventhos.delivery, "receiveEvent", { msgId: sent.msgId, appId: "shop", eventId: "e9" });
+      const received = await unary(eventhos.delivery, "receiveEvent", { msgId: sent.msgId, appId: "shop", eventId: "e9", accessKey });
       assert.equal(received.contracts, 0);
       assert.equal(await raw.type(index), "zset");
       assert.notEqual(await raw.zscore(index, sent.msgId), null, "the index lists the received event");

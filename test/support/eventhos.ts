@@ -1,5 +1,10 @@
 import { strict as assert } from "node:assert";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
 import { http, type HttpReply } from "./http.js";
+import type { RawClient } from "./grpc-client.js";
 
 export const ADMIN_TOKEN = "admin-token-for-tests";
 
@@ -97,4 +102,28 @@ export class EventhosApi {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+/** Plain grpc-js clients of the eventhos services, from the .proto alone (as grpc-client.ts does for the others). */
+export function eventhosGrpc(port: number): { clients: RawClient; delivery: RawClient; close(): void } {
+  const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..", "proto");
+  const definition = protoLoader.loadSync(join(protoDir, "herald/v1/eventhos.proto"), {
+    includeDirs: [protoDir],
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const v1 = (grpc.loadPackageDefinition(definition) as any).herald.v1;
+  const creds = grpc.credentials.createInsecure();
+  const clients = new v1.ClientService(`127.0.0.1:${port}`, creds) as RawClient;
+  const delivery = new v1.DeliveryService(`127.0.0.1:${port}`, creds) as RawClient;
+  return {
+    clients,
+    delivery,
+    close() {
+      clients.close();
+      delivery.close();
+    },
+  };
 }
