@@ -8,7 +8,8 @@ interface Flag {
   flag: string;
   env: string;
   key: Key;
-  kind: "string" | "integer";
+  /** "boolean": a flag without a value; its environment variable takes 1/true/yes or 0/false/no. */
+  kind: "string" | "integer" | "boolean";
   /** The only values accepted, when the field takes a few. */
   choices?: readonly string[];
   help: string;
@@ -17,7 +18,8 @@ interface Flag {
 /** Every flag, its environment variable and its option; --help is generated from this table. */
 // biome-ignore format: a table, one flag a line
 export const flags: Flag[] = [
-  { flag: "host", env: "HERALD_HOST", key: "server.host", kind: "string", help: "interface to bind" },
+  { flag: "host", env: "HERALD_HOST", key: "server.host", kind: "string", help: "interface to bind; anything but loopback needs --insecure" },
+  { flag: "insecure", env: "HERALD_INSECURE", key: "server.insecure", kind: "boolean", help: "serve the unauthenticated API on a non-loopback --host anyway (logged at warn)" },
   { flag: "grpc-port", env: "HERALD_GRPC_PORT", key: "server.grpcPort", kind: "integer", help: "gRPC port (0: any free)" },
   { flag: "http-port", env: "HERALD_HTTP_PORT", key: "server.httpPort", kind: "integer", help: "HTTP port: facade, Connect, gRPC-Web (0: any free)" },
   { flag: "redis-url", env: "REDIS_URL", key: "redis.url", kind: "string", help: "Redis URL; unset runs embedded (memory, one process)" },
@@ -80,7 +82,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
       allowPositionals: false,
       options: {
         help: { type: "boolean", short: "h" },
-        ...Object.fromEntries(flags.map((f) => [f.flag, { type: "string" as const }])),
+        ...Object.fromEntries(flags.map((f) => [f.flag, { type: f.kind === "boolean" ? ("boolean" as const) : ("string" as const) }])),
       },
     }));
   } catch (err) {
@@ -90,6 +92,15 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
 
   const config = resolveConfig();
   for (const f of flags) {
+    const [section, field] = split(f.key);
+    const set = (value: unknown) => {
+      (config[section] as unknown as Record<string, unknown>)[field] = value;
+    };
+    if (f.kind === "boolean") {
+      const value = values[f.flag] === true ? true : envBoolean(f, env[f.env]);
+      if (value !== undefined) set(value);
+      continue;
+    }
     const raw = (values[f.flag] as string | undefined) ?? env[f.env];
     if (raw === undefined || raw === "") continue;
     let value: string | number = raw;
@@ -100,10 +111,18 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
       if (!/^\d+$/.test(raw)) throw new UsageError(`--${f.flag} (${f.env}) must be a whole number, got "${raw}"`);
       value = Number(raw);
     }
-    const [section, field] = split(f.key);
-    (config[section] as unknown as Record<string, unknown>)[field] = value;
+    set(value);
   }
   return { help: false, config };
+}
+
+/** A boolean flag's environment variable: 1/true/yes or 0/false/no (any case); unset or empty: not given. */
+function envBoolean(f: Flag, raw: string | undefined): boolean | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const v = raw.trim().toLowerCase();
+  if (["1", "true", "yes"].includes(v)) return true;
+  if (["0", "false", "no"].includes(v)) return false;
+  throw new UsageError(`${f.env} (--${f.flag}) must be 1, true, yes, 0, false or no, got "${raw}"`);
 }
 
 function split(key: Key): [keyof HeraldConfig, string] {

@@ -9,8 +9,10 @@ import { defaultTlsConfig, type TlsConfig } from "./tls.js";
 
 /** The `server` section: the process itself. */
 export interface ServerConfig {
-  /** Interface both servers bind to. */
+  /** Interface both servers bind to; anything but loopback needs `insecure` (server/exposure.ts). */
   host: string;
+  /** Serve the unauthenticated API on a non-loopback `host` anyway (logged at warn). */
+  insecure: boolean;
   /** gRPC (grpc-js) port; 0 picks a free one. */
   grpcPort: number;
   /** HTTP port: the legacy facade plus Connect and gRPC-Web; 0 picks a free one. */
@@ -25,7 +27,8 @@ export interface ServerConfig {
 }
 
 export const defaultServerConfig: ServerConfig = {
-  host: "0.0.0.0",
+  host: "127.0.0.1",
+  insecure: false,
   grpcPort: 50051,
   httpPort: 8080,
   coreUrl: undefined,

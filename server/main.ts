@@ -3,6 +3,7 @@ import { createLogger } from "../core/logger.js";
 import { parseOptions, usage, UsageError } from "./cli-options.js";
 import { startHerald } from "./start-herald.js";
 import { startFacadeServer } from "./start-facade.js";
+import { ExposureError } from "./exposure.js";
 
 /** The entry point: the only place that reads flags, environment and signals. */
 async function main(): Promise<number> {
@@ -28,6 +29,11 @@ async function main(): Promise<number> {
       ? await startFacadeServer({ ...config, server: { ...config.server, coreUrl } }, logger)
       : await startHerald(config, logger);
   } catch (err) {
+    // Refused by the exposure rule: a usage error (fix the flags), told plainly, before anything opened.
+    if (err instanceof ExposureError) {
+      process.stderr.write(`herald: ${err.message}\n`);
+      return 2;
+    }
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "herald could not start");
     return 1;
   }

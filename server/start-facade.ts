@@ -5,6 +5,7 @@ import { stopHttp } from "../core/transport/http-server.js";
 import { facadeFor } from "./facade-for.js";
 import { resolveConfig, type HeraldConfigInput } from "./config.js";
 import { listenPort, readCoreCa, reloadTls, ServerTls, tlsMode } from "./tls.js";
+import { checkExposure, logExposure } from "./exposure.js";
 
 export interface FacadeServer {
   readonly httpPort: number;
@@ -21,6 +22,8 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
   const config = resolveConfig(input);
   const { server, limits } = config;
   const coreUrl = input.server.coreUrl;
+  // Before anything is opened: the facade's routes are unauthenticated too (ExposureError).
+  const exposure = checkExposure(server.host, server.insecure);
   const coreCa = await readCoreCa(config.tls, coreUrl);
   const tls = await ServerTls.load(config.tls, logger);
   // An https:// core is checked against --core-ca, or the system's roots without it.
@@ -34,7 +37,8 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
     () => serving,
   );
   const { server: http, port: httpPort } = await listenPort(facade.callback(), server.host, server.httpPort, tls);
-  logger.info({ httpPort, tls: tlsMode(tls), core: coreUrl }, "herald facade started, core over gRPC");
+  logExposure(exposure, logger);
+  logger.info({ host: server.host, httpPort, tls: tlsMode(tls), core: coreUrl }, "herald facade started, core over gRPC");
   let closing: Promise<void> | undefined;
   return {
     httpPort,

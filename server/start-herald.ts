@@ -25,6 +25,7 @@ import { resolveConfig, type HeraldConfigInput } from "./config.js";
 import { connectBackends, redactUrl } from "./backends.js";
 import { loadSeed } from "./seed.js";
 import { listenPort, reloadTls, ServerTls, tlsMode } from "./tls.js";
+import { checkExposure, logExposure } from "./exposure.js";
 
 /** Page size when a watcher's gap is filled from history. */
 const HISTORY_PAGE = 500;
@@ -44,6 +45,8 @@ export interface Herald {
 export async function startHerald(input: HeraldConfigInput, logger: Logger): Promise<Herald> {
   const config = resolveConfig(input);
   const { server, limits } = config;
+  // Before anything is opened: an unauthenticated API beyond loopback needs --insecure (ExposureError).
+  const exposure = checkExposure(server.host, server.insecure);
   // Before anything is opened: bad TLS files refuse the start with their own message.
   const tls = await ServerTls.load(config.tls, logger);
   const backends = await connectBackends(config, logger);
@@ -106,8 +109,9 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     });
     const { server: http, port: httpPort } = await listenPort(handler, server.host, server.httpPort, tls);
 
+    logExposure(exposure, logger);
     logger.info(
-      { mode, grpcPort, httpPort, tls: tlsMode(tls), redis: config.redis.url ? redactUrl(config.redis.url) : undefined },
+      { mode, host: server.host, grpcPort, httpPort, tls: tlsMode(tls), redis: config.redis.url ? redactUrl(config.redis.url) : undefined },
       mode === "embedded"
         ? "herald started embedded: memory bus and store, nothing shared, nothing kept across restarts"
         : "herald started with Redis",

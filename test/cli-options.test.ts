@@ -32,6 +32,28 @@ describe("parseOptions", () => {
     }
     assert.match(usage(), /--eventhos-success-code\s+HERALD_EVENTHOS_SUCCESS_CODE\s+.*\(default 200000\)/);
   });
+  it("takes --insecure as a flag without a value, HERALD_INSECURE as a yes or a no", () => {
+    const insecure = (argv: string[], env: NodeJS.ProcessEnv) => {
+      const p = parseOptions(argv, env);
+      assert.ok(!p.help);
+      return p.config.server.insecure;
+    };
+    assert.equal(insecure([], {}), false);
+    assert.equal(insecure(["--insecure"], {}), true);
+    assert.equal(insecure(["--insecure"], { HERALD_INSECURE: "0" }), true, "the flag wins");
+    for (const yes of ["1", "true", "TRUE", "yes", "Yes"]) assert.equal(insecure([], { HERALD_INSECURE: yes }), true, yes);
+    for (const no of ["0", "false", "no", ""]) assert.equal(insecure([], { HERALD_INSECURE: no }), false, no);
+    assert.throws(
+      () => parseOptions([], { HERALD_INSECURE: "maybe" }),
+      /HERALD_INSECURE \(--insecure\) must be 1, true, yes, 0, false or no/,
+    );
+    assert.throws(() => parseOptions(["--insecure=yes"], {}), UsageError, "takes no value");
+    const p = parseOptions(["--insecure", "--host", "0.0.0.0"], {});
+    assert.ok(!p.help);
+    assert.equal(p.config.server.host, "0.0.0.0");
+    assert.match(usage(), /--insecure\s+HERALD_INSECURE\s+.*\(default false\)/);
+    assert.match(usage(), /--host\s+HERALD_HOST\s+.*\(default "127\.0\.0\.1"\)/);
+  });
   it("refuses unknown flags and bad numbers", () => {
     assert.throws(() => parseOptions(["--nope"], {}), UsageError);
     assert.throws(() => parseOptions(["--history-size", "-1"], {}), UsageError);
