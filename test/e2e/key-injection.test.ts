@@ -1,8 +1,5 @@
 import { strict as assert } from "node:assert";
-import { fileURLToPath } from "node:url";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { Redis } from "ioredis";
 import type { ConnectError } from "@connectrpc/connect";
 import { Validator } from "../../core/rpc/validate.js";
@@ -10,40 +7,17 @@ import { defaultLimits } from "../../core/rpc/limits.js";
 import { reasonOf } from "../../core/rpc/errors.js";
 import { RedisServer } from "../support/redis-server.js";
 import { startTestHerald, uniquePrefix, type TestHerald } from "../support/herald.js";
-import { rejection, unary, Watch, type RawClient } from "../support/grpc-client.js";
+import { rejection, unary, Watch } from "../support/grpc-client.js";
 import { eventPushDocument } from "../support/contract-docs.js";
 import { post, XML } from "../support/http.js";
-
-/** Plain grpc-js clients of the eventhos services, from the .proto alone (as grpc-client.ts does for the others). */
-function eventhosClients(port: number): { clients: RawClient; delivery: RawClient; close(): void } {
-  const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..", "proto");
-  const definition = protoLoader.loadSync(join(protoDir, "herald/v1/eventhos.proto"), {
-    includeDirs: [protoDir],
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const v1 = (grpc.loadPackageDefinition(definition) as any).herald.v1;
-  const creds = grpc.credentials.createInsecure();
-  const clients = new v1.ClientService(`127.0.0.1:${port}`, creds) as RawClient;
-  const delivery = new v1.DeliveryService(`127.0.0.1:${port}`, creds) as RawClient;
-  return {
-    clients,
-    delivery,
-    close() {
-      clients.close();
-      delivery.close();
-    },
-  };
-}
+import { eventhosGrpc } from "../support/eventhos.js";
 
 /** Issue 13: ids from requests are checked before they reach a Redis key. */
 describe("ids that reach Redis keys (key injection)", () => {
   let redis: RedisServer;
   let raw: Redis;
   let h: TestHerald;
-  let eventhos: ReturnType<typeof eventhosClients>;
+  let eventhos: ReturnType<typeof eventhosGrpc>;
   let prefix: string;
   let accessKey: string;
 
@@ -53,7 +27,7 @@ describe("ids that reach Redis keys (key injection)", () => {
     await raw.connect();
     prefix = uniquePrefix();
     h = await startTestHerald({ redis: { url: redis.url, keyPrefix: prefix } });
-    eventhos = eventhosClients(h.grpcPort);
+    eventhos = eventhosGrpc(h.grpcPort);
     await unary(h.clients.registry, "upsertApp", { app: { id: "shop", name: "shop", published: true } });
     await unary(h.clients.registry, "upsertEvent", { event: { id: "e9", appId: "shop", name: "e9", published: true } });
     await unary(eventhos.delivery, "upsertAction", {
