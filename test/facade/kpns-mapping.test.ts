@@ -12,6 +12,7 @@ import { parseSubscription, renderSubscriptionResponse } from "../../facade/kpns
 import { renderMessageResponse } from "../../facade/kpns/message-response.js";
 import { statusBody } from "../../facade/kpns/status.js";
 import { eventPushDocument } from "../support/contract-docs.js";
+import { konyChannels } from "../support/kony.js";
 
 const limits = { maxDepth: 32 };
 const xml = (s: string) => parseXml(s, limits);
@@ -87,15 +88,7 @@ describe("kpns mapping (pure, no server)", () => {
         event: {
           eventid: "1",
           message: { subscribers: { subscriber: [{ ksid: "xxxx" }] }, content: { mimeType: "text/plain", priorityService: "false" } },
-          email: {
-            recipients: { recipient: [{ emailId: "bob@example.com", id: "42" }] },
-            from: { emailId: "noreply@example.com" },
-            content: { priorityService: "false", eventNamePairs: { key: [{ name: "Email", content: "bob@example.com" }] } },
-          },
-          sms: {
-            recipients: { recipient: [{ mobile: "+15550100", id: "42" }] },
-            content: { mimeType: "text/plain", priorityService: "false" },
-          },
+          ...konyChannels(),
           eventNamePairs: { key: [] },
         },
       };
@@ -107,17 +100,7 @@ describe("kpns mapping (pure, no server)", () => {
           `<sms><recipients><recipient mobile="+15550100" id="42"/></recipients><content><mimeType>text/plain</mimeType><priorityService>false</priorityService></content></sms>` +
           `</event>`,
       );
-      const expectedPayload = {
-        email: {
-          recipients: { recipient: [{ emailId: "bob@example.com", id: "42" }] },
-          from: { emailId: "noreply@example.com" },
-          content: { priorityService: "false", eventNamePairs: { key: [{ name: "Email", content: "bob@example.com" }] } },
-        },
-        sms: {
-          recipients: { recipient: [{ mobile: "+15550100", id: "42" }] },
-          content: { mimeType: "text/plain", priorityService: "false" },
-        },
-      };
+      const expectedPayload = konyChannels();
       for (const doc of [json, fromXml]) {
         const req = eventPushToSendEvent(doc);
         assert.deepEqual({ ...req, payload: undefined }, { ...expected, payload: undefined });

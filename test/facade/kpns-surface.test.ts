@@ -4,6 +4,7 @@ import { startTestHerald, watchersLive, type TestHerald } from "../support/heral
 import { unary, Watch } from "../support/grpc-client.js";
 import { difference, eventPushDocument, jsonShape, xmlShape } from "../support/contract-docs.js";
 import { get, JSON_TYPE, post, XML, type HttpReply } from "../support/http.js";
+import { konyChannels } from "../support/kony.js";
 
 const xmlOf = (r: HttpReply) => xml2js(r.body, { compact: true }) as Record<string, any>;
 
@@ -154,17 +155,7 @@ describe("Kony / Volt MX facade: subscription, push, status, bad input", () => {
           return v?.[v?.kind];
       }
     };
-    const channels = {
-      email: {
-        recipients: { recipient: [{ emailId: "bob@example.com", id: "42" }] },
-        from: { emailId: "noreply@example.com" },
-        content: { priorityService: "false", eventNamePairs: { key: [{ name: "Email", content: "bob@example.com" }] } },
-      },
-      sms: {
-        recipients: { recipient: [{ mobile: "+15550100", id: "42" }] },
-        content: { mimeType: "text/plain", priorityService: "false" },
-      },
-    };
+    const channels = konyChannels();
 
     it("queues an event carrying them (XML and JSON); the watcher gets them in the payload", async () => {
       const watch = new Watch(h.clients.hub, { appId: "demo", ksid: "xxxx" });

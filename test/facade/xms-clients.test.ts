@@ -13,6 +13,7 @@ import {
   schemaProblems,
 } from "../support/dialogic-clients.js";
 import { XmsStream } from "../support/xms-client.js";
+import { postKonyEvent } from "../support/kony.js";
 import { eventTypes } from "../support/event-types.js";
 
 const XML_TYPE = "application/xml";
@@ -126,17 +127,7 @@ describe("XMS eventhandlers as Dialogic's own clients use them", () => {
     await registerApp(h, "demo"); // the seed's app, with an event of Herald's own ids as well
     const java = track(await JavaListener.start(host, port, "demo", "identifier"));
     // A Kony event (its only name is its event id, "1"), a push, and events of Herald's own types.
-    const kony = await post(
-      `http://${host}:${port}/kpns/service/eventpushmessage`,
-      JSON.stringify({
-        event: {
-          eventid: "1",
-          eventNamePairs: { key: [{ name: "lastname", content: "Smith" }] },
-          message: { content: { priorityService: "false", mimeType: "text/plain" }, subscribers: { subscriber: [{ ksid: "xxxx" }] } },
-        },
-      }),
-      "application/json",
-    );
+    const kony = await postKonyEvent(`http://${host}:${port}`);
     assert.equal(kony.status, 200, kony.body);
     await unary(h.clients.hub, "sendPush", { appId: "demo", allActive: true, content: { data: "hi" } });
     await send("demo", "order.created");

@@ -6,6 +6,7 @@ import { unary } from "../support/grpc-client.js";
 import { http, post, type HttpReply } from "../support/http.js";
 import { RedisServer } from "../support/redis-server.js";
 import { XmsStream } from "../support/xms-client.js";
+import { postKonyEvent } from "../support/kony.js";
 import { eventTypes, typesAndResources } from "../support/event-types.js";
 import { SCHEMA_EVENT_TYPES, SCHEMA_RESOURCE_TYPES } from "../support/dialogic-clients.js";
 
@@ -262,17 +263,7 @@ describe("XMS event streams", () => {
       ],
       payload: { structValue: { fields: { caller: { stringValue: "sip:bob@example.com" }, attempt: { numberValue: 2 } } } },
     });
-    const kony = await post(
-      `${xms.base}/kpns/service/eventpushmessage`,
-      JSON.stringify({
-        event: {
-          eventid: "1",
-          eventNamePairs: { key: [{ name: "lastname", content: "Smith" }] },
-          message: { content: { priorityService: "false", mimeType: "text/plain" }, subscribers: { subscriber: [{ ksid: "xxxx" }] } },
-        },
-      }),
-      "application/json",
-    );
+    const kony = await postKonyEvent(xms.base);
     assert.equal(kony.status, 200, kony.body);
     // An XMS-typed event published through the Kony facade's core, after it.
     await unary(h.clients.hub, "sendEvent", { appId: "demo", eventId: "1", type: "hangup", resourceType: "call", resourceId: "call-7" });

@@ -31,10 +31,13 @@ export interface RawClients {
 }
 
 export function rawClients(port: number): RawClients {
-  const address = `127.0.0.1:${port}`;
-  const creds = grpc.credentials.createInsecure();
-  const hub = new loaded.herald.v1.HubService(address, creds) as RawClient;
-  const registry = new loaded.herald.v1.RegistryService(address, creds) as RawClient;
+  return clientsAt(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+}
+
+/** A hub and a registry client at `address`, with these credentials and channel options. */
+export function clientsAt(address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions): RawClients {
+  const hub = new loaded.herald.v1.HubService(address, creds, options) as RawClient;
+  const registry = new loaded.herald.v1.RegistryService(address, creds, options) as RawClient;
   return {
     hub,
     registry,

@@ -3,12 +3,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { fileURLToPath } from "node:url";
 import { connect, type TLSSocket } from "node:tls";
 import { request } from "node:https";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import type { RawClients, RawClient } from "./grpc-client.js";
+import { clientsAt, type RawClients } from "./grpc-client.js";
 
 const run = promisify(execFile);
 
@@ -99,33 +97,12 @@ export interface ClientTls {
   key?: Buffer;
 }
 
-const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..", "proto");
-const loaded = grpc.loadPackageDefinition(
-  protoLoader.loadSync([join(protoDir, "herald/v1/hub.proto"), join(protoDir, "herald/v1/registry.proto")], {
-    includeDirs: [protoDir],
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  }),
-) as unknown as { herald: { v1: { HubService: grpc.ServiceClientConstructor; RegistryService: grpc.ServiceClientConstructor } } };
-
 /** grpc-js clients over TLS, on a connection of their own (no channel shared with earlier clients). */
 export function tlsClients(port: number, tls: ClientTls): RawClients {
   const creds = grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null);
   // SNI carries a name, never an IP address (RFC 6066): the certificate names localhost too.
   const options = { "grpc.use_local_subchannel_pool": 1, "grpc.ssl_target_name_override": "localhost" };
-  const address = `127.0.0.1:${port}`;
-  const hub = new loaded.herald.v1.HubService(address, creds, options) as RawClient;
-  const registry = new loaded.herald.v1.RegistryService(address, creds, options) as RawClient;
-  return {
-    hub,
-    registry,
-    close() {
-      hub.close();
-      registry.close();
-    },
-  };
+  return clientsAt(`127.0.0.1:${port}`, creds, options);
 }
 
 /** A new TLS connection's view of the server: the SHA-256 fingerprint of its certificate, and ALPN. */
