@@ -61,13 +61,13 @@ module.exports = {
       "backends-not-to-services",
       "Bus, stores and queues know nothing of the services, the RPC layer or the transports.",
       "^core/(bus|store|queue)/",
-      "^core/(hub|registry|eventhos|rpc|transport)/",
+      "^core/(hub|registry|eventhos|rpc|transport|auth)/",
     ),
     forbid(
       "rpc-helpers-stay-small",
       "core/rpc (errors, validation, limits, error mapping) is shared by the services and depends on none of them.",
       "^core/rpc/",
-      "^core/(hub|registry|eventhos|transport|store|queue|redis)/",
+      "^core/(hub|registry|eventhos|transport|store|queue|redis|auth)/",
     ),
     forbid(
       "services-not-to-transport",
@@ -81,6 +81,12 @@ module.exports = {
       "^core/(hub|registry|eventhos)/",
       "^core/(hub|registry|eventhos)/",
       "^core/$1/",
+    ),
+    forbid(
+      "auth-below-services",
+      "core/auth (principals, API keys, the authorization layer) serves every service and imports none of them, nor a transport.",
+      "^core/auth/",
+      "^core/(hub|registry|eventhos|transport)/",
     ),
     forbid(
       "transport-is-generic",

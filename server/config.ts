@@ -6,12 +6,13 @@ import { defaultEventhosConfig, type EventhosConfig } from "../core/eventhos/eve
 import { defaultXmsConfig, type XmsConfig } from "../facade/xms/xms-config.js";
 import { defaultEventhosFacadeConfig, type EventhosFacadeConfig } from "../facade/eventhos/eventhos-facade-config.js";
 import { defaultTlsConfig, type TlsConfig } from "./tls.js";
+import { defaultAuthConfig, type AuthConfig } from "../core/auth/auth-config.js";
 
 /** The `server` section: the process itself. */
 export interface ServerConfig {
-  /** Interface both servers bind to; anything but loopback needs `insecure` (server/exposure.ts). */
+  /** Interface both servers bind to; anything but loopback needs access control on or `insecure` (server/exposure.ts). */
   host: string;
-  /** Serve the unauthenticated API on a non-loopback `host` anyway (logged at warn). */
+  /** Serve the API without access control on a non-loopback `host` anyway (logged at warn). */
   insecure: boolean;
   /** gRPC (grpc-js) port; 0 picks a free one. */
   grpcPort: number;
@@ -52,6 +53,7 @@ export interface HeraldConfig {
   eventhos: EventhosConfig;
   eventhosFacade: EventhosFacadeConfig;
   tls: TlsConfig;
+  auth: AuthConfig;
 }
 
 export const defaultConfig: HeraldConfig = {
@@ -64,6 +66,7 @@ export const defaultConfig: HeraldConfig = {
   eventhos: defaultEventhosConfig,
   eventhosFacade: defaultEventhosFacadeConfig,
   tls: defaultTlsConfig,
+  auth: defaultAuthConfig,
 };
 
 /** A configuration given in part: any section, any of its fields; the rest are defaults. */

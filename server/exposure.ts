@@ -30,28 +30,33 @@ export interface Exposure {
   loopback: boolean;
   /** Unauthenticated beyond this machine, because `--insecure` said so. */
   insecure: boolean;
+  /** Access control is on (an admin key is configured): any interface may be bound. */
+  authenticated: boolean;
 }
 
 /**
- * The one rule of what a start may expose: an unauthenticated API is served on loopback only,
- * unless `--insecure` asks for more. Herald has no API credentials yet, so every start is
- * unauthenticated; when API keys arrive, "credentials configured" relaxes the rule here, and only
- * here. Throws ExposureError (before anything is opened) when the start is refused.
+ * The one rule of what a start may expose: with access control on (an admin key configured) any
+ * interface; without it, loopback only, unless `--insecure` asks for more. Throws ExposureError
+ * (before anything is opened) when the start is refused.
  */
-export function checkExposure(host: string, insecure: boolean): Exposure {
-  if (isLoopback(host)) return { host, loopback: true, insecure: false };
+export function checkExposure(host: string, insecure: boolean, authenticated = false): Exposure {
+  if (authenticated) return { host, loopback: isLoopback(host), insecure: false, authenticated: true };
+  if (isLoopback(host)) return { host, loopback: true, insecure: false, authenticated: false };
   if (!insecure) {
     throw new ExposureError(
-      `--host ${host} would serve the API unauthenticated beyond this machine: Herald has no API keys configured; ` +
-        "pass --insecure (HERALD_INSECURE=1) to do it anyway (e.g. behind your own network controls)",
+      `--host ${host} would serve the API unauthenticated beyond this machine: no admin key is configured; ` +
+        "set one (HERALD_ADMIN_KEY or --admin-key-file) to turn access control on, " +
+        "or pass --insecure (HERALD_INSECURE=1) to serve it open anyway (e.g. behind your own network controls)",
     );
   }
-  return { host, loopback: false, insecure: true };
+  return { host, loopback: false, insecure: true, authenticated: false };
 }
 
 /** Says what the start exposes: info on loopback, a distinct warn line when `--insecure` opens it wider. */
 export function logExposure(exposure: Exposure, logger: Logger): void {
-  if (exposure.insecure) {
+  if (exposure.authenticated) {
+    logger.info({ insecure: false, host: exposure.host, access: "on" }, "access control on: every call needs a credential");
+  } else if (exposure.insecure) {
     logger.warn({ insecure: true, host: exposure.host }, `serving WITHOUT authentication on ${exposure.host} (--insecure)`);
   } else {
     logger.info({ insecure: false, host: exposure.host }, "no credentials configured: serving on loopback only, unauthenticated");

@@ -3,6 +3,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { parse } from "yaml";
 import { AppSchema, EventDefinitionSchema, SubscriberSchema } from "../core/gen/herald/v1/registry_pb.js";
+import { appToStore } from "../core/auth/legacy-access.js";
 import type { RegistryStore } from "../core/store/registry-store.js";
 import type { Validator } from "../core/rpc/validate.js";
 
@@ -52,7 +53,9 @@ export async function loadSeed(store: RegistryStore, path: string, ids: Validato
   for (const { entry, where } of entries("apps")) {
     const app = parsed(where, () => fromJson(AppSchema, entry));
     parsed(where, () => ids.id("id", app.id));
-    await store.upsertApp(app);
+    // As UpsertApp does: a legacy key is kept as its hash, never as written in the file.
+    const before = await store.getApp(app.id);
+    await store.upsertApp(parsed(where, () => appToStore(app, before)));
     counts.apps++;
   }
   for (const { entry, where } of entries("events")) {

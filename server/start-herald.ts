@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
@@ -26,6 +27,11 @@ import { connectBackends, redactUrl } from "./backends.js";
 import { loadSeed } from "./seed.js";
 import { listenPort, reloadTls, ServerTls, tlsMode } from "./tls.js";
 import { checkExposure, logExposure } from "./exposure.js";
+import { Authenticator, bearer } from "../core/auth/authenticator.js";
+import { withAuthorization } from "../core/auth/with-authorization.js";
+import { clientRules, deliveryRules, hubRules, registryRules } from "../core/auth/policy.js";
+import { subscriberTokenVerifier } from "../core/auth/subscriber-tokens.js";
+import { checkAuthConfig } from "./auth-options.js";
 
 /** Page size when a watcher's gap is filled from history. */
 const HISTORY_PAGE = 500;
@@ -39,6 +45,8 @@ export interface Herald {
   close(): Promise<void>;
   /** SIGHUP: re-reads the TLS files for new connections (open ones keep theirs); logs, never rejects. */
   reloadTls(): Promise<void>;
+  /** An in-process client of a core service, as the facade has: through the authorization layer, as the facade itself unless a call carries `authorization`. */
+  inProcess<S extends DescService>(service: S): Client<S>;
 }
 
 /** Starts a Herald process: the core on gRPC, the facade plus Connect/gRPC-Web on HTTP. */
@@ -46,7 +54,8 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
   const config = resolveConfig(input);
   const { server, limits } = config;
   // Before anything is opened: an unauthenticated API beyond loopback needs --insecure (ExposureError).
-  const exposure = checkExposure(server.host, server.insecure);
+  const exposure = checkExposure(server.host, server.insecure, config.auth.adminKey !== undefined);
+  checkAuthConfig(config.auth);
   // Before anything is opened: bad TLS files refuse the start with their own message.
   const tls = await ServerTls.load(config.tls, logger);
   const backends = await connectBackends(config, logger);
@@ -66,14 +75,23 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     const fanOut = new FanOut(bus, { queueLimit: config.watch.queueLimit, historyPage: HISTORY_PAGE, logger });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
     const hub = withErrorMapping(createHubService({ stores, bus, fanOut, cursors, validator, historyPage: HISTORY_PAGE, logger }));
-    const registry = withErrorMapping(createRegistryService({ stores, bus, validator }));
     eventhos = await startEventhos({ config: config.eventhos, redis: backends.redis, registry: stores.registry, validator, logger });
+    const auth = new Authenticator({
+      adminKey: config.auth.adminKey,
+      apiKeys: stores.apiKeys,
+      subscriberTokens: await subscriberTokenVerifier(config.auth),
+      clientKeys: eventhos.clientOf,
+    });
+    const registry = withErrorMapping(createRegistryService({ stores, bus, validator, auth }));
     const { clients, delivery } = eventhos;
+    // Every transport serves these: the authorization layer wraps each service once, here.
+    const guarded = <T extends object>(service: DescService, impl: T, rules: object) =>
+      withErrorMapping(withAuthorization(service, impl, rules, auth));
     const services: ServiceBinding[] = [
-      { service: HubService, impl: hub, encoders: sendResponseEncoders },
-      { service: RegistryService, impl: registry },
-      { service: ClientService, impl: clients },
-      { service: DeliveryService, impl: delivery },
+      { service: HubService, impl: guarded(HubService, hub, hubRules), encoders: sendResponseEncoders },
+      { service: RegistryService, impl: guarded(RegistryService, registry, registryRules) },
+      { service: ClientService, impl: guarded(ClientService, clients, clientRules) },
+      { service: DeliveryService, impl: guarded(DeliveryService, delivery, deliveryRules) },
     ];
 
     const { server: grpcServer, health } = createGrpcServer({
@@ -83,6 +101,12 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       maxReceiveMessageLength: limits.maxMessageBytes,
       // Besides the services' files: the details their errors carry (google.rpc.ErrorInfo in google.rpc.Status).
       reflectionFiles: [file_google_rpc_error_details, file_google_rpc_status],
+      ...(auth.enabled && config.auth.reflection === "keyed"
+        ? {
+            reflectionGuard: async (header: string | undefined) =>
+              void (await auth.ofCredential(header === undefined ? "" : bearer(header))),
+          }
+        : {}),
     });
     const grpcPort = await new Promise<number>((resolve, reject) =>
       grpcServer.bindAsync(
@@ -100,6 +124,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       config,
       logger,
       () => serving,
+      auth.enabled,
     );
     const handler = createConnectHandler({
       services,
@@ -124,6 +149,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       mode,
       fanOut,
       reloadTls: () => reloadTls(tls, logger),
+      inProcess: (service) => createInProcessClient(service, implOf(service)),
       close: () =>
         (closing ??= (async () => {
           serving = false;
@@ -147,7 +173,12 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
 
 function stopGrpc(server: grpc.Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => server.forceShutdown(), graceMs);
+    // tryShutdown's callback may never come after forceShutdown (seen with a client that cancelled a
+    // stream mid-write and then kept its connection): once forced, the stop is done.
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
     server.tryShutdown(() => {
       clearTimeout(timer);
       resolve();

@@ -22,6 +22,9 @@ export interface Authorization {
 /** Checks an access key (token or long-lived key) for sending one event; throws why not. */
 export type Authorize = (accessKey: string, eventId: string) => Promise<Authorization>;
 
+/** The client an access key stands for, or undefined when it stands for none (for the authorization layer). */
+export type ClientOf = (accessKey: string) => Promise<{ clientId: string; appId: string } | undefined>;
+
 export const unauthenticated = (why: string) => heraldError(Code.Unauthenticated, "UNAUTHENTICATED", why);
 export const clientNotFound = (id: string) => notFound("CLIENT_NOT_FOUND", "client", id);
 
@@ -30,7 +33,7 @@ export const clientNotFound = (id: string) => notFound("CLIENT_NOT_FOUND", "clie
  * UNAUTHENTICATED for a missing, wrong, expired or revoked key (or a token older than the client's
  * secret), NOT_FOUND (CLIENT_NOT_FOUND / EVENT_NOT_FOUND), PERMISSION_DENIED (EVENT_NOT_ALLOWED).
  */
-export function createAuthorizer(deps: AuthorizerDeps): Authorize {
+export function createAuthorizer(deps: AuthorizerDeps): { authorize: Authorize; clientOf: ClientOf } {
   const { registry, clients, signer, validator: v } = deps;
 
   /** The client an access key stands for; the errors say why not. */
@@ -54,7 +57,7 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorize {
     return client;
   }
 
-  return async (accessKey, eventIdIn) => {
+  const authorize: Authorize = async (accessKey, eventIdIn) => {
     // Tokens are longer than the field limit; bounded all the same.
     if (accessKey.length > 8192) throw unauthenticated("access key too long");
     const eventId = v.id("event_id", eventIdIn);
@@ -65,4 +68,16 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorize {
     if (!allowed) throw heraldError(Code.PermissionDenied, "EVENT_NOT_ALLOWED", `client "${client.id}" may not send event "${eventId}"`);
     return { clientId: client.id, appId: event.appId, eventId };
   };
+
+  /** An eventhos key or token presented as a bearer credential: its client, if it is one of theirs. */
+  const clientOfBearer: ClientOf = async (accessKey) => {
+    if (!isLongLivedKey(accessKey) && accessKey.split(".").length !== 3) return undefined;
+    try {
+      const client = await clientOf(accessKey);
+      return { clientId: client.id, appId: client.appId };
+    } catch {
+      return undefined;
+    }
+  };
+  return { authorize, clientOf: clientOfBearer };
 }

@@ -1,4 +1,4 @@
-import { Code, type ServiceImpl } from "@connectrpc/connect";
+import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
 import {
@@ -17,6 +17,7 @@ import type { WorkQueue } from "../queue/work-queue.js";
 import { appNotFound, eventNotFound, found, heraldError, invalidArgument, notFound } from "../rpc/errors.js";
 import type { Validator } from "../rpc/validate.js";
 import type { Authorize } from "./authorize.js";
+import { principalOf } from "../auth/principal.js";
 import { redactAction, REDACTED, isSecretHeader } from "./secret-headers.js";
 
 export interface DeliveryServiceDeps {
@@ -41,6 +42,16 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
 
   async function execution(id: string): Promise<Execution> {
     return found(await delivery.getExecution(v.id("id", id)), "EXECUTION_NOT_FOUND", "execution", id);
+  }
+
+  /** The execution, if the caller may see it: an eventhos client sees those of its own received events only. */
+  async function ownExecution(id: string, ctx: HandlerContext): Promise<Execution> {
+    const e = await execution(id);
+    if (ownerOf(ctx) !== undefined) {
+      const received = await delivery.getReceived(e.receivedId);
+      if (!received || !owns(ctx, received.clientId)) throw notFound("EXECUTION_NOT_FOUND", "execution", id);
+    }
+    return e;
   }
 
   return {
@@ -171,9 +182,11 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       if ((await delivery.createReceived(received, executions)) && executions.length > 0) await queue.add(id);
       return { receivedId: id, contracts: executions.length };
     },
-    async listReceivedEvents(req) {
+    async listReceivedEvents(req, ctx) {
       const limit = req.limit === 0 ? 100 : Math.min(req.limit, MAX_LIST);
+      const owner = ownerOf(ctx);
       const receivedEvents = await delivery.listReceived({
+        ...(owner !== undefined ? { clientId: owner } : {}),
         eventId: v.optionalId("event_id", req.eventId),
         ...(req.from ? { fromMs: timestampMs(req.from) } : {}),
         ...(req.to ? { toMs: timestampMs(req.to) } : {}),
@@ -182,17 +195,17 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       });
       return { receivedEvents };
     },
-    async getReceivedEvent(req) {
+    async getReceivedEvent(req, ctx) {
       const receivedEvent = await delivery.getReceived(v.id("id", req.id));
-      if (!receivedEvent) throw notFound("RECEIVED_NOT_FOUND", "received event", req.id);
+      if (!receivedEvent || !owns(ctx, receivedEvent.clientId)) throw notFound("RECEIVED_NOT_FOUND", "received event", req.id);
       const executions = await Promise.all(receivedEvent.executionIds.map((id) => delivery.getExecution(id)));
       return { receivedEvent, executions: executions.filter((e): e is Execution => e !== undefined) };
     },
-    async getExecution(req) {
-      return { execution: await execution(req.id) };
+    async getExecution(req, ctx) {
+      return { execution: await ownExecution(req.id, ctx) };
     },
-    async retryExecution(req) {
-      const e = await execution(req.id);
+    async retryExecution(req, ctx) {
+      const e = await ownExecution(req.id, ctx);
       if (e.state === ExecutionState.PENDING) {
         throw heraldError(Code.FailedPrecondition, "EXECUTION_RUNNING", `execution "${e.id}" is queued or running`);
       }
@@ -203,4 +216,16 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       return { execution: await execution(e.id) };
     },
   };
+}
+
+/** The client whose records alone the caller may read (an eventhos client's own key); undefined: all. */
+function ownerOf(ctx: HandlerContext): string | undefined {
+  const p = principalOf(ctx);
+  return p.kind === "client" ? p.clientId : undefined;
+}
+
+/** Whether the caller may read a record of `clientId`; others' records are simply not found. */
+function owns(ctx: HandlerContext, clientId: string): boolean {
+  const owner = ownerOf(ctx);
+  return owner === undefined || owner === clientId;
 }

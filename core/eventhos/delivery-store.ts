@@ -43,6 +43,8 @@ export interface DeliveryStore {
 }
 
 export interface ReceivedFilter {
+  /** Only this client's records (an eventhos client reading its own log); undefined: everyone's. */
+  clientId?: string;
   /** "" matches every event. */
   eventId: string;
   fromMs?: number;

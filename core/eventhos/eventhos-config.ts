@@ -4,8 +4,7 @@ export interface EventhosConfig {
   tokenSecret: string | undefined;
   /** Lifetime of a client token from /auth/token (seconds). */
   tokenTtlSeconds: number;
-  /** Bearer token of the eventhos admin routes; unset: the admin routes are off. */
-  adminToken: string | undefined;
+
   /** A contract's HTTP call not finished within this time fails (ms). */
   callTimeoutMs: number;
   /** Automatic retries of a failed call (attempts = 1 + this). */
@@ -32,7 +31,6 @@ export interface EventhosConfig {
 export const defaultEventhosConfig: EventhosConfig = {
   tokenSecret: undefined,
   tokenTtlSeconds: 3600,
-  adminToken: undefined,
   callTimeoutMs: 10_000,
   retryLimit: 5,
   backoffBaseMs: 1_000,

@@ -98,6 +98,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
       if (filter.fromMs !== undefined && ms < filter.fromMs) continue;
       if (filter.toMs !== undefined && ms > filter.toMs) continue;
       if (filter.state !== ReceivedState.UNSPECIFIED && r.state !== filter.state) continue;
+      if (filter.clientId !== undefined && r.clientId !== filter.clientId) continue;
       out.push(clone(ReceivedEventSchema, r));
       if (out.length >= filter.limit) break;
     }

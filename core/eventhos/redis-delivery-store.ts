@@ -139,12 +139,13 @@ export class RedisDeliveryStore implements DeliveryStore {
       const min = String(Math.max(filter.fromMs ?? 0, Date.now() - this.options.retentionMs));
       const out: ReceivedEvent[] = [];
       const page = Math.max(filter.limit, 100);
-      // Pages of ids, newest first; a state filter may skip many, so read on until enough.
+      // Pages of ids, newest first; a state or client filter may skip many, so read on until enough.
       for (let offset = 0; out.length < filter.limit; offset += page) {
         const ids = await this.redis.zrevrangebyscore(index, max, min, "LIMIT", offset, page);
         const events = await Promise.all(ids.map((id) => this.read(ReceivedEventSchema, this.k.received(id))));
         for (const r of events) {
           if (!r || (filter.state !== ReceivedState.UNSPECIFIED && r.state !== filter.state)) continue;
+          if (filter.clientId !== undefined && r.clientId !== filter.clientId) continue;
           out.push(r);
           if (out.length >= filter.limit) break;
         }

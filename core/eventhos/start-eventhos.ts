@@ -19,7 +19,7 @@ import { MemoryDeliveryStore } from "./memory-delivery-store.js";
 import { RedisDeliveryStore } from "./redis-delivery-store.js";
 import { DeliveryEngine } from "./delivery-engine.js";
 import { TokenSigner } from "./token-signer.js";
-import { createAuthorizer } from "./authorize.js";
+import { createAuthorizer, type ClientOf } from "./authorize.js";
 import { createClientService } from "./client-service.js";
 import { createDeliveryService } from "./delivery-service.js";
 
@@ -30,6 +30,8 @@ export interface Eventhos {
   clients: ServiceImpl<typeof ClientService>;
   delivery: ServiceImpl<typeof DeliveryService>;
   engine: DeliveryEngine;
+  /** The eventhos client an access key presented as a bearer credential stands for (the authorization layer asks). */
+  clientOf: ClientOf;
   /** Stops the engine (unfinished work stays queued for others), then closes the backends. */
   close(): Promise<void>;
 }
@@ -66,7 +68,7 @@ export async function startEventhos(deps: {
     const secret = config.tokenSecret ?? (await clientStore.sharedSecret(randomBytes(32).toString("base64url")));
     const signer = new TokenSigner(secret, config.tokenTtlSeconds);
     // One access-key check for ClientService.Authorize and DeliveryService.ReceiveEvent.
-    const authorize = createAuthorizer({ registry, clients: clientStore, signer, validator });
+    const { authorize, clientOf } = createAuthorizer({ registry, clients: clientStore, signer, validator });
     const engine = new DeliveryEngine({ store: deliveryStore, queue, logger }, config);
     engine.start();
     const stores = { clientStore, deliveryStore, queue };
@@ -74,6 +76,7 @@ export async function startEventhos(deps: {
       clients: withErrorMapping(createClientService({ registry, clients: clientStore, signer, validator, authorize })),
       delivery: withErrorMapping(createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize })),
       engine,
+      clientOf,
       async close() {
         await engine.close();
         await Promise.allSettled([stores.clientStore.close(), stores.deliveryStore.close(), stores.queue.close()]);

@@ -21,6 +21,7 @@ import { appNotFound, heraldError, invalidArgument } from "../rpc/errors.js";
 import { renderTemplate } from "./template.js";
 import type { Validator } from "../rpc/validate.js";
 import type { Logger } from "../logger.js";
+import { mayTouch, principalOf, requireApp } from "../auth/principal.js";
 
 export interface HubDeps {
   stores: Stores;
@@ -85,7 +86,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
   }
 
   return {
-    async sendEvent(req: SendEventRequest) {
+    async sendEvent(req: SendEventRequest, ctx: HandlerContext) {
       const eventId = v.id("event_id", req.eventId);
       v.optionalId("app_id", req.appId);
       v.optionalId("request_id", req.requestId);
@@ -100,6 +101,8 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `event "${eventId}" not found`);
       }
       const app = givenApp ?? (await publishedApp(definition.appId));
+      // The authorization layer checked a given app_id; one found from the event is checked here.
+      if (!givenApp) requireApp(ctx, app.id);
       if (!definition.published) {
         throw heraldError(Code.FailedPrecondition, "EVENT_NOT_PUBLISHED", `event "${eventId}" is not published`);
       }
@@ -173,10 +176,13 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       yield* watching.events(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter, ctx);
     },
 
-    async getMessageStatus(req: GetMessageStatusRequest) {
+    async getMessageStatus(req: GetMessageStatusRequest, ctx: HandlerContext) {
       const requestId = v.id("request_id", req.requestId);
-      const messages = await status.messageStatus(requestId);
-      if (!messages) {
+      const all = await status.messageStatus(requestId);
+      // A key sees the messages of its apps only; of none of them, the request is not found.
+      const caller = principalOf(ctx);
+      const messages = all?.filter((m) => mayTouch(caller, m.appId));
+      if (!messages || messages.length === 0) {
         throw heraldError(Code.NotFound, "MESSAGE_NOT_FOUND", `no messages for request id "${requestId}" (unknown or expired)`);
       }
       return { messages };

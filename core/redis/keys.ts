@@ -48,6 +48,10 @@ export function redisKeys(prefix: string) {
     /** string: the ksid counter. */
     ksidSeq: `${prefix}ksid-seq`,
 
+    // Access control (redis-api-key-store.ts).
+    /** hash: API key id → record (JSON: roles, apps, SHA-256 of the secret, times). */
+    apiKeys: `${prefix}api-keys`,
+
     // Delivery status (redis-status-store.ts).
     /** hash: `m:<msgId>` → record, `d:<msgId>:<ksid>` → delivery time. */
     status: (requestId: string) => `${prefix}status:{${requestId}}`,

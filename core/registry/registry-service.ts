@@ -6,11 +6,20 @@ import { appNotFound, eventNotFound, found, invalidArgument, notFound } from "..
 import type { Validator } from "../rpc/validate.js";
 import type { Bus } from "../bus/bus.js";
 import { createHandlerRegistry } from "./handler-registry.js";
+import { createAccessService } from "../auth/access-service.js";
+import type { Authenticator } from "../auth/authenticator.js";
+import { appToStore, publicApp } from "../auth/legacy-access.js";
+import { requireApp } from "../auth/principal.js";
 
 /** The os types a Kony/Volt MX subscription accepts. */
 export const OS_TYPES = new Set(["iphone", "ipad", "androidgcm", "androidjpush", "blackberry", "windows", "windows8", "webfcm"]);
 
-export function createRegistryService(deps: { stores: Stores; bus: Bus; validator: Validator }): ServiceImpl<typeof RegistryService> {
+export function createRegistryService(deps: {
+  stores: Stores;
+  bus: Bus;
+  validator: Validator;
+  auth: Authenticator;
+}): ServiceImpl<typeof RegistryService> {
   const { validator: v } = deps;
   const store = deps.stores.registry;
 
@@ -18,18 +27,20 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
 
   return {
     ...createHandlerRegistry({ handlers: deps.stores.handlers, bus: deps.bus, validator: v }),
+    ...createAccessService({ apiKeys: deps.stores.apiKeys, registry: store, auth: deps.auth, validator: v }),
 
     async upsertApp(req) {
       const a = v.present("app", req.app);
       v.id("app.id", a.id);
       v.short("app.name", a.name);
-      return { app: await store.upsertApp(create(AppSchema, a)) };
+      const before = await store.getApp(a.id);
+      return { app: publicApp(await store.upsertApp(appToStore(create(AppSchema, a), before))) };
     },
     async getApp(req) {
-      return { app: found(await store.getApp(v.id("id", req.id)), "APP_NOT_FOUND", "app", req.id) };
+      return { app: publicApp(found(await store.getApp(v.id("id", req.id)), "APP_NOT_FOUND", "app", req.id)) };
     },
     async listApps() {
-      return { apps: await store.listApps() };
+      return { apps: (await store.listApps()).map(publicApp) };
     },
     async deleteApp(req) {
       if (!(await store.deleteApp(v.id("id", req.id)))) throw appNotFound(req.id);
@@ -77,8 +88,12 @@ export function createRegistryService(deps: { stores: Stores; bus: Bus; validato
       });
       return { ksid: sub.ksid };
     },
-    async unsubscribe(req) {
-      if (!(await store.unsubscribe(v.id("ksid", req.ksid)))) throw subscriberNotFound(req.ksid);
+    async unsubscribe(req, ctx) {
+      const ksid = v.id("ksid", req.ksid);
+      const sub = await store.getSubscriber(ksid);
+      if (!sub) throw subscriberNotFound(ksid);
+      requireApp(ctx, sub.appId);
+      if (!(await store.unsubscribe(ksid))) throw subscriberNotFound(ksid);
       return {};
     },
     async getSubscriber(req) {

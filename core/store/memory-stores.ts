@@ -3,6 +3,7 @@ import type { StoreConfig } from "./store-config.js";
 import { MemoryRegistryStore } from "./memory-registry-store.js";
 import { MemoryStatusStore } from "./memory-status-store.js";
 import { MemoryHandlerStore } from "./memory-handler-store.js";
+import { MemoryApiKeyStore } from "./memory-api-key-store.js";
 
 /** The embedded stores: this process only, nothing kept across restarts. */
 export function memoryStores(config: Pick<StoreConfig, "messageStatusTtlMs" | "messageStatusMax">): Stores {
@@ -10,6 +11,7 @@ export function memoryStores(config: Pick<StoreConfig, "messageStatusTtlMs" | "m
     registry: new MemoryRegistryStore(),
     status: new MemoryStatusStore(config),
     handlers: new MemoryHandlerStore(),
+    apiKeys: new MemoryApiKeyStore(),
     close: async () => undefined,
   };
 }

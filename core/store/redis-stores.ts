@@ -7,6 +7,7 @@ import type { Stores } from "./stores.js";
 import { RedisRegistryStore } from "./redis-registry-store.js";
 import { RedisStatusStore } from "./redis-status-store.js";
 import { RedisHandlerStore } from "./redis-handler-store.js";
+import { RedisApiKeyStore } from "./redis-api-key-store.js";
 
 /**
  * The three stores on one Redis connection (auto-pipelined: the reads and writes of a send share
@@ -32,6 +33,7 @@ export async function connectRedisStores(
     registry: new RedisRegistryStore(redis, keys, cache),
     status: new RedisStatusStore(redis, keys, config.messageStatusTtlMs),
     handlers: new RedisHandlerStore(redis, keys),
+    apiKeys: new RedisApiKeyStore(redis, keys, cache),
     async close() {
       await cache?.close();
       await redis.quit().catch(() => undefined);

@@ -1,3 +1,4 @@
+import type { ApiKeyStore } from "./api-key-store.js";
 import type { HandlerStore } from "./handler-store.js";
 import type { RegistryStore } from "./registry-store.js";
 import type { StatusStore } from "./status-store.js";
@@ -7,5 +8,6 @@ export interface Stores {
   registry: RegistryStore;
   status: StatusStore;
   handlers: HandlerStore;
+  apiKeys: ApiKeyStore;
   close(): Promise<void>;
 }

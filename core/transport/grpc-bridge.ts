@@ -104,6 +104,10 @@ function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: Ab
       call.once("cancelled", cancel);
       return () => call.off("cancelled", cancel);
     },
+    authorization: () => {
+      const [value] = call.metadata.get("authorization");
+      return typeof value === "string" ? value : undefined;
+    },
     requestHeader: () => {
       const headers: Array<[string, string]> = [];
       for (const [key, values] of Object.entries(call.metadata.toJSON())) {

@@ -3,7 +3,7 @@ import type { DescFile } from "@bufbuild/protobuf";
 import { HealthImplementation } from "grpc-health-check";
 import { addService, type AddServiceOptions } from "./grpc-bridge.js";
 import { DescriptorIndex } from "./descriptor-index.js";
-import { addReflectionService } from "./reflection-service.js";
+import { addReflectionService, type ReflectionGuard } from "./reflection-service.js";
 import type { ServiceBinding } from "./service-binding.js";
 
 export interface GrpcServerOptions extends AddServiceOptions {
@@ -14,6 +14,8 @@ export interface GrpcServerOptions extends AddServiceOptions {
    * offered): e.g. the types of the error details the services send, so that clients can print them.
    */
   reflectionFiles?: DescFile[];
+  /** Who may use server reflection; absent: everyone. */
+  reflectionGuard?: ReflectionGuard;
 }
 
 /**
@@ -44,6 +46,7 @@ export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Ser
       options.services.map((s) => s.service),
       options.reflectionFiles,
     ),
+    options.reflectionGuard,
   );
   return { server, health };
 }

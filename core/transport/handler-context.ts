@@ -7,6 +7,8 @@ export interface LazyContextInit {
   protocolName: string;
   /** Source of the request headers, read only if a handler asks for them. */
   requestHeader?: () => Array<[string, string]>;
+  /** The `authorization` header alone, read without building every header (the authorization layer reads it on every call). */
+  authorization?: () => string | undefined;
   timeoutMs?: number;
   /** Signals that end the call, e.g. server shutdown or the caller's own signal. */
   signals: ReadonlyArray<AbortSignal | undefined>;
@@ -86,6 +88,12 @@ export class LazyHandlerContext implements HandlerContext {
 
   get requestHeader(): Headers {
     return (this.reqHeader ??= new Headers(this.init.requestHeader?.()));
+  }
+
+  /** The request's `authorization` header, or null: without building the Headers when the transport can read it alone. */
+  authorizationHeader(): string | null {
+    if (this.init.authorization && !this.reqHeader) return this.init.authorization() ?? null;
+    return this.requestHeader.get("authorization");
   }
   get responseHeader(): Headers {
     return (this.resHeader ??= new Headers());

@@ -13,7 +13,13 @@ const packages = ["grpc.reflection.v1", "grpc.reflection.v1alpha"];
  * request in turn) to a grpc-js server, answering from the descriptors in `index`. Its few messages
  * are read and written here with protobuf-es's wire primitives.
  */
-export function addReflectionService(server: grpc.Server, index: DescriptorIndex): void {
+/**
+ * Checks the caller of a reflection stream from its `authorization` metadata; rejects with a
+ * ConnectError (its code is the gRPC status the stream ends with) when it may not reflect.
+ */
+export type ReflectionGuard = (authorization: string | undefined) => Promise<void>;
+
+export function addReflectionService(server: grpc.Server, index: DescriptorIndex, guard?: ReflectionGuard): void {
   const bytes = (b: Buffer) => b;
   for (const pkg of packages) {
     const method: grpc.MethodDefinition<Buffer, Buffer> = {
@@ -26,7 +32,19 @@ export function addReflectionService(server: grpc.Server, index: DescriptorIndex
       responseDeserialize: bytes,
       originalName: "serverReflectionInfo",
     };
-    const handler: grpc.handleBidiStreamingCall<Buffer, Buffer> = (call) => serve(call, index);
+    const handler: grpc.handleBidiStreamingCall<Buffer, Buffer> = (call) => {
+      if (!guard) return serve(call, index);
+      const header = call.metadata.get("authorization")[0];
+      // Until the guard answers no "data" listener is attached: requests wait in the stream's buffer.
+      guard(header === undefined ? undefined : String(header)).then(
+        () => serve(call, index),
+        (err: unknown) => {
+          const code = typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : grpc.status.UNAUTHENTICATED;
+          const details = (err as { rawMessage?: string }).rawMessage ?? (err instanceof Error ? err.message : String(err));
+          call.emit("error", { code, details });
+        },
+      );
+    };
     server.addService({ ServerReflectionInfo: method }, { ServerReflectionInfo: handler });
   }
 }
