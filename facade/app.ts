@@ -20,6 +20,11 @@ export interface FacadeDeps {
   /** False while shutting down: health answers 503 so load balancers drain this instance. */
   serving: () => boolean;
   xms: XmsConfig;
+  /**
+   * Access control is on: legacy routes check their client's credential with the core
+   * (RegistryService.AuthorizeLegacy) before acting. Off: they are open, as the core is.
+   */
+  accessControl: boolean;
 }
 
 /** The HTTP facade: health and the legacy contracts, each in its own module. */
@@ -42,10 +47,10 @@ export function createFacade(deps: FacadeDeps): Koa {
     ctx.body = { status: serving ? "serving" : "shutting down" };
   });
   const legacy = { hub: deps.hub, registry: deps.registry, readBody: createBodyReader(deps.limits), logger: deps.logger };
-  const kpns = kpnsRouter(legacy);
+  const kpns = kpnsRouter({ ...legacy, accessControl: deps.accessControl });
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
-  const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xms.keepaliveMs });
+  const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xms.keepaliveMs, accessControl: deps.accessControl });
   app.use(xms.routes());
   app.use(xms.allowedMethods());
   if (deps.eventhos) {

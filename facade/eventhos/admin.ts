@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context } from "koa";
 import type Router from "@koa/router";
 import { ConnectError } from "@connectrpc/connect";
@@ -19,6 +18,7 @@ import { TooLargeError } from "../body.js";
 import { CODES, reply, type Reply } from "./codes.js";
 import { UnsupportedTypeError } from "./read-body.js";
 import type { EventhosDeps } from "./eventhos-deps.js";
+import { ForwardCredential } from "./forward-credential.js";
 
 type Json = Record<string, unknown>;
 
@@ -44,32 +44,39 @@ function message<D extends DescMessage>(schema: D, body: Json): MessageShape<D> 
   }
 }
 
-const sameToken = (a: string, b: string) =>
-  timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
-
 /** The admin routes: systems, events, actions, contracts, clients, and the received-event log. */
 export function adminRoutes(router: Router, deps: EventhosDeps): void {
-  const { registry, clients, delivery } = deps;
+  // Every call of these carries the admin request's own credential (the core checks it).
+  const credential = new ForwardCredential();
+  const registry = credential.forward(deps.registry);
+  const clients = credential.forward(deps.clients);
+  const delivery = credential.forward(deps.delivery);
 
-  /** Checks the admin token, reads the JSON body when asked, answers in the eventhos shape. */
+  /**
+   * Needs a Bearer credential (the core decides whether it is an admin's), reads the JSON body when
+   * asked, answers in the eventhos shape.
+   */
   const admin =
     (handler: (ctx: Context, body: Json) => Promise<unknown>, withBody = false) =>
     async (ctx: Context) => {
-      const given = /^Bearer\s+(.+)$/i.exec(ctx.get("authorization"))?.[1] ?? "";
-      if (deps.adminToken === undefined || given === "" || !sameToken(given, deps.adminToken)) return reply(ctx, CODES.INCORRECT_TOKEN);
-      try {
-        let body: Json = {};
-        if (withBody) {
-          const read = await deps.readJson(ctx);
-          if (typeof read !== "object" || read === null || Array.isArray(read)) throw new FormatError("body must be a JSON object");
-          body = read as Json;
-        }
-        reply(ctx, CODES.SUCCESS, (await handler(ctx, body)) ?? null);
-      } catch (err) {
-        const [r, detail] = failure(err, ctx, deps);
-        reply(ctx, r, undefined, detail);
-      }
+      const authorization = ctx.get("authorization");
+      if (!deps.adminRoutes || !/^Bearer\s+\S+/i.test(authorization)) return reply(ctx, CODES.INCORRECT_TOKEN);
+      await credential.run(authorization, () => run(ctx, handler, withBody));
     };
+  const run = async (ctx: Context, handler: (ctx: Context, body: Json) => Promise<unknown>, withBody: boolean) => {
+    try {
+      let body: Json = {};
+      if (withBody) {
+        const read = await deps.readJson(ctx);
+        if (typeof read !== "object" || read === null || Array.isArray(read)) throw new FormatError("body must be a JSON object");
+        body = read as Json;
+      }
+      reply(ctx, CODES.SUCCESS, (await handler(ctx, body)) ?? null);
+    } catch (err) {
+      const [r, detail] = failure(err, ctx, deps);
+      reply(ctx, r, undefined, detail);
+    }
+  };
   const id = (ctx: Context) => ctx.params["id"] ?? "";
   /** PUT /x/:id takes the id from the path. */
   const withId = (ctx: Context, body: Json): Json => (ctx.params["id"] ? { ...body, id: ctx.params["id"] } : { ...body });
@@ -247,6 +254,13 @@ function failure(err: unknown, ctx: Context, deps: EventhosDeps): [Reply, string
       return [CODES.NOT_FOUND, detail];
     case "EXECUTION_RUNNING":
       return [CODES.RUNNING, undefined];
+    // The credential is not an admin's: the same answer as a wrong token.
+    case "CREDENTIAL_REQUIRED":
+    case "CREDENTIAL_INVALID":
+    case "CREDENTIAL_EXPIRED":
+    case "ROLE_REQUIRED":
+    case "APP_NOT_ALLOWED":
+      return [CODES.INCORRECT_TOKEN, undefined];
     default:
       deps.logger.error({ err, path: ctx.path }, "eventhos admin request failed");
       return [CODES.NOT_CATEGORIZED, undefined];

@@ -10,8 +10,11 @@ import type { EventhosSuccessCode } from "./eventhos-facade-config.js";
 export interface EventhosClients {
   clients: Client<typeof ClientService>;
   delivery: Client<typeof DeliveryService>;
-  /** Bearer token of the admin routes; undefined turns them off (every call 401202). */
-  adminToken: string | undefined;
+  /**
+   * Access control is on: the admin routes are served, each call carrying the request's
+   * `authorization` to the core, which answers only admin credentials. Off: every call 401202.
+   */
+  adminRoutes: boolean;
   /** `code` of a successful /event/send (EventhosFacadeConfig). */
   successCode: EventhosSuccessCode;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import Router from "@koa/router";
 import type { Context } from "koa";
 import type { ConnectError } from "@connectrpc/connect";
@@ -6,6 +7,7 @@ import { requestFormat, TooLargeError, type BodyFormat } from "../body.js";
 import { FormatError } from "../format-error.js";
 import type { LegacyDeps } from "../legacy-deps.js";
 import { reasonOf } from "../../core/rpc/errors.js";
+import { AccessRefused, authorizePublish, CHALLENGE } from "./access.js";
 import { eventPushToSendEvent } from "./event-push.js";
 import { messageRequestToSendPush } from "./message-push.js";
 import { renderMessageResponse, type MessageReply, type Rendered } from "./message-response.js";
@@ -23,7 +25,10 @@ import {
   type Wording,
 } from "./wording.js";
 
-export type KpnsDeps = LegacyDeps;
+export interface KpnsDeps extends LegacyDeps {
+  /** Check each client's credential with the core (authorizePublish) before acting. */
+  accessControl: boolean;
+}
 
 /** The Kony (/kpns) and Volt MX (/vpns) push surfaces: one behaviour, two wordings. */
 export function kpnsRouter(deps: KpnsDeps): Router {
@@ -42,7 +47,16 @@ export function kpnsRouter(deps: KpnsDeps): Router {
 
 function eventPushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
   return answerMessage(ctx, deps, wording, wording.appInvalid, async () => {
-    const res = await deps.hub.sendEvent(eventPushToSendEvent(await deps.readBody(ctx)));
+    const request = eventPushToSendEvent(await deps.readBody(ctx));
+    if (deps.accessControl) {
+      // The document names no app: the event's own, whose credential is checked and which the send
+      // is then bound to (an event moved to another app meanwhile is not found).
+      const { event } = await deps.registry.getEvent({ id: request.eventId ?? "" });
+      const appId = event?.appId ?? "";
+      await authorizePublish(ctx, deps, appId);
+      request.appId = appId;
+    }
+    const res = await deps.hub.sendEvent(request);
     return { code: 200, description: QUEUED, msgIds: [res.msgId || "-1"], invalidSubscribers: res.invalidSubscribers };
   });
 }
@@ -50,17 +64,25 @@ function eventPushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promi
 function pushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<void> {
   return answerMessage(ctx, deps, wording, wording.appIdInvalid, async () => {
     const pushes = messageRequestToSendPush(await deps.readBody(ctx));
-    // One request id for all its messages: the first published message's id.
-    let requestId = "";
+    // One app per request (messageRequest.appId).
+    await authorizePublish(ctx, deps, pushes[0]?.appId ?? "");
+    // One request id for all its messages. With access control, a random one (122 bits), so
+    // that nobody finds a request by counting; without, the first published message's id.
+    const random = deps.accessControl ? randomUUID() : "";
+    let requestId = random;
+    let published = false;
     const msgIds: string[] = [];
     const invalidSubscribers: MessageReply["invalidSubscribers"] = [];
     for (const push of pushes) {
       const res = await deps.hub.sendPush({ ...push, requestId });
-      if (requestId === "" && res.msgId !== "") requestId = res.msgId;
+      if (res.msgId !== "") {
+        if (!published && random === "") requestId = res.msgId;
+        published = true;
+      }
       msgIds.push(res.msgId || "-1");
       invalidSubscribers.push(...res.invalidSubscribers);
     }
-    return { code: 200, description: QUEUED, requestId: requestId || "-1", msgIds, invalidSubscribers };
+    return { code: 200, description: QUEUED, requestId: published ? requestId : "-1", msgIds, invalidSubscribers };
   });
 }
 
@@ -88,11 +110,12 @@ async function subscription(ctx: Context, deps: KpnsDeps, wording: Wording): Pro
   try {
     const command = parseSubscription(await deps.readBody(ctx));
     if (command.kind === "subscribe") {
+      await authorizePublish(ctx, deps, command.appId);
       const { kind: _, ...req } = command;
       const { ksid } = await deps.registry.subscribe(req);
       rendered = renderSubscriptionResponse(format, { code: 200, ksid, message: SUBSCRIBED });
     } else {
-      const ksids = await ksidsToUnsubscribe(deps, command);
+      const ksids = await ksidsToUnsubscribe(ctx, deps, command);
       if (ksids.length === 0) {
         rendered = renderSubscriptionResponse(format, { code: 400, message: SUBSCRIBER_INVALID });
       } else {
@@ -107,16 +130,28 @@ async function subscription(ctx: Context, deps: KpnsDeps, wording: Wording): Pro
   send(ctx, rendered);
 }
 
-/** By ksid (which must belong to the app when one is named), or every subscription of the app's device. */
-async function ksidsToUnsubscribe(deps: KpnsDeps, command: { appId: string; ksid: string; deviceId: string }): Promise<string[]> {
+/**
+ * By ksid (which must belong to the app when one is named), or every subscription of the app's
+ * device. The app named is authorized before anything is read; else the ksid's own app.
+ */
+async function ksidsToUnsubscribe(
+  ctx: Context,
+  deps: KpnsDeps,
+  command: { appId: string; ksid: string; deviceId: string },
+): Promise<string[]> {
+  if (command.appId !== "") await authorizePublish(ctx, deps, command.appId);
   if (command.ksid !== "") {
+    let appId: string;
     try {
       const { subscriber } = await deps.registry.getSubscriber({ ksid: command.ksid });
-      return subscriber && (command.appId === "" || subscriber.appId === command.appId) ? [command.ksid] : [];
+      appId = subscriber?.appId ?? "";
     } catch (err) {
       if (reasonOf(err) === "SUBSCRIBER_NOT_FOUND") return [];
       throw err;
     }
+    if (appId === "" || (command.appId !== "" && appId !== command.appId)) return [];
+    if (command.appId === "") await authorizePublish(ctx, deps, appId);
+    return [command.ksid];
   }
   const { subscribers } = await deps.registry.listSubscribers({ appId: command.appId });
   return subscribers.filter((s) => s.deviceId === command.deviceId).map((s) => s.ksid);
@@ -125,12 +160,19 @@ async function ksidsToUnsubscribe(deps: KpnsDeps, command: { appId: string; ksid
 async function pushStatus(ctx: Context, deps: KpnsDeps): Promise<void> {
   const id = ctx.params["id"] ?? "";
   try {
+    // Read as the facade, then answered only to a credential of every app the messages belong to.
     const res = await deps.hub.getMessageStatus({ requestId: id });
+    for (const appId of new Set(res.messages.map((m) => m.appId))) await authorizePublish(ctx, deps, appId);
     ctx.status = 200;
     ctx.body = statusBody(res);
   } catch (err) {
     const reason = reasonOf(err);
-    if (reason === "MESSAGE_NOT_FOUND" || reason === "INVALID_ARGUMENT") {
+    if (err instanceof AccessRefused) {
+      deps.logger.debug({ path: ctx.path, reason: err.reason }, "legacy credential refused");
+      if (err.status === 401) ctx.set("WWW-Authenticate", CHALLENGE);
+      ctx.status = err.status;
+      ctx.body = { code: err.status, message: err.message };
+    } else if (reason === "MESSAGE_NOT_FOUND" || reason === "INVALID_ARGUMENT") {
       ctx.status = 404;
       ctx.body = { code: 404, message: "Invalid Request ID. " };
     } else {
@@ -149,6 +191,10 @@ function failure(err: unknown, format: BodyFormat, wording: Wording, appInvalid:
     return { code: 400, description: INVALID_FORMAT[format], ...none };
   }
   if (err instanceof TooLargeError) return { code: 413, description: TOO_LARGE, ...none };
+  if (err instanceof AccessRefused) {
+    logger.debug({ path: ctx.path, reason: err.reason }, "legacy credential refused");
+    return { code: err.status, description: err.message, ...none };
+  }
   switch (reasonOf(err)) {
     case "INVALID_ARGUMENT":
       logger.debug({ path: ctx.path, reason: (err as ConnectError).rawMessage }, "request refused by the core");
@@ -169,6 +215,7 @@ function failure(err: unknown, format: BodyFormat, wording: Wording, appInvalid:
 
 function send(ctx: Context, rendered: Rendered): void {
   ctx.status = rendered.status;
+  if (rendered.status === 401) ctx.set("WWW-Authenticate", CHALLENGE);
   // Set before the body so Koa keeps the documents' exact spelling of the type.
   ctx.set("Content-Type", rendered.contentType);
   ctx.body = rendered.body;

@@ -3,7 +3,7 @@ import type { Context } from "koa";
 import type { ServerResponse } from "node:http";
 import { once } from "node:events";
 import { ConnectError } from "@connectrpc/connect";
-import { SubscriptionAction } from "../../core/gen/herald/v1/registry_pb.js";
+import { Role, SubscriptionAction } from "../../core/gen/herald/v1/registry_pb.js";
 import { TooLargeError } from "../body.js";
 import { FormatError } from "../format-error.js";
 import type { LegacyDeps } from "../legacy-deps.js";
@@ -18,10 +18,13 @@ import {
   XMS_TYPE,
 } from "./documents.js";
 import { eventFrame, KEEPALIVE_FRAME } from "./event-frame.js";
+import { CHALLENGE, xmsCredential, xmsRefusal } from "./access.js";
 
 export interface XmsDeps extends LegacyDeps {
   /** Interval of keepalive events on a stream (ms). */
   keepaliveMs: number;
+  /** Check each client's credential with the core (authorizeWatch) before acting. */
+  accessControl: boolean;
 }
 
 /** A request the contract answers with an error status and a `web_service` error body. */
@@ -37,12 +40,18 @@ class XmsError extends Error {
 /** Dialogic XMS `eventhandlers`: CRUD under /eventhandlers and /default/eventhandlers, and the long-held GET. */
 export function xmsRouter(deps: XmsDeps): Router {
   const router = new Router();
+  // Every route checks its client first, then acts; both answer errors in the contract's shape.
+  const route = (handler: (ctx: Context, deps: XmsDeps) => Promise<void>) => (ctx: Context) =>
+    answer(ctx, deps, async () => {
+      await authorizeWatch(ctx, deps);
+      await handler(ctx, deps);
+    });
   for (const prefix of ["/eventhandlers", "/default/eventhandlers"]) {
-    router.post(prefix, (ctx) => answer(ctx, deps, () => create(ctx, deps)));
-    router.get(prefix, (ctx) => answer(ctx, deps, () => listAll(ctx, deps)));
-    router.get(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => streamEvents(ctx, deps)));
-    router.put(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => update(ctx, deps)));
-    router.delete(`${prefix}/:id`, (ctx) => answer(ctx, deps, () => remove(ctx, deps)));
+    router.post(prefix, route(create));
+    router.get(prefix, route(listAll));
+    router.get(`${prefix}/:id`, route(streamEvents));
+    router.put(`${prefix}/:id`, route(update));
+    router.delete(`${prefix}/:id`, route(remove));
     // Any other method: 405 in the contract's shape (the routes above answer theirs first).
     for (const [path, allow] of [
       [prefix, "GET, POST"],
@@ -67,6 +76,7 @@ async function answer(ctx: Context, deps: XmsDeps, run: () => Promise<void>): Pr
       return;
     }
     const [status, reason] = failure(err, deps, ctx);
+    if (status === 401) ctx.set("WWW-Authenticate", CHALLENGE);
     ctx.status = status;
     ctx.set("Content-Type", XMS_TYPE);
     ctx.body = renderError(status, reason);
@@ -98,6 +108,32 @@ function appIdOf(ctx: Context): string {
   const appid = ctx.query["appid"];
   if (typeof appid !== "string" || appid.trim() === "") throw new XmsError(404, "appid is required");
   return appid.trim();
+}
+
+/**
+ * With access control on, checks that the client may watch the appid's events before the route
+ * acts (the core lets the facade's own calls through): a registered appid, unless the app asks
+ * for Basic (its legacy key as the password); a Bearer API key with the watch role on the app; or
+ * an open network of the app. Refused: XmsError 401 (with the Basic challenge) or 403.
+ */
+async function authorizeWatch(ctx: Context, deps: XmsDeps): Promise<void> {
+  if (!deps.accessControl) return;
+  const appId = appIdOf(ctx);
+  try {
+    await deps.registry.authorizeLegacy({
+      appId,
+      credential: xmsCredential(ctx.get("authorization")),
+      // The socket's peer, never X-Forwarded-For: a client could claim any address.
+      sourceIp: ctx.request.socket.remoteAddress ?? "",
+      role: Role.WATCH,
+      xms: true,
+    });
+  } catch (err) {
+    const refused = xmsRefusal(err);
+    if (!refused) throw err;
+    deps.logger.debug({ path: ctx.path, app: appId, reason: reasonOf(err) }, "legacy credential refused");
+    throw new XmsError(...refused);
+  }
 }
 
 /** XMS bodies are XML; a client that sends no Content-Type means XML too. */

@@ -1,0 +1,34 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/**
+ * The admin routes act with their caller's credential, not the facade's: each call to the core
+ * carries the request's `authorization`, and the core's authorization layer answers only admin
+ * credentials. A call made outside an admin request fails rather than go out as the facade.
+ */
+export class ForwardCredential {
+  private readonly current = new AsyncLocalStorage<string>();
+
+  /** Runs `fn` with `authorization` (never empty) carried by every call of the clients from `forward`. */
+  run<T>(authorization: string, fn: () => Promise<T>): Promise<T> {
+    if (authorization === "") throw new Error("no credential to forward");
+    return this.current.run(authorization, fn);
+  }
+
+  /** The client, its calls carrying the credential of the admin request in progress. */
+  forward<C extends object>(client: C): C {
+    const current = this.current;
+    return new Proxy(client, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (req: unknown, options?: { headers?: ConstructorParameters<typeof Headers>[0] }) => {
+          const authorization = current.getStore();
+          if (authorization === undefined) throw new Error("an admin route called the core outside its request");
+          const headers = new Headers(options?.headers);
+          headers.set("authorization", authorization);
+          return (value as (r: unknown, o: unknown) => unknown).call(target, req, { ...options, headers });
+        };
+      },
+    });
+  }
+}
