@@ -1,6 +1,24 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { RedisServer } from "../test/support/redis-server.js";
-import { rawClients, unary } from "../test/support/grpc-client.js";
-import { fmt, grpcFrameFile, h2load, ProcGroup, report, requireH2load, roundsSummary, type H2loadResult, type Proc } from "./support.js";
+import { rawClients, rejection, unary } from "../test/support/grpc-client.js";
+import {
+  fmt,
+  grpcFrameFile,
+  h2load,
+  logPercentiles,
+  median,
+  medianRatio,
+  ProcGroup,
+  report,
+  requireH2load,
+  roundsSummary,
+  type H2loadResult,
+  type Proc,
+} from "./support.js";
 
 /**
  * bench:grpc — unary SendEvent calls/s through Herald against a bare grpc-js echo server, in one
@@ -8,6 +26,14 @@ import { fmt, grpcFrameFile, h2load, ProcGroup, report, requireH2load, roundsSum
  * measured in turn, `BENCH_ROUNDS` times over: the machine's speed drifts, so a ratio is taken
  * within each round (against the echo of the same round) and the table shows the median ratio, with
  * the rate of the median round.
+ *
+ * Herald runs twice in each mode: as today (access control off) and with access control on, every
+ * call carrying a publish API key (`authorization: Bearer hak_…`, an h2load header, as any gRPC
+ * client sends it). "key / no key" is the median of the per-round ratios of the two; within a
+ * round the two are measured back to back, in turns, so neither always goes first.
+ *
+ * The rate moves with whatever else the machine runs; the CPU time the server process spends per
+ * call (from /proc, Linux) moves much less, so it is shown too.
  */
 const requests = Number(process.env["BENCH_REQUESTS"] ?? 60_000);
 const clients = Number(process.env["BENCH_CONNECTIONS"] ?? 4);
@@ -21,74 +47,214 @@ const request = {
 };
 const body = grpcFrameFile(request);
 const probe = { eventId: "1", subscribers: [{ ksid: "xxxx" }] };
+/** Event "1" of the seed (examples/seed.yaml) belongs to this app: the key may publish to it only. */
+const seedApp = "demo";
+const logDir = mkdtempSync(join(tmpdir(), "herald-bench-grpc-"));
 
 interface Server {
   name: string;
   port: number;
+  pid: number | undefined;
   herald: boolean;
+  /** The API key every call carries; undefined: access control is off. */
+  key: string | undefined;
   results: Measured[];
 }
 
 interface Measured extends H2loadResult {
   /** Calls Herald really published (from its msg id counter); h2load sees only HTTP status. */
   published: number | undefined;
+  /** Latency percentiles, ms (h2load's log of every call). */
+  p50: number;
+  p99: number;
+  /** CPU time (user + system) of the server process per call, µs; NaN where /proc is not there. */
+  cpuPerCall: number;
 }
 
 const procs = new ProcGroup();
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
-async function start(name: string, proc: Promise<Proc>, herald: boolean): Promise<Server> {
+/** CPU time (user + system, ms) a process has used so far; NaN where /proc is not there. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After "(comm) ": field 3 on; utime and stime are fields 14 and 15, in clock ticks.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return NaN;
+  }
+}
+const url = (port: number) => `http://127.0.0.1:${port}/herald.v1.HubService/SendEvent`;
+const keyHeaders = (key: string | undefined) => (key === undefined ? [] : [`authorization: Bearer ${key}`]);
+
+/**
+ * A publish key for the seed's app, created with the admin key over gRPC (the process runs apart,
+ * as in production; `herald keys create` does the same).
+ */
+async function createKey(port: number, adminKey: string): Promise<string> {
+  const admin = rawClients(port, adminKey);
+  try {
+    const { secret } = await unary<{ secret: string }>(admin.registry, "createApiKey", {
+      name: "bench:grpc",
+      roles: ["ROLE_PUBLISH"],
+      appIds: [seedApp],
+    });
+    return secret;
+  } finally {
+    admin.close();
+  }
+}
+
+async function start(name: string, proc: Promise<Proc>, herald: boolean, adminKey?: string): Promise<Server> {
   const p = await proc; // in `procs` already: stopped at the end, also if it fails below
   const port = (p.ready["grpcPort"] ?? p.ready["port"]) as number;
-  const grpc = rawClients(port);
+  const key = adminKey === undefined ? undefined : await createKey(port, adminKey);
+  const grpc = rawClients(port, key);
   try {
     await unary(grpc.hub, "sendEvent", probe); // it works before it is measured
   } finally {
     grpc.close();
   }
+  if (key !== undefined) {
+    // Access control is really on: the same call without the key is refused.
+    const open = rawClients(port);
+    try {
+      const err = await rejection(unary(open.hub, "sendEvent", probe));
+      if (err.code !== 16) throw new Error(`${name}: a call without a key got ${err.code} (${err.details}), not UNAUTHENTICATED`);
+    } finally {
+      open.close();
+    }
+  }
   // Warm up (JIT, connections) before the first round.
-  await h2load(`http://127.0.0.1:${port}/herald.v1.HubService/SendEvent`, body, { requests: Math.ceil(requests / 10), clients, streams });
-  return { name, port, herald, results: [] };
+  await h2load(url(port), body, { requests: Math.ceil(requests / 10), clients, streams, headers: keyHeaders(key) });
+  return { name, port, pid: p.proc.pid, herald, key, results: [] };
 }
 
-async function measure(s: Server): Promise<void> {
-  const grpc = rawClients(s.port);
+async function measure(s: Server, round: number): Promise<void> {
+  const grpc = rawClients(s.port, s.key);
+  const logFile = join(logDir, `${s.name.replace(/\W+/g, "-")}-${round}.log`);
   try {
     const before = s.herald ? await unary<{ msgId: string }>(grpc.hub, "sendEvent", probe) : undefined;
-    const result = await h2load(`http://127.0.0.1:${s.port}/herald.v1.HubService/SendEvent`, body, { requests, clients, streams });
+    const cpuBefore = cpuMs(s.pid);
+    const result = await h2load(url(s.port), body, { requests, clients, streams, logFile, headers: keyHeaders(s.key) });
+    const cpuPerCall = ((cpuMs(s.pid) - cpuBefore) * 1000) / result.requests;
     const after = s.herald ? await unary<{ msgId: string }>(grpc.hub, "sendEvent", probe) : undefined;
     const published = before && after ? Number(after.msgId) - Number(before.msgId) - 1 : undefined;
-    process.stderr.write(`${s.name}: ${fmt(result.perSecond)} calls/s\n`);
-    s.results.push({ ...result, published });
+    const [p50, p99] = logPercentiles(logFile, [50, 99]) as [number, number];
+    process.stderr.write(
+      `${s.name}: ${fmt(result.perSecond)} calls/s, ${fmt(cpuPerCall)} µs CPU/call${published === undefined ? "" : `, ${published} published`}\n`,
+    );
+    // gRPC errors travel in HTTP 200 responses: only the msg id counter shows that calls were refused.
+    if (published !== undefined && published !== result.requests) {
+      process.stderr.write(`${s.name}: only ${published} of ${result.requests} calls published\n`);
+    }
+    s.results.push({ ...result, published, p50, p99, cpuPerCall });
   } finally {
     grpc.close();
+    rmSync(logFile, { force: true });
   }
 }
 
 await requireH2load();
-const redis = await RedisServer.start({ durable: false });
+// One Redis for each Herald: neither sees the other's writes.
+const redisPlain = await RedisServer.start({ durable: false });
+let redisKeyed: RedisServer | undefined;
 const servers: Server[] = [];
 try {
+  redisKeyed = await RedisServer.start({ durable: false });
+  const adminKey = () => randomBytes(24).toString("base64url");
+  const keyed = (args: string[]) => {
+    const admin = adminKey();
+    return { proc: procs.herald(args, { HERALD_ADMIN_KEY: admin }), admin };
+  };
   servers.push(await start("grpc-js echo (ceiling)", procs.node("dist/bench/echo-server.js", []), false));
   servers.push(await start("herald's grpc server, no-op handler", procs.node("dist/bench/bridge-echo.js", []), false));
   servers.push(await start("herald embedded", procs.herald([]), true));
-  servers.push(await start("herald + redis", procs.herald(["--redis-url", redis.url]), true));
-  for (let r = 0; r < rounds; r++) for (const s of servers) await measure(s);
+  const embeddedKeyed = keyed([]);
+  servers.push(await start("herald embedded, API key", embeddedKeyed.proc, true, embeddedKeyed.admin));
+  servers.push(await start("herald + redis", procs.herald(["--redis-url", redisPlain.url]), true));
+  const redisWithKey = keyed(["--redis-url", redisKeyed.url]);
+  servers.push(await start("herald + redis, API key", redisWithKey.proc, true, redisWithKey.admin));
+
+  /** Each keyed row's row without key (the one before it). */
+  const pairs = new Map<Server, Server>([
+    [servers[3]!, servers[2]!],
+    [servers[5]!, servers[4]!],
+  ]);
+  for (let r = 0; r < rounds; r++) {
+    await measure(servers[0]!, r);
+    await measure(servers[1]!, r);
+    for (const [withKey, without] of pairs) {
+      // Alternate which of the two goes first, so that a drift within the round favours neither.
+      for (const s of r % 2 === 0 ? [without, withKey] : [withKey, without]) await measure(s, r);
+    }
+  }
 
   const echo = servers[0]!.results;
-  const targets = ["", "", ">= 70%", ">= 50%"];
+  const targets = ["", "", ">= 70%", ">= 70%", ">= 50%", ">= 50%"];
   report(
     `bench:grpc — unary SendEvent via h2load, ${requests} calls, ${clients} connections x ${streams} streams, ` +
-      `${rounds} interleaved rounds: median rate, median of the per-round ratios; Node ${process.version}, ${(await import("node:os")).cpus().length} cores`,
-    ["server", "calls/s", "mean ms", "vs echo", "target", "rounds calls/s", "published"],
+      `${rounds} interleaved rounds: median rate (and its round's latencies), median of the per-round ratios; ` +
+      `"API key": access control on, every call with authorization: Bearer hak_… (publish role); ` +
+      `CPU µs/call: the server process's user + system time per call, median of the rounds; ` +
+      `Node ${process.version}, ${cpus().length} cores`,
+    [
+      "server",
+      "calls/s",
+      "p50 ms",
+      "p99 ms",
+      "mean ms",
+      "CPU µs/call",
+      "vs echo",
+      "target",
+      "key / no key",
+      "key target",
+      "rounds calls/s",
+      "published",
+    ],
     servers.map((s, i) => {
-      const { median, ratio, rates } = roundsSummary(s.results, echo);
+      const { median: m, ratio, rates } = roundsSummary(s.results, echo);
+      const without = pairs.get(s);
       const published = s.results.every((x) => x.published === undefined)
         ? "-"
         : `${s.results.reduce((n, x) => n + (x.published ?? 0), 0)}/${s.results.reduce((n, x) => n + x.requests, 0)}`;
-      return [s.name, fmt(median.perSecond), fmt(median.mean, 2), ratio, targets[i]!, rates, published];
+      return [
+        s.name,
+        fmt(m.perSecond),
+        fmt(m.p50, 2),
+        fmt(m.p99, 2),
+        fmt(m.mean, 2),
+        fmt(median(s.results.map((x) => x.cpuPerCall))),
+        ratio,
+        targets[i]!,
+        without ? `${fmt(100 * medianRatio(s.results, without.results))}%` : "",
+        without ? ">= 95%" : "",
+        rates,
+        published,
+      ];
     }),
   );
+  // The per-round ratios behind "key / no key", and the same for the latencies.
+  const lines = [...pairs].map(([withKey, without]) => {
+    const per = (f: (m: Measured) => number) => withKey.results.map((m, r) => f(m) / f(without.results[r]!));
+    const show = (xs: number[]) => `${xs.map((x) => x.toFixed(3)).join(" ")} (median ${median(xs).toFixed(3)})`;
+    return (
+      `${withKey.name} / ${without.name}: calls/s ${show(per((m) => m.perSecond))}; ` +
+      `p50 ${show(per((m) => m.p50))}; p99 ${show(per((m) => m.p99))}; CPU/call ${show(per((m) => m.cpuPerCall))}`
+    );
+  });
+  process.stdout.write(`\nwith key / without key, per round:\n${lines.map((l) => `- ${l}`).join("\n")}\n`);
 } finally {
   await procs.stop();
-  await redis.destroy();
+  await redisPlain.destroy();
+  await redisKeyed?.destroy();
+  rmSync(logDir, { recursive: true, force: true });
 }

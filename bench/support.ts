@@ -221,11 +221,23 @@ export interface H2loadResult {
 export function h2load(
   url: string,
   body: string,
-  options: { requests: number; clients: number; streams: number; rps?: number; http1?: { contentType: string }; logFile?: string },
+  options: {
+    requests: number;
+    clients: number;
+    streams: number;
+    rps?: number;
+    http1?: { contentType: string };
+    logFile?: string;
+    /** More request headers, `name: value` each (h2load -H), e.g. `authorization: Bearer …`. */
+    headers?: string[];
+  },
 ): Promise<H2loadResult> {
-  const headers = options.http1
-    ? ["--h1", "-H", `content-type: ${options.http1.contentType}`]
-    : ["-H", "content-type: application/grpc", "-H", "te: trailers"];
+  const headers = [
+    ...(options.http1
+      ? ["--h1", "-H", `content-type: ${options.http1.contentType}`]
+      : ["-H", "content-type: application/grpc", "-H", "te: trailers"]),
+    ...(options.headers ?? []).flatMap((h) => ["-H", h]),
+  ];
   const args = [
     ...(options.rps ? [`--rps=${options.rps}`] : []),
     ...(options.logFile ? [`--log-file=${options.logFile}`] : []),

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { defaultConfig, resolveConfig, type HeraldConfig } from "./config.js";
 
@@ -8,8 +9,12 @@ interface Flag {
   flag: string;
   env: string;
   key: Key;
-  /** "boolean": a flag without a value; its environment variable takes 1/true/yes or 0/false/no. */
-  kind: "string" | "integer" | "boolean";
+  /**
+   * "boolean": a flag without a value; its environment variable takes 1/true/yes or 0/false/no.
+   * "secret": never on the command line: the flag (`--x-file`) names a file holding it, the
+   * environment variable holds it, and `<env>_FILE` names a file too.
+   */
+  kind: "string" | "integer" | "boolean" | "secret";
   /** The only values accepted, when the field takes a few. */
   choices?: readonly string[];
   help: string;
@@ -40,6 +45,8 @@ export const flags: Flag[] = [
   { flag: "tls-key", env: "HERALD_TLS_KEY", key: "tls.keyFile", kind: "string", help: "PEM private key file of --tls-cert; re-read on SIGHUP" },
   { flag: "tls-client-ca", env: "HERALD_TLS_CLIENT_CA", key: "tls.clientCaFile", kind: "string", help: "PEM CA file: clients on both ports must present a certificate it signed (mTLS); re-read on SIGHUP" },
   { flag: "core-ca", env: "HERALD_CORE_CA", key: "tls.coreCaFile", kind: "string", help: "with an https:// --core-url: PEM CA file the core's certificate is checked against (unset: system roots)" },
+  { flag: "core-client-cert", env: "HERALD_CORE_CLIENT_CERT", key: "tls.coreClientCertFile", kind: "string", help: "with an https:// --core-url: PEM certificate file the facade presents to the core (mTLS), with --core-client-key; read at start" },
+  { flag: "core-client-key", env: "HERALD_CORE_CLIENT_KEY", key: "tls.coreClientKeyFile", kind: "string", help: "PEM private key file of --core-client-cert; read at start" },
   { flag: "max-message-bytes", env: "HERALD_MAX_MESSAGE_BYTES", key: "limits.maxMessageBytes", kind: "integer", help: "largest request message" },
   { flag: "max-subscribers", env: "HERALD_MAX_SUBSCRIBERS", key: "limits.maxSubscribers", kind: "integer", help: "most subscribers in one request" },
   { flag: "max-name-pairs", env: "HERALD_MAX_NAME_PAIRS", key: "limits.maxNamePairs", kind: "integer", help: "most name pairs in one request" },
@@ -50,9 +57,8 @@ export const flags: Flag[] = [
   { flag: "max-body-depth", env: "HERALD_MAX_BODY_DEPTH", key: "limits.maxBodyDepth", kind: "integer", help: "deepest nesting of a facade request body" },
   { flag: "max-handlers-per-app", env: "HERALD_MAX_HANDLERS_PER_APP", key: "limits.maxHandlersPerApp", kind: "integer", help: "most event handlers (XMS) one app id may hold" },
   { flag: "max-handler-subscriptions", env: "HERALD_MAX_HANDLER_SUBSCRIPTIONS", key: "limits.maxHandlerSubscriptions", kind: "integer", help: "most subscriptions of one event handler" },
-  { flag: "token-secret", env: "HERALD_TOKEN_SECRET", key: "eventhos.tokenSecret", kind: "string", help: "eventhos: HS256 secret of client tokens, the same on every instance (unset: generated once, kept in Redis)" },
+  { flag: "token-secret-file", env: "HERALD_TOKEN_SECRET", key: "eventhos.tokenSecret", kind: "secret", help: "eventhos: HS256 secret of client tokens, the same on every instance (unset: generated once, kept in Redis)" },
   { flag: "token-ttl-seconds", env: "HERALD_TOKEN_TTL_SECONDS", key: "eventhos.tokenTtlSeconds", kind: "integer", help: "eventhos: lifetime of a token from /auth/token" },
-  { flag: "admin-token", env: "HERALD_ADMIN_TOKEN", key: "eventhos.adminToken", kind: "string", help: "eventhos: bearer token of the admin routes (unset: admin routes off)" },
   { flag: "eventhos-success-code", env: "HERALD_EVENTHOS_SUCCESS_CODE", key: "eventhosFacade.successCode", kind: "integer", choices: ["200000", "20000"], help: "eventhos: code of a successful /event/send, 200000 (the document) or 20000 (the original server)" },
   { flag: "delivery-call-timeout-ms", env: "HERALD_DELIVERY_CALL_TIMEOUT_MS", key: "eventhos.callTimeoutMs", kind: "integer", help: "eventhos: a contract's HTTP call not done in time fails" },
   { flag: "delivery-retry-limit", env: "HERALD_DELIVERY_RETRY_LIMIT", key: "eventhos.retryLimit", kind: "integer", help: "eventhos: automatic retries of a failed call" },
@@ -63,6 +69,14 @@ export const flags: Flag[] = [
   { flag: "delivery-log-retention-ms", env: "HERALD_DELIVERY_LOG_RETENTION_MS", key: "eventhos.logRetentionMs", kind: "integer", help: "eventhos: how long received events and attempts are kept" },
   { flag: "delivery-log-body-bytes", env: "HERALD_DELIVERY_LOG_BODY_BYTES", key: "eventhos.logBodyBytes", kind: "integer", help: "eventhos: bytes of each request/response body kept in the log" },
   { flag: "delivery-allow-hosts", env: "HERALD_DELIVERY_ALLOW_HOSTS", key: "eventhos.allowHosts", kind: "string", help: "eventhos: host names, IPs and CIDR ranges (comma-separated) contracts may call although loopback, private or link-local" },
+  { flag: "admin-key-file", env: "HERALD_ADMIN_KEY", key: "auth.adminKey", kind: "secret", help: "the admin credential (16+ characters); turns access control on for every surface" },
+  { flag: "reflection", env: "HERALD_REFLECTION", key: "auth.reflection", kind: "string", choices: ["keyed", "open"], help: "with access control on: server reflection for any valid credential (keyed) or anyone (open)" },
+  { flag: "jwt-secret-file", env: "HERALD_JWT_SECRET", key: "auth.jwtSecret", kind: "secret", help: "subscriber tokens: HS256 secret" },
+  { flag: "jwt-public-key-file", env: "HERALD_JWT_PUBLIC_KEY_FILE", key: "auth.jwtPublicKeyFile", kind: "string", help: "subscriber tokens: PEM public key file (RS256 or ES256)" },
+  { flag: "jwks-url", env: "HERALD_JWKS_URL", key: "auth.jwksUrl", kind: "string", help: "subscriber tokens: JWKS URL (RS256 or ES256 keys)" },
+  { flag: "jwt-issuer", env: "HERALD_JWT_ISSUER", key: "auth.jwtIssuer", kind: "string", help: "subscriber tokens must carry this iss" },
+  { flag: "jwt-audience", env: "HERALD_JWT_AUDIENCE", key: "auth.jwtAudience", kind: "string", help: "subscriber tokens must carry this aud" },
+  { flag: "core-key-file", env: "HERALD_CORE_KEY", key: "auth.coreKey", kind: "secret", help: "with --core-url: the API key the facade presents to the core" },
   { flag: "log-level", env: "LOG_LEVEL", key: "server.logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
 ];
 
@@ -101,6 +115,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
       if (value !== undefined) set(value);
       continue;
     }
+    if (f.kind === "secret") {
+      const value = secret(f, values[f.flag] as string | undefined, env);
+      if (value !== undefined) set(value);
+      continue;
+    }
     const raw = (values[f.flag] as string | undefined) ?? env[f.env];
     if (raw === undefined || raw === "") continue;
     let value: string | number = raw;
@@ -114,6 +133,20 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
     set(value);
   }
   return { help: false, config };
+}
+
+/** A secret: from the flag's file, else the environment variable, else the file `<env>_FILE` names; trailing newlines dropped. */
+function secret(f: Flag, file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const path = file ?? (env[f.env] ? undefined : env[`${f.env}_FILE`]);
+  if (path === undefined || path === "") return env[f.env] || undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8").replace(/[\r\n]+$/, "");
+  } catch (err) {
+    throw new UsageError(`--${f.flag}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (text === "") throw new UsageError(`--${f.flag}: ${path} is empty`);
+  return text;
 }
 
 /** A boolean flag's environment variable: 1/true/yes or 0/false/no (any case); unset or empty: not given. */
@@ -139,6 +172,7 @@ export function usage(): string {
   });
   return [
     "Usage: herald [options]",
+    "       herald keys create|list|revoke …   manage API keys of a running Herald (herald keys --help)",
     "",
     "Starts the Herald core (gRPC) and its HTTP facade in one process. With no Redis configured it",
     "runs embedded: memory bus and store, one process, nothing kept across restarts.",

@@ -12,19 +12,20 @@ import type { HeraldConfig } from "./config.js";
 export type ClientOf = <S extends DescService>(service: S) => Client<S>;
 
 /** The HTTP facade in front of a core, whichever way it is reached. */
-export function facadeFor(clientOf: ClientOf, config: HeraldConfig, logger: Logger, serving: () => boolean): Koa {
+export function facadeFor(clientOf: ClientOf, config: HeraldConfig, logger: Logger, serving: () => boolean, accessControl: boolean): Koa {
   return createFacade({
     hub: clientOf(HubService),
     registry: clientOf(RegistryService),
     eventhos: {
       clients: clientOf(ClientService),
       delivery: clientOf(DeliveryService),
-      adminToken: config.eventhos.adminToken,
+      adminRoutes: accessControl,
       successCode: config.eventhosFacade.successCode,
     },
     logger,
     limits: config.limits,
     serving,
     xms: config.xms,
+    accessControl,
   });
 }

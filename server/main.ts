@@ -4,9 +4,13 @@ import { parseOptions, usage, UsageError } from "./cli-options.js";
 import { startHerald } from "./start-herald.js";
 import { startFacadeServer } from "./start-facade.js";
 import { ExposureError } from "./exposure.js";
+import { AuthConfigError } from "../core/auth/subscriber-tokens.js";
+import { runKeysCommand } from "./cli/keys-command.js";
 
 /** The entry point: the only place that reads flags, environment and signals. */
 async function main(): Promise<number> {
+  // `herald keys …`: a client command against a running Herald, not a server.
+  if (process.argv[2] === "keys") return runKeysCommand(process.argv.slice(3), process.env);
   let parsed;
   try {
     parsed = parseOptions(process.argv.slice(2), process.env);
@@ -30,7 +34,7 @@ async function main(): Promise<number> {
       : await startHerald(config, logger);
   } catch (err) {
     // Refused by the exposure rule: a usage error (fix the flags), told plainly, before anything opened.
-    if (err instanceof ExposureError) {
+    if (err instanceof ExposureError || err instanceof AuthConfigError) {
       process.stderr.write(`herald: ${err.message}\n`);
       return 2;
     }

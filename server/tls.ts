@@ -4,6 +4,7 @@ import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Server as HttpsServer, ServerOptions as HttpsOptions } from "node:https";
 import * as grpc from "@grpc/grpc-js";
 import { listenHttp, listenHttps, type HttpServer } from "../core/transport/http-server.js";
+import { unreadable } from "./file-error.js";
 import type { Logger } from "../core/logger.js";
 
 /** The `tls` section: transport security of both ports, and of the facade's link to its core. Files only, never key material. */
@@ -16,6 +17,10 @@ export interface TlsConfig {
   clientCaFile: string | undefined;
   /** Facade mode with an https:// core URL: PEM CA certificate(s) the core's certificate is checked against (unset: the system's roots). */
   coreCaFile: string | undefined;
+  /** Facade mode with an https:// core URL: PEM certificate the facade presents to a core that asks for one (mTLS), with `coreClientKeyFile`. Read at start. */
+  coreClientCertFile: string | undefined;
+  /** PEM private key of `coreClientCertFile` (not encrypted). Read at start. */
+  coreClientKeyFile: string | undefined;
 }
 
 export const defaultTlsConfig: TlsConfig = {
@@ -23,6 +28,8 @@ export const defaultTlsConfig: TlsConfig = {
   keyFile: undefined,
   clientCaFile: undefined,
   coreCaFile: undefined,
+  coreClientCertFile: undefined,
+  coreClientKeyFile: undefined,
 };
 
 /** A TLS file or setting Herald cannot use: its message names the flag and the file, and is all an operator needs. */
@@ -157,6 +164,37 @@ export async function readCoreCa(config: TlsConfig, coreUrl: string): Promise<Bu
   return ca;
 }
 
+/**
+ * The certificate an https:// core URL's facade presents to its core (a core with --tls-client-ca
+ * refuses a facade without one); undefined when none is configured. Both files or neither, and a
+ * matching pair: checked here so that a bad file refuses the start instead of failing every call.
+ */
+export async function readCoreClientCert(config: TlsConfig, coreUrl: string): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  const { coreClientCertFile: certFile, coreClientKeyFile: keyFile } = config;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    throw new TlsConfigError("--core-client-cert and --core-client-key go together: give both files or neither");
+  }
+  if (!coreUrl.startsWith("https://")) throw new TlsConfigError(`--core-client-cert is for an https:// --core-url; got ${coreUrl}`);
+  const [cert, key] = await Promise.all([readPem(certFile, "--core-client-cert"), readPem(keyFile, "--core-client-key")]);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new TlsConfigError(`--core-client-cert ${certFile}: not a PEM certificate`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new TlsConfigError(`--core-client-key ${keyFile}: not a PEM private key (encrypted keys are not supported)`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new TlsConfigError(`--core-client-key ${keyFile} is not the key of the certificate in --core-client-cert ${certFile}`);
+  }
+  return { cert, key };
+}
+
 function contextOptions(m: Material): SecureContextOptions {
   return m.ca === undefined ? { cert: m.cert, key: m.key } : { cert: m.cert, key: m.key, ca: m.ca };
 }
@@ -205,16 +243,7 @@ async function readPem(file: string, flag: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === "ENOENT"
-        ? "no such file"
-        : code === "EACCES"
-          ? "not readable (permission denied)"
-          : code === "EISDIR"
-            ? "a directory"
-            : messageOf(err);
-    throw new TlsConfigError(`${flag} ${file}: ${why}`);
+    throw new TlsConfigError(`${flag} ${file}: ${unreadable(err)}`);
   }
 }
 

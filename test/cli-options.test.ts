@@ -1,4 +1,7 @@
 import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { flags, parseOptions, usage, UsageError } from "../server/cli-options.js";
 import { defaultConfig } from "../server/config.js";
 
@@ -54,6 +57,38 @@ describe("parseOptions", () => {
     assert.match(usage(), /--insecure\s+HERALD_INSECURE\s+.*\(default false\)/);
     assert.match(usage(), /--host\s+HERALD_HOST\s+.*\(default "127\.0\.0\.1"\)/);
   });
+  it("takes secrets from a file or the environment, never from the command line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "herald-secret-"));
+    try {
+      const file = join(dir, "admin-key");
+      writeFileSync(file, "from-a-file-0123456789\n");
+      const admin = (argv: string[], env: NodeJS.ProcessEnv) => {
+        const parsed = parseOptions(argv, env);
+        assert.ok(!parsed.help);
+        return parsed.config.auth.adminKey;
+      };
+      assert.equal(admin([], {}), undefined);
+      assert.equal(admin([], { HERALD_ADMIN_KEY: "from-the-environment" }), "from-the-environment");
+      assert.equal(admin([], { HERALD_ADMIN_KEY_FILE: file }), "from-a-file-0123456789", "trailing newline dropped");
+      assert.equal(
+        admin(["--admin-key-file", file], { HERALD_ADMIN_KEY: "from-the-environment" }),
+        "from-a-file-0123456789",
+        "the flag wins",
+      );
+      assert.equal(admin([], { HERALD_ADMIN_KEY: "env-wins-over-env-file", HERALD_ADMIN_KEY_FILE: file }), "env-wins-over-env-file");
+      assert.throws(() => parseOptions(["--admin-key", "on-argv"], {}), UsageError, "there is no flag that takes the value itself");
+      assert.throws(() => parseOptions(["--admin-key-file", join(dir, "missing")], {}), /--admin-key-file: cannot read/);
+      writeFileSync(join(dir, "empty"), "\n");
+      assert.throws(() => parseOptions(["--admin-key-file", join(dir, "empty")], {}), /is empty/);
+      assert.equal(
+        flags.filter((f) => f.kind === "secret").every((f) => f.flag.endsWith("-file")),
+        true,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses unknown flags and bad numbers", () => {
     assert.throws(() => parseOptions(["--nope"], {}), UsageError);
     assert.throws(() => parseOptions(["--history-size", "-1"], {}), UsageError);

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { checkExposure, ExposureError, isLoopback } from "../server/exposure.js";
 import { defaultConfig } from "../server/config.js";
 
-describe("the exposure rule (no API credentials yet)", () => {
+describe("the exposure rule", () => {
   const loopback = [
     "127.0.0.1",
     "127.5.5.5",
@@ -35,8 +35,8 @@ describe("the exposure rule (no API credentials yet)", () => {
 
   it("lets loopback start, insecure or not, and says it is not insecure", () => {
     for (const host of loopback) {
-      assert.deepEqual(checkExposure(host, false), { host, loopback: true, insecure: false });
-      assert.deepEqual(checkExposure(host, true), { host, loopback: true, insecure: false });
+      assert.deepEqual(checkExposure(host, false), { host, loopback: true, insecure: false, authenticated: false });
+      assert.deepEqual(checkExposure(host, true), { host, loopback: true, insecure: false, authenticated: false });
     }
   });
 
@@ -47,10 +47,18 @@ describe("the exposure rule (no API credentials yet)", () => {
         (err: unknown) =>
           err instanceof ExposureError &&
           err.message.startsWith(
-            `--host ${host} would serve the API unauthenticated beyond this machine: Herald has no API keys configured; pass --insecure`,
-          ),
+            `--host ${host} would serve the API unauthenticated beyond this machine: no admin key is configured; set one (HERALD_ADMIN_KEY`,
+          ) &&
+          err.message.includes("--insecure"),
       );
-      assert.deepEqual(checkExposure(host, true), { host, loopback: false, insecure: true });
+      assert.deepEqual(checkExposure(host, true), { host, loopback: false, insecure: true, authenticated: false });
+    }
+  });
+
+  it("lets any interface start once access control is on (an admin key), and never calls that insecure", () => {
+    for (const host of [...loopback, ...beyond]) {
+      assert.deepEqual(checkExposure(host, false, true), { host, loopback: isLoopback(host), insecure: false, authenticated: true });
+      assert.deepEqual(checkExposure(host, true, true), { host, loopback: isLoopback(host), insecure: false, authenticated: true });
     }
   });
 

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { Authenticator } from "../core/auth/authenticator.js";
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { pino } from "pino";
 import { DeliveryState, HubService } from "../core/gen/herald/v1/hub_pb.js";
@@ -43,7 +44,8 @@ function services(overrides: { stores?: Stores; logger?: Logger } = {}) {
       logger,
     }),
   );
-  const registry = withErrorMapping(createRegistryService({ stores, bus, validator }));
+  const auth = new Authenticator({ adminKey: undefined, apiKeys: stores.apiKeys });
+  const registry = withErrorMapping(createRegistryService({ stores, bus, validator, auth }));
   return { hub, registry, fanOut };
 }
 

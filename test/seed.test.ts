@@ -6,6 +6,7 @@ import { MemoryRegistryStore } from "../core/store/memory-registry-store.js";
 import { defaultLimits } from "../core/rpc/limits.js";
 import { Validator } from "../core/rpc/validate.js";
 import { loadSeed } from "../server/seed.js";
+import { sha256 } from "../core/auth/api-key-format.js";
 
 describe("loadSeed", () => {
   const dir = mkdtempSync(join(tmpdir(), "herald-seed-"));
@@ -20,6 +21,19 @@ describe("loadSeed", () => {
     const store = new MemoryRegistryStore();
     assert.deepEqual(await loadSeed(store, "examples/seed.yaml", ids), { apps: 2, events: 2, subscribers: 1 });
     assert.equal((await store.getSubscriber("xxxx"))?.appId, "demo");
+  });
+
+  it("keeps an app's legacy key as UpsertApp does: its hash, never as written; refuses a bad network", async () => {
+    const store = new MemoryRegistryStore();
+    const yaml = "apps:\n  - id: shop\n    legacy: { key: seeded-legacy-key, networks: ['10.0.0.0/8'] }\n";
+    await loadSeed(store, seed("legacy.yaml", yaml), ids);
+    const app = await store.getApp("shop");
+    assert.equal(app?.legacy?.key, sha256("seeded-legacy-key"));
+    assert.deepEqual(app?.legacy?.networks, ["10.0.0.0/8"]);
+    await assert.rejects(
+      loadSeed(new MemoryRegistryStore(), seed("bad-net.yaml", "apps:\n  - id: shop\n    legacy: { networks: [nowhere] }\n"), ids),
+      /apps\[0\]: .*not a network/,
+    );
   });
 
   it("holds its ids to the RPCs' rule (they reach the same keys), and says where", async () => {

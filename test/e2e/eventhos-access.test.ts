@@ -17,9 +17,9 @@ describe("eventhos access: ReceiveEvent needs the producer's access key", () => 
   let otherToken: string;
 
   before(async () => {
-    h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, allowHosts: "127.0.0.1", retryLimit: 0 } });
+    h = await startTestHerald({ auth: { adminKey: ADMIN_TOKEN }, eventhos: { allowHosts: "127.0.0.1", retryLimit: 0 } });
     api = new EventhosApi(h.httpPort);
-    eventhos = eventhosGrpc(h.grpcPort);
+    eventhos = eventhosGrpc(h.grpcPort, ADMIN_TOKEN);
     target = await Target.start(ok);
     shop = await api.producer("shop");
     other = await api.producer("other");
@@ -120,5 +120,45 @@ describe("eventhos access: ReceiveEvent needs the producer's access key", () => 
     const refusedSend = await api.send(shop.eventId, otherToken, { n: 2 });
     assert.equal(refusedSend.json.code, 401202);
     assert.equal((await received(shop.eventId)).length, 3);
+  });
+
+  it("an eventhos client reads its own received events and executions, never another client's", async () => {
+    // Something of each client in the log.
+    await unary(eventhos.delivery, "receiveEvent", { msgId: "own-other", eventId: other.eventId, accessKey: otherToken });
+    const asShop = eventhosGrpc(h.grpcPort, shopToken);
+    try {
+      const listed = (await unary(asShop.delivery, "listReceivedEvents", {})).receivedEvents as any[];
+      assert.ok(listed.length > 0);
+      assert.deepEqual([...new Set(listed.map((r) => r.clientId))], [shop.clientId], "only its own");
+      const own = await unary(asShop.delivery, "getReceivedEvent", { id: "direct-ok" });
+      assert.equal(own.receivedEvent.clientId, shop.clientId);
+      const execution = own.executions[0].id as string;
+      assert.equal((await unary(asShop.delivery, "getExecution", { id: execution })).execution.id, execution);
+      for (const [method, request] of [
+        ["getReceivedEvent", { id: "own-other" }],
+        ["listReceivedEvents", { eventId: other.eventId }],
+      ] as const) {
+        if (method === "listReceivedEvents") {
+          assert.deepEqual((await unary(asShop.delivery, method, request)).receivedEvents, [], "another client's events are not listed");
+          continue;
+        }
+        const err = await rejection(unary(asShop.delivery, method, request));
+        assert.equal(err.code, grpc.status.NOT_FOUND, "another client's record is simply not found");
+      }
+      const asOther = eventhosGrpc(h.grpcPort, otherToken);
+      try {
+        const err = await rejection(unary(asOther.delivery, "getExecution", { id: execution }));
+        assert.equal(err.code, grpc.status.NOT_FOUND);
+        const retry = await rejection(unary(asOther.delivery, "retryExecution", { id: execution }));
+        assert.equal(retry.code, grpc.status.NOT_FOUND);
+      } finally {
+        asOther.close();
+      }
+      // The management side stays admin-only for a client key.
+      const err = await rejection(unary(asShop.delivery, "listActions", {}));
+      assert.equal(err.code, grpc.status.PERMISSION_DENIED);
+    } finally {
+      asShop.close();
+    }
   });
 });

@@ -17,8 +17,8 @@ describe("eventhos delivery: contracts that call other systems", () => {
 
   before(async () => {
     h = await startTestHerald({
+      auth: { adminKey: ADMIN_TOKEN },
       eventhos: {
-        adminToken: ADMIN_TOKEN,
         allowHosts: "127.0.0.1",
         callTimeoutMs: 300,
         retryLimit: 2,

@@ -24,9 +24,9 @@ describe("eventhos secret action headers", () => {
   const shown = { Authorization: REDACTED, "x-api-key": REDACTED, "X-Signature": REDACTED, "x-trace": "{{headers.x-trace}}" };
 
   before(async () => {
-    h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, allowHosts: "127.0.0.1", retryLimit: 0 } });
+    h = await startTestHerald({ auth: { adminKey: ADMIN_TOKEN }, eventhos: { allowHosts: "127.0.0.1", retryLimit: 0 } });
     api = new EventhosApi(h.httpPort);
-    eventhos = eventhosGrpc(h.grpcPort);
+    eventhos = eventhosGrpc(h.grpcPort, ADMIN_TOKEN);
     target = await Target.start(ok);
     p = await api.producer("vault");
   });

@@ -57,7 +57,7 @@ describe("eventhos outbound calls: loopback, private and link-local addresses ar
   let v6: { server: Server; port: number; calls: number } | undefined;
 
   before(async () => {
-    h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, callTimeoutMs: 2000, retryLimit: 3, backoffBaseMs: 10 } });
+    h = await startTestHerald({ auth: { adminKey: ADMIN_TOKEN }, eventhos: { callTimeoutMs: 2000, retryLimit: 3, backoffBaseMs: 10 } });
     api = new EventhosApi(h.httpPort);
     target = await Target.start(ok);
     try {
@@ -159,7 +159,7 @@ describe("eventhos outbound calls: --delivery-allow-hosts", () => {
     // An allowed internal system on 127.0.0.2 that redirects to the (not allowed) loopback target.
     const redirector = await listen("127.0.0.2", (res) => res.writeHead(302, { location: target.url() }).end("moved"));
     cleanup.push(() => close(redirector.server));
-    const h = await startTestHerald({ eventhos: { adminToken: ADMIN_TOKEN, allowHosts: " 127.0.0.2 ,localhost", retryLimit: 0 } });
+    const h = await startTestHerald({ auth: { adminKey: ADMIN_TOKEN }, eventhos: { allowHosts: " 127.0.0.2 ,localhost", retryLimit: 0 } });
     cleanup.push(() => h.stop());
     const api = new EventhosApi(h.httpPort);
 
@@ -184,7 +184,9 @@ describe("eventhos outbound calls: --delivery-allow-hosts", () => {
   it("the flag (and a CIDR range) lets the real executable call 127.0.0.1", async () => {
     const target = await Target.start(ok);
     cleanup.push(() => target.close());
-    const proc: HeraldProcess = await startHeraldProcess(["--admin-token", ADMIN_TOKEN, "--delivery-allow-hosts", "10.0.0.0/8,127.0.0.1"]);
+    const proc: HeraldProcess = await startHeraldProcess(["--delivery-allow-hosts", "10.0.0.0/8,127.0.0.1"], {
+      HERALD_ADMIN_KEY: ADMIN_TOKEN,
+    });
     cleanup.push(async () => {
       proc.proc.kill("SIGTERM");
       if (proc.proc.exitCode === null) await once(proc.proc, "exit");

@@ -7,8 +7,8 @@ import { Target, ok, type Behaviour } from "../support/target.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
 
 const CLAIM_IDLE_MS = 600;
+const auth = { adminKey: ADMIN_TOKEN };
 const delivery = {
-  adminToken: ADMIN_TOKEN,
   allowHosts: "127.0.0.1",
   claimIdleMs: CLAIM_IDLE_MS,
   backoffBaseMs: 10,
@@ -18,20 +18,21 @@ const delivery = {
 
 /** The real executable on Redis. */
 function startProcess(redisUrl: string, keyPrefix: string) {
-  return startHeraldProcess([
-    "--redis-url",
-    redisUrl,
-    "--key-prefix",
-    keyPrefix,
-    "--admin-token",
-    ADMIN_TOKEN,
-    "--delivery-claim-idle-ms",
-    String(CLAIM_IDLE_MS),
-    "--delivery-backoff-base-ms",
-    "10",
-    "--delivery-allow-hosts",
-    "127.0.0.1",
-  ]);
+  return startHeraldProcess(
+    [
+      "--redis-url",
+      redisUrl,
+      "--key-prefix",
+      keyPrefix,
+      "--delivery-claim-idle-ms",
+      String(CLAIM_IDLE_MS),
+      "--delivery-backoff-base-ms",
+      "10",
+      "--delivery-allow-hosts",
+      "127.0.0.1",
+    ],
+    { HERALD_ADMIN_KEY: ADMIN_TOKEN },
+  );
 }
 
 /** Durable delivery on Redis: work left by a killed instance is finished by another, exactly once. */
@@ -72,7 +73,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     second.dropHeld();
     assert.equal(first.calls.length, 1);
 
-    const h2: TestHerald = await startTestHerald({ redis: { url: redis.url, keyPrefix }, eventhos: delivery });
+    const h2: TestHerald = await startTestHerald({ redis: { url: redis.url, keyPrefix }, auth, eventhos: delivery });
     cleanup.push(() => h2.stop());
     const api2 = new EventhosApi(h2.httpPort);
     const received = await api2.settled((await api2.latest(p.eventId)).id);
@@ -105,6 +106,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     // A backoff far longer than the test: only a takeover can make the second attempt.
     const a = await startTestHerald({
       redis: { url: redis.url, keyPrefix },
+      auth,
       eventhos: { ...delivery, backoffBaseMs: 600_000, backoffMaxMs: 600_000 },
     });
     cleanup.push(() => a.stop());
@@ -124,7 +126,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     await a.stop();
     assert.ok(Date.now() - stopped < 5000, "the backoff wait did not hold up the stop");
 
-    const b = await startTestHerald({ redis: { url: redis.url, keyPrefix }, eventhos: delivery });
+    const b = await startTestHerald({ redis: { url: redis.url, keyPrefix }, auth, eventhos: delivery });
     cleanup.push(() => b.stop());
     const done = await new EventhosApi(b.httpPort).settled(id);
     assert.equal(done.state, "processed");
@@ -148,7 +150,7 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
     };
     const target = await Target.start(counting);
     cleanup.push(() => target.close());
-    const options = { redis: { url: redis.url, keyPrefix }, eventhos: { ...delivery, concurrency: 4 } };
+    const options = { redis: { url: redis.url, keyPrefix }, auth, eventhos: { ...delivery, concurrency: 4 } };
     const a = await startTestHerald(options);
     cleanup.push(() => a.stop());
     const b = await startTestHerald(options);

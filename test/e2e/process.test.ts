@@ -126,9 +126,9 @@ const lanAddress = Object.values(networkInterfaces())
 const PINO_INFO = 30;
 const PINO_WARN = 40;
 const REFUSAL =
-  /^herald: --host (\S+) would serve the API unauthenticated beyond this machine: Herald has no API keys configured; pass --insecure/;
+  /^herald: --host (\S+) would serve the API unauthenticated beyond this machine: no admin key is configured; set one \(HERALD_ADMIN_KEY or --admin-key-file\) to turn access control on, or pass --insecure/;
 
-describe("the herald executable: safe by default (no API credentials yet)", () => {
+describe("the herald executable: safe by default", () => {
   it("binds to loopback by default and says it is open to local clients only", async () => {
     const h = launch(["--grpc-port", "0"]);
     try {
@@ -205,6 +205,46 @@ describe("the herald executable: safe by default (no API credentials yet)", () =
         assert.ok(!h.logs.some((l) => String(l["msg"]).includes("loopback only")));
         const httpPort = out.started["httpPort"] as number;
         if (lanAddress) assert.ok(await accepts(lanAddress, httpPort), `HTTP reachable on ${lanAddress}`);
+      } finally {
+        await stop(h.proc, h.exited);
+      }
+    });
+  }
+
+  it("starts on 0.0.0.0 with an admin key, access control on: no warn line, anonymous calls refused", async () => {
+    const h = launch(["--grpc-port", "0", "--host", "0.0.0.0"], { HERALD_ADMIN_KEY: "process-test-admin-key-0123" });
+    try {
+      const out = await h.outcome;
+      assert.ok("started" in out, `started (stderr: ${h.stderr()})`);
+      assert.equal(out.started["host"], "0.0.0.0");
+      const on = h.logs.find((l) => l["access"] === "on");
+      assert.equal(on?.["level"], PINO_INFO);
+      assert.equal(on?.["msg"], "access control on: every call needs a credential");
+      assert.ok(!h.logs.some((l) => l["level"] === PINO_WARN), "nothing at warn");
+      assert.ok(!JSON.stringify(h.logs).includes("process-test-admin-key-0123"), "the key is never logged");
+      const httpPort = out.started["httpPort"] as number;
+      const res = await fetch(`http://127.0.0.1:${httpPort}/herald.v1.RegistryService/ListApps`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      assert.equal(res.status, 401);
+      assert.equal(((await res.json()) as { code: string }).code, "unauthenticated");
+    } finally {
+      await stop(h.proc, h.exited);
+    }
+  });
+
+  for (const [how, env] of [
+    ["an admin key shorter than 16 characters", { HERALD_ADMIN_KEY: "short" }],
+    ["subscriber tokens without an admin key", { HERALD_JWT_SECRET: "a-subscriber-token-secret-of-32-bytes-or-more" }],
+  ] as const) {
+    it(`refuses ${how}: exit 2, one plain line`, async () => {
+      const h = launch(["--grpc-port", "0"], env);
+      try {
+        assert.deepEqual(await h.outcome, { code: 2 });
+        assert.equal(h.stderr().trim().split("\n").length, 1, h.stderr());
+        assert.doesNotMatch(h.stderr(), /short|\n\s+at /, "neither the key nor a stack trace");
       } finally {
         await stop(h.proc, h.exited);
       }

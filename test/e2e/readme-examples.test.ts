@@ -106,12 +106,30 @@ describe("README examples", () => {
     const expected = promised(text);
     assert.ok(expected);
     const admin = "readme-admin-token";
-    const e = await startHeraldProcess(["--admin-token", admin]);
+    const e = await startHeraldProcess([], { HERALD_ADMIN_KEY: admin });
     try {
       // The first line starts Herald, as done above; the rest runs as written.
       const script = onPorts(text.split("\n").slice(1).join("\n"), e);
       const out = await sh(script, { ADMIN: admin });
       assert.ok(out.endsWith(expected), `the last reply is ${expected}: ${out}`);
+    } finally {
+      e.proc.kill("SIGTERM");
+    }
+  });
+
+  it("Access control: the example is refused without a key and sent with the one herald keys made", async () => {
+    const text = block("Access control", "sh", "herald keys create");
+    const admin = "readme-admin-key-0123456789";
+    const e = await startHeraldProcess(["--seed", "examples/seed.yaml"], { HERALD_ADMIN_KEY: admin });
+    try {
+      // The first two lines set the key and start Herald, as done above; the rest runs as written.
+      const script = onPorts(text.split("\n").slice(2).join("\n"), e).replaceAll(
+        "herald keys",
+        `"${process.execPath}" dist/server/main.js keys`,
+      );
+      const out = await sh(script, { HERALD_ADMIN_KEY: admin, HERALD_ADDRESS: `http://127.0.0.1:${e.grpcPort}` });
+      assert.match(out, /^\{"code":"unauthenticated","message":"a credential is required: authorization: Bearer <API key or token>"/, out);
+      assert.ok(out.endsWith('{"msgId":"1","offset":"1"}'), out);
     } finally {
       e.proc.kill("SIGTERM");
     }

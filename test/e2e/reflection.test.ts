@@ -28,10 +28,12 @@ function reflectionClient(version: Version): grpc.ServiceClientConstructor {
 }
 
 /** Sends the requests on one ServerReflectionInfo stream; resolves with the answers, rejects with the stream's error. */
-async function reflect(port: number, version: Version, requests: object[]): Promise<any[]> {
+async function reflect(port: number, version: Version, requests: object[], authorization?: string): Promise<any[]> {
   const client = new clientOf[version](`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
   try {
-    const call: grpc.ClientDuplexStream<object, any> = client["serverReflectionInfo"]();
+    const metadata = new grpc.Metadata();
+    if (authorization !== undefined) metadata.set("authorization", authorization);
+    const call: grpc.ClientDuplexStream<object, any> = client["serverReflectionInfo"](metadata);
     const answers: any[] = [];
     const ended = new Promise<void>((resolve, reject) => {
       call.on("data", (a) => answers.push(a));
@@ -245,4 +247,56 @@ describe("server reflection for stock tools (a real Herald, seeded)", () => {
       assert.match(reply.offset, /^\d+$/);
     });
   }
+});
+
+describe("server reflection and health with access control on", () => {
+  const ADMIN = "reflection-admin-key-0123";
+  const list = [{ listServices: "" }];
+  const services = (answers: any[]) => answers[0].listServicesResponse.service.map((x: { name: string }) => x.name);
+
+  it("keyed (the default): refuses a caller without a valid credential, answers one with any", async () => {
+    const h = await startTestHerald({ auth: { adminKey: ADMIN } });
+    try {
+      for (const authorization of [undefined, "Bearer wrong", "Basic YTpi"]) {
+        const err = (await reflect(h.grpcPort, "v1", list, authorization).then(
+          () => undefined,
+          (e: unknown) => e,
+        )) as grpc.ServiceError | undefined;
+        assert.equal(err?.code, grpc.status.UNAUTHENTICATED, String(authorization));
+      }
+      const { secret } = await new Promise<any>((resolve, reject) =>
+        h.clients.registry["createApiKey"]({ name: "r", roles: ["ROLE_WATCH"], appIds: ["demo"] }, (e: Error | null, r: any) =>
+          e ? reject(e) : resolve(r),
+        ),
+      );
+      assert.ok(services(await reflect(h.grpcPort, "v1alpha", list, `Bearer ${secret}`)).includes("herald.v1.HubService"));
+      assert.ok(services(await reflect(h.grpcPort, "v1", list, `Bearer ${ADMIN}`)).includes("herald.v1.RegistryService"));
+      // Health stays open: load balancers and orchestrators send no credential.
+      const definition = protoLoader.loadSync(join(root, "node_modules/grpc-health-check/proto/health/v1/health.proto"), {
+        keepCase: true,
+        enums: String,
+      });
+      const Health = (grpc.loadPackageDefinition(definition) as any).grpc.health.v1.Health as grpc.ServiceClientConstructor;
+      const health = new Health(`127.0.0.1:${h.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
+      try {
+        const status = await new Promise<any>((resolve, reject) =>
+          health["check"]({ service: "" }, (e: Error | null, r: any) => (e ? reject(e) : resolve(r))),
+        );
+        assert.equal(status.status, "SERVING");
+      } finally {
+        health.close();
+      }
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("--reflection open: answers anyone", async () => {
+    const h = await startTestHerald({ auth: { adminKey: ADMIN, reflection: "open" } });
+    try {
+      assert.ok(services(await reflect(h.grpcPort, "v1", list)).includes("herald.v1.HubService"));
+    } finally {
+      await h.stop();
+    }
+  });
 });

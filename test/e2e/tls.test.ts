@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
@@ -12,18 +12,11 @@ import { bin, root, startHeraldProcess, type HeraldProcess } from "../support/he
 import { rejection, unary, Watch } from "../support/grpc-client.js";
 import { FrameParser } from "../support/xms-client.js";
 import { httpsRequest, makeTestPki, peerOf, tlsClients, type ClientTls, type TestPki } from "../support/tls.js";
+import { hasOpenssl } from "../support/tls.js";
+import { killProcess as stop } from "../support/herald-process.js";
 
 const XMS_HANDLER = '<web_service version="1.0"><eventhandler><eventsubscribe type="any"/></eventhandler></web_service>';
 const RINGING = { eventId: "1", type: "ringing", resourceType: "call", resourceId: "c1" };
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const fingerprintOf = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
 
@@ -145,10 +138,6 @@ async function startFacadeProcess(args: string[]): Promise<HeraldProcess> {
   const started = await logLine(h, 0, (l) => typeof l["httpPort"] === "number", "the facade's start");
   h.httpPort = started["httpPort"] as number;
   return h;
-}
-
-function stop(h: HeraldProcess | undefined): void {
-  if (h && h.proc.exitCode === null) h.proc.kill("SIGKILL");
 }
 
 describe("transport security (TLS, mTLS, SIGHUP reload)", () => {

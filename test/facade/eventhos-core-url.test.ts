@@ -12,9 +12,12 @@ describe("eventhos facade apart from the core (--core-url)", () => {
   let target: Target;
 
   before(async () => {
-    core = await startTestHerald({ eventhos: { allowHosts: "127.0.0.1", backoffBaseMs: 10, backoffMaxMs: 20 } });
+    core = await startTestHerald({
+      auth: { adminKey: ADMIN_TOKEN },
+      eventhos: { allowHosts: "127.0.0.1", backoffBaseMs: 10, backoffMaxMs: 20 },
+    });
     facade = await startFacadeServer(
-      { server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` }, eventhos: { adminToken: ADMIN_TOKEN } },
+      { server: { host: "127.0.0.1", httpPort: 0, coreUrl: `http://127.0.0.1:${core.grpcPort}` }, auth: { coreKey: ADMIN_TOKEN } },
       silentLogger,
     );
     target = await Target.start(failFirst(1));

@@ -25,7 +25,8 @@ function withProducer(name: string, options: Omit<HeraldConfigInput, "eventhos">
   const fx = {} as ProducerFixture;
   before(async () => {
     fx.h = await startTestHerald({
-      eventhos: { adminToken: ADMIN_TOKEN, tokenSecret: TOKEN_SECRET, allowHosts: "127.0.0.1" },
+      auth: { adminKey: ADMIN_TOKEN },
+      eventhos: { tokenSecret: TOKEN_SECRET, allowHosts: "127.0.0.1" },
       ...options,
     });
     fx.api = new EventhosApi(fx.h.httpPort);

@@ -8,6 +8,19 @@ import { EventHandlerSchema, type EventHandler } from "../../core/gen/herald/v1/
 import type { MessageRecord } from "../../core/store/status-store.js";
 import type { StoreConfig } from "../../core/store/store-config.js";
 import type { Stores } from "../../core/store/stores.js";
+import type { ApiKeyRecord } from "../../core/store/api-key-store.js";
+import { Role } from "../../core/gen/herald/v1/registry_pb.js";
+
+const apiKey = (id: string, createdMs: number, extra: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
+  id,
+  name: `key ${id}`,
+  roles: [Role.PUBLISH],
+  appIds: ["a"],
+  hash: "ab".repeat(32),
+  createdMs,
+  expiresMs: 0,
+  ...extra,
+});
 
 const app = (id: string, published = true) => create(AppSchema, { id, name: `${id} app`, published });
 const event = (id: string, appId: string, published = true) =>
@@ -75,6 +88,32 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
       await stores.registry.upsertApp(app("b", false));
     });
     afterEach(() => stores.close());
+
+    it("creates API keys once, gets them by id, lists them newest first, revokes them", async () => {
+      const keys = stores.apiKeys;
+      assert.equal(await keys.create(apiKey("0000000000000001", 1000)), true);
+      assert.equal(await keys.create(apiKey("0000000000000002", 2000, { roles: [Role.WATCH, Role.PUBLISH], appIds: ["*"] })), true);
+      assert.equal(await keys.create(apiKey("0000000000000001", 3000, { name: "impostor" })), false, "an id is never replaced");
+      assert.deepEqual(await keys.get("0000000000000001"), apiKey("0000000000000001", 1000));
+      assert.deepEqual(
+        (await keys.list()).map((k) => k.id),
+        ["0000000000000002", "0000000000000001"],
+      );
+      const got = await keys.get("0000000000000002");
+      changeIfWritable(() => got!.appIds.push("b"));
+      changeIfWritable(() => (got!.hash = "changed"));
+      assert.deepEqual(
+        await keys.get("0000000000000002"),
+        apiKey("0000000000000002", 2000, { roles: [Role.WATCH, Role.PUBLISH], appIds: ["*"] }),
+      );
+      assert.equal(await keys.revoke("0000000000000001"), true);
+      assert.equal(await keys.get("0000000000000001"), undefined, "revoked: gone at once for this instance");
+      assert.equal(await keys.revoke("0000000000000001"), false);
+      assert.deepEqual(
+        (await keys.list()).map((k) => k.id),
+        ["0000000000000002"],
+      );
+    });
 
     it("upserts, gets, lists and deletes apps, handing out copies", async () => {
       const got = await stores.registry.getApp("a");

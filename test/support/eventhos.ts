@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { http, type HttpReply } from "./http.js";
-import type { RawClient } from "./grpc-client.js";
+import { withKey, type RawClient } from "./grpc-client.js";
 
 export const ADMIN_TOKEN = "admin-token-for-tests";
 
@@ -105,7 +105,7 @@ export class EventhosApi {
 }
 
 /** Plain grpc-js clients of the eventhos services, from the .proto alone (as grpc-client.ts does for the others). */
-export function eventhosGrpc(port: number): { clients: RawClient; delivery: RawClient; close(): void } {
+export function eventhosGrpc(port: number, key?: string): { clients: RawClient; delivery: RawClient; close(): void } {
   const protoDir = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..", "proto");
   const definition = protoLoader.loadSync(join(protoDir, "herald/v1/eventhos.proto"), {
     includeDirs: [protoDir],
@@ -116,8 +116,9 @@ export function eventhosGrpc(port: number): { clients: RawClient; delivery: RawC
   });
   const v1 = (grpc.loadPackageDefinition(definition) as any).herald.v1;
   const creds = grpc.credentials.createInsecure();
-  const clients = new v1.ClientService(`127.0.0.1:${port}`, creds) as RawClient;
-  const delivery = new v1.DeliveryService(`127.0.0.1:${port}`, creds) as RawClient;
+  const options = key === undefined ? undefined : withKey(key);
+  const clients = new v1.ClientService(`127.0.0.1:${port}`, creds, options) as RawClient;
+  const delivery = new v1.DeliveryService(`127.0.0.1:${port}`, creds, options) as RawClient;
   return {
     clients,
     delivery,

@@ -30,8 +30,21 @@ export interface RawClients {
   close(): void;
 }
 
-export function rawClients(port: number): RawClients {
-  return clientsAt(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+/** Clients of a Herald on this machine; with `key`, every call carries `authorization: Bearer <key>`. */
+export function rawClients(port: number, key?: string): RawClients {
+  return clientsAt(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), key === undefined ? undefined : withKey(key));
+}
+
+/** Channel options whose interceptor adds `authorization: Bearer <key>` to every call (as a service with an API key would). */
+export function withKey(key: string, options: grpc.ClientOptions = {}): grpc.ClientOptions {
+  const interceptor: grpc.Interceptor = (opts, nextCall) =>
+    new grpc.InterceptingCall(nextCall(opts), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", `Bearer ${key}`);
+        next(metadata, listener);
+      },
+    });
+  return { ...options, interceptors: [...(options.interceptors ?? []), interceptor] };
 }
 
 /** A hub and a registry client at `address`, with these credentials and channel options. */

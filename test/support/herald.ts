@@ -17,7 +17,8 @@ export const uniquePrefix = () => `test${process.pid}-${++prefixes}:`;
 export async function startTestHerald(config: HeraldConfigInput = {}): Promise<TestHerald> {
   const server = { host: "127.0.0.1", grpcPort: 0, httpPort: 0, shutdownGraceMs: 2000, ...config.server };
   const herald = await startHerald({ ...config, server }, silentLogger);
-  const clients = rawClients(herald.grpcPort);
+  // With access control on, the test's own clients act as the admin.
+  const clients = rawClients(herald.grpcPort, config.auth?.adminKey);
   return Object.assign(herald, {
     clients,
     async stop() {

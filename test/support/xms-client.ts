@@ -143,10 +143,10 @@ export class XmsStream {
     this.ended.catch(() => undefined);
   }
 
-  /** Opens the GET; resolves with the response started (any status). */
-  static open(url: string, seed = 7): Promise<XmsStream> {
+  /** Opens the GET (with these request headers); resolves with the response started (any status). */
+  static open(url: string, seed = 7, headers: Record<string, string> = {}): Promise<XmsStream> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: "GET", agent: false }, (res) => resolve(new XmsStream(req, res, seed)));
+      const req = request(url, { method: "GET", agent: false, headers }, (res) => resolve(new XmsStream(req, res, seed)));
       req.on("error", reject);
       req.end();
     });
