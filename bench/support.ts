@@ -15,7 +15,8 @@ export interface Proc {
 
 /** Runs a node script of this repo in its own process (its own core) and waits for its ready line. */
 export async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const proc = spawn(process.execPath, [join(root, script), ...args], {
+  const [command, ...argv] = pinned("server", [process.execPath, join(root, script), ...args]);
+  const proc = spawn(command as string, argv, {
     cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, ...env },
@@ -253,7 +254,7 @@ export function h2load(
     url,
   ];
   return new Promise((resolve, reject) =>
-    execFile("h2load", args, { maxBuffer: 1 << 20 }, (err, stdout) => {
+    execFile(...pinnedExec(["h2load", ...args]), { maxBuffer: 1 << 20 }, (err, stdout) => {
       if (err) return reject(err);
       const finished = /finished in ([\d.]+)(m?s), ([\d.]+) req\/s/.exec(stdout);
       const done = /requests: (\d+) total.* (\d+) succeeded/.exec(stdout);
@@ -281,4 +282,19 @@ export function logPercentiles(file: string, ps: number[]): number[] {
     .map((l) => Number(l.split("\t")[2]) / 1000)
     .sort((a, b) => a - b);
   return ps.map((p) => percentile(durations, p));
+}
+
+/**
+ * BENCH_PIN=1 (Linux, 2+ cores): the load generator runs on CPU 0 and the servers on CPU 1
+ * (`taskset`), so that they do not take turns on one core. Without it the ratio of two servers
+ * measured in turn moves by tens of percent between rounds on a small machine.
+ */
+function pinned(role: "server" | "load", command: string[]): string[] {
+  if (!process.env["BENCH_PIN"]) return command;
+  return ["taskset", "-c", role === "server" ? "1" : "0", ...command];
+}
+
+function pinnedExec(command: string[]): [string, string[]] {
+  const [file, ...args] = pinned("load", command);
+  return [file as string, args];
 }
