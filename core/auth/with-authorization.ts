@@ -29,20 +29,29 @@ export function withAuthorization<T extends object>(service: DescService, impl: 
       out[method.localName] = fn;
       continue;
     }
+    const checked = async (req: never, ctx: HandlerContext) => {
+      const p = await admit(auth, rule, req, ctx);
+      const res = await fn(req, ctx);
+      if (rule.resultApp && !isAll(p)) {
+        const appId = rule.resultApp(res as never);
+        if (appId !== "" && !mayTouch(p, appId)) throw appNotAllowed(appId);
+      }
+      return res;
+    };
     out[method.localName] =
       method.methodKind === "server_streaming"
         ? async function* (req: never, ctx: HandlerContext) {
             await admit(auth, rule, req, ctx);
             yield* fn(req, ctx) as AsyncIterable<unknown>;
           }
-        : async (req: never, ctx: HandlerContext) => {
-            const p = await admit(auth, rule, req, ctx);
-            const res = await fn(req, ctx);
-            if (rule.resultApp && !isAll(p)) {
-              const appId = rule.resultApp(res as never);
-              if (appId !== "" && !mayTouch(p, appId)) throw appNotAllowed(appId);
+        : (req: never, ctx: HandlerContext) => {
+            // Most calls are told at once (a cached key): no promise to wait on before the handler.
+            const now = auth.principalNow(ctx);
+            if (now !== undefined && (!rule.resultApp || isAll(now))) {
+              decide(rule, req, ctx, now);
+              return fn(req, ctx);
             }
-            return res;
+            return checked(req, ctx);
           };
   }
   return out as T;
@@ -50,7 +59,11 @@ export function withAuthorization<T extends object>(service: DescService, impl: 
 
 /** Authenticates the caller and checks it against the rule; throws UNAUTHENTICATED or PERMISSION_DENIED. */
 async function admit(auth: Authenticator, rule: Exclude<AnyRule, { open: string }>, req: never, ctx: HandlerContext): Promise<Principal> {
-  const p = await auth.principal(ctx);
+  return decide(rule, req, ctx, await auth.principal(ctx));
+}
+
+/** Checks the authenticated caller against the rule and leaves it in the context. */
+function decide(rule: Exclude<AnyRule, { open: string }>, req: never, ctx: HandlerContext, p: Principal): Principal {
   ctx.values.set(principalKey, p);
   if (isAll(p)) return p;
   const appId = rule.app?.(req) ?? "";

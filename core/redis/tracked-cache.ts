@@ -96,6 +96,12 @@ export class TrackedCache extends EventEmitter {
     return this.active;
   }
 
+  /** The value the cache holds for `key` and `field` right now, if it holds one (no read, no wait). */
+  peek<T>(key: string, field: string): T | undefined {
+    const entry = this.active ? this.entries.get(key) : undefined;
+    return entry?.get(field) as T | undefined;
+  }
+
   /** A value read through the cache: `fetch` reads it from the tracked connection on a miss. */
   async read<T>(key: string, field: string, fetch: (redis: Redis) => Promise<T>): Promise<T> {
     const entry = this.active ? this.entries.get(key) : undefined;

@@ -30,6 +30,8 @@ export interface ApiKeyRecord {
 export interface ApiKeyStore {
   create(record: ApiKeyRecord): Promise<boolean>;
   get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** The record if this instance holds it now (memory, or the near cache), without waiting; undefined: ask `get`. */
+  peek(id: string): ApiKeyRecord | undefined;
   list(): Promise<ApiKeyRecord[]>;
   revoke(id: string): Promise<boolean>;
 }

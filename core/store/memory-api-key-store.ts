@@ -16,6 +16,9 @@ export class MemoryApiKeyStore implements ApiKeyStore {
   async get(id: string): Promise<ApiKeyRecord | undefined> {
     return this.keys.get(id);
   }
+  peek(id: string): ApiKeyRecord | undefined {
+    return this.keys.get(id);
+  }
   async list(): Promise<ApiKeyRecord[]> {
     return [...this.keys.values()].sort(newestFirst);
   }

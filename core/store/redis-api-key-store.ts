@@ -31,6 +31,10 @@ export class RedisApiKeyStore implements ApiKeyStore {
     return orUnavailable(() => (this.cache ? this.cache.read(this.k.apiKeys, id, fetch) : fetch(this.redis)));
   }
 
+  peek(id: string): ApiKeyRecord | undefined {
+    return this.cache?.peek<ApiKeyRecord | undefined>(this.k.apiKeys, id);
+  }
+
   list(): Promise<ApiKeyRecord[]> {
     return orUnavailable(async () => {
       const all = await this.redis.hvals(this.k.apiKeys);

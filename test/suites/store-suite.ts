@@ -106,7 +106,12 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         await keys.get("0000000000000002"),
         apiKey("0000000000000002", 2000, { roles: [Role.WATCH, Role.PUBLISH], appIds: ["*"] }),
       );
+      // peek answers from what this instance holds, never more than get would.
+      const peeked = keys.peek("0000000000000001");
+      assert.ok(peeked === undefined || peeked === (await keys.get("0000000000000001")) || peeked.id === "0000000000000001");
+      assert.equal(keys.peek("0000000000000009"), undefined);
       assert.equal(await keys.revoke("0000000000000001"), true);
+      assert.equal(keys.peek("0000000000000001"), undefined, "revoked: not held any more");
       assert.equal(await keys.get("0000000000000001"), undefined, "revoked: gone at once for this instance");
       assert.equal(await keys.revoke("0000000000000001"), false);
       assert.deepEqual(
