@@ -6,7 +6,7 @@ import type { Validator } from "../rpc/validate.js";
 import type { ApiKeyRecord, ApiKeyStore } from "../store/api-key-store.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import { newApiKey, sameDigest, sha256 } from "./api-key-format.js";
-import { credentialRequired, type Authenticator } from "./authenticator.js";
+import { credentialInvalid, credentialRequired, MAX_CREDENTIAL, type Authenticator } from "./authenticator.js";
 import { inNetworks } from "./legacy-access.js";
 import { appNotAllowed, hasRole, mayTouch, roleRequired } from "./principal.js";
 
@@ -79,6 +79,8 @@ export function createAccessService(deps: AccessDeps): AccessMethods {
         throw heraldError(Code.PermissionDenied, "APP_NOT_ALLOWED", `appid "${appId}" is not registered`, { app_id: appId });
       if (req.xms && !legacy?.xmsBasic) return {};
       if (req.credential === "") throw credentialRequired();
+      // Hashed below: bounded first, as every credential is.
+      if (req.credential.length > MAX_CREDENTIAL) throw credentialInvalid("the credential is too long");
       if (legacy?.key && sameDigest(sha256(req.credential), legacy.key)) return {};
       const p = await auth.ofCredential(req.credential);
       if (!hasRole(p, [req.role]) || p.kind === "subscriber" || p.kind === "client") throw roleRequired([req.role]);

@@ -32,7 +32,7 @@ const OPEN: Principal = Object.freeze({ kind: "open" });
 const INTERNAL: Principal = Object.freeze({ kind: "internal" });
 
 /** Longest credential read: tokens are a few hundred bytes; anything longer is not one. */
-const MAX_CREDENTIAL = 8192;
+export const MAX_CREDENTIAL = 8192;
 const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
 /**

@@ -49,14 +49,29 @@ export function parseNetwork(cidr: string): { address: string; prefix: number; f
   return { address, prefix, family: version === 4 ? "ipv4" : "ipv6" };
 }
 
-/** Whether `ip` (as a socket reports it; IPv4-mapped IPv6 included) lies in one of `networks`. */
-export function inNetworks(ip: string, networks: readonly string[]): boolean {
-  if (networks.length === 0 || ip === "") return false;
+/**
+ * The networks as a BlockList, built once per list: apps come from the store (its copy or its near
+ * cache, shared by calls), so a legacy request checks against the list built for its app, not a
+ * new one. The text it was built from is kept with it, in case a list were ever changed in place.
+ */
+const lists = new WeakMap<readonly string[], { text: string; list: BlockList }>();
+function blockList(networks: readonly string[]): BlockList {
+  const text = networks.join(",");
+  const known = lists.get(networks);
+  if (known?.text === text) return known.list;
   const list = new BlockList();
   for (const n of networks) {
     const { address, prefix, family } = parseNetwork(n);
     list.addSubnet(address, prefix, family);
   }
+  lists.set(networks, { text, list });
+  return list;
+}
+
+/** Whether `ip` (as a socket reports it; IPv4-mapped IPv6 included) lies in one of `networks`. */
+export function inNetworks(ip: string, networks: readonly string[]): boolean {
+  if (networks.length === 0 || ip === "") return false;
+  const list = blockList(networks);
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
   const addr = mapped ?? ip;
   const family = isIP(addr);
