@@ -35,6 +35,12 @@ export function createFacade(deps: FacadeDeps): Koa {
     try {
       await next();
     } catch (err) {
+      // A client that went away makes reads and writes fail: that is its doing, one line is enough.
+      // (req.destroyed is no sign: a request whose body was read is destroyed too.)
+      if (ctx.res.destroyed || ctx.req.socket.destroyed) {
+        deps.logger.debug({ path: ctx.path, err: String(err) }, "facade request aborted by its client");
+        return;
+      }
       deps.logger.error({ err, path: ctx.path }, "facade request failed");
       ctx.status = 500;
       ctx.body = { error: "internal error" };

@@ -74,7 +74,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
 
     const fanOut = new FanOut(bus, { queueLimit: config.watch.queueLimit, historyPage: HISTORY_PAGE, logger });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
-    const hub = withErrorMapping(createHubService({ stores, bus, fanOut, cursors, validator, historyPage: HISTORY_PAGE, logger }));
+    const hub = createHubService({ stores, bus, fanOut, cursors, validator, historyPage: HISTORY_PAGE, logger });
     eventhos = await startEventhos({ config: config.eventhos, redis: backends.redis, registry: stores.registry, validator, logger });
     const auth = new Authenticator({
       adminKey: config.auth.adminKey,
@@ -82,11 +82,11 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       subscriberTokens: await subscriberTokenVerifier(config.auth),
       clientKeys: eventhos.clientOf,
     });
-    const registry = withErrorMapping(createRegistryService({ stores, bus, validator, auth }));
+    const registry = createRegistryService({ stores, bus, validator, auth });
     const { clients, delivery } = eventhos;
     // Every transport serves these: the authorization layer wraps each service once, here.
     const guarded = <T extends object>(service: DescService, impl: T, rules: object) =>
-      withErrorMapping(withAuthorization(service, impl, rules, auth));
+      withErrorMapping(withAuthorization(service, impl, rules, auth), logger, service.typeName);
     const services: ServiceBinding[] = [
       { service: HubService, impl: guarded(HubService, hub, hubRules), encoders: sendResponseEncoders },
       { service: RegistryService, impl: guarded(RegistryService, registry, registryRules) },

@@ -43,9 +43,10 @@ function services(overrides: { stores?: Stores; logger?: Logger } = {}) {
       historyPage: 10,
       logger,
     }),
+    logger,
   );
   const auth = new Authenticator({ adminKey: undefined, apiKeys: stores.apiKeys });
-  const registry = withErrorMapping(createRegistryService({ stores, bus, validator, auth }));
+  const registry = withErrorMapping(createRegistryService({ stores, bus, validator, auth }), logger);
   return { hub, registry, fanOut };
 }
 
@@ -251,5 +252,41 @@ describe("hub handlers when deliveries cannot be recorded", () => {
     assert.match(warnings[0]?.err ?? "", /down/);
     abort.abort();
     await it.return?.();
+  });
+});
+
+describe("hub handlers hitting a bug", () => {
+  it("answer INTERNAL with nothing of it, and log it once with its stack; an outage stays UNAVAILABLE", async () => {
+    const stores = memoryStores(defaultStoreConfig);
+    const logged: Array<{ level: number; msg: string; method?: string; err?: { type: string; stack: string } }> = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const s = services({ stores, logger });
+    const transport = createRouterTransport((router) => router.service(HubService, s.hub).service(RegistryService, s.registry));
+    const hub = createClient(HubService, transport);
+    const registry = createClient(RegistryService, transport);
+    await registry.upsertApp({ app: { id: "app", published: true } });
+
+    // A bug the store cannot have for real: what a TypeError in a handler's path does.
+    stores.registry.getApp = () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'published')"));
+    const err = await hub.sendPush({ appId: "app", allActive: true, content: { data: "m" } }).then(
+      () => assert.fail("expected a failure"),
+      (e: unknown) => ConnectError.from(e),
+    );
+    assert.equal(err.code, Code.Internal);
+    assert.equal(err.rawMessage, "internal error");
+    assert.equal(reasonOf(err), "INTERNAL");
+    const errors = logged.filter((l) => l.level >= 50);
+    assert.equal(errors.length, 1, JSON.stringify(logged));
+    assert.equal(errors[0]?.method, "sendPush");
+    assert.equal(errors[0]?.err?.type, "TypeError");
+    assert.match(errors[0]?.err?.stack ?? "", /reading 'published'[\s\S]*\n\s+at /);
+
+    stores.registry.getApp = () => Promise.reject(new UnavailableError("redis: Connection is closed."));
+    const outage = await hub.sendPush({ appId: "app", allActive: true, content: { data: "m" } }).then(
+      () => assert.fail("expected a failure"),
+      (e: unknown) => ConnectError.from(e),
+    );
+    assert.deepEqual([outage.code, reasonOf(outage)], [Code.Unavailable, "UNAVAILABLE"]);
+    assert.equal(logged.filter((l) => l.level >= 50).length, 1, "an outage is not logged as a bug");
   });
 });

@@ -73,8 +73,16 @@ export async function startEventhos(deps: {
     engine.start();
     const stores = { clientStore, deliveryStore, queue };
     return {
-      clients: withErrorMapping(createClientService({ registry, clients: clientStore, signer, validator, authorize })),
-      delivery: withErrorMapping(createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize })),
+      clients: withErrorMapping(
+        createClientService({ registry, clients: clientStore, signer, validator, authorize }),
+        logger,
+        "herald.v1.ClientService",
+      ),
+      delivery: withErrorMapping(
+        createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize }),
+        logger,
+        "herald.v1.DeliveryService",
+      ),
       engine,
       clientOf,
       async close() {

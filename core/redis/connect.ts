@@ -106,11 +106,29 @@ export function asUnavailable(err: unknown): unknown {
 const transientReply = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b/;
 
 /**
- * Whether a failed call means Redis is unreachable or not ready (retry later): anything but a reply
- * from Redis (closed connection, no offline queue, timeout), and the replies of a Redis that is
- * loading or failing over.
+ * What ioredis rejects a command with when it could not reach Redis (no reply at all): a closed or
+ * unwritable connection, a timeout, a cluster without a reachable node. Matched by message because
+ * ioredis throws plain Errors for them.
+ */
+const noReply =
+  /^(Connection is closed\.|Stream isn't writeable|Command timed out|Socket timeout|connect ETIMEDOUT|Connection is (discarded|aborted)|None of startup nodes is available|Cluster is (disconnected|disconnecting|ended)|Cluster isn't ready|Node is disconnected|No master node is available|Too many Cluster redirections|Failed to refresh slots cache)/;
+
+/** Socket errors: the network, not the command, failed. */
+const networkCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+
+/**
+ * Whether a failed call means Redis is unreachable or not ready (retry later): a connection failure
+ * (closed, unwritable, timed out, aborted by a disconnection), or the reply of a Redis that is
+ * loading or failing over. Anything else, a TypeError of ours included, is a bug and must surface as
+ * one (INTERNAL, logged), never as a "retry later" that hides it.
  */
 export function isUnavailable(err: unknown): boolean {
-  if (!(err instanceof ReplyError)) return true;
-  return transientReply.test((err as Error).message);
+  if (err instanceof ReplyError) return transientReply.test((err as Error).message);
+  if (!(err instanceof Error)) return false;
+  // redis-errors' AbortError (and ioredis' MaxRetriesPerRequestError): the command was dropped
+  // because its connection closed.
+  if (err.name === "AbortError" || err.name === "MaxRetriesPerRequestError") return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === "string" && networkCodes.has(code)) return true;
+  return noReply.test(err.message);
 }

@@ -20,6 +20,10 @@ export type Reason =
   | "HANDLER_LIMIT"
   | "CONFLICT"
   | "INVALID_ARGUMENT"
+  /** The request bytes are not a valid message of the method's type (broken wire data, bad UTF-8). */
+  | "MALFORMED_REQUEST"
+  /** A bug: nothing of it is sent; the server logged it with its stack. */
+  | "INTERNAL"
   | "UNAUTHENTICATED"
   // access control (core/auth)
   | "CREDENTIAL_REQUIRED"

@@ -1,12 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
-import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { LazyHandlerContext } from "./handler-context.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { getEncoded } from "../wire/pre-encoded.js";
 import type { FastEncoders } from "../wire/fast-encoders.js";
 import type { Logger } from "../logger.js";
+import { heraldError } from "../rpc/errors.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
 type AnyImpl = Partial<Record<string, AnyHandler>>;
@@ -52,7 +53,9 @@ export function addService(
       requestStream: false,
       responseStream: method.methodKind === "server_streaming",
       requestSerialize: (m: unknown) => encode(method.input, m),
-      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
+      // Decoded by the handler below, not by grpc-js: grpc-js answers a decoding failure INTERNAL,
+      // while bytes that are not a valid request are the caller's error (INVALID_ARGUMENT).
+      requestDeserialize: (b: Buffer) => b,
       // The bridge encodes responses itself (so an encoding failure is logged, see below) and hands
       // grpc-js bytes; anything else is encoded here.
       responseSerialize: (m: unknown) => (m instanceof Uint8Array ? toBuffer(m) : encode(method.output, m)),
@@ -119,6 +122,22 @@ function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: Ab
   });
 }
 
+/**
+ * The request message from its bytes; bytes that are not one (broken wire data, invalid UTF-8 in a
+ * string) are INVALID_ARGUMENT with reason MALFORMED_REQUEST, as Connect answers them too.
+ */
+function decodeRequest(method: DescMethod, bytes: unknown): unknown {
+  try {
+    return fromBinary(method.input, bytes as Uint8Array);
+  } catch (err) {
+    throw heraldError(
+      Code.InvalidArgument,
+      "MALFORMED_REQUEST",
+      `request is not a valid ${method.input.typeName}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+}
+
 /** A method as the bridge serves it: its handler (absent: UNIMPLEMENTED) and how its responses are encoded. */
 interface Bridged {
   method: DescMethod;
@@ -138,7 +157,7 @@ function unaryHandler({ method, handler, encodeOutput, options }: Bridged): grpc
       // Encoding here, not in grpc-js, so that a response that cannot be encoded is logged.
       let bytes: Buffer;
       try {
-        bytes = encodeOutput(await handler(call.request, ctx));
+        bytes = encodeOutput(await handler(decodeRequest(method, call.request), ctx));
       } catch (err) {
         sendUnaryHeader(call, ctx, options.logger);
         callback(toStatus(err, method, ctx, call.cancelled, options.logger));
@@ -166,7 +185,7 @@ function streamHandler({ method, handler, encodeOutput, options }: Bridged): grp
       let iterator: AsyncIterator<unknown> | undefined;
       let done = false;
       try {
-        iterator = (handler(call.request, ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+        iterator = (handler(decodeRequest(method, call.request), ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
         for (;;) {
           const next = await iterator.next();
           if (next.done) {
@@ -199,7 +218,7 @@ function streamHandler({ method, handler, encodeOutput, options }: Bridged): grp
           try {
             await iterator.return();
           } catch (err) {
-            options.logger.debug({ err, method: method.name }, "stream handler failed while closing");
+            options.logger.debug({ method: method.name, err: String(err) }, "stream handler failed while closing");
           }
         }
       }
@@ -294,7 +313,7 @@ function toStatus(
 ): Partial<grpc.StatusObject> {
   if (!(err instanceof ConnectError)) {
     // After a cancellation nobody will see the status, and failures are usually its echo.
-    if (cancelled) logger.debug({ err, method: method.name }, "handler failed after the client cancelled");
+    if (cancelled) logger.debug({ method: method.name, err: String(err) }, "handler failed after the client cancelled");
     else logger.error({ err, method: `${method.parent.typeName}/${method.name}` }, "handler failed");
     return { code: grpc.status.INTERNAL, details: "internal error" };
   }
