@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import type { Client } from "@connectrpc/connect";
+import { Code, type Client } from "@connectrpc/connect";
 import { HubService } from "../core/gen/herald/v1/hub_pb.js";
 import { RegistryService } from "../core/gen/herald/v1/registry_pb.js";
 import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_pb.js";
@@ -15,6 +15,7 @@ import { sendResponseEncoders } from "../core/hub/send-response-encoder.js";
 import { createRegistryService } from "../core/registry/registry-service.js";
 import { Validator } from "../core/rpc/validate.js";
 import { withErrorMapping } from "../core/rpc/map-errors.js";
+import { heraldError } from "../core/rpc/errors.js";
 import { startEventhos, type Eventhos } from "../core/eventhos/start-eventhos.js";
 import { createGrpcServer } from "../core/transport/grpc-server.js";
 import { createConnectHandler } from "../core/transport/connect-handler.js";
@@ -99,6 +100,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       logger,
       shutdownSignal: shutdown.signal,
       maxReceiveMessageLength: limits.maxMessageBytes,
+      malformedRequest: (_method, message) => heraldError(Code.InvalidArgument, "MALFORMED_REQUEST", message),
       // Besides the services' files: the details their errors carry (google.rpc.ErrorInfo in google.rpc.Status).
       reflectionFiles: [file_google_rpc_error_details, file_google_rpc_status],
       ...(auth.enabled && config.auth.reflection === "keyed"

@@ -7,7 +7,6 @@ import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { getEncoded } from "../wire/pre-encoded.js";
 import type { FastEncoders } from "../wire/fast-encoders.js";
 import type { Logger } from "../logger.js";
-import { heraldError } from "../rpc/errors.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
 type AnyImpl = Partial<Record<string, AnyHandler>>;
@@ -16,6 +15,8 @@ export interface AddServiceOptions {
   logger: Logger;
   /** Aborts every handler's signal (shutdown). */
   shutdownSignal?: AbortSignal;
+  /** The error for request bytes that do not decode; absent: a plain INVALID_ARGUMENT. */
+  malformedRequest?: (method: DescMethod, message: string) => ConnectError;
 }
 
 /**
@@ -124,17 +125,14 @@ function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: Ab
 
 /**
  * The request message from its bytes; bytes that are not one (broken wire data, invalid UTF-8 in a
- * string) are INVALID_ARGUMENT with reason MALFORMED_REQUEST, as Connect answers them too.
+ * string) are the caller's error, INVALID_ARGUMENT, as Connect answers JSON it cannot read.
  */
-function decodeRequest(method: DescMethod, bytes: unknown): unknown {
+function decodeRequest(method: DescMethod, bytes: unknown, options: AddServiceOptions): unknown {
   try {
     return fromBinary(method.input, bytes as Uint8Array);
   } catch (err) {
-    throw heraldError(
-      Code.InvalidArgument,
-      "MALFORMED_REQUEST",
-      `request is not a valid ${method.input.typeName}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    const message = `request is not a valid ${method.input.typeName}: ${err instanceof Error ? err.message : String(err)}`;
+    throw options.malformedRequest?.(method, message) ?? new ConnectError(message, Code.InvalidArgument);
   }
 }
 
@@ -157,7 +155,7 @@ function unaryHandler({ method, handler, encodeOutput, options }: Bridged): grpc
       // Encoding here, not in grpc-js, so that a response that cannot be encoded is logged.
       let bytes: Buffer;
       try {
-        bytes = encodeOutput(await handler(decodeRequest(method, call.request), ctx));
+        bytes = encodeOutput(await handler(decodeRequest(method, call.request, options), ctx));
       } catch (err) {
         sendUnaryHeader(call, ctx, options.logger);
         callback(toStatus(err, method, ctx, call.cancelled, options.logger));
@@ -185,7 +183,7 @@ function streamHandler({ method, handler, encodeOutput, options }: Bridged): grp
       let iterator: AsyncIterator<unknown> | undefined;
       let done = false;
       try {
-        iterator = (handler(decodeRequest(method, call.request), ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+        iterator = (handler(decodeRequest(method, call.request, options), ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
         for (;;) {
           const next = await iterator.next();
           if (next.done) {

@@ -31,6 +31,7 @@ export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Ser
   const context: AddServiceOptions = {
     logger: options.logger,
     ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}),
+    ...(options.malformedRequest ? { malformedRequest: options.malformedRequest } : {}),
   };
   for (const { service, impl, encoders } of options.services) {
     addService(server, service, impl, context, encoders);
