@@ -115,6 +115,33 @@ describe("Authenticator: who calls", () => {
     assert.ok(hasRole(a, [Role.PUBLISH]) && hasRole(a, [Role.WATCH]) && mayTouch(a, "anything"), "admin holds every role");
   });
 
+  it("tells a known key at once, every call, and stops the moment it is revoked, replaced or expired", async () => {
+    const publish = await key([Role.PUBLISH], ["shop"], now + 1000);
+    const header = `Bearer ${publish}`;
+    const first = auth.principalNow(call("grpc", header));
+    assert.equal(first?.kind, "api-key", "a record this instance holds: told at once");
+    assert.equal(auth.principalNow(call("grpc", header)), first, "the same principal, from the remembered header");
+    const forged = `Bearer hak_${parseApiKey(publish)!.id}_${"A".repeat(43)}`;
+    assert.equal(auth.principalNow(call("grpc", forged)), undefined, "right id, wrong secret");
+
+    now += 1000;
+    assert.equal(auth.principalNow(call("grpc", header)), undefined, "expired");
+    assert.deepEqual(await refusal(auth.principal(call("grpc", header))), [Code.Unauthenticated, "CREDENTIAL_EXPIRED"]);
+
+    const watch = await key([Role.WATCH], ["*"]);
+    const watchHeader = `Bearer ${watch}`;
+    assert.ok(auth.principalNow(call("grpc", watchHeader)));
+    const { id } = parseApiKey(watch)!;
+    const record = (await keys.get(id))!;
+    await keys.revoke(id);
+    assert.equal(auth.principalNow(call("grpc", watchHeader)), undefined, "revoked");
+    // Re-created under the same id with other roles: a new record, checked again.
+    await keys.create({ ...record, roles: [Role.PUBLISH] });
+    const again = auth.principalNow(call("grpc", watchHeader));
+    assert.ok(again, "the new record, verified against its own hash");
+    assert.ok(hasRole(again, [Role.PUBLISH]) && !hasRole(again, [Role.WATCH]));
+  });
+
   it("hands eventhos access keys to eventhos and JWTs to the subscriber token check", async () => {
     assert.deepEqual(await auth.ofCredential("hk_good"), { kind: "client", clientId: "c1", appId: "shop" });
     assert.deepEqual(await auth.ofCredential("a.b.c"), { kind: "subscriber", appId: "shop", ksid: "k1" });

@@ -46,6 +46,13 @@ export class Authenticator {
   private readonly principals = new WeakMap<ApiKeyRecord, Principal>();
   /** The secret that last passed each record's hash. */
   private readonly verified = new WeakMap<ApiKeyRecord, Buffer>();
+  /**
+   * `authorization` headers whose API key passed its hash, with the record it passed against: the
+   * next call with the same header skips parsing and comparing (a client sends the same header on
+   * every call). Valid only while the store still hands out that very record (a revocation or
+   * change makes a new one); bounded, emptied when full.
+   */
+  private readonly verifiedHeaders = new Map<string, ApiKeyRecord>();
   private readonly now: () => number;
 
   private readonly adminDigest: string | undefined;
@@ -86,10 +93,19 @@ export class Authenticator {
     if (!this.enabled) return OPEN;
     const header = authorizationOf(ctx);
     if (header === null || header === "") return ctx.protocolName === "in-process" ? INTERNAL : undefined;
+    const seen = this.verifiedHeaders.get(header);
+    if (seen !== undefined && this.options.apiKeys.peek(seen.id) === seen) return this.unexpired(seen);
     const credential = BEARER.exec(header)?.[1];
     const parsed = credential === undefined || this.adminLooksLikeApiKey ? undefined : parseApiKey(credential);
     const record = parsed && this.options.apiKeys.peek(parsed.id);
     if (!parsed || !record || !this.verifies(record, parsed.secret)) return undefined;
+    if (this.verifiedHeaders.size >= MAX_VERIFIED_HEADERS) this.verifiedHeaders.clear();
+    this.verifiedHeaders.set(header, record);
+    return this.unexpired(record);
+  }
+
+  /** The record's principal unless it expired (undefined: `principal` says so). */
+  private unexpired(record: ApiKeyRecord): Principal | undefined {
     if (record.expiresMs !== 0 && record.expiresMs <= this.now()) return undefined;
     return this.principalOf(record);
   }
@@ -149,6 +165,9 @@ export class Authenticator {
     return p;
   }
 }
+
+/** Distinct verified `authorization` headers remembered (about 100 bytes each). */
+const MAX_VERIFIED_HEADERS = 4096;
 
 /** A context that reads the `authorization` header alone, cheaply (the transports' LazyHandlerContext). */
 interface AuthorizationSource {
