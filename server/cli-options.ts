@@ -78,6 +78,7 @@ export const flags: Flag[] = [
   { flag: "jwt-audience", env: "HERALD_JWT_AUDIENCE", key: "auth.jwtAudience", kind: "string", help: "subscriber tokens must carry this aud" },
   { flag: "core-key-file", env: "HERALD_CORE_KEY", key: "auth.coreKey", kind: "secret", help: "with --core-url: the API key the facade presents to the core" },
   { flag: "log-level", env: "LOG_LEVEL", key: "server.logLevel", kind: "string", help: "trace, debug, info, warn, error, fatal or silent" },
+  { flag: "log-format", env: "HERALD_LOG_FORMAT", key: "server.logFormat", kind: "string", choices: ["auto", "json", "pretty"], help: "json lines, pretty lines, or auto: pretty on a terminal, json otherwise" },
 ];
 
 export class UsageError extends Error {

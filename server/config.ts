@@ -7,6 +7,7 @@ import { defaultXmsConfig, type XmsConfig } from "../facade/xms/xms-config.js";
 import { defaultEventhosFacadeConfig, type EventhosFacadeConfig } from "../facade/eventhos/eventhos-facade-config.js";
 import { defaultTlsConfig, type TlsConfig } from "./tls.js";
 import { defaultAuthConfig, type AuthConfig } from "../core/auth/auth-config.js";
+import type { LogFormat } from "../core/logger.js";
 
 /** The `server` section: the process itself. */
 export interface ServerConfig {
@@ -25,6 +26,8 @@ export interface ServerConfig {
   /** On SIGTERM, how long streams and calls get to finish before connections are cut (ms). */
   shutdownGraceMs: number;
   logLevel: string;
+  /** JSON lines, pretty lines, or `auto`: pretty on a terminal, JSON otherwise. */
+  logFormat: LogFormat;
 }
 
 export const defaultServerConfig: ServerConfig = {
@@ -36,6 +39,7 @@ export const defaultServerConfig: ServerConfig = {
   seedFile: undefined,
   shutdownGraceMs: 5_000,
   logLevel: "info",
+  logFormat: "auto",
 };
 
 /**

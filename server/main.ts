@@ -24,7 +24,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const { config } = parsed;
-  const logger = createLogger(config.server.logLevel);
+  const logger = createLogger(config.server.logLevel, config.server.logFormat);
   let herald;
   try {
     // --core-url: this process is only the HTTP facade of a core running elsewhere.

@@ -139,9 +139,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     logExposure(exposure, logger);
     logger.info(
       { mode, host: server.host, grpcPort, httpPort, tls: tlsMode(tls), redis: config.redis.url ? redactUrl(config.redis.url) : undefined },
-      mode === "embedded"
-        ? "herald started embedded: memory bus and store, nothing shared, nothing kept across restarts"
-        : "herald started with Redis",
+      startedLine(mode, server.host, grpcPort, httpPort, tls !== undefined),
     );
 
     let closing: Promise<void> | undefined;
@@ -186,4 +184,22 @@ function stopGrpc(server: grpc.Server, graceMs: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * The start line, in words: what runs, where to connect, and the first thing to try (the
+ * fields of the same line carry the values for machines).
+ */
+export function startedLine(mode: string, host: string, grpcPort: number, httpPort: number, tls: boolean): string {
+  const what =
+    mode === "embedded"
+      ? "herald started embedded (memory bus and store: one process, nothing kept across restarts)"
+      : "herald started with Redis";
+  const at = host.includes(":") ? `[${host}]` : host;
+  const scheme = tls ? "https" : "http";
+  return (
+    `${what}. gRPC on ${at}:${grpcPort}; HTTP (legacy facade, Connect, gRPC-Web) on ${scheme}://${at}:${httpPort}. ` +
+    `Try: curl ${tls ? "--cacert <ca> " : ""}${scheme}://${at}:${httpPort}/healthz, or watch an app with ` +
+    `grpcurl ${tls ? "" : "-plaintext "}-d '{"app_id":"demo"}' ${at}:${grpcPort} herald.v1.HubService/WatchEvents`
+  );
 }
