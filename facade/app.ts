@@ -8,6 +8,7 @@ import { kpnsRouter } from "./kpns/routes.js";
 import { xmsRouter } from "./xms/routes.js";
 import type { XmsConfig } from "./xms/xms-config.js";
 import { eventhosRouter, type EventhosClients } from "./eventhos/routes.js";
+import { requestMetrics, type FacadeMetrics } from "./request-metrics.js";
 
 export interface FacadeDeps {
   /** The core, in-process or over gRPC: the facade never touches Redis. */
@@ -25,11 +26,14 @@ export interface FacadeDeps {
    * (RegistryService.AuthorizeLegacy) before acting. Off: they are open, as the core is.
    */
   accessControl: boolean;
+  /** Where requests are counted and timed; absent: not measured. */
+  metrics?: FacadeMetrics;
 }
 
 /** The HTTP facade: health and the legacy contracts, each in its own module. */
 export function createFacade(deps: FacadeDeps): Koa {
   const app = new Koa();
+  if (deps.metrics) app.use(requestMetrics(deps.metrics));
   // Each contract answers its own errors in its own shape; this catches only what escapes them.
   app.use(async (ctx, next) => {
     try {

@@ -2,7 +2,7 @@ import type { Logger } from "../core/logger.js";
 import type { Bus } from "../core/bus/bus.js";
 import { MemoryBus } from "../core/bus/memory-bus.js";
 import { RedisBus } from "../core/bus/redis-bus.js";
-import type { RedisConnection } from "../core/redis/connect.js";
+import { newRedisStats, type RedisConnection } from "../core/redis/connect.js";
 import type { Stores } from "../core/store/stores.js";
 import { memoryStores } from "../core/store/memory-stores.js";
 import { connectRedisStores } from "../core/store/redis-stores.js";
@@ -25,7 +25,7 @@ export async function connectBackends(config: HeraldConfig, logger: Logger): Pro
     const stores = memoryStores(config.store);
     return { mode: "embedded", bus, stores, redis: undefined, close: () => closeAll(bus, stores) };
   }
-  const redis: RedisConnection = { ...config.redis, url, logger };
+  const redis: RedisConnection = { ...config.redis, url, logger, stats: newRedisStats() };
   const bus = await RedisBus.connect({ ...redis, historySize: config.watch.historySize });
   try {
     const stores = await connectRedisStores(redis, config.store);

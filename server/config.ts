@@ -8,6 +8,7 @@ import { defaultEventhosFacadeConfig, type EventhosFacadeConfig } from "../facad
 import { defaultTlsConfig, type TlsConfig } from "./tls.js";
 import { defaultAuthConfig, type AuthConfig } from "../core/auth/auth-config.js";
 import type { LogFormat } from "../core/logger.js";
+import { defaultMetricsConfig, type MetricsConfig } from "../core/metrics/metrics-config.js";
 
 /** The `server` section: the process itself. */
 export interface ServerConfig {
@@ -58,6 +59,7 @@ export interface HeraldConfig {
   eventhosFacade: EventhosFacadeConfig;
   tls: TlsConfig;
   auth: AuthConfig;
+  metrics: MetricsConfig;
 }
 
 export const defaultConfig: HeraldConfig = {
@@ -71,6 +73,7 @@ export const defaultConfig: HeraldConfig = {
   eventhosFacade: defaultEventhosFacadeConfig,
   tls: defaultTlsConfig,
   auth: defaultAuthConfig,
+  metrics: defaultMetricsConfig,
 };
 
 /** A configuration given in part: any section, any of its fields; the rest are defaults. */

@@ -7,12 +7,20 @@ import { ClientService, DeliveryService } from "../core/gen/herald/v1/eventhos_p
 import type { Logger } from "../core/logger.js";
 import { createFacade } from "../facade/app.js";
 import type { HeraldConfig } from "./config.js";
+import type { HeraldMetrics } from "../core/metrics/herald-metrics.js";
 
 /** Makes the generated client of a core service: in-process, or over gRPC. */
 export type ClientOf = <S extends DescService>(service: S) => Client<S>;
 
 /** The HTTP facade in front of a core, whichever way it is reached. */
-export function facadeFor(clientOf: ClientOf, config: HeraldConfig, logger: Logger, serving: () => boolean, accessControl: boolean): Koa {
+export function facadeFor(
+  clientOf: ClientOf,
+  config: HeraldConfig,
+  logger: Logger,
+  serving: () => boolean,
+  accessControl: boolean,
+  metrics?: HeraldMetrics,
+): Koa {
   return createFacade({
     hub: clientOf(HubService),
     registry: clientOf(RegistryService),
@@ -27,5 +35,6 @@ export function facadeFor(clientOf: ClientOf, config: HeraldConfig, logger: Logg
     serving,
     xms: config.xms,
     accessControl,
+    ...(metrics ? { metrics } : {}),
   });
 }

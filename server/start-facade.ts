@@ -6,9 +6,13 @@ import { facadeFor } from "./facade-for.js";
 import { resolveConfig, type HeraldConfigInput } from "./config.js";
 import { listenPort, readCoreCa, readCoreClientCert, reloadTls, ServerTls, tlsMode } from "./tls.js";
 import { checkExposure, logExposure } from "./exposure.js";
+import { HeraldMetrics } from "../core/metrics/herald-metrics.js";
+import { sameDigest, sha256 } from "../core/auth/api-key-format.js";
+import { metricsListener, metricsOnly, withMetricsRoute, type ScrapeCheck } from "./metrics-endpoint.js";
 
 export interface FacadeServer {
   readonly httpPort: number;
+  readonly metricsPort?: number;
   close(): Promise<void>;
   /** SIGHUP: re-reads the HTTP port's TLS files (the core's CA is read at start only); logs, never rejects. */
   reloadTls(): Promise<void>;
@@ -40,27 +44,43 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
     interceptors: config.auth.coreKey !== undefined ? [presentKey(config.auth.coreKey)] : [],
   });
   let serving = true;
+  const metrics = new HeraldMetrics({ appLabels: 0, processMetrics: true });
   const facade = facadeFor(
     (service) => createClient(service, transport),
     config,
     logger,
     () => serving,
     accessControl,
+    metrics,
   );
-  const { server: http, port: httpPort } = await listenPort(facade.callback(), server.host, server.httpPort, tls);
+  const scrape = metricsListener(metrics, coreKeyCheck(config.auth.coreKey));
+  const { server: http, port: httpPort } = await listenPort(withMetricsRoute(scrape, facade.callback()), server.host, server.httpPort, tls);
+  const metricsServer =
+    config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls);
   logExposure(exposure, logger);
   logger.info(
-    { host: server.host, httpPort, tls: tlsMode(tls), core: coreUrl, coreClientCert: clientCert !== undefined },
+    {
+      host: server.host,
+      httpPort,
+      ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
+      tls: tlsMode(tls),
+      core: coreUrl,
+      coreClientCert: clientCert !== undefined,
+    },
     "herald facade started, core over gRPC",
   );
   let closing: Promise<void> | undefined;
   return {
     httpPort,
+    ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
     reloadTls: () => reloadTls(tls, logger),
     close: () =>
       (closing ??= (async () => {
         serving = false;
-        await stopHttp(http, server.shutdownGraceMs);
+        await Promise.all([
+          stopHttp(http, server.shutdownGraceMs),
+          metricsServer && stopHttp(metricsServer.server, server.shutdownGraceMs),
+        ]);
         session.abort();
         logger.info("herald facade stopped");
       })()),
@@ -72,5 +92,18 @@ function presentKey(key: string): Interceptor {
   return (next) => (req) => {
     if (!req.header.has("authorization")) req.header.set("authorization", `Bearer ${key}`);
     return next(req);
+  };
+}
+
+/**
+ * Who may scrape a facade of its own: anyone without a core key (access control off), else the
+ * holder of that key (an admin key of the core, so no more than the core's own /metrics asks).
+ */
+function coreKeyCheck(coreKey: string | undefined): ScrapeCheck {
+  const digest = coreKey === undefined ? undefined : sha256(coreKey);
+  return async (header) => {
+    if (digest === undefined) return true;
+    const credential = header === undefined ? undefined : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1];
+    return credential !== undefined && sameDigest(sha256(credential), digest) ? true : 401;
   };
 }

@@ -33,6 +33,10 @@ import { withAuthorization } from "../core/auth/with-authorization.js";
 import { clientRules, deliveryRules, hubRules, registryRules } from "../core/auth/policy.js";
 import { subscriberTokenVerifier } from "../core/auth/subscriber-tokens.js";
 import { checkAuthConfig } from "./auth-options.js";
+import { withMetrics } from "../core/metrics/with-metrics.js";
+import { timeRedisCommands } from "../core/metrics/redis-commands.js";
+import { heraldMetricsFor, readSources, scrapeCheckOf } from "./herald-metrics-for.js";
+import { metricsListener, metricsOnly, withMetricsRoute } from "./metrics-endpoint.js";
 
 /** Page size when a watcher's gap is filled from history. */
 const HISTORY_PAGE = 500;
@@ -40,6 +44,8 @@ const HISTORY_PAGE = 500;
 export interface Herald {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The port of its own /metrics is served on, with --metrics-port. */
+  readonly metricsPort?: number;
   readonly mode: "embedded" | "redis";
   readonly fanOut: FanOut;
   /** Stops accepting, ends streams with UNAVAILABLE, waits up to the grace period, closes Redis. */
@@ -66,6 +72,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
   setMaxListeners(0, shutdown.signal);
   let cursors: HandlerCursors | undefined;
   let eventhos: Eventhos | undefined;
+  let stopTimingRedis: (() => void) | undefined;
   try {
     const validator = new Validator(limits);
     if (server.seedFile) {
@@ -75,7 +82,19 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
 
     const fanOut = new FanOut(bus, { queueLimit: config.watch.queueLimit, historyPage: HISTORY_PAGE, logger });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
-    const hub = createHubService({ stores, bus, fanOut, cursors, validator, historyPage: HISTORY_PAGE, logger });
+    const metrics = heraldMetricsFor(config.metrics);
+    const hub = createHubService({
+      stores,
+      bus,
+      fanOut,
+      cursors,
+      validator,
+      historyPage: HISTORY_PAGE,
+      logger,
+      ...(config.metrics.appLabels > 0
+        ? { published: (appId: string) => metrics.appEventsPublished.inc({ app: metrics.appLabel(appId) }) }
+        : {}),
+    });
     eventhos = await startEventhos({ config: config.eventhos, redis: backends.redis, registry: stores.registry, validator, logger });
     const auth = new Authenticator({
       adminKey: config.auth.adminKey,
@@ -86,8 +105,11 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     const registry = createRegistryService({ stores, bus, validator, auth });
     const { clients, delivery } = eventhos;
     // Every transport serves these: the authorization layer wraps each service once, here.
+    readSources(metrics, { redis: backends.redis?.stats, cache: stores.cacheStats, eventhos });
+    if (config.metrics.redisCommands) stopTimingRedis = timeRedisCommands(metrics);
+    // Counted outermost: the code a call is counted with is the one its caller gets.
     const guarded = <T extends object>(service: DescService, impl: T, rules: object) =>
-      withErrorMapping(withAuthorization(service, impl, rules, auth), logger, service.typeName);
+      withMetrics(service, withErrorMapping(withAuthorization(service, impl, rules, auth), logger, service.typeName), metrics);
     const services: ServiceBinding[] = [
       { service: HubService, impl: guarded(HubService, hub, hubRules), encoders: sendResponseEncoders },
       { service: RegistryService, impl: guarded(RegistryService, registry, registryRules) },
@@ -127,6 +149,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       logger,
       () => serving,
       auth.enabled,
+      metrics,
     );
     const handler = createConnectHandler({
       services,
@@ -134,11 +157,22 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       readMaxBytes: limits.maxMessageBytes,
       fallback: facade.callback(),
     });
-    const { server: http, port: httpPort } = await listenPort(handler, server.host, server.httpPort, tls);
+    const scrape = metricsListener(metrics, scrapeCheckOf(auth));
+    const { server: http, port: httpPort } = await listenPort(withMetricsRoute(scrape, handler), server.host, server.httpPort, tls);
+    const metricsServer =
+      config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls);
 
     logExposure(exposure, logger);
     logger.info(
-      { mode, host: server.host, grpcPort, httpPort, tls: tlsMode(tls), redis: config.redis.url ? redactUrl(config.redis.url) : undefined },
+      {
+        mode,
+        host: server.host,
+        grpcPort,
+        httpPort,
+        ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
+        tls: tlsMode(tls),
+        redis: config.redis.url ? redactUrl(config.redis.url) : undefined,
+      },
       startedLine(mode, server.host, grpcPort, httpPort, tls !== undefined),
     );
 
@@ -146,6 +180,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     return {
       grpcPort,
       httpPort,
+      ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
       mode,
       fanOut,
       reloadTls: () => reloadTls(tls, logger),
@@ -155,8 +190,13 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
           serving = false;
           health.setStatus("", "NOT_SERVING");
           fanOut.closeAll();
-          await Promise.all([stopGrpc(grpcServer, server.shutdownGraceMs), stopHttp(http, server.shutdownGraceMs)]);
+          await Promise.all([
+            stopGrpc(grpcServer, server.shutdownGraceMs),
+            stopHttp(http, server.shutdownGraceMs),
+            metricsServer && stopHttp(metricsServer.server, server.shutdownGraceMs),
+          ]);
           shutdown.abort();
+          stopTimingRedis?.();
           await cursors?.stop();
           await eventhos?.close();
           await backends.close();
@@ -165,6 +205,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     };
   } catch (err) {
     shutdown.abort();
+    stopTimingRedis?.();
     await eventhos?.close();
     await backends.close();
     throw err;

@@ -45,6 +45,15 @@ const UNREADABLE_WAIT_MS = 500;
  * dead or stopping instance is finished by whoever takes it over, skipping completed executions.
  */
 export class DeliveryEngine {
+  /** What this instance ran, by end: the metrics read it. */
+  readonly stats = {
+    /** Jobs (received events) taken from the queue. */
+    jobs: 0,
+    /** Executions that ended here, by final state. */
+    executions: { processed: 0, error: 0 },
+    /** Attempts made here, by outcome. */
+    attempts: { success: 0, failure: 0, interrupted: 0 },
+  };
   private readonly stop = new AbortController();
   private readonly running = new Set<Promise<void>>();
   /** Queue ids of the jobs running here: a job reclaimed by this same instance is not run twice. */
@@ -100,6 +109,7 @@ export class DeliveryEngine {
       for (const job of jobs) {
         if (this.runningIds.has(job.id)) continue;
         this.runningIds.add(job.id);
+        this.stats.jobs++;
         const p: Promise<void> = this.runJob(job)
           .catch((err: unknown) => logger.warn({ received: job.value, err: String(err) }, "delivery job failed; it will be taken up again"))
           .finally(() => {
@@ -212,9 +222,11 @@ export class DeliveryEngine {
         attempt.response = create(HttpExchangeSchema, { status: result.status, headers: result.headers ?? {}, body: result.body ?? "" });
       }
       await store.finishAttempt(execution.id, attempt);
+      this.stats.attempts[result.ok ? "success" : result.interrupted ? "interrupted" : "failure"]++;
       used++;
       if (result.ok) {
         await store.updateExecution(execution.id, { state: ExecutionState.PROCESSED });
+        this.stats.executions.processed++;
         return "done";
       }
       if (result.interrupted) return "stopped";
@@ -222,6 +234,7 @@ export class DeliveryEngine {
       if (!request || result.refused) break;
     }
     await store.updateExecution(execution.id, { state: ExecutionState.ERROR });
+    this.stats.executions.error++;
     return "done";
   }
 

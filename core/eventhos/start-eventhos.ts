@@ -8,6 +8,7 @@ import type { RegistryStore } from "../store/registry-store.js";
 import type { WorkQueue } from "../queue/work-queue.js";
 import { MemoryWorkQueue } from "../queue/memory-work-queue.js";
 import { RedisWorkQueue } from "../queue/redis-work-queue.js";
+import type { QueueDepth } from "../queue/work-queue.js";
 import { withErrorMapping } from "../rpc/map-errors.js";
 import type { Validator } from "../rpc/validate.js";
 import type { EventhosConfig } from "./eventhos-config.js";
@@ -32,6 +33,8 @@ export interface Eventhos {
   engine: DeliveryEngine;
   /** The eventhos client an access key presented as a bearer credential stands for (the authorization layer asks). */
   clientOf: ClientOf;
+  /** The delivery queue's unfinished jobs (the metrics read it). */
+  queueDepth(): Promise<QueueDepth>;
   /** Stops the engine (unfinished work stays queued for others), then closes the backends. */
   close(): Promise<void>;
 }
@@ -85,6 +88,7 @@ export async function startEventhos(deps: {
       ),
       engine,
       clientOf,
+      queueDepth: () => stores.queue.depth(),
       async close() {
         await engine.close();
         await Promise.allSettled([stores.clientStore.close(), stores.deliveryStore.close(), stores.queue.close()]);

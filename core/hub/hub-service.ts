@@ -33,6 +33,8 @@ export interface HubDeps {
   /** Where event handler streams stopped. */
   cursors: HandlerCursors;
   logger: Logger;
+  /** Told of each message published, by app (per-app metrics); absent: nobody is. */
+  published?: (appId: string) => void;
 }
 
 /**
@@ -76,6 +78,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     }
     event.targets = targets;
     const { msgId, offset } = await bus.publish(appId, encodeEvent(event));
+    deps.published?.(appId);
     // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
     // before this lands, which the store allows for. The message is out by now: a failed record
     // is logged, not reported, so that the caller does not retry and publish it twice.

@@ -1,9 +1,10 @@
 import { EventEmitter } from "node:events";
-import type { Job, WorkQueue, WorkQueueOptions } from "./work-queue.js";
+import type { Job, QueueDepth, WorkQueue, WorkQueueOptions } from "./work-queue.js";
 
 interface Entry extends Job {
   owner: MemoryWorkQueue | undefined;
   seenMs: number;
+  addedMs: number;
 }
 
 /** What consumers of one memory queue share (tests make several consumers of one backend). */
@@ -31,7 +32,7 @@ export class MemoryWorkQueue implements WorkQueue {
 
   async add(value: string): Promise<void> {
     const id = String(++this.backend.next);
-    this.backend.entries.set(id, { id, value, owner: undefined, seenMs: 0 });
+    this.backend.entries.set(id, { id, value, owner: undefined, seenMs: 0, addedMs: Date.now() });
     this.backend.emit("added");
   }
 
@@ -74,6 +75,12 @@ export class MemoryWorkQueue implements WorkQueue {
 
   async ack(job: Job): Promise<void> {
     this.backend.entries.delete(job.id);
+  }
+
+  async depth(): Promise<QueueDepth> {
+    // Entries keep their insertion order: the first is the oldest.
+    const oldest = this.backend.entries.values().next().value;
+    return { jobs: this.backend.entries.size, oldestAgeMs: oldest ? Date.now() - oldest.addedMs : 0 };
   }
 
   async close(): Promise<void> {

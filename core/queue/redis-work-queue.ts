@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { asUnavailable, connectRedis, readyAll, type RedisConnection } from "../redis/connect.js";
 import { defineScripts, type Script } from "../redis/scripts.js";
-import type { Job, WorkQueue, WorkQueueOptions } from "./work-queue.js";
+import type { Job, QueueDepth, WorkQueue, WorkQueueOptions } from "./work-queue.js";
 
 export interface RedisWorkQueueOptions extends WorkQueueOptions, RedisConnection {
   /** The stream's key (keys.ts). */
@@ -132,6 +132,18 @@ export class RedisWorkQueue implements WorkQueue {
   ack(job: Job): Promise<void> {
     return this.call(async () => {
       await this.redis.multi().xack(this.options.stream, this.options.group, job.id).xdel(this.options.stream, job.id).exec();
+    });
+  }
+
+  /** Acknowledged entries are deleted: the stream's length is the depth, its first id the oldest's time. */
+  depth(): Promise<QueueDepth> {
+    return this.call(async () => {
+      const [jobs, first] = await Promise.all([
+        this.redis.xlen(this.options.stream),
+        this.redis.xrange(this.options.stream, "-", "+", "COUNT", 1),
+      ]);
+      const id = first[0]?.[0];
+      return { jobs, oldestAgeMs: id ? Math.max(0, Date.now() - Number(id.slice(0, id.indexOf("-")))) : 0 };
     });
   }
 

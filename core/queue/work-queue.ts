@@ -8,13 +8,22 @@
  * - `heartbeat` keeps a job owned and says whether the caller still owns it.
  * - An acknowledged job is never handed out again.
  * - `take` waits at most `blockMs` for work and returns early when the queue is closed.
+ * - `depth` counts the jobs added and not acknowledged, on every queue of the backend alike.
  */
 export interface WorkQueue {
   add(value: string): Promise<void>;
   take(max: number): Promise<Job[]>;
   heartbeat(job: Job): Promise<boolean>;
   ack(job: Job): Promise<void>;
+  /** Jobs not yet acknowledged (waiting or running) and how long the oldest has waited. */
+  depth(): Promise<QueueDepth>;
   close(): Promise<void>;
+}
+
+export interface QueueDepth {
+  jobs: number;
+  /** Age of the oldest job not yet acknowledged (ms); 0 when there is none. */
+  oldestAgeMs: number;
 }
 
 export interface Job {

@@ -11,7 +11,21 @@ export interface RedisConnectOptions {
   commandTimeoutMs: number;
   /** Longest wait between reconnection attempts (ms). */
   maxReconnectDelayMs: number;
+  /** Where the connection counts its connections and errors (metrics read it); absent: not counted. */
+  stats?: RedisStats;
 }
+
+/** Counts kept by every connection of one process, read by the metrics when scraped. */
+export interface RedisStats {
+  /** Connections that became ready, reconnections included. */
+  connects: number;
+  /** Of those, the ones after a loss. */
+  reconnects: number;
+  /** Connection errors (refused, reset, timed out). */
+  errors: number;
+}
+
+export const newRedisStats = (): RedisStats => ({ connects: 0, reconnects: 0, errors: 0 });
 
 /** The `redis` section of the configuration: where Redis is and how calls to it behave. */
 export interface RedisConfig {
@@ -36,6 +50,7 @@ export const defaultRedisConfig: RedisConfig = {
 export interface RedisConnection extends RedisConfig {
   url: string;
   logger: Logger;
+  stats?: RedisStats;
 }
 
 /**
@@ -44,7 +59,7 @@ export interface RedisConnection extends RedisConfig {
  * resend of unfulfilled commands), so an acknowledged outcome is never doubled.
  */
 export function connectRedis(options: RedisConnectOptions, extra: Omit<RedisOptions, "replyMapping"> = {}): Redis {
-  const { logger, role } = options;
+  const { logger, role, stats } = options;
   const redisOptions: Omit<RedisOptions, "replyMapping"> = {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -58,10 +73,15 @@ export function connectRedis(options: RedisConnectOptions, extra: Omit<RedisOpti
   const redis = new Redis(options.url, redisOptions);
   let down = false;
   redis.on("error", (err: Error) => {
+    if (stats) stats.errors++;
     if (!down) logger.warn({ role, err: err.message }, "redis connection error");
     down = true;
   });
   redis.on("ready", () => {
+    if (stats) {
+      stats.connects++;
+      if (down) stats.reconnects++;
+    }
     if (down) logger.info({ role }, "redis connection restored");
     down = false;
   });

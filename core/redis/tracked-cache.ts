@@ -4,6 +4,14 @@ import { connectRedis, ready, type RedisConnectOptions } from "./connect.js";
 
 const CHANNEL = "__redis__:invalidate";
 
+/** What a near cache counts. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  /** Invalidation messages from Redis (another writer, a flush, or tracking restarted). */
+  invalidations: number;
+}
+
 export interface TrackedCacheOptions extends RedisConnectOptions {
   /** Most values kept; past it the cache starts over. */
   maxEntries: number;
@@ -29,6 +37,8 @@ export interface TrackedCacheOptions extends RedisConnectOptions {
  * Emits "invalidate" (keys, or null for everything) after dropping, and "tracking" (on: boolean).
  */
 export class TrackedCache extends EventEmitter {
+  /** Reads answered from the cache or from Redis, and invalidations Redis sent; the metrics read them. */
+  readonly stats: CacheStats = { hits: 0, misses: 0, invalidations: 0 };
   private readonly entries = new Map<string, Map<string, unknown>>();
   private size = 0;
   private active = false;
@@ -105,7 +115,10 @@ export class TrackedCache extends EventEmitter {
   /** A value read through the cache: `fetch` reads it from the tracked connection on a miss. */
   async read<T>(key: string, field: string, fetch: (redis: Redis) => Promise<T>): Promise<T> {
     const entry = this.active ? this.entries.get(key) : undefined;
-    if (entry?.has(field)) return entry.get(field) as T;
+    if (entry?.has(field)) {
+      this.stats.hits++;
+      return entry.get(field) as T;
+    }
     const [value] = await this.readFields<T>(key, [field], async (redis) => [await fetch(redis)]);
     return value as T;
   }
@@ -127,6 +140,8 @@ export class TrackedCache extends EventEmitter {
         at.push(i);
       }
     });
+    this.stats.hits += fields.length - missing.length;
+    this.stats.misses += missing.length;
     if (missing.length === 0) return out;
     // The entry this read may fill: an invalidation meanwhile removes it from `entries`.
     if (this.active && !entry) this.entries.set(key, (entry = new Map()));
@@ -160,6 +175,7 @@ export class TrackedCache extends EventEmitter {
 
   /** An invalidation message: an array of key names, or null when Redis dropped everything. */
   private dropKeys(keys: unknown): void {
+    this.stats.invalidations++;
     this.drop(Array.isArray(keys) ? keys.map((k: Buffer | string) => k.toString()) : null);
   }
 

@@ -34,6 +34,7 @@ export async function connectRedisStores(
     status: new RedisStatusStore(redis, keys, config.messageStatusTtlMs),
     handlers: new RedisHandlerStore(redis, keys),
     apiKeys: new RedisApiKeyStore(redis, keys, cache),
+    ...(cache ? { cacheStats: cache.stats } : {}),
     async close() {
       await cache?.close();
       await redis.quit().catch(() => undefined);

@@ -32,6 +32,23 @@ export function workQueueContract(name: string, make: MakeQueues): void {
       assert.equal(await a.heartbeat(second[0]!), false, "b owns it, not a");
     });
 
+    it("counts the jobs not yet acknowledged, waiting or running, alike on every consumer, with the oldest's age", async () => {
+      [a, b] = await make({ claimIdleMs: 60_000, blockMs: 50 });
+      assert.deepEqual(await a.depth(), { jobs: 0, oldestAgeMs: 0 });
+      const before = Date.now();
+      await a.add("r1");
+      await a.add("r2");
+      const [taken] = await b.take(1);
+      const depth = await a.depth();
+      assert.equal(depth.jobs, 2, "a running job still counts");
+      assert.ok(depth.oldestAgeMs >= 0 && depth.oldestAgeMs <= Date.now() - before + 1, `oldest ${depth.oldestAgeMs} ms`);
+      await b.ack(taken!);
+      assert.equal((await a.depth()).jobs, 1);
+      const [second] = await a.take(1);
+      await a.ack(second!);
+      assert.deepEqual(await b.depth(), { jobs: 0, oldestAgeMs: 0 });
+    });
+
     it("wakes a waiting consumer when a job arrives", async () => {
       [a, b] = await make({ claimIdleMs: 60_000, blockMs: 5000 });
       const started = Date.now();
