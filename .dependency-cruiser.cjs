@@ -35,6 +35,14 @@ module.exports = {
       to: { couldNotResolve: true },
     },
     forbid("core-not-to-facade-or-server", "core/ never imports facade/ or server/.", "^core/", "^(facade|server)/"),
+    forbid(
+      "console-only-generated",
+      "The browser console talks to the API like any client: it uses the generated code only.",
+      "^console/",
+      "^(core|facade|server|test|bench)/",
+      "^core/gen/",
+    ),
+    forbid("nothing-to-console", "The console is a browser bundle: nothing imports it.", "^(core|facade|server|test|bench)/", "^console/"),
     forbid("facade-not-to-server", "Only the composition root (server/) wires the facade.", "^facade/", "^server/"),
     forbid(
       "facade-only-core-api",

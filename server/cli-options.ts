@@ -77,6 +77,7 @@ export const flags: Flag[] = [
   { flag: "jwt-issuer", env: "HERALD_JWT_ISSUER", key: "auth.jwtIssuer", kind: "string", help: "subscriber tokens must carry this iss" },
   { flag: "jwt-audience", env: "HERALD_JWT_AUDIENCE", key: "auth.jwtAudience", kind: "string", help: "subscriber tokens must carry this aud" },
   { flag: "core-key-file", env: "HERALD_CORE_KEY", key: "auth.coreKey", kind: "secret", help: "with --core-url: the API key the facade presents to the core" },
+  { flag: "console", env: "HERALD_CONSOLE", key: "server.console", kind: "boolean", help: "serve the live console page at /console on the HTTP port" },
   { flag: "metrics-port", env: "HERALD_METRICS_PORT", key: "metrics.port", kind: "integer", help: "also serve /metrics on a port of its own (0: any free); it is always on the HTTP port" },
   { flag: "metrics-app-labels", env: "HERALD_METRICS_APP_LABELS", key: "metrics.appLabels", kind: "integer", help: "per-app metric series for at most this many app ids (the rest: app=\"other\"); 0: none" },
   { flag: "metrics-redis-commands", env: "HERALD_METRICS_REDIS_COMMANDS", key: "metrics.redisCommands", kind: "boolean", help: "time every Redis command (costs a little on each)" },

@@ -26,6 +26,8 @@ export interface ServerConfig {
   seedFile: string | undefined;
   /** On SIGTERM, how long streams and calls get to finish before connections are cut (ms). */
   shutdownGraceMs: number;
+  /** Serve the live console page at /console on the HTTP port. */
+  console: boolean;
   logLevel: string;
   /** JSON lines, pretty lines, or `auto`: pretty on a terminal, JSON otherwise. */
   logFormat: LogFormat;
@@ -39,6 +41,7 @@ export const defaultServerConfig: ServerConfig = {
   coreUrl: undefined,
   seedFile: undefined,
   shutdownGraceMs: 5_000,
+  console: false,
   logLevel: "info",
   logFormat: "auto",
 };

@@ -37,6 +37,7 @@ import { withMetrics } from "../core/metrics/with-metrics.js";
 import { timeRedisCommands } from "../core/metrics/redis-commands.js";
 import { heraldMetricsFor, readSources, scrapeCheckOf } from "./herald-metrics-for.js";
 import { metricsListener, metricsOnly, withMetricsRoute } from "./metrics-endpoint.js";
+import { withConsoleRoute } from "./console-route.js";
 
 /** Page size when a watcher's gap is filled from history. */
 const HISTORY_PAGE = 500;
@@ -158,7 +159,8 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       fallback: facade.callback(),
     });
     const scrape = metricsListener(metrics, scrapeCheckOf(auth));
-    const { server: http, port: httpPort } = await listenPort(withMetricsRoute(scrape, handler), server.host, server.httpPort, tls);
+    const served = withMetricsRoute(scrape, server.console ? withConsoleRoute(handler) : handler);
+    const { server: http, port: httpPort } = await listenPort(served, server.host, server.httpPort, tls);
     const metricsServer =
       config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls);
 
