@@ -41,6 +41,7 @@ function services(overrides: { stores?: Stores; logger?: Logger } = {}) {
       cursors: new HandlerCursors(stores.handlers, { flushMs: 50, logger }),
       validator,
       historyPage: 10,
+      idempotencyWindowMs: defaultLimits.idempotencyWindowMs,
       logger,
     }),
   );

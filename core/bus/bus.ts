@@ -25,7 +25,8 @@
  *   published and remembered for `windowMs` with its fingerprint and `memo`; a batch under the same
  *   key within the window, from any instance, publishes nothing and answers the first one's ids and
  *   memo with `replayed: true`, or rejects with `IdempotencyKeyReused` if its fingerprint differs.
- *   After the window the key is forgotten (a repeat publishes again).
+ *   After the window the key is forgotten (a repeat publishes again). An empty batch under a key
+ *   only looks it up: it answers (or refuses) a repeat, and publishes and keeps nothing otherwise.
  */
 export interface Bus {
   publish(appId: string, envelope: Uint8Array): Promise<Published>;
@@ -88,10 +89,10 @@ export class IdempotencyKeyReused extends Error {
 /** Most envelopes in one batch, whatever the caller's limit: bounds one Lua call's size and run time. */
 export const MAX_BATCH = 10_000;
 
-/** Refuses what no implementation accepts: an empty or oversized batch, a window under 1 ms. */
+/** Refuses what no implementation accepts: an empty batch without key, an oversized one, a window under 1 ms. */
 export function checkBatch(envelopes: readonly Uint8Array[], idempotency: Idempotency | undefined): void {
-  if (envelopes.length === 0 || envelopes.length > MAX_BATCH) {
-    throw new RangeError(`a batch holds 1 to ${MAX_BATCH} envelopes, got ${envelopes.length}`);
+  if ((envelopes.length === 0 && !idempotency) || envelopes.length > MAX_BATCH) {
+    throw new RangeError(`a batch holds 1 to ${MAX_BATCH} envelopes (0 with a key), got ${envelopes.length}`);
   }
   if (idempotency && !(Number.isSafeInteger(idempotency.windowMs) && idempotency.windowMs >= 1)) {
     throw new RangeError(`idempotency windowMs must be a positive integer, got ${idempotency.windowMs}`);

@@ -84,6 +84,8 @@ export class MemoryBus implements Bus {
         return { ids: known.ids, messages: [], replayed: true, memo: known.memo };
       }
     }
+    const memo = idempotency?.memo ?? EMPTY;
+    if (envelopes.length === 0) return { ids: [], messages: [], replayed: false, memo };
     const log = this.app(appId);
     const ids: BatchPublished["ids"] = [];
     const messages: Uint8Array[] = [];
@@ -93,7 +95,6 @@ export class MemoryBus implements Bus {
       ids.push({ msgId, offset });
       messages.push(this.append(log, appendIds(envelope, msgId, offset)));
     }
-    const memo = idempotency?.memo ?? EMPTY;
     if (idempotency) {
       this.keys.delete(name); // an expired one: re-inserted at the back
       this.keys.set(name, { fingerprint: idempotency.fingerprint, ids, memo, expires: now + idempotency.windowMs });

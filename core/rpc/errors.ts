@@ -19,6 +19,7 @@ export type Reason =
   | "HANDLER_NOT_FOUND"
   | "HANDLER_LIMIT"
   | "CONFLICT"
+  | "IDEMPOTENCY_KEY_REUSED"
   | "INVALID_ARGUMENT"
   | "UNAUTHENTICATED"
   // access control (core/auth)

@@ -24,6 +24,14 @@ export interface Limits {
   maxHandlersPerApp: number;
   /** Most subscriptions one event handler may hold. */
   maxHandlerSubscriptions: number;
+  /**
+   * Most messages one push request may carry (SendPushBatch, the Kony/Volt MX multi-message push).
+   * Kept well below the watch queue limit: a request is published at once, and a live watcher of
+   * the app must be able to queue all of it.
+   */
+  maxPushMessages: number;
+  /** How long an idempotency key is remembered after its first send (ms). */
+  idempotencyWindowMs: number;
 }
 
 export const defaultLimits: Limits = {
@@ -37,4 +45,8 @@ export const defaultLimits: Limits = {
   maxBodyDepth: 32,
   maxHandlersPerApp: 1_000,
   maxHandlerSubscriptions: 100,
+  maxPushMessages: 500,
+  // A day, as Stripe: it outlives any client's retry policy (backoff, queued jobs retried next
+  // morning by hand) and matches the delivery status TTL; a record costs ~200 bytes of Redis.
+  idempotencyWindowMs: 24 * 60 * 60 * 1000,
 };

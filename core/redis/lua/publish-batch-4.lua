@@ -18,7 +18,7 @@
   ARGV[3] idempotency window (ms); 0: no idempotency key, KEYS[4] is not touched
   ARGV[4] fingerprint of the request (ignored when ARGV[3] is 0)
   ARGV[5] memo kept with the key (ignored when ARGV[3] is 0)
-  ARGV[6..] the envelopes (protobuf Event without msg_id and offset), at least one
+  ARGV[6..] the envelopes (protobuf Event without msg_id and offset); none: only look the key up
 
   Returns {'P', first msg id, first offset, count, ''} when published, {'R', first msg id, first
   offset, count, memo} when the key was already used by the same request (nothing published),
@@ -34,6 +34,8 @@ if keyed then
   end
 end
 local count = #ARGV - 5
+-- No envelope (every send of the request had only invalid subscribers): a look-up, nothing kept.
+if count == 0 then return {'P', '0', '0', '0', ''} end
 local lastid = redis.call('INCRBY', KEYS[1], count)
 local lastoff = redis.call('INCRBY', KEYS[2], count)
 local firstid = lastid - count + 1
