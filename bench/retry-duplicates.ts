@@ -7,20 +7,23 @@ import { report } from "./support.js";
 
 /**
  * bench:retries — what a caller's retries publish while Redis is paused (SIGSTOP, as a stalled
- * Redis). SENDS SendEvent calls are started evenly over the PAUSE; each retries UNAVAILABLE and
- * DEADLINE_EXCEEDED with exponential backoff (100 ms doubling to 1 s, per-call deadline 1 s) until
+ * Redis). SENDS SendEvent calls are started evenly over the PAUSE; each retries UNAVAILABLE,
+ * DEADLINE_EXCEEDED (and INTERNAL) with exponential backoff (100 ms doubling to 1 s, per-call deadline 1 s) until
  * acknowledged. A send that failed had its publish script already written to Redis's socket, and
  * Redis runs it once resumed: without an idempotency key each such attempt is one more copy. Run
  * without a key, then with one (the same key on every attempt of a send).
  */
 const sends = Number(process.env["BENCH_SENDS"] ?? 300);
 const pauseMs = Number(process.env["BENCH_PAUSE_SECONDS"] ?? 3) * 1000;
-const RETRIED = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
+// INTERNAL too: under load grpc-js may fail a call with "Session closed" (the README: retry it with a key).
+const RETRIED = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.INTERNAL]);
 
 function call(client: RawClient, request: object, deadlineMs: number): Promise<{ msgId: string; offset: string }> {
   return new Promise((resolve, reject) => {
-    client["sendEvent"](request, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: { msgId: string; offset: string }) =>
-      err ? reject(err) : resolve(res),
+    client["sendEvent"](
+      request,
+      { deadline: Date.now() + deadlineMs },
+      (err: grpc.ServiceError | null, res: { msgId: string; offset: string }) => (err ? reject(err) : resolve(res)),
     );
   });
 }
@@ -47,7 +50,11 @@ async function run(redis: RedisServer, keyed: boolean, round: number) {
     const acks = await Promise.all(
       Array.from({ length: sends }, async (_, i) => {
         await delay((i * pauseMs) / sends);
-        const request = { eventId: "bench-e", payload: { structValue: { fields: { n: { numberValue: i } } } }, idempotencyKey: keyed ? `send-${i}` : "" };
+        const request = {
+          eventId: "bench-e",
+          payload: { structValue: { fields: { n: { numberValue: i } } } },
+          idempotencyKey: keyed ? `send-${i}` : "",
+        };
         for (let attempt = 0; ; attempt++) {
           try {
             return await call(clients.hub, request, 1_000);

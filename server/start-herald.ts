@@ -74,7 +74,18 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
 
     const fanOut = new FanOut(bus, { queueLimit: config.watch.queueLimit, historyPage: HISTORY_PAGE, logger });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
-    const hub = withErrorMapping(createHubService({ stores, bus, fanOut, cursors, validator, historyPage: HISTORY_PAGE, idempotencyWindowMs: limits.idempotencyWindowMs, logger }));
+    const hub = withErrorMapping(
+      createHubService({
+        stores,
+        bus,
+        fanOut,
+        cursors,
+        validator,
+        historyPage: HISTORY_PAGE,
+        idempotencyWindowMs: limits.idempotencyWindowMs,
+        logger,
+      }),
+    );
     eventhos = await startEventhos({ config: config.eventhos, redis: backends.redis, registry: stores.registry, validator, logger });
     const auth = new Authenticator({
       adminKey: config.auth.adminKey,

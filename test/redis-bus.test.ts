@@ -142,7 +142,10 @@ describe("RedisBus", () => {
     assert.deepEqual(await admin.hgetall(name), { f: "fp", i: "1,1,2", m: "" });
     const ttl = await admin.pttl(name);
     assert.ok(ttl > 0 && ttl <= 60_000, `expires with the window (${ttl} ms)`);
-    assert.deepEqual((await admin.keys(`${prefix}*`)).sort(), [`${prefix}msgid`, `${prefix}{a}:history`, `${prefix}{a}:offset`, name].sort());
+    assert.deepEqual(
+      (await admin.keys(`${prefix}*`)).sort(),
+      [`${prefix}msgid`, `${prefix}{a}:history`, `${prefix}{a}:offset`, name].sort(),
+    );
     // Without a key, nothing is written besides the publish.
     await bus.publishBatch("a", [envelope(3)]);
     assert.equal((await admin.keys(`${prefix}*`)).length, 4);

@@ -1,4 +1,13 @@
-import { checkBatch, IdempotencyKeyReused, type BatchPublished, type Bus, type BusListener, type History, type Idempotency, type Published } from "./bus.js";
+import {
+  checkBatch,
+  IdempotencyKeyReused,
+  type BatchPublished,
+  type Bus,
+  type BusListener,
+  type History,
+  type Idempotency,
+  type Published,
+} from "./bus.js";
 import { appendIds } from "./envelope.js";
 import { callListener } from "./call-listener.js";
 import { UnavailableError } from "../unavailable-error.js";

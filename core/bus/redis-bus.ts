@@ -1,6 +1,15 @@
 import type { Redis } from "ioredis";
 import { createHash } from "node:crypto";
-import { checkBatch, IdempotencyKeyReused, type BatchPublished, type Bus, type BusListener, type History, type Idempotency, type Published } from "./bus.js";
+import {
+  checkBatch,
+  IdempotencyKeyReused,
+  type BatchPublished,
+  type Bus,
+  type BusListener,
+  type History,
+  type Idempotency,
+  type Published,
+} from "./bus.js";
 import { appendIds } from "./envelope.js";
 import { callListener } from "./call-listener.js";
 import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
@@ -267,4 +276,3 @@ export class RedisBus implements Bus {
 }
 
 const EMPTY = new Uint8Array(0);
-

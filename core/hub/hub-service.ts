@@ -101,12 +101,21 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
    * not published (msg_id empty). On a repeat under the key, nothing is published or recorded and
    * the first call's reply is rebuilt from the bus's ids and memo.
    */
-  async function publish(appId: string, sends: readonly Send[], requestId: string, idempotency: KeyedRequest | undefined): Promise<Outcome> {
+  async function publish(
+    appId: string,
+    sends: readonly Send[],
+    requestId: string,
+    idempotency: KeyedRequest | undefined,
+  ): Promise<Outcome> {
     const resolved = await Promise.all(
       sends.map(async ({ refs }) => (refs.length === 0 ? { ksids: [], invalid: [] } : registry.resolve(appId, refs))),
     );
     // Every listed subscriber invalid: nobody to deliver to, nothing is published for that send.
-    const out = sends.map((send, i) => ({ send, invalid: resolved[i]!.invalid, publish: send.refs.length === 0 || resolved[i]!.ksids.length > 0 }));
+    const out = sends.map((send, i) => ({
+      send,
+      invalid: resolved[i]!.invalid,
+      publish: send.refs.length === 0 || resolved[i]!.ksids.length > 0,
+    }));
     const results: Published[] = out.map(({ invalid }) => ({ msgId: "", offset: 0n, invalidSubscribers: invalid }));
     const chosen = out.flatMap((o, i) => (o.publish ? [i] : []));
     // Nothing to publish: without a key, answered at once; with one, a repeat of a call that did
@@ -118,7 +127,11 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       event.requestId = requestId;
       return encodeEvent(event);
     });
-    const memo: Memo = { r: requestId, p: out.map((o) => o.publish), i: out.map((o) => o.invalid.map((r) => toJson(SubscriberRefSchema, r))) };
+    const memo: Memo = {
+      r: requestId,
+      p: out.map((o) => o.publish),
+      i: out.map((o) => o.invalid.map((r) => toJson(SubscriberRefSchema, r))),
+    };
     let batch;
     try {
       batch = await bus.publishBatch(
@@ -133,7 +146,11 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       );
     } catch (err) {
       if (err instanceof IdempotencyKeyReused) {
-        throw heraldError(Code.AlreadyExists, "IDEMPOTENCY_KEY_REUSED", `idempotency key "${idempotency?.key}" was used for a different request`);
+        throw heraldError(
+          Code.AlreadyExists,
+          "IDEMPOTENCY_KEY_REUSED",
+          `idempotency key "${idempotency?.key}" was used for a different request`,
+        );
       }
       throw err;
     }
@@ -234,21 +251,24 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
 
       const content = create(ContentSchema, req.content ?? { mimeType: "text/plain" });
       if (content.data === "") content.data = renderTemplate(definition.message, req.namePairs);
-      const send: Send = { refs: req.subscribers, event: {
-        appId: app.id,
-        eventId,
-        kind: EventKind.EVENT,
-        type: req.type,
-        resourceType: req.resourceType,
-        resourceId: req.resourceId,
-        targets: [],
-        osType: "",
-        namePairs: req.namePairs,
-        content,
-        payload: req.payload,
-        time: timestampNow(),
-        requestId: "",
-      } };
+      const send: Send = {
+        refs: req.subscribers,
+        event: {
+          appId: app.id,
+          eventId,
+          kind: EventKind.EVENT,
+          type: req.type,
+          resourceType: req.resourceType,
+          resourceId: req.resourceId,
+          targets: [],
+          osType: "",
+          namePairs: req.namePairs,
+          content,
+          payload: req.payload,
+          time: timestampNow(),
+          requestId: "",
+        },
+      };
       const { results } = await publish(app.id, [send], req.requestId, idempotency);
       return results[0]!;
     },

@@ -71,7 +71,11 @@ describe("idempotent sends (two instances on one Redis, over gRPC and Connect)",
   });
 
   it("answers a repeated SendPush with the first reply, invalid subscribers included, and publishes it once", async () => {
-    const { ksid } = await unary<{ ksid: string }>(a.clients.registry, "subscribe", { appId: "idem", deviceId: "d1", osType: "androidgcm" });
+    const { ksid } = await unary<{ ksid: string }>(a.clients.registry, "subscribe", {
+      appId: "idem",
+      deviceId: "d1",
+      osType: "androidgcm",
+    });
     const request = {
       appId: "idem",
       subscribers: [{ ksid }, { ksid: "nobody" }],
@@ -79,7 +83,10 @@ describe("idempotent sends (two instances on one Redis, over gRPC and Connect)",
       idempotencyKey: "push-1",
     };
     const first = await unary<Sent>(a.clients.hub, "sendPush", request);
-    assert.deepEqual(first.invalidSubscribers.map((s) => s.ksid), ["nobody"]);
+    assert.deepEqual(
+      first.invalidSubscribers.map((s) => s.ksid),
+      ["nobody"],
+    );
     // The subscriber list would resolve differently now; the repeat still answers what the first call did.
     await unary(a.clients.registry, "unsubscribe", { ksid });
     const again = await unary<Sent>(b.clients.hub, "sendPush", request);
@@ -96,7 +103,9 @@ describe("idempotent sends (two instances on one Redis, over gRPC and Connect)",
     assert.equal(err.code, grpc.status.ALREADY_EXISTS);
     assert.equal(reason(err), "IDEMPOTENCY_KEY_REUSED");
     // Another method under the same key is another request too.
-    const push = await rejection(unary(a.clients.hub, "sendPush", { appId: "idem", allActive: true, content: { data: "x" }, idempotencyKey: "reused" }));
+    const push = await rejection(
+      unary(a.clients.hub, "sendPush", { appId: "idem", allActive: true, content: { data: "x" }, idempotencyKey: "reused" }),
+    );
     assert.equal(reason(push), "IDEMPOTENCY_KEY_REUSED");
     const overConnect = await connectCall(b, "SendEvent", { eventId, payload: { n: 3 }, idempotencyKey: "reused" });
     assert.equal(overConnect.status, 409);
@@ -127,7 +136,14 @@ describe("idempotent sends (two instances on one Redis, over gRPC and Connect)",
     }
     assert.deepEqual(
       failures.map((e) => e.code),
-      [grpc.status.DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED, grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE],
+      [
+        grpc.status.DEADLINE_EXCEEDED,
+        grpc.status.DEADLINE_EXCEEDED,
+        grpc.status.DEADLINE_EXCEEDED,
+        grpc.status.UNAVAILABLE,
+        grpc.status.UNAVAILABLE,
+        grpc.status.UNAVAILABLE,
+      ],
     );
     // The caller's retry policy: the same request and key until it succeeds (Redis is back by now,
     // and runs what was written to it while frozen).
@@ -144,7 +160,11 @@ describe("idempotent sends (two instances on one Redis, over gRPC and Connect)",
       }),
     );
     const offsets = retried.map((r) => Number(r.offset)).sort((x, y) => x - y);
-    assert.deepEqual(offsets, [1, 2, 3, 4, 5, 6].map((n) => before + n), "one offset each, no gap");
+    assert.deepEqual(
+      offsets,
+      [1, 2, 3, 4, 5, 6].map((n) => before + n),
+      "one offset each, no gap",
+    );
     assert.equal(await nextOffset(), before + 7, "published exactly once each");
   });
 });

@@ -17,14 +17,22 @@ describe("Kony / Volt MX push: one request, one unit", () => {
     JSON.stringify({
       messageRequest: {
         appId: "demo",
-        messages: { message: data.map((d) => ({ type: "PUSH", subscribers: { subscriber: [{ ksid: "xxxx" }, { ksid: "gone" }] }, content: { data: d } })) },
+        messages: {
+          message: data.map((d) => ({
+            type: "PUSH",
+            subscribers: { subscriber: [{ ksid: "xxxx" }, { ksid: "gone" }] },
+            content: { data: d },
+          })),
+        },
       },
     });
   const push = (payload: string, headers: Record<string, string> = {}, prefix = "kpns") =>
     http(`${base()}/${prefix}/api/v1/messages/push`, "POST", payload, { "content-type": JSON_TYPE, ...headers });
   /** The offset the app's next message gets: how many were published so far, plus one. */
   const nextOffset = async () =>
-    Number((await unary<{ offset: string }>(h.clients.hub, "sendPush", { appId: "demo", allActive: true, content: { data: "marker" } })).offset);
+    Number(
+      (await unary<{ offset: string }>(h.clients.hub, "sendPush", { appId: "demo", allActive: true, content: { data: "marker" } })).offset,
+    );
 
   it("publishes every message of a request, consecutively, with nothing of another send in between", async () => {
     const watch = new Watch(h.clients.hub, { appId: "demo" });
@@ -47,7 +55,10 @@ describe("Kony / Volt MX push: one request, one unit", () => {
       watch.events.map((e) => Number(e.offset)),
       [0, 1, 2].map((i) => Number(watch.events[0]!.offset) + i),
     );
-    assert.ok(watch.events.every((e) => e.requestId === res.requestId), "every message carries the request id");
+    assert.ok(
+      watch.events.every((e) => e.requestId === res.requestId),
+      "every message carries the request id",
+    );
     watch.cancel();
   });
 
@@ -89,7 +100,8 @@ describe("Kony / Volt MX push: one request, one unit", () => {
       code: 413,
       messages: [],
     });
-    const message = "<message><subscribers><subscriber><ksid>xxxx</ksid></subscriber></subscribers><content><data>x</data></content></message>";
+    const message =
+      "<message><subscribers><subscriber><ksid>xxxx</ksid></subscriber></subscribers><content><data>x</data></content></message>";
     const xml = await http(
       `${base()}/vpns/api/v1/messages/push`,
       "POST",
@@ -104,7 +116,8 @@ describe("Kony / Volt MX push: one request, one unit", () => {
 
   it("answers a repeated eventpushmessage with the same Idempotency-Key with the first msgId", async () => {
     const event = JSON.stringify({ event: { eventid: "1", message: { subscribers: { subscriber: [{ ksid: "xxxx" }] } } } });
-    const send = () => http(`${base()}/kpns/service/eventpushmessage`, "POST", event, { "content-type": JSON_TYPE, "Idempotency-Key": "ev-1" });
+    const send = () =>
+      http(`${base()}/kpns/service/eventpushmessage`, "POST", event, { "content-type": JSON_TYPE, "Idempotency-Key": "ev-1" });
     const first = await send();
     assert.equal(first.status, 200, first.body);
     const published = await nextOffset();

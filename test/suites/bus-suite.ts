@@ -297,7 +297,9 @@ export function busContract(name: string, fixture: BusFixture): void {
           const on = instances[i % instances.length]!;
           return i % 2 === 0
             ? on.publishBatch("batch", [envelope(i * 10), envelope(i * 10 + 1), envelope(i * 10 + 2)])
-            : on.publish("batch", envelope(i * 10)).then((p) => ({ ids: [p], messages: [p.message], replayed: false, memo: new Uint8Array() }));
+            : on
+                .publish("batch", envelope(i * 10))
+                .then((p) => ({ ids: [p], messages: [p.message], replayed: false, memo: new Uint8Array() }));
         }),
       );
       let total = 0;
@@ -343,7 +345,9 @@ export function busContract(name: string, fixture: BusFixture): void {
         assert.deepEqual(again.messages, []);
       }
       // Racing repeats, on both instances: still nothing more.
-      const raced = await Promise.all(Array.from({ length: 10 }, (_, i) => instances[i % instances.length]!.publishBatch("idem", [envelope(1), envelope(2)], key)));
+      const raced = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => instances[i % instances.length]!.publishBatch("idem", [envelope(1), envelope(2)], key)),
+      );
       assert.ok(raced.every((r) => r.replayed));
       // Published afterwards: the listener sees it right after the first batch, so nothing came in between.
       const marker = await bus.publish("idem", envelope(3));
@@ -366,7 +370,10 @@ export function busContract(name: string, fixture: BusFixture): void {
     it("refuses a key reused by a different request, and scopes keys per app", async () => {
       await bus.publishBatch("scoped", [envelope(1)], { key: "k", fingerprint: "one", windowMs: 60_000 });
       for (const on of instances) {
-        await assert.rejects(on.publishBatch("scoped", [envelope(2)], { key: "k", fingerprint: "two", windowMs: 60_000 }), IdempotencyKeyReused);
+        await assert.rejects(
+          on.publishBatch("scoped", [envelope(2)], { key: "k", fingerprint: "two", windowMs: 60_000 }),
+          IdempotencyKeyReused,
+        );
       }
       assert.equal((await bus.history("scoped", 0n, 10)).latest, 1n, "nothing published");
       const elsewhere = await bus.publishBatch("scoped-2", [envelope(2)], { key: "k", fingerprint: "two", windowMs: 60_000 });
