@@ -151,6 +151,22 @@ describe("RedisBus", () => {
     assert.equal((await admin.keys(`${prefix}*`)).length, 4);
   });
 
+  it("writes nothing of a batch whose append Redis refuses: counters put back, no idempotency record", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    await bus.publish("a", envelope(1));
+    // An entry written by hand past the next offset: the script's first XADD is refused.
+    await admin.xadd(`${prefix}{a}:history`, "0-9", "d", "x");
+    await assert.rejects(
+      bus.publishBatch("a", [envelope(2), envelope(3)], { key: "k", fingerprint: "f", windowMs: 60_000 }),
+      /XADD|equal or smaller/,
+    );
+    assert.equal(await admin.get(`${prefix}{a}:offset`), "1");
+    assert.equal(await admin.get(`${prefix}msgid`), "1");
+    assert.equal(await admin.xlen(`${prefix}{a}:history`), 2);
+    assert.deepEqual(await admin.keys(`${prefix}{a}:idem:*`), []);
+  });
+
   it("sends one SUBSCRIBE per app channel per process, and UNSUBSCRIBE when the last listener goes", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix);

@@ -127,10 +127,14 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       event.requestId = requestId;
       return encodeEvent(event);
     });
-    const memo: Memo = {
-      r: requestId,
-      p: out.map((o) => o.publish),
-      i: out.map((o) => o.invalid.map((r) => toJson(SubscriberRefSchema, r))),
+    // Kept with the key only: sends without one (the hot path) skip it.
+    const memo = (): Uint8Array => {
+      const m: Memo = {
+        r: requestId,
+        p: out.map((o) => o.publish),
+        i: out.map((o) => o.invalid.map((r) => toJson(SubscriberRefSchema, r))),
+      };
+      return new TextEncoder().encode(JSON.stringify(m));
     };
     let batch;
     try {
@@ -141,7 +145,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
           key: idempotency.key,
           fingerprint: idempotency.fingerprint,
           windowMs: deps.idempotencyWindowMs,
-          memo: new TextEncoder().encode(JSON.stringify(memo)),
+          memo: memo(),
         },
       );
     } catch (err) {
