@@ -17,7 +17,10 @@ export interface FacadeDeps {
   /** The eventhos surface (clients, contracts, delivery log); absent: not served. */
   eventhos?: EventhosClients;
   logger: Logger;
-  limits: BodyLimits;
+  limits: BodyLimits & {
+    /** Most messages in one Kony/Volt MX push request; more gets the contract's 413. */
+    maxPushMessages: number;
+  };
   /** False while shutting down: health answers 503 so load balancers drain this instance. */
   serving: () => boolean;
   xms: XmsConfig;
@@ -57,7 +60,7 @@ export function createFacade(deps: FacadeDeps): Koa {
     ctx.body = { status: serving ? "serving" : "shutting down" };
   });
   const legacy = { hub: deps.hub, registry: deps.registry, readBody: createBodyReader(deps.limits), logger: deps.logger };
-  const kpns = kpnsRouter({ ...legacy, accessControl: deps.accessControl });
+  const kpns = kpnsRouter({ ...legacy, accessControl: deps.accessControl, maxPushMessages: deps.limits.maxPushMessages });
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
   const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xms.keepaliveMs, accessControl: deps.accessControl });

@@ -91,9 +91,10 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       cursors,
       validator,
       historyPage: HISTORY_PAGE,
+      idempotencyWindowMs: limits.idempotencyWindowMs,
       logger,
       ...(config.metrics.appLabels > 0
-        ? { published: (appId: string) => metrics.appEventsPublished.inc({ app: metrics.appLabel(appId) }) }
+        ? { published: (appId: string, count: number) => metrics.appEventsPublished.inc({ app: metrics.appLabel(appId) }, count) }
         : {}),
     });
     eventhos = await startEventhos({ config: config.eventhos, redis: backends.redis, registry: stores.registry, validator, logger });

@@ -147,6 +147,10 @@ const fake: ServiceImpl<typeof HubService> = {
     return { msgId: `echo-${req.eventId}`, offset: 7n, invalidSubscribers: req.subscribers };
   },
 
+  async sendPushBatch() {
+    throw new ConnectError("not used here", Code.Unimplemented);
+  },
+
   async sendPush(req, ctx) {
     ctx.responseHeader.set("x-header", "h");
     ctx.responseTrailer.set("x-trailer", "t");

@@ -41,6 +41,7 @@ function services(overrides: { stores?: Stores; logger?: Logger } = {}) {
       cursors: new HandlerCursors(stores.handlers, { flushMs: 50, logger }),
       validator,
       historyPage: 10,
+      idempotencyWindowMs: defaultLimits.idempotencyWindowMs,
       logger,
     }),
     logger,
@@ -108,6 +109,54 @@ for (const [name, make] of Object.entries(transports)) {
       const noApp = await c.registry.upsertEvent({ event: { id: "e3", appId: "ghost" } }).catch((e: unknown) => ConnectError.from(e));
       assert.ok(noApp instanceof ConnectError);
       assert.equal(noApp.code, Code.NotFound);
+    });
+
+    it("SendPushBatch: one unit, in order, with a request id grouping its messages; refused whole for a bad push, a foreign app or too many", async () => {
+      const { ksid } = await c.registry.subscribe({ appId: "app", deviceId: "d", osType: "iphone" });
+      const pushes = [
+        { subscribers: [{ ref: { case: "ksid" as const, value: ksid } }], content: { data: "one" } },
+        { subscribers: [{ ref: { case: "ksid" as const, value: "nobody" } }], content: { data: "nobody gets it" } },
+        { allActive: true, content: { data: "all" } },
+      ];
+      const res = await c.hub.sendPushBatch({ appId: "app", pushes });
+      assert.deepEqual(
+        res.responses.map((r) => [r.msgId === "" ? "" : "id", r.offset, r.invalidSubscribers.length]),
+        [
+          ["id", 1n, 0],
+          ["", 0n, 1],
+          ["id", 2n, 0],
+        ],
+      );
+      assert.match(res.requestId, /^[0-9a-f-]{36}$/, "several messages: a new request id");
+      const status = await c.hub.getMessageStatus({ requestId: res.requestId });
+      assert.deepEqual(
+        status.messages.map((m) => m.msgId),
+        [res.responses[0]!.msgId, res.responses[2]!.msgId],
+      );
+      const single = await c.hub.sendPushBatch({ appId: "app", pushes: [pushes[0]!] });
+      assert.equal(single.requestId, single.responses[0]!.msgId, "one message: its msg id");
+
+      const refused = async (req: Parameters<typeof c.hub.sendPushBatch>[0], message: RegExp) => {
+        const err = await c.hub.sendPushBatch(req).then(
+          () => assert.fail("should fail"),
+          (e: unknown) => ConnectError.from(e),
+        );
+        assert.equal(err.code, Code.InvalidArgument);
+        assert.match(err.rawMessage, message);
+      };
+      await refused(
+        { appId: "app", pushes: [pushes[0]!, { content: { data: "" }, allActive: true }] },
+        /pushes\[1\]\.content\.data is required/,
+      );
+      await refused({ appId: "app", pushes: [{ ...pushes[0]!, appId: "other" }] }, /pushes\[0\]\.app_id/);
+      await refused({ appId: "app", pushes: [{ ...pushes[0]!, requestId: "r" }] }, /pushes\[0\]\.request_id/);
+      await refused({ appId: "app", pushes: [] }, /pushes is required/);
+      await refused(
+        { appId: "app", pushes: Array.from({ length: defaultLimits.maxPushMessages + 1 }, () => pushes[2]!) },
+        /more than 500 pushes/,
+      );
+      const after = await c.hub.sendPush({ appId: "app", allActive: true, content: { data: "next" } });
+      assert.equal(after.offset, 4n, "nothing of the refused batches was published");
     });
 
     it("refuses ids that could change a Redis key with INVALID_ARGUMENT naming the field, before any lookup", async () => {

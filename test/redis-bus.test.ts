@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { RedisBus, type RedisBusOptions } from "../core/bus/redis-bus.js";
@@ -130,6 +131,40 @@ describe("RedisBus", () => {
     const p = await defaults.publish("default-prefix-check", envelope(1));
     assert.equal(p.offset, BigInt(before + 1));
     assert.equal(await admin.get("herald:{default-prefix-check}:offset"), String(before + 1));
+  });
+
+  it("keeps an idempotency key as a hash of the app named by the key's SHA-256, expiring with the window, and nothing else", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    const key = "x}:{victim}:offset";
+    await bus.publishBatch("a", [envelope(1), envelope(2)], { key, fingerprint: "fp", windowMs: 60_000 });
+    const name = `${prefix}{a}:idem:${createHash("sha256").update(key).digest("hex")}`;
+    assert.deepEqual(await admin.hgetall(name), { f: "fp", i: "1,1,2", m: "" });
+    const ttl = await admin.pttl(name);
+    assert.ok(ttl > 0 && ttl <= 60_000, `expires with the window (${ttl} ms)`);
+    assert.deepEqual(
+      (await admin.keys(`${prefix}*`)).sort(),
+      [`${prefix}msgid`, `${prefix}{a}:history`, `${prefix}{a}:offset`, name].sort(),
+    );
+    // Without a key, nothing is written besides the publish.
+    await bus.publishBatch("a", [envelope(3)]);
+    assert.equal((await admin.keys(`${prefix}*`)).length, 4);
+  });
+
+  it("writes nothing of a batch whose append Redis refuses: counters put back, no idempotency record", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    await bus.publish("a", envelope(1));
+    // An entry written by hand past the next offset: the script's first XADD is refused.
+    await admin.xadd(`${prefix}{a}:history`, "0-9", "d", "x");
+    await assert.rejects(
+      bus.publishBatch("a", [envelope(2), envelope(3)], { key: "k", fingerprint: "f", windowMs: 60_000 }),
+      /XADD|equal or smaller/,
+    );
+    assert.equal(await admin.get(`${prefix}{a}:offset`), "1");
+    assert.equal(await admin.get(`${prefix}msgid`), "1");
+    assert.equal(await admin.xlen(`${prefix}{a}:history`), 2);
+    assert.deepEqual(await admin.keys(`${prefix}{a}:idem:*`), []);
   });
 
   it("sends one SUBSCRIBE per app channel per process, and UNSUBSCRIBE when the last listener goes", async () => {

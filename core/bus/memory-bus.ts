@@ -1,4 +1,13 @@
-import type { Bus, BusListener, History, Published } from "./bus.js";
+import {
+  checkBatch,
+  IdempotencyKeyReused,
+  type BatchPublished,
+  type Bus,
+  type BusListener,
+  type History,
+  type Idempotency,
+  type Published,
+} from "./bus.js";
 import { appendIds } from "./envelope.js";
 import { callListener } from "./call-listener.js";
 import { UnavailableError } from "../unavailable-error.js";
@@ -40,6 +49,11 @@ export class MemoryBus implements Bus {
   private readonly outbox: Array<{ message: Uint8Array; listeners: BusListener[]; log: AppLog }> = [];
   private delivering = false;
   private closed = false;
+  /**
+   * Idempotency records by app NUL key, in insertion order; expired ones are dropped from the front
+   * on each keyed publish (with one window for all, the front is the oldest).
+   */
+  private readonly keys = new Map<string, { fingerprint: string; ids: BatchPublished["ids"]; memo: Uint8Array; expires: number }>();
 
   constructor(private readonly options: MemoryBusOptions) {
     if (!Number.isSafeInteger(options.historySize) || options.historySize < 1) {
@@ -58,11 +72,47 @@ export class MemoryBus implements Bus {
   }
 
   async publish(appId: string, envelope: Uint8Array): Promise<Published> {
+    const { ids, messages } = await this.publishBatch(appId, [envelope]);
+    return { ...ids[0]!, message: messages[0]! };
+  }
+
+  /** Synchronous up to its promise, like the Lua script: nothing else runs between check and publish. */
+  async publishBatch(appId: string, envelopes: readonly Uint8Array[], idempotency?: Idempotency): Promise<BatchPublished> {
     this.checkOpen();
+    checkBatch(envelopes, idempotency);
+    const now = Date.now();
+    const name = idempotency ? `${appId}\0${idempotency.key}` : "";
+    if (idempotency) {
+      for (const [k, r] of this.keys) {
+        if (r.expires > now) break;
+        this.keys.delete(k);
+      }
+      const known = this.keys.get(name);
+      if (known && known.expires > now) {
+        if (known.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReused(appId);
+        return { ids: known.ids, messages: [], replayed: true, memo: known.memo };
+      }
+    }
+    const memo = idempotency?.memo ?? EMPTY;
+    if (envelopes.length === 0) return { ids: [], messages: [], replayed: false, memo };
     const log = this.app(appId);
-    const msgId = String(++this.msgId);
-    const offset = ++log.offset;
-    const message = appendIds(envelope, msgId, offset);
+    const ids: BatchPublished["ids"] = [];
+    const messages: Uint8Array[] = [];
+    for (const envelope of envelopes) {
+      const msgId = String(++this.msgId);
+      const offset = ++log.offset;
+      ids.push({ msgId, offset });
+      messages.push(this.append(log, appendIds(envelope, msgId, offset)));
+    }
+    if (idempotency) {
+      this.keys.delete(name); // an expired one: re-inserted at the back
+      this.keys.set(name, { fingerprint: idempotency.fingerprint, ids, memo, expires: now + idempotency.windowMs });
+    }
+    if (log.listeners.size > 0) this.deliver(log, messages);
+    return { ids, messages, replayed: false, memo };
+  }
+
+  private append(log: AppLog, message: Uint8Array): Uint8Array {
     log.messages.push(message);
     if (log.messages.length - log.head > this.historySize) {
       log.messages[log.head++] = EMPTY; // drop the reference now, the slot with the next compaction
@@ -72,12 +122,13 @@ export class MemoryBus implements Bus {
         log.head = 0;
       }
     }
-    if (log.listeners.size > 0) this.deliver(log, message);
-    return { msgId, offset, message };
+    return message;
   }
 
-  private deliver(log: AppLog, message: Uint8Array): void {
-    this.outbox.push({ log, message, listeners: [...log.listeners] });
+  /** Queues the batch whole before delivering any of it, so that a re-entrant publish comes after it. */
+  private deliver(log: AppLog, messages: Uint8Array[]): void {
+    const listeners = [...log.listeners];
+    for (const message of messages) this.outbox.push({ log, message, listeners });
     if (this.delivering) return; // a listener is publishing: the loop below takes it in turn
     this.delivering = true;
     try {

@@ -1,5 +1,15 @@
 import type { Redis } from "ioredis";
-import type { Bus, BusListener, History, Published } from "./bus.js";
+import { createHash } from "node:crypto";
+import {
+  checkBatch,
+  IdempotencyKeyReused,
+  type BatchPublished,
+  type Bus,
+  type BusListener,
+  type History,
+  type Idempotency,
+  type Published,
+} from "./bus.js";
 import { appendIds } from "./envelope.js";
 import { callListener } from "./call-listener.js";
 import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
@@ -13,7 +23,7 @@ export interface RedisBusOptions extends RedisConnection {
   historySize: number;
 }
 
-// Keys and channels: keys.ts (msgid, offset, history, channel); scripts: lua/publish-3.lua,
+// Keys and channels: keys.ts (msgid, offset, history, channel); scripts: lua/publish-batch-4.lua,
 // lua/history-2.lua. The global msgid counter is the one key not tagged per app: on Redis Cluster it
 // has to be split (e.g. a counter per slot, combined with the slot into an id that still increases)
 // before the publish script can run there.
@@ -53,7 +63,7 @@ export class RedisBus implements Bus {
   private constructor(
     private readonly options: RedisBusOptions,
     private readonly commands: Redis,
-    private readonly scripts: Record<"publish" | "history", Script>,
+    private readonly scripts: Record<"publish-batch" | "history", Script>,
     private readonly subscriber: Redis,
   ) {
     this.k = redisKeys(options.keyPrefix);
@@ -73,21 +83,41 @@ export class RedisBus implements Bus {
     }
     const commands = connectRedis({ ...options, role: "bus" }, { enableAutoPipelining: true });
     const subscriber = connectRedis({ ...options, role: "bus-subscriber" }, { autoResubscribe: false });
-    const scripts = defineScripts(commands, ["publish", "history"]);
+    const scripts = defineScripts(commands, ["publish-batch", "history"]);
     await readyAll(commands, subscriber);
     return new RedisBus(options, commands, scripts, subscriber);
   }
 
   async publish(appId: string, envelope: Uint8Array): Promise<Published> {
+    const { ids, messages } = await this.publishBatch(appId, [envelope]);
+    return { ...ids[0]!, message: messages[0]! };
+  }
+
+  async publishBatch(appId: string, envelopes: readonly Uint8Array[], idempotency?: Idempotency): Promise<BatchPublished> {
     this.checkOpen();
-    const [msgId, offset] = await orUnavailable(() =>
-      this.scripts.publish.run<[string, string]>(
-        [this.k.msgid, this.k.offset(appId), this.k.history(appId)],
-        [buf(envelope), this.options.historySize, this.k.channel(appId)],
-      ),
+    checkBatch(envelopes, idempotency);
+    // Without a key, KEYS[4] is a name of the app's slot the script leaves alone.
+    const record = this.k.idempotency(appId, idempotency ? createHash("sha256").update(idempotency.key).digest("hex") : "");
+    const keys = [this.k.msgid, this.k.offset(appId), this.k.history(appId), record];
+    const reply = await orUnavailable(() =>
+      this.scripts["publish-batch"].runBuffer<Buffer[]>(keys, [
+        this.options.historySize,
+        this.k.channel(appId),
+        idempotency?.windowMs ?? 0,
+        idempotency?.fingerprint ?? "",
+        idempotency?.memo ? buf(idempotency.memo) : "",
+        ...envelopes.map(buf),
+      ]),
     );
-    const at = BigInt(offset);
-    return { msgId, offset: at, message: appendIds(envelope, msgId, at) };
+    const status = reply[0]!.toString();
+    if (status === "C") throw new IdempotencyKeyReused(appId);
+    const first = BigInt(reply[1]!.toString());
+    const offset = BigInt(reply[2]!.toString());
+    const count = Number(reply[3]!.toString());
+    const ids = Array.from({ length: count }, (_, i) => ({ msgId: String(first + BigInt(i)), offset: offset + BigInt(i) }));
+    if (status === "R") return { ids, messages: [], replayed: true, memo: bytes(reply[4]!) };
+    const messages = ids.map(({ msgId, offset: at }, i) => appendIds(envelopes[i]!, msgId, at));
+    return { ids, messages, replayed: false, memo: idempotency?.memo ?? EMPTY };
   }
 
   async history(appId: string, after: bigint, limit: number): Promise<History> {
@@ -244,3 +274,5 @@ export class RedisBus implements Bus {
     if (this.closed) throw new UnavailableError("bus is closed");
   }
 }
+
+const EMPTY = new Uint8Array(0);

@@ -1,17 +1,22 @@
 import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
+import { createHash, randomUUID } from "node:crypto";
+import { clone, create, fromJson, toBinary, toJson, type DescMessage, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
 import { timestampNow } from "../timestamp.js";
-import { ContentSchema, EventKind, type SubscriberRef } from "../gen/herald/v1/event_pb.js";
-import type {
-  HubService,
-  GetMessageStatusRequest,
-  SendEventRequest,
-  SendPushRequest,
-  WatchEventsRequest,
-  WatchEventsResponse,
+import { ContentSchema, EventKind, SubscriberRefSchema, type SubscriberRef } from "../gen/herald/v1/event_pb.js";
+import {
+  SendEventRequestSchema,
+  SendPushBatchRequestSchema,
+  SendPushRequestSchema,
+  type HubService,
+  type GetMessageStatusRequest,
+  type SendEventRequest,
+  type SendPushBatchRequest,
+  type SendPushRequest,
+  type WatchEventsRequest,
+  type WatchEventsResponse,
 } from "../gen/herald/v1/hub_pb.js";
 import type { App } from "../gen/herald/v1/registry_pb.js";
-import type { Bus } from "../bus/bus.js";
+import { IdempotencyKeyReused, type Bus } from "../bus/bus.js";
 import type { Stores } from "../store/stores.js";
 import { encodeEvent, type EventFields } from "../bus/encode-event.js";
 import { createWatchStreams } from "./watch-streams.js";
@@ -30,18 +35,45 @@ export interface HubDeps {
   validator: Validator;
   /** History page size when a watcher resumes. */
   historyPage: number;
+  /** How long an idempotency key is remembered (ms). */
+  idempotencyWindowMs: number;
   /** Where event handler streams stopped. */
   cursors: HandlerCursors;
   logger: Logger;
-  /** Told of each message published, by app (per-app metrics); absent: nobody is. */
-  published?: (appId: string) => void;
+  /** Told of the messages each call published, by app (per-app metrics); absent: nobody is. */
+  published?: (appId: string, count: number) => void;
 }
 
 /**
- * The envelope of a send, built once per call: `publish` fills in `targets` (ids are the bus's).
- * `request_id` as the sender gave it; empty: the status is kept under the msg id.
+ * One send of a call, its envelope built once: `publish` fills in `targets` and `requestId` (ids
+ * are the bus's). `refs` empty: every (active) subscriber of the app.
  */
-type Envelope = EventFields & { targets: string[] };
+interface Send {
+  refs: readonly SubscriberRef[];
+  event: EventFields & { targets: string[] };
+}
+
+interface Outcome {
+  results: Published[];
+  /** What the messages were recorded under: the request id given, else the first msg id. */
+  requestId: string;
+}
+
+/** A call's idempotency key and the fingerprint of its request. */
+interface KeyedRequest {
+  key: string;
+  fingerprint: string;
+}
+
+/** Kept with an idempotency key (JSON): the reply beyond the ids, to answer a repeat with. */
+interface Memo {
+  /** The request id given. */
+  r: string;
+  /** Per send: published (takes the next id) or not (all its subscribers invalid). */
+  p: boolean[];
+  /** Per send: its invalid subscribers (SubscriberRef JSON). */
+  i: JsonValue[][];
+}
 
 interface Published {
   msgId: string;
@@ -64,28 +96,141 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     return app;
   }
 
-  /** Resolves targets, encodes the envelope once, publishes it and records it for GetMessageStatus. */
-  async function publish(refs: readonly SubscriberRef[], event: Envelope): Promise<Published> {
-    const { appId } = event;
-    let targets: string[] = [];
-    let invalidSubscribers: SubscriberRef[] = [];
-    if (refs.length > 0) {
-      const resolved = await registry.resolve(appId, refs);
-      targets = resolved.ksids;
-      invalidSubscribers = resolved.invalid;
-      // Every listed subscriber is invalid: nobody to deliver to, nothing is published.
-      if (targets.length === 0) return { msgId: "", offset: 0n, invalidSubscribers };
+  /**
+   * The one publish path of SendEvent, SendPush and SendPushBatch: resolves each send's targets,
+   * encodes each envelope once, publishes them all as one bus batch (under the idempotency key, if
+   * any) and records them for GetMessageStatus. A send whose listed subscribers are all invalid is
+   * not published (msg_id empty). On a repeat under the key, nothing is published or recorded and
+   * the first call's reply is rebuilt from the bus's ids and memo.
+   */
+  async function publish(
+    appId: string,
+    sends: readonly Send[],
+    requestId: string,
+    idempotency: KeyedRequest | undefined,
+  ): Promise<Outcome> {
+    const resolved = await Promise.all(
+      sends.map(async ({ refs }) => (refs.length === 0 ? { ksids: [], invalid: [] } : registry.resolve(appId, refs))),
+    );
+    // Every listed subscriber invalid: nobody to deliver to, nothing is published for that send.
+    const out = sends.map((send, i) => ({
+      send,
+      invalid: resolved[i]!.invalid,
+      publish: send.refs.length === 0 || resolved[i]!.ksids.length > 0,
+    }));
+    const results: Published[] = out.map(({ invalid }) => ({ msgId: "", offset: 0n, invalidSubscribers: invalid }));
+    const chosen = out.flatMap((o, i) => (o.publish ? [i] : []));
+    // Nothing to publish: without a key, answered at once; with one, a repeat of a call that did
+    // publish (the registry changed since) still answers that call's reply.
+    if (chosen.length === 0 && !idempotency) return { results, requestId: "" };
+    const envelopes = chosen.map((i) => {
+      const event = out[i]!.send.event;
+      event.targets = resolved[i]!.ksids;
+      event.requestId = requestId;
+      return encodeEvent(event);
+    });
+    // Kept with the key only: sends without one (the hot path) skip it.
+    const memo = (): Uint8Array => {
+      const m: Memo = {
+        r: requestId,
+        p: out.map((o) => o.publish),
+        i: out.map((o) => o.invalid.map((r) => toJson(SubscriberRefSchema, r))),
+      };
+      return new TextEncoder().encode(JSON.stringify(m));
+    };
+    let batch;
+    try {
+      batch = await bus.publishBatch(
+        appId,
+        envelopes,
+        idempotency && {
+          key: idempotency.key,
+          fingerprint: idempotency.fingerprint,
+          windowMs: deps.idempotencyWindowMs,
+          memo: memo(),
+        },
+      );
+    } catch (err) {
+      if (err instanceof IdempotencyKeyReused) {
+        throw heraldError(
+          Code.AlreadyExists,
+          "IDEMPOTENCY_KEY_REUSED",
+          `idempotency key "${idempotency?.key}" was used for a different request`,
+        );
+      }
+      throw err;
     }
-    event.targets = targets;
-    const { msgId, offset } = await bus.publish(appId, encodeEvent(event));
-    deps.published?.(appId);
-    // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
-    // before this lands, which the store allows for. The message is out by now: a failed record
-    // is logged, not reported, so that the caller does not retry and publish it twice.
-    await status
-      .recordMessage({ requestId: event.requestId || msgId, msgId, appId, ksids: targets, broadcast: refs.length === 0, time: event.time })
-      .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded"));
-    return { msgId, offset, invalidSubscribers };
+    if (batch.replayed) return replay(batch.ids, batch.memo);
+    if (chosen.length === 0) return { results, requestId: "" };
+    deps.published?.(appId, chosen.length);
+    const grouped = requestId || batch.ids[0]!.msgId;
+    await Promise.all(
+      chosen.map((i, n) => {
+        const { msgId, offset } = batch.ids[n]!;
+        results[i] = { msgId, offset, invalidSubscribers: out[i]!.invalid };
+        const { event, refs } = out[i]!.send;
+        // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
+        // before this lands, which the store allows for. The message is out by now: a failed record
+        // is logged, not reported, so that the caller does not retry and publish it twice.
+        return status
+          .recordMessage({ requestId: grouped, msgId, appId, ksids: event.targets, broadcast: refs.length === 0, time: event.time })
+          .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded"));
+      }),
+    );
+    return { results, requestId: grouped };
+  }
+
+  /** The first call's reply from its ids (published sends, in order) and memo. */
+  function replay(ids: ReadonlyArray<{ msgId: string; offset: bigint }>, bytes: Uint8Array): Outcome {
+    const memo = JSON.parse(new TextDecoder().decode(bytes)) as Memo;
+    let n = 0;
+    const results = memo.p.map((published, i) => {
+      const invalidSubscribers = memo.i[i]!.map((r) => fromJson(SubscriberRefSchema, r));
+      const id = published ? ids[n++] : undefined;
+      return { msgId: id?.msgId ?? "", offset: id?.offset ?? 0n, invalidSubscribers };
+    });
+    return { results, requestId: memo.r || (ids[0]?.msgId ?? "") };
+  }
+
+  /** The key and the request's fingerprint, or undefined without a key. */
+  function keyed<D extends DescMessage>(
+    schema: D,
+    req: MessageShape<D> & { idempotencyKey: string; requestId: string },
+    ignoreRequestId = false,
+  ): KeyedRequest | undefined {
+    const key = v.idempotencyKey("idempotency_key", req.idempotencyKey);
+    if (key === "") return undefined;
+    // The request as sent, less what may differ between attempts of one request.
+    const bare = clone(schema, req) as typeof req;
+    bare.idempotencyKey = "";
+    if (ignoreRequestId) bare.requestId = "";
+    const fingerprint = createHash("sha256").update(schema.typeName).update(toBinary(schema, bare)).digest("base64");
+    return { key, fingerprint };
+  }
+
+  /** The envelope of one push (SendPush, or one of a SendPushBatch). */
+  function pushSend(appId: string, req: SendPushRequest, at: string): Send {
+    v.short(`${at}os_type`, req.osType);
+    if (!req.content || req.content.data === "") throw invalidArgument(`${at}content.data is required`);
+    if (!req.allActive && req.subscribers.length === 0) throw invalidArgument(`${at}subscribers or all_active is required`);
+    return {
+      refs: req.allActive ? [] : req.subscribers,
+      event: {
+        appId,
+        eventId: "",
+        kind: EventKind.PUSH,
+        type: req.type,
+        resourceType: req.resourceType,
+        resourceId: req.resourceId,
+        targets: [],
+        osType: req.allActive ? req.osType : "",
+        namePairs: req.namePairs,
+        content: req.content,
+        payload: req.payload,
+        time: timestampNow(),
+        requestId: "",
+      },
+    };
   }
 
   return {
@@ -93,6 +238,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       const eventId = v.id("event_id", req.eventId);
       v.optionalId("app_id", req.appId);
       v.optionalId("request_id", req.requestId);
+      const idempotency = keyed(SendEventRequestSchema, req);
       v.message(req);
 
       // App checks come first (as the legacy codes rank them), so look both up at once.
@@ -112,46 +258,59 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
 
       const content = create(ContentSchema, req.content ?? { mimeType: "text/plain" });
       if (content.data === "") content.data = renderTemplate(definition.message, req.namePairs);
-      return publish(req.subscribers, {
-        appId: app.id,
-        eventId,
-        kind: EventKind.EVENT,
-        type: req.type,
-        resourceType: req.resourceType,
-        resourceId: req.resourceId,
-        targets: [],
-        osType: "",
-        namePairs: req.namePairs,
-        content,
-        payload: req.payload,
-        time: timestampNow(),
-        requestId: req.requestId,
-      });
+      const send: Send = {
+        refs: req.subscribers,
+        event: {
+          appId: app.id,
+          eventId,
+          kind: EventKind.EVENT,
+          type: req.type,
+          resourceType: req.resourceType,
+          resourceId: req.resourceId,
+          targets: [],
+          osType: "",
+          namePairs: req.namePairs,
+          content,
+          payload: req.payload,
+          time: timestampNow(),
+          requestId: "",
+        },
+      };
+      const { results } = await publish(app.id, [send], req.requestId, idempotency);
+      return results[0]!;
     },
 
     async sendPush(req: SendPushRequest) {
       const appId = v.id("app_id", req.appId);
-      v.short("os_type", req.osType);
       v.optionalId("request_id", req.requestId);
+      const idempotency = keyed(SendPushRequestSchema, req);
       v.message(req);
-      if (!req.content || req.content.data === "") throw invalidArgument("content.data is required");
-      if (!req.allActive && req.subscribers.length === 0) throw invalidArgument("subscribers or all_active is required");
+      const send = pushSend(appId, req, "");
       await publishedApp(appId);
-      return publish(req.allActive ? [] : req.subscribers, {
-        appId,
-        eventId: "",
-        kind: EventKind.PUSH,
-        type: req.type,
-        resourceType: req.resourceType,
-        resourceId: req.resourceId,
-        targets: [],
-        osType: req.allActive ? req.osType : "",
-        namePairs: req.namePairs,
-        content: req.content,
-        payload: req.payload,
-        time: timestampNow(),
-        requestId: req.requestId,
+      const { results } = await publish(appId, [send], req.requestId, idempotency);
+      return results[0]!;
+    },
+
+    async sendPushBatch(req: SendPushBatchRequest) {
+      const appId = v.id("app_id", req.appId);
+      v.optionalId("request_id", req.requestId);
+      v.pushCount("pushes", req.pushes.length);
+      // The facade gives a random request id per attempt: it is not part of the fingerprint.
+      const idempotency = keyed(SendPushBatchRequestSchema, req, true);
+      const sends = req.pushes.map((push, i) => {
+        const at = `pushes[${i}].`;
+        if (push.appId !== "" && push.appId !== appId) throw invalidArgument(`${at}app_id must be empty or the batch's app_id`);
+        if (push.requestId !== "" || push.idempotencyKey !== "") {
+          throw invalidArgument(`${at}request_id and ${at}idempotency_key must be empty: the batch's apply`);
+        }
+        v.message(push);
+        return pushSend(appId, push, at);
       });
+      await publishedApp(appId);
+      // Several messages without a request id: a new one groups them (each message carries it).
+      const requestId = req.requestId || (sends.length > 1 ? randomUUID() : "");
+      const { results, requestId: grouped } = await publish(appId, sends, requestId, idempotency);
+      return { responses: results, requestId: grouped };
     },
 
     async *watchEvents(req: WatchEventsRequest, ctx: HandlerContext): AsyncIterable<WatchEventsResponse> {

@@ -25,6 +25,12 @@ export function redisKeys(prefix: string) {
     history: (appId: string) => app(appId, "history"),
     /** channel: the app's messages as published. */
     channel: (appId: string) => app(appId, "events"),
+    /**
+     * hash (expires with the window): a send's idempotency key → `f` fingerprint, `i` ids, `m` memo.
+     * Named by the SHA-256 (hex) of the caller's key, never the key itself: any key a caller picks
+     * stays inside its app's tag and this family.
+     */
+    idempotency: (appId: string, keyHash: string) => app(appId, `idem:${keyHash}`),
 
     // The registry (redis-registry-store.ts).
     /** set: every app id. */

@@ -19,6 +19,7 @@ export type Reason =
   | "HANDLER_NOT_FOUND"
   | "HANDLER_LIMIT"
   | "CONFLICT"
+  | "IDEMPOTENCY_KEY_REUSED"
   | "INVALID_ARGUMENT"
   /** The request bytes are not a valid message of the method's type (broken wire data, bad UTF-8). */
   | "MALFORMED_REQUEST"

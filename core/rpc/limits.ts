@@ -24,6 +24,14 @@ export interface Limits {
   maxHandlersPerApp: number;
   /** Most subscriptions one event handler may hold. */
   maxHandlerSubscriptions: number;
+  /**
+   * Most messages one push request may carry (SendPushBatch, the Kony/Volt MX multi-message push).
+   * Kept well below the watch queue limit: a request is published at once, and a live watcher of
+   * the app must be able to queue all of it.
+   */
+  maxPushMessages: number;
+  /** How long an idempotency key is remembered after its first send (ms). */
+  idempotencyWindowMs: number;
 }
 
 export const defaultLimits: Limits = {
@@ -37,4 +45,9 @@ export const defaultLimits: Limits = {
   maxBodyDepth: 32,
   maxHandlersPerApp: 1_000,
   maxHandlerSubscriptions: 100,
+  maxPushMessages: 500,
+  // A day, as Stripe: it outlives any client's retry policy (backoff, a job retried next morning)
+  // and matches the delivery status TTL, which already keeps a record per message that long; a
+  // key costs ~250-330 bytes of Redis more (measured), so high keyed rates may want less.
+  idempotencyWindowMs: 24 * 60 * 60 * 1000,
 };

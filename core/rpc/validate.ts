@@ -14,8 +14,18 @@ const ID = /^[A-Za-z0-9_.@~+=-]+$/;
 export const ID_CHARACTERS = "letters, digits and - _ . @ ~ + =";
 
 /** Checks of request fields against the configured limits; each throws INVALID_ARGUMENT. */
+const IDEMPOTENCY_KEY = /^[!-~]*$/;
+
 export class Validator {
-  constructor(private readonly limits: Limits) {}
+  constructor(private readonly limits: Limits) {
+    // A request is one bus batch: at most MAX_BATCH (core/bus/bus.ts) envelopes.
+    if (!Number.isSafeInteger(limits.maxPushMessages) || limits.maxPushMessages < 1 || limits.maxPushMessages > 10_000) {
+      throw new RangeError(`maxPushMessages must be 1 to 10000, got ${limits.maxPushMessages}`);
+    }
+    if (!Number.isSafeInteger(limits.idempotencyWindowMs) || limits.idempotencyWindowMs < 1) {
+      throw new RangeError(`idempotencyWindowMs must be a positive integer, got ${limits.idempotencyWindowMs}`);
+    }
+  }
 
   /** A message field the request must carry. */
   present<T>(name: string, value: T | undefined): T {
@@ -41,6 +51,22 @@ export class Validator {
   /** `id`, or empty when the field is optional. */
   optionalId(name: string, value: string): string {
     return value === "" ? value : this.id(name, value);
+  }
+
+  /**
+   * An idempotency key: printable ASCII (no space), at most maxFieldLength, empty for none. The bus
+   * hashes it before it names a Redis key, so the charset is for clean logs and headers, not safety.
+   */
+  idempotencyKey(name: string, value: string): string {
+    this.short(name, value);
+    if (!IDEMPOTENCY_KEY.test(value)) throw invalidArgument(`${name} may contain only printable ASCII characters (! to ~)`);
+    return value;
+  }
+
+  /** How many pushes one request may carry: 1 to maxPushMessages. */
+  pushCount(name: string, count: number): void {
+    if (count === 0) throw invalidArgument(`${name} is required`);
+    if (count > this.limits.maxPushMessages) throw invalidArgument(`more than ${this.limits.maxPushMessages} ${name}`);
   }
 
   short(name: string, value: string): string {

@@ -22,6 +22,8 @@ export const CODES = {
   NOT_FOUND: { code: 404001, message: "Not found" },
   METHOD_NOT_ALLOWED: { code: 405001, message: "Method not allowed" },
   RUNNING: { code: 409001, message: "Execution is queued or running" },
+  IDEMPOTENCY_KEY_REUSED: { code: 409002, message: "Idempotency-Key already used for a different request" },
+  INVALID_IDEMPOTENCY_KEY: { code: 400002, message: "Idempotency-Key must be at most 256 printable ASCII characters" },
 } as const;
 
 export type Reply = { code: number; message: string };

@@ -1,4 +1,5 @@
 import type { Context } from "koa";
+import type { ConnectError } from "@connectrpc/connect";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { reasonOf } from "../../core/rpc/errors.js";
@@ -36,7 +37,10 @@ export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void>
     const body = (await deps.readEvent(ctx)) as JsonValue;
     const payload = fromJson(ValueSchema, body);
     stage = "send";
-    const sent = await deps.hub.sendEvent({ appId: auth.appId, eventId: auth.eventId, payload });
+    // With an Idempotency-Key a retry gets the first msg id, and ReceiveEvent, keyed by it, records
+    // the event (and runs its contracts) once.
+    const idempotencyKey = ctx.get("Idempotency-Key");
+    const sent = await deps.hub.sendEvent({ appId: auth.appId, eventId: auth.eventId, payload, idempotencyKey });
     stage = "record";
     // ReceiveEvent checks the key again (it must: it is reachable on its own); the Authorize above
     // stays so that nothing is published for a bad key. A key revoked or a client deleted in
@@ -79,8 +83,11 @@ function failure(err: unknown, stage: string, ctx: Context, deps: EventhosDeps):
     case "APP_NOT_PUBLISHED":
       return CODES.EVENT_NOT_FOUND;
     case "INVALID_ARGUMENT":
+      if (stage === "send" && (err as ConnectError).rawMessage.startsWith("idempotency_key")) return CODES.INVALID_IDEMPOTENCY_KEY;
       // The event id itself (too long) or the body (payload over the core's limit).
       return stage === "authorize" ? CODES.EVENT_NOT_FOUND : CODES.TOO_LARGE;
+    case "IDEMPOTENCY_KEY_REUSED":
+      return CODES.IDEMPOTENCY_KEY_REUSED;
     default:
       deps.logger.error({ err, stage, path: ctx.path }, "eventhos send failed");
       return CODES.NOT_CATEGORIZED;

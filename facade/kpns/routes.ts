@@ -16,11 +16,13 @@ import { statusBody } from "./status.js";
 import {
   APP_NOT_PUBLISHED,
   EVENT_NOT_PUBLISHED,
+  IDEMPOTENCY_KEY_REUSED,
   INVALID_FORMAT,
   KONY,
   QUEUED,
   SERVER_FAILED,
   TOO_LARGE,
+  TOO_MANY_MESSAGES,
   VOLT_MX,
   type Wording,
 } from "./wording.js";
@@ -28,7 +30,20 @@ import {
 export interface KpnsDeps extends LegacyDeps {
   /** Check each client's credential with the core (authorizePublish) before acting. */
   accessControl: boolean;
+  /** Most messages in one push request; more is refused whole with 413 (TOO_MANY_MESSAGES). */
+  maxPushMessages: number;
 }
+
+/**
+ * The `Idempotency-Key` header (as Stripe and the IETF draft name it), handed to the core as is:
+ * the core checks it and keeps it per app. Absent: "".
+ */
+export function idempotencyKey(ctx: Context): string {
+  return ctx.get("Idempotency-Key");
+}
+
+/** A push request with more messages than `maxPushMessages`. */
+class TooManyMessages extends Error {}
 
 /** The Kony (/kpns) and Volt MX (/vpns) push surfaces: one behaviour, two wordings. */
 export function kpnsRouter(deps: KpnsDeps): Router {
@@ -56,7 +71,7 @@ function eventPushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promi
       await authorizePublish(ctx, deps, appId);
       request.appId = appId;
     }
-    const res = await deps.hub.sendEvent(request);
+    const res = await deps.hub.sendEvent({ ...request, idempotencyKey: idempotencyKey(ctx) });
     return { code: 200, description: QUEUED, msgIds: [res.msgId || "-1"], invalidSubscribers: res.invalidSubscribers };
   });
 }
@@ -65,24 +80,28 @@ function pushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promise<vo
   return answerMessage(ctx, deps, wording, wording.appIdInvalid, async () => {
     const pushes = messageRequestToSendPush(await deps.readBody(ctx));
     // One app per request (messageRequest.appId).
-    await authorizePublish(ctx, deps, pushes[0]?.appId ?? "");
+    const appId = pushes[0]?.appId ?? "";
+    await authorizePublish(ctx, deps, appId);
+    // Refused whole, before anything is published: one request fanned out into thousands of
+    // messages would end the app's live watchers (SLOW_CONSUMER).
+    if (pushes.length > deps.maxPushMessages) throw new TooManyMessages();
     // One request id for all its messages. With access control, a random one (122 bits), so
-    // that nobody finds a request by counting; without, the first published message's id.
-    const random = deps.accessControl ? randomUUID() : "";
-    let requestId = random;
-    let published = false;
-    const msgIds: string[] = [];
-    const invalidSubscribers: MessageReply["invalidSubscribers"] = [];
-    for (const push of pushes) {
-      const res = await deps.hub.sendPush({ ...push, requestId });
-      if (res.msgId !== "") {
-        if (!published && random === "") requestId = res.msgId;
-        published = true;
-      }
-      msgIds.push(res.msgId || "-1");
-      invalidSubscribers.push(...res.invalidSubscribers);
-    }
-    return { code: 200, description: QUEUED, requestId: published ? requestId : "-1", msgIds, invalidSubscribers };
+    // that nobody finds a request by counting; without, the core's (a single message's msg id).
+    // The request is published as one unit (all its messages or none), and a retry with the
+    // same Idempotency-Key answers the first reply, request id included.
+    const res = await deps.hub.sendPushBatch({
+      appId,
+      pushes: pushes.map((p) => ({ ...p, appId: "" })),
+      requestId: deps.accessControl ? randomUUID() : "",
+      idempotencyKey: idempotencyKey(ctx),
+    });
+    return {
+      code: 200,
+      description: QUEUED,
+      requestId: res.requestId || "-1",
+      msgIds: res.responses.map((r) => r.msgId || "-1"),
+      invalidSubscribers: res.responses.flatMap((r) => r.invalidSubscribers),
+    };
   });
 }
 
@@ -191,6 +210,7 @@ function failure(err: unknown, format: BodyFormat, wording: Wording, appInvalid:
     return { code: 400, description: INVALID_FORMAT[format], ...none };
   }
   if (err instanceof TooLargeError) return { code: 413, description: TOO_LARGE, ...none };
+  if (err instanceof TooManyMessages) return { code: 413, description: TOO_MANY_MESSAGES, ...none };
   if (err instanceof AccessRefused) {
     logger.debug({ path: ctx.path, reason: err.reason }, "legacy credential refused");
     return { code: err.status, description: err.message, ...none };
@@ -207,6 +227,8 @@ function failure(err: unknown, format: BodyFormat, wording: Wording, appInvalid:
       return { code: 406, description: wording.eventInvalid, ...none };
     case "EVENT_NOT_PUBLISHED":
       return { code: 407, description: EVENT_NOT_PUBLISHED, ...none };
+    case "IDEMPOTENCY_KEY_REUSED":
+      return { code: 409, description: IDEMPOTENCY_KEY_REUSED, ...none };
     default:
       logger.error({ err, path: ctx.path }, "request failed");
       return { code: 500, description: SERVER_FAILED, ...none };

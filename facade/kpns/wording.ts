@@ -29,3 +29,7 @@ export const SERVER_FAILED = "Server failed to process the request.";
 export const INVALID_FORMAT = { xml: "Invalid request format.", json: "Invalid request format. " } as const;
 /** Not in the documents: a body over the size limit. */
 export const TOO_LARGE = "Request body too large. ";
+/** Not in the documents: a push request with more than --max-push-messages messages. */
+export const TOO_MANY_MESSAGES = "Too many messages in one request. ";
+/** Not in the documents: an Idempotency-Key already used by a different request. */
+export const IDEMPOTENCY_KEY_REUSED = "Idempotency-Key already used for a different request. ";

@@ -49,6 +49,7 @@ const services: DescService[] = [HubService, RegistryService, ClientService, Del
 const access: Record<string, Access> = {
   "HubService.SendEvent": "publish",
   "HubService.SendPush": "publish",
+  "HubService.SendPushBatch": "publish",
   "HubService.WatchEvents": "watch-subscriber",
   "HubService.GetMessageStatus": "publish-own",
   "RegistryService.UpsertApp": "admin",
@@ -213,6 +214,7 @@ describe("authorization matrix: every RPC × every transport × every kind of ca
     requests = {
       "HubService.SendEvent": { appId: APP, eventId: `${APP}-e` },
       "HubService.SendPush": { appId: APP, allActive: true, content: { data: "hi" } },
+      "HubService.SendPushBatch": { appId: APP, pushes: [{ allActive: true, content: { data: "hi" } }] },
       "HubService.WatchEvents": { appId: APP, resumeAfter: 0n },
       "HubService.GetMessageStatus": { requestId: msgId },
       "RegistryService.UpsertApp": { app: { id: `${APP}-new`, name: "n" } },

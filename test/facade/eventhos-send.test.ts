@@ -250,6 +250,23 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     assert.equal(await received(), before);
   });
 
+  it("records (and runs the contracts of) a send retried with the same Idempotency-Key once; 409002 for another body, 400002 for a bad key", async () => {
+    const before = await received();
+    const key = { "Idempotency-Key": "eventhos-retry-1" };
+    expect(await fx.api.send(fx.p.eventId, fx.token, { order: 1 }, key), 200000, "success");
+    const first = await fx.api.latest(fx.p.eventId);
+    expect(await fx.api.send(fx.p.eventId, fx.token, { order: 1 }, key), 200000, "success");
+    assert.equal(await received(), before + 1, "one received event");
+    assert.equal((await fx.api.latest(fx.p.eventId)).id, first.id);
+    expect(await fx.api.send(fx.p.eventId, fx.token, { order: 2 }, key), 409002, "Idempotency-Key already used for a different request");
+    expect(
+      await fx.api.send(fx.p.eventId, fx.token, { order: 3 }, { "Idempotency-Key": "k".repeat(300) }),
+      400002,
+      "Idempotency-Key must be at most 256 printable ASCII characters",
+    );
+    assert.equal(await received(), before + 1, "nothing more recorded");
+  });
+
   it("protects the admin routes with the admin token", async () => {
     for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: ADMIN_TOKEN }]) {
       const r = await fx.api.call("GET", "/system", undefined, headers);

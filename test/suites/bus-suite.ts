@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EventSchema } from "../../core/gen/herald/v1/event_pb.js";
 import { appendIds } from "../../core/bus/envelope.js";
-import type { Bus, Published } from "../../core/bus/bus.js";
+import { IdempotencyKeyReused, type Bus, type Published } from "../../core/bus/bus.js";
 
 export interface BusFixture {
   /**
@@ -287,6 +287,113 @@ export function busContract(name: string, fixture: BusFixture): void {
         head.messages.map((m) => fromBinary(EventSchema, m).offset),
         range(Number(h.earliest), Number(h.earliest) + 2),
       );
+    });
+
+    it("publishes a batch as one step: consecutive ids, delivered in order, nothing of another publish in between", async () => {
+      const got = instances.map(() => collector());
+      await Promise.all(instances.map((b, i) => b.subscribe("batch", got[i]!.listener)));
+      const sent = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => {
+          const on = instances[i % instances.length]!;
+          return i % 2 === 0
+            ? on.publishBatch("batch", [envelope(i * 10), envelope(i * 10 + 1), envelope(i * 10 + 2)])
+            : on
+                .publish("batch", envelope(i * 10))
+                .then((p) => ({ ids: [p], messages: [p.message], replayed: false, memo: new Uint8Array() }));
+        }),
+      );
+      let total = 0;
+      for (const { ids, messages, replayed } of sent) {
+        assert.equal(replayed, false);
+        total += ids.length;
+        for (let i = 1; i < ids.length; i++) {
+          assert.equal(BigInt(ids[i]!.msgId), BigInt(ids[0]!.msgId) + BigInt(i), "consecutive msg ids");
+          assert.equal(ids[i]!.offset, ids[0]!.offset + BigInt(i), "consecutive offsets");
+        }
+        assert.deepEqual(
+          messages.map((m) => fromBinary(EventSchema, m).offset),
+          ids.map((id) => id.offset),
+        );
+      }
+      assert.equal(total, 40);
+      for (const c of got) {
+        await c.count(total);
+        assert.deepEqual(c.offsets(), range(1, total), "every instance sees offsets 1..n in order");
+      }
+      const h = await bus.history("batch", 0n, 100);
+      assert.deepEqual(h.messages.map(hex), got[0]!.got.map(hex), "stored as delivered");
+    });
+
+    it("refuses an empty batch", async () => {
+      await assert.rejects(bus.publishBatch("empty", []), RangeError);
+      assert.equal((await bus.history("empty", 0n, 10)).latest, 0n);
+    });
+
+    it("publishes a batch under an idempotency key once: a repeat on any instance answers the first ids and memo", async () => {
+      const c = collector();
+      await bus.subscribe("idem", c.listener);
+      const memo = new TextEncoder().encode("the rest of the reply");
+      const key = { key: "order-42:{other}:x", fingerprint: "f1", windowMs: 60_000, memo };
+      const first = await bus.publishBatch("idem", [envelope(1), envelope(2)], key);
+      assert.equal(first.replayed, false);
+      assert.deepEqual(first.memo, memo);
+      for (const on of instances) {
+        const again = await on.publishBatch("idem", [envelope(1), envelope(2)], { ...key, memo: new Uint8Array([9]) });
+        assert.equal(again.replayed, true, "replayed");
+        assert.deepEqual(again.ids, first.ids, "the first call's ids");
+        assert.deepEqual(again.memo, memo, "the first call's memo");
+        assert.deepEqual(again.messages, []);
+      }
+      // Racing repeats, on both instances: still nothing more.
+      const raced = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => instances[i % instances.length]!.publishBatch("idem", [envelope(1), envelope(2)], key)),
+      );
+      assert.ok(raced.every((r) => r.replayed));
+      // Published afterwards: the listener sees it right after the first batch, so nothing came in between.
+      const marker = await bus.publish("idem", envelope(3));
+      assert.equal(marker.offset, 3n);
+      await c.count(3);
+      assert.deepEqual(c.offsets(), [1n, 2n, 3n]);
+      assert.equal((await bus.history("idem", 0n, 10)).latest, 3n);
+    });
+
+    it("lets only one of racing first calls under a key publish", async () => {
+      const key = { key: "race", fingerprint: "f", windowMs: 60_000 };
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => instances[i % instances.length]!.publishBatch("race", [envelope(i)], key)),
+      );
+      assert.equal(results.filter((r) => !r.replayed).length, 1, "one published");
+      assert.equal(new Set(results.map((r) => r.ids[0]!.msgId)).size, 1, "all answer its id");
+      assert.equal((await bus.history("race", 0n, 100)).latest, 1n);
+    });
+
+    it("refuses a key reused by a different request, and scopes keys per app", async () => {
+      await bus.publishBatch("scoped", [envelope(1)], { key: "k", fingerprint: "one", windowMs: 60_000 });
+      for (const on of instances) {
+        await assert.rejects(
+          on.publishBatch("scoped", [envelope(2)], { key: "k", fingerprint: "two", windowMs: 60_000 }),
+          IdempotencyKeyReused,
+        );
+      }
+      assert.equal((await bus.history("scoped", 0n, 10)).latest, 1n, "nothing published");
+      const elsewhere = await bus.publishBatch("scoped-2", [envelope(2)], { key: "k", fingerprint: "two", windowMs: 60_000 });
+      assert.equal(elsewhere.replayed, false, "another app's key of the same name is another key");
+    });
+
+    it("forgets a key after its window: a repeat then publishes again", async () => {
+      const key = { key: "short", fingerprint: "f", windowMs: 30 };
+      const first = await bus.publishBatch("window", [envelope(1)], key);
+      // Repeats answer the first call until the window ends; waits for that, bounded.
+      const deadline = Date.now() + 5_000;
+      let again = await bus.publishBatch("window", [envelope(1)], key);
+      while (again.replayed) {
+        assert.deepEqual(again.ids, first.ids);
+        assert.ok(Date.now() < deadline, "the key outlived its window by 5 s");
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        again = await bus.publishBatch("window", [envelope(1)], key);
+      }
+      assert.equal(again.ids[0]!.offset, 2n, "published anew");
+      assert.equal((await bus.history("window", 0n, 10)).latest, 2n);
     });
   });
 }

@@ -96,6 +96,18 @@ export class RedisServer {
     this.proc = undefined;
   }
 
+  /**
+   * Freezes the process (SIGSTOP), as a stalled Redis would be: connections stay open and what
+   * clients write waits in the socket, to be run by `resume` (SIGCONT).
+   */
+  pause(): void {
+    if (!this.proc?.kill("SIGSTOP")) throw new Error("redis-server is not running");
+  }
+
+  resume(): void {
+    if (!this.proc?.kill("SIGCONT")) throw new Error("redis-server is not running");
+  }
+
   /** Stops the process and removes its data. */
   async destroy(): Promise<void> {
     await this.stop();
