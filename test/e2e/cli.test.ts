@@ -324,6 +324,25 @@ describe("herald client commands (the executable against a real Herald)", functi
     );
   });
 
+  it("watch --handler streams what an event handler subscribes to, and ends with exit 0 when it is deleted", async () => {
+    const { handler } = await unary(h.clients.registry, "createEventHandler", { appId: "shop", subscriptions: [{ type: "ring" }] });
+    const live = watchersLive(h);
+    const watch = startHeraldCommand(["watch", "shop", "--handler", handler.id], envFor());
+    try {
+      await live;
+      await send(["shop-e", "--type", "other", "--data", "not subscribed"]);
+      const ring = await send(["shop-e", "--type", "ring", "--data", "subscribed"]);
+      await watch.line(new RegExp(`^${ring.offset} .*"subscribed"$`));
+      await unary(h.clients.registry, "deleteEventHandler", { appId: "shop", id: handler.id });
+      const r = await watch.result;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trimEnd().split("\n").length, 1, r.stdout);
+      assert.equal(r.stderr, "herald watch: the stream ended (its event handler was deleted)\n");
+    } finally {
+      watch.proc.kill("SIGKILL");
+    }
+  });
+
   it("exit codes: unreachable 3, unknown app 5, bad flags and refused arguments 2; one line each", async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const [sendUnreachable, watchUnreachable, watchUnknown, pushUnknown, sendUnknown] = await Promise.all([
