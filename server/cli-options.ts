@@ -179,7 +179,17 @@ export function usage(): string {
   });
   return [
     "Usage: herald [options]",
-    "       herald keys create|list|revoke …   manage API keys of a running Herald (herald keys --help)",
+    "",
+    "Commands against a running Herald over gRPC (each has --help; --address, HERALD_KEY as for keys):",
+    "  herald keys create|list|revoke …          manage API keys (admin)",
+    "  herald watch APP [--type T] [--json] …     tail an app's events live",
+    "  herald send EVENT_ID [--ksid K] …          publish a registered event",
+    "  herald push APP (--ksid K | --all-active) --data TEXT",
+    "                                             publish an ad-hoc push",
+    "  herald status REQUEST_ID                   delivery status of a request's messages",
+    "  herald apps|events|subscribers list|put|delete …",
+    "                                             manage the registry",
+    "  herald handlers list APP                   list an app's event handlers",
     "",
     "Starts the Herald core (gRPC) and its HTTP facade in one process. With no Redis configured it",
     "runs embedded: memory bus and store, one process, nothing kept across restarts.",

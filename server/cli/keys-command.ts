@@ -1,9 +1,6 @@
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type CallOptions } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import {
   CreateApiKeyResponseSchema,
   ListApiKeysResponseSchema,
@@ -14,32 +11,28 @@ import {
 import { UsageError } from "../cli-options.js";
 import { formatTable } from "./format-table.js";
 import { parseDuration } from "./parse-duration.js";
-import { unreadable } from "../file-error.js";
-
-/** Exit codes a script can branch on. */
-export const KeysExit = { ok: 0, failed: 1, usage: 2, unreachable: 3, denied: 4, notFound: 5 } as const;
-
-export const DEFAULT_ADDRESS = "http://127.0.0.1:50051";
-/** A call not answered in time counts as an unreachable Herald (a dropped packet never refuses). */
-const CALL_TIMEOUT_MS = 10_000;
-
-export interface KeysIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
+import {
+  CliExit,
+  cleartextWarning,
+  connectionOptions as connectionFlags,
+  connectionUsage,
+  failure,
+  iso,
+  json,
+  openConnection,
+  targetOf,
+  words,
+  type CliIo,
+  type Target,
+} from "./connection.js";
 
 const options = {
-  address: { type: "string" },
-  ca: { type: "string" },
-  "client-cert": { type: "string" },
-  "client-key": { type: "string" },
-  "key-file": { type: "string" },
+  ...connectionFlags,
   role: { type: "string", multiple: true },
   app: { type: "string", multiple: true },
   name: { type: "string" },
   ttl: { type: "string" },
   json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
@@ -50,7 +43,7 @@ const commandOptions: Record<string, ReadonlyArray<keyof Values>> = {
   list: ["json"],
   revoke: [],
 };
-const connectionOptions: ReadonlyArray<keyof Values> = ["address", "ca", "client-cert", "client-key", "key-file", "help"];
+const connectionOptions = Object.keys(connectionFlags) as ReadonlyArray<keyof Values>;
 
 const roleByName: Record<string, Role> = { admin: Role.ADMIN, publish: Role.PUBLISH, watch: Role.WATCH };
 
@@ -60,7 +53,7 @@ const roleByName: Record<string, Role> = { admin: Role.ADMIN, publish: Role.PUBL
  * argv (argv shows in `ps` and shell history). Returns the exit code; every failure is one line on
  * stderr.
  */
-export async function runKeysCommand(argv: string[], env: NodeJS.ProcessEnv, io: KeysIo = process): Promise<number> {
+export async function runKeysCommand(argv: string[], env: NodeJS.ProcessEnv, io: CliIo = process): Promise<number> {
   let values: Values;
   let positionals: string[];
   try {
@@ -71,7 +64,7 @@ export async function runKeysCommand(argv: string[], env: NodeJS.ProcessEnv, io:
   const [command, ...args] = positionals;
   if (values.help || command === "help") {
     io.stdout.write(keysUsage());
-    return KeysExit.ok;
+    return CliExit.ok;
   }
   let target: Target;
   let createApiKey: ReturnType<typeof createRequest> | undefined;
@@ -95,15 +88,11 @@ export async function runKeysCommand(argv: string[], env: NodeJS.ProcessEnv, io:
     return usageFailure(io, err.message);
   }
 
-  const session = new Http2SessionManager(target.url, undefined, target.tls);
-  const client = createClient(RegistryService, createGrpcTransport({ baseUrl: target.url.href, sessionManager: session }));
-  const call: CallOptions = {
-    timeoutMs: CALL_TIMEOUT_MS,
-    ...(target.key !== undefined ? { headers: { authorization: `Bearer ${target.key}` } } : {}),
-  };
-  if (target.cleartextTo) {
-    io.stderr.write(`herald keys: warning: sending the admin key unencrypted to ${target.cleartextTo}; use an https:// --address\n`);
-  }
+  const connection = openConnection(target);
+  const client = createClient(RegistryService, connection.transport);
+  const { call } = connection;
+  const warning = cleartextWarning(target);
+  if (warning) io.stderr.write(`herald keys: ${warning}\n`);
   try {
     switch (command) {
       case "create": {
@@ -129,93 +118,16 @@ export async function runKeysCommand(argv: string[], env: NodeJS.ProcessEnv, io:
         break;
       }
     }
-    return KeysExit.ok;
+    return CliExit.ok;
   } catch (err) {
-    const { code, message } = failure(ConnectError.from(err), target);
+    const { code, message } = failure(ConnectError.from(err), target, {
+      denied: "key management needs the admin key or an admin API key",
+      credential: "the admin key",
+    });
     io.stderr.write(`herald keys: ${message}\n`);
     return code;
   } finally {
-    // A connection still being made (to a host that drops packets) would hold the process for
-    // minutes. An open one is unref'd by connect-node when idle, so it is left to the exit:
-    // aborting one that failed with a protocol error (--address naming an HTTP/1 port) makes Node
-    // emit an 'error' nobody listens to any more, a crash.
-    if (session.state() === "connecting") session.abort();
-  }
-}
-
-interface Target {
-  url: URL;
-  key: string | undefined;
-  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
-  /** The host a key would travel to in clear text (plain http:// to anything but loopback). */
-  cleartextTo: string | undefined;
-}
-
-function targetOf(values: Values, env: NodeJS.ProcessEnv): Target {
-  const address = values.address ?? (env["HERALD_ADDRESS"] || DEFAULT_ADDRESS);
-  // host:port alone, as gRPC tools take it, means plain http.
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `http://${address}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new UsageError(`--address ${address} is not a URL (e.g. http://127.0.0.1:50051 or https://herald.example:50051)`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--address must be http:// or https://, got ${address}`);
-  const https = url.protocol === "https:";
-  for (const flag of ["ca", "client-cert", "client-key"] as const) {
-    if (values[flag] !== undefined && !https) throw new UsageError(`--${flag} is for an https:// --address; got ${url.origin}`);
-  }
-  if ((values["client-cert"] === undefined) !== (values["client-key"] === undefined)) {
-    throw new UsageError("--client-cert and --client-key go together");
-  }
-  const tls = {
-    ...(values.ca !== undefined ? { ca: readFlagFile("ca", values.ca) } : {}),
-    ...(values["client-cert"] !== undefined ? { cert: readFlagFile("client-cert", values["client-cert"]) } : {}),
-    ...(values["client-key"] !== undefined ? { key: readFlagFile("client-key", values["client-key"]) } : {}),
-  };
-  const key = adminKey(values["key-file"], env);
-  const loopback = url.hostname === "localhost" || url.hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
-  return {
-    url,
-    key,
-    tls: Object.keys(tls).length > 0 ? tls : undefined,
-    cleartextTo: key !== undefined && !https && !loopback ? url.host : undefined,
-  };
-}
-
-/** --key-file, else HERALD_KEY, else the file HERALD_KEY_FILE names (as the server's secrets); trailing newlines dropped. */
-function adminKey(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  let key: string | undefined;
-  let from: string;
-  if (file !== undefined) {
-    key = readFlagFile("key-file", file)
-      .toString("utf8")
-      .replace(/[\r\n]+$/, "");
-    from = `--key-file ${file}`;
-  } else if (env["HERALD_KEY"]) {
-    key = env["HERALD_KEY"];
-    from = "HERALD_KEY";
-  } else if (env["HERALD_KEY_FILE"]) {
-    const path = env["HERALD_KEY_FILE"];
-    key = readFlagFile("key-file", path, "HERALD_KEY_FILE")
-      .toString("utf8")
-      .replace(/[\r\n]+$/, "");
-    from = `HERALD_KEY_FILE ${path}`;
-  } else {
-    return undefined;
-  }
-  if (key === "") throw new UsageError(`${from} is empty`);
-  // Anything else would not make a valid header value, or was pasted with more than the key.
-  if (!/^[\x21-\x7e]+$/.test(key)) throw new UsageError(`${from}: the key must be one word of printable ASCII`);
-  return key;
-}
-
-function readFlagFile(flag: string, path: string, name = `--${flag}`): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new UsageError(`${name} ${path}: ${unreadable(err)}`);
+    connection.close();
   }
 }
 
@@ -239,19 +151,7 @@ function createRequest(values: Values) {
   return { name: values.name ?? "", roles: [...new Set(roles)], appIds: [...new Set(appIds)], ttlSeconds };
 }
 
-/** Repeated and comma-separated values alike: `--app a,b --app c`. */
-const words = (values: string[] | undefined) =>
-  (values ?? [])
-    .flatMap((v) => v.split(","))
-    .map((w) => w.trim())
-    .filter((w) => w !== "");
-
 const roleNames = (roles: readonly Role[]) => roles.map((r) => (Role[r] ?? String(r)).toLowerCase()).join(",");
-const iso = (t: Timestamp) =>
-  timestampDate(t)
-    .toISOString()
-    .replace(/\.\d{3}Z$/, "Z");
-
 function summary(key: ApiKey): string {
   const expiry = key.expireTime ? `expires ${iso(key.expireTime)}` : "never expires";
   const name = key.name !== "" ? ` "${key.name}"` : "";
@@ -270,76 +170,9 @@ function table(keys: readonly ApiKey[], now: number): string {
   return formatTable(["ID", "NAME", "ROLES", "APPS", "CREATED", "EXPIRES"], rows);
 }
 
-function json<D extends DescMessage>(schema: D, message: MessageShape<D>): string {
-  return `${JSON.stringify(toJson(schema, message, { alwaysEmitImplicit: true }), null, 2)}\n`;
-}
-
-/** The exit code of a failed call, and its one line: what went wrong, and Herald's reason when it gave one. */
-function failure(err: ConnectError, target: Target): { code: number; message: string } {
-  const reason = err.metadata.get("herald-reason");
-  const detail = `${err.rawMessage}${reason ? ` (${reason})` : ""}`;
-  const unreachable = (why: string) => ({ code: KeysExit.unreachable, message: `cannot reach Herald at ${target.url.origin}: ${why}` });
-  const broken = connectionFailure(err);
-  if (broken !== undefined) return unreachable(broken);
-  switch (err.code) {
-    case Code.Unavailable:
-    case Code.DeadlineExceeded:
-      // With a reason, Herald itself answered (shutting down, storage unreachable).
-      return reason
-        ? { code: KeysExit.unreachable, message: `Herald at ${target.url.origin} is unavailable: ${detail}` }
-        : unreachable(detail);
-    // Nothing here cancels a call: the connection was cut, as a TLS port does to plain HTTP/2.
-    case Code.Canceled:
-      return unreachable(`${detail}${target.url.protocol === "http:" ? "; does the port want TLS (https://)?" : ""}`);
-    case Code.Unauthenticated:
-      return {
-        code: KeysExit.denied,
-        message: `not authenticated: ${detail}${target.key === undefined ? "; give the admin key in HERALD_KEY or --key-file" : ""}`,
-      };
-    case Code.PermissionDenied:
-      return { code: KeysExit.denied, message: `permission denied: ${detail} (key management needs the admin key or an admin API key)` };
-    case Code.NotFound:
-      return { code: KeysExit.notFound, message: detail };
-    case Code.InvalidArgument:
-      return { code: KeysExit.usage, message: `refused: ${detail}` };
-    default:
-      return { code: KeysExit.failed, message: `${Code[err.code] ?? err.code}: ${detail}` };
-  }
-}
-
-/**
- * Why no answer came, when the call failed on the connection (Node's error as the cause) rather
- * than with a status from a server: connect-node reports some of these as INTERNAL.
- */
-function connectionFailure(err: ConnectError): string | undefined {
-  const cause = err.cause;
-  if (!(cause instanceof Error)) return undefined;
-  const code = (cause as NodeJS.ErrnoException).code;
-  if (typeof code !== "string") return undefined;
-  // OpenSSL's messages run over several lines; its reason is the useful part.
-  const sslReason = (cause as { reason?: unknown }).reason;
-  if (code.startsWith("ERR_SSL_")) {
-    const why = `TLS failed (${typeof sslReason === "string" ? sslReason : code})`;
-    if (code === "ERR_SSL_WRONG_VERSION_NUMBER") return `${why}: is the port plain gRPC (http://)?`;
-    if (code === "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED") return `${why}: it wants a client certificate (--client-cert, --client-key)`;
-    return why;
-  }
-  if (code.startsWith("ERR_HTTP2_")) return `${cause.message.split("\n")[0]}: not an HTTP/2 (gRPC) port?`;
-  const message = cause.message.split("\n")[0];
-  return UNTRUSTED.has(code) ? `${message}: give the CA that signed its certificate with --ca` : message;
-}
-
-/** Node's codes for a server certificate no trusted CA vouches for. */
-const UNTRUSTED = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-]);
-
-function usageFailure(io: KeysIo, message: string): number {
+function usageFailure(io: CliIo, message: string): number {
   io.stderr.write(`herald keys: ${message} (herald keys --help)\n`);
-  return KeysExit.usage;
+  return CliExit.usage;
 }
 
 export function keysUsage(): string {
@@ -362,16 +195,9 @@ Commands:
   revoke ID          revokes the key with this id at once, on every instance
 
 Options:
-  --address URL      Herald's gRPC port (HERALD_ADDRESS; default ${DEFAULT_ADDRESS}); https:// for TLS
-  --ca FILE          with https://: PEM CA file the server's certificate is checked against
-                     (default: the system's roots)
-  --client-cert FILE with https://: PEM certificate to present to a server that asks for one
-                     (--tls-client-ca), with --client-key FILE (its private key)
-  --key-file FILE    file holding the admin credential; else the environment variable HERALD_KEY,
-                     else the file HERALD_KEY_FILE names (never on the command line)
   --json             print the whole reply as JSON (proto3 JSON mapping) instead
-  -h, --help         this text
 
+${connectionUsage("the admin credential")}
 Exit codes:
   0 done; 1 anything else; 2 usage (bad flags or arguments, or refused as invalid by Herald);
   3 Herald unreachable or unavailable; 4 credential refused (unauthenticated, or not admin);

@@ -4,7 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { root, startHeraldProcess, type HeraldProcess } from "../support/herald-process.js";
+import { root, startHeraldCommand, startHeraldProcess, type HeraldProcess } from "../support/herald-process.js";
 
 const run = promisify(execFile);
 
@@ -35,11 +35,14 @@ function block(heading: string, lang: string, containing: string): string {
 const onPorts = (text: string, h: HeraldProcess) =>
   text.replaceAll("localhost:8080", `127.0.0.1:${h.httpPort}`).replaceAll("localhost:50051", `127.0.0.1:${h.grpcPort}`);
 
+/** `herald …` as the README writes it, run from this clone's build. */
+const asBuilt = (text: string) => text.replace(/(^|\$\()herald /gm, `$1"${process.execPath}" dist/server/main.js `);
+
 /** What the README says a block answers: its `# → …` comment. */
 const promised = (text: string) => /# → (.*)$/m.exec(text)?.[1];
 
-async function sh(script: string, env: Record<string, string> = {}): Promise<string> {
-  const { stdout } = await run("bash", ["-euo", "pipefail", "-c", script], { cwd: root, env: { ...process.env, ...env }, timeout: 15_000 });
+async function sh(script: string, env: Record<string, string> = {}, timeout = 15_000): Promise<string> {
+  const { stdout } = await run("bash", ["-euo", "pipefail", "-c", script], { cwd: root, env: { ...process.env, ...env }, timeout });
   return stdout;
 }
 
@@ -130,6 +133,40 @@ describe("README examples", () => {
       const out = await sh(script, { HERALD_ADMIN_KEY: admin, HERALD_ADDRESS: `http://127.0.0.1:${e.grpcPort}` });
       assert.match(out, /^\{"code":"unauthenticated","message":"a credential is required: authorization: Bearer <API key or token>"/, out);
       assert.ok(out.endsWith('{"msgId":"1","offset":"1"}'), out);
+    } finally {
+      e.proc.kill("SIGTERM");
+    }
+  });
+
+  it("Command line: the commands run as written against the quick start's Herald; watch replays what send sent", async function () {
+    // Ten commands, each a Node process: seconds apiece on a loaded machine.
+    this.timeout(120_000);
+    const e = await startHeraldProcess(["--seed", "examples/seed.yaml"]);
+    const env = { HERALD_ADDRESS: `http://127.0.0.1:${e.grpcPort}`, HERALD_KEY: "", HERALD_KEY_FILE: "" };
+    try {
+      const text = block("Command line", "sh", "herald send 1");
+      const out = await sh(asBuilt(text), env, 100_000);
+      assert.ok(out.startsWith(`${promised(text)}\n`), out);
+      assert.match(out, /^\d+\s+demo\s+\S+\s+no\s+xxxx\s+queued\s+-$/m, "the status row");
+      assert.match(out, /^shop\s+Shop\s+yes\s/m, "apps list shows the app put");
+
+      const watchText = block("Command line", "sh", "herald watch");
+      const [command] = watchText.split("\n");
+      const args = command!
+        .replace(/\s+#.*$/, "")
+        .split(/\s+/)
+        .slice(1);
+      const watch = startHeraldCommand(args, env);
+      try {
+        // The first line is offset 1: the promised line, its time aside.
+        const [before, after] = promised(watchText)!.split(/\d{4}-\d\d-\d\dT[\d:.]+Z/);
+        const literal = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        assert.match(await watch.line(/./), new RegExp(`^${literal(before!)}\\S+${literal(after!)}$`));
+        watch.proc.kill("SIGINT");
+        assert.equal((await watch.result).code, 0);
+      } finally {
+        watch.proc.kill("SIGKILL");
+      }
     } finally {
       e.proc.kill("SIGTERM");
     }

@@ -89,3 +89,55 @@ export async function startFacadeProcess(args: string[], env: Record<string, str
 export function killProcess(h: HeraldProcess | undefined): void {
   if (h && h.proc.exitCode === null) h.proc.kill("SIGKILL");
 }
+
+export interface RunningCommand {
+  proc: ChildProcess;
+  /** The lines of stdout so far. */
+  lines: string[];
+  /** Resolves with the first stdout line (so far or to come) that matches; rejects if the command exits first. */
+  line(pattern: RegExp): Promise<string>;
+  /** Its exit, with everything it wrote. */
+  result: Promise<CommandResult>;
+}
+
+/**
+ * Starts the real executable as a long-running client command (`herald watch …`) and follows its
+ * stdout line by line; `env` as for runHeraldCommand.
+ */
+export function startHeraldCommand(args: string[], env: Record<string, string> = {}): RunningCommand {
+  const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [name, value] of Object.entries(env)) if (value === "") delete merged[name];
+  const proc = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: merged });
+  const lines: string[] = [];
+  let stderr = "";
+  const waiting: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  proc.stderr.on("data", (c: Buffer) => (stderr += c));
+  createInterface({ input: proc.stdout }).on("line", (line) => {
+    lines.push(line);
+    for (const w of [...waiting]) {
+      if (w.pattern.test(line)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  const result = new Promise<CommandResult>((resolve, reject) => {
+    proc.once("error", reject);
+    proc.once("close", (c: number | null, signal: string | null) =>
+      resolve({ code: c ?? (signal ? 128 : 1), stdout: lines.map((l) => `${l}\n`).join(""), stderr }),
+    );
+  });
+  return {
+    proc,
+    lines,
+    result,
+    line(pattern) {
+      const seen = lines.find((l) => pattern.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        waiting.push({ pattern, resolve });
+        void result.then((r) => reject(new Error(`exited ${r.code} before printing ${pattern}: ${r.stderr}${r.stdout}`)));
+      });
+    },
+  };
+}
