@@ -318,9 +318,9 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
       this.end(new WatcherEnded("slow", `watcher fell behind by ${this.limits.events} events`));
       return;
     }
-    // Something must be waiting: one event larger than the bound still reaches a reader that keeps up.
-    const waiting = this.waitingBytes;
-    if (waiting > 0 && waiting + size > this.limits.bytes) {
+    // Only behind a queued event: a reader that keeps up still gets an event larger than the bound,
+    // even while its transport is still sending the one before.
+    if (this.queue.length > this.head && this.waitingBytes + size > this.limits.bytes) {
       this.end(new WatcherEnded("slow", `watcher fell behind by more than ${this.limits.bytes} bytes`));
       return;
     }
