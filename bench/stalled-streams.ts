@@ -1,6 +1,7 @@
 import { execFile, fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm, symlink } from "node:fs/promises";
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,7 @@ import { fmt, report, root } from "./support.js";
  *
  *   npm run bench:stalled                    both builds, every case
  *   BENCH_BEFORE=none npm run bench:stalled  this build only
+ *   BENCH_CASES=Connect,Redis                only the cases whose name has one of these
  */
 
 const here = fileURLToPath(import.meta.url);
@@ -37,6 +39,8 @@ interface Case {
   /** --watch-queue-bytes; undefined: the default. */
   queueBytes?: number;
   redis?: boolean;
+  /** Connect protocol over HTTP/1.1 on the HTTP port (connect-node), a socket a stream; default gRPC. */
+  connect?: boolean;
 }
 
 interface Measure {
@@ -47,7 +51,7 @@ interface Measure {
   slow: number;
 }
 
-type Reply = Measure & { id: number; grpcPort?: number };
+type Reply = Measure & { id: number; grpcPort?: number; httpPort?: number };
 
 /** The server side: a Herald of the build in `dist`, told what to do over IPC. */
 async function serve(dist: string, options: { queueBytes?: number; redisUrl?: string }): Promise<void> {
@@ -88,7 +92,7 @@ async function serve(dist: string, options: { queueBytes?: number; redisUrl?: st
     }
     process.send?.({ id: msg.id, ...(await measure()) });
   });
-  process.send?.({ id: 0, grpcPort: herald.grpcPort, ...(await measure()) });
+  process.send?.({ id: 0, grpcPort: herald.grpcPort, httpPort: herald.httpPort, ...(await measure()) });
 }
 
 /** A server process and a way to ask it things. */
@@ -97,13 +101,14 @@ class Server {
   private constructor(
     private readonly child: ChildProcess,
     readonly grpcPort: number,
+    readonly httpPort: number,
   ) {}
 
   static async start(dist: string, c: Case, redisUrl: string | undefined): Promise<Server> {
     const args = ["--serve", dist, JSON.stringify({ queueBytes: c.queueBytes, redisUrl })];
     const child = fork(here, args, { execArgv: ["--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     const [ready] = (await once(child, "message")) as [Reply];
-    return new Server(child, ready.grpcPort ?? 0);
+    return new Server(child, ready.grpcPort ?? 0, ready.httpPort ?? 0);
   }
 
   async ask(cmd: string, extra: object = {}): Promise<Measure> {
@@ -122,12 +127,36 @@ class Server {
   }
 }
 
-/** WatchEvents of app demo on `n` streams, `perConnection` to a socket, none of which is ever read. */
-function stalledStreams(port: number, n: number, perConnection: number): http2.ClientHttp2Session[] {
+function watchFrame(): Buffer {
   const body = toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { appId: "demo" }));
   const frame = Buffer.alloc(5 + body.length);
   frame.writeUInt32BE(body.length, 1);
   frame.set(body, 5);
+  return frame;
+}
+
+/** WatchEvents of app demo over Connect (HTTP/1.1), a socket each, whose responses are never read. */
+function stalledConnect(port: number, n: number): Array<{ destroy(): void }> {
+  const frame = watchFrame();
+  return Array.from({ length: n }, () => {
+    const req = http.request({
+      host: "127.0.0.1",
+      port,
+      method: "POST",
+      path: "/herald.v1.HubService/WatchEvents",
+      headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1" },
+      agent: false,
+    });
+    req.on("error", () => undefined);
+    req.on("response", (res) => res.pause());
+    req.end(frame);
+    return req;
+  });
+}
+
+/** WatchEvents of app demo on `n` streams, `perConnection` to a socket, none of which is ever read. */
+function stalledStreams(port: number, n: number, perConnection: number): http2.ClientHttp2Session[] {
+  const frame = watchFrame();
   const sessions: http2.ClientHttp2Session[] = [];
   for (let i = 0; i < n; i += perConnection) {
     const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 16 * 1024 } });
@@ -152,9 +181,9 @@ function stalledStreams(port: number, n: number, perConnection: number): http2.C
 async function runCase(dist: string, c: Case): Promise<{ base: Measure; after: Measure }> {
   const redis = c.redis ? await RedisServer.start({ durable: false }) : undefined;
   const server = await Server.start(dist, c, redis?.url);
-  let sessions: http2.ClientHttp2Session[] = [];
+  let sessions: Array<{ destroy(): void }> = [];
   try {
-    sessions = stalledStreams(server.grpcPort, c.streams, 10);
+    sessions = c.connect ? stalledConnect(server.httpPort, c.streams) : stalledStreams(server.grpcPort, c.streams, 10);
     let base = await server.ask("measure");
     for (let tries = 0; base.watchers < c.streams && tries < 100; tries++) base = await server.ask("measure");
     if (base.watchers < c.streams) throw new Error(`only ${base.watchers} of ${c.streams} watchers live`);
@@ -185,7 +214,10 @@ async function main(): Promise<void> {
     { name: "500 × 4 × 900 KB, --watch-queue-bytes 2 MB", streams: 500, events: 4, size: 900 * 1024, queueBytes: 2 * MB },
     { name: "500 × 4 × 900 KB, Redis", streams: 500, events: 4, size: 900 * 1024, redis: true },
     { name: "1,000 × 1 × 1.9 MB", streams: 1000, events: 1, size: Math.round(1.9 * MB) },
+    { name: "500 × 4 × 900 KB, Connect (HTTP/1.1)", streams: 500, events: 4, size: 900 * 1024, connect: true },
   ];
+  const only = process.env["BENCH_CASES"];
+  if (only) cases.splice(0, cases.length, ...cases.filter((c) => only.split(",").some((w) => c.name.includes(w))));
   let beforeRef = process.env["BENCH_BEFORE"];
   if (beforeRef === undefined) beforeRef = (await run("git", ["-C", root, "merge-base", "HEAD", "main"])).stdout.trim();
   const builds: Array<{ label: string; dist: string }> = [{ label: "after", dist: join(root, "dist") }];
@@ -197,6 +229,7 @@ async function main(): Promise<void> {
     builds.unshift({ label: `before (${beforeRef.slice(0, 7)})`, dist: built.dist });
   }
   const rows: Array<Array<string | number>> = [];
+  if (cases.length === 0) throw new Error(`BENCH_CASES=${only}: no case`);
   try {
     for (const c of cases) {
       for (const b of builds) {
