@@ -233,6 +233,7 @@ const COPY_BELOW = 16 * 1024;
 class StreamOut implements StreamFlow {
   private readonly h2: ServerHttp2Stream | undefined;
   private interrupted = false;
+  private headersSent = false;
   private wake: (() => void) | undefined;
 
   constructor(private readonly call: grpc.ServerWritableStream<unknown, unknown>) {
@@ -255,8 +256,11 @@ class StreamOut implements StreamFlow {
     const h2 = this.h2;
     if (!h2) return this.call.write(bytes);
     if (h2.destroyed || h2.closed) return true; // the call is cancelled; the caller sees it
-    // Headers first (grpc-js's own, unless the handler's were sent): no-op once sent.
-    this.call.sendMetadata(new grpc.Metadata());
+    // Headers first: grpc-js's own, unless the handler's were sent (then this is a no-op).
+    if (!this.headersSent) {
+      this.headersSent = true;
+      this.call.sendMetadata(new grpc.Metadata());
+    }
     const prefix = Buffer.allocUnsafe(5);
     prefix[0] = 0; // not compressed
     prefix.writeUInt32BE(bytes.byteLength, 1);
