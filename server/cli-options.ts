@@ -33,6 +33,7 @@ export const flags: Flag[] = [
   { flag: "seed", env: "HERALD_SEED", key: "server.seedFile", kind: "string", help: "registry seed file (YAML or JSON) loaded at start" },
   { flag: "history-size", env: "HERALD_HISTORY_SIZE", key: "watch.historySize", kind: "integer", help: "events kept per app for resuming watchers" },
   { flag: "watch-queue-limit", env: "HERALD_WATCH_QUEUE_LIMIT", key: "watch.queueLimit", kind: "integer", help: "events queued per watcher before it is ended as too slow" },
+  { flag: "watch-queue-bytes", env: "HERALD_WATCH_QUEUE_BYTES", key: "watch.queueBytes", kind: "integer", help: "bytes waiting per watcher (queued or unsent in the transport) before it is ended as too slow" },
   { flag: "message-status-ttl-ms", env: "HERALD_MESSAGE_STATUS_TTL_MS", key: "store.messageStatusTtlMs", kind: "integer", help: "how long a request's delivery status is kept (GetMessageStatus)" },
   { flag: "message-status-max", env: "HERALD_MESSAGE_STATUS_MAX", key: "store.messageStatusMax", kind: "integer", help: "embedded: most request ids with delivery status kept, oldest dropped" },
   { flag: "registry-cache-max", env: "HERALD_REGISTRY_CACHE_MAX", key: "store.registryCacheMax", kind: "integer", help: "Redis: registry values kept near the core, kept true by Redis key tracking (0: read Redis on every call)" },

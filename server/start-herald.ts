@@ -81,7 +81,12 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       logger.info({ seed: server.seedFile, ...counts }, "registry seed loaded");
     }
 
-    const fanOut = new FanOut(bus, { queueLimit: config.watch.queueLimit, historyPage: HISTORY_PAGE, logger });
+    const fanOut = new FanOut(bus, {
+      queueLimit: config.watch.queueLimit,
+      queueBytes: config.watch.queueBytes,
+      historyPage: HISTORY_PAGE,
+      logger,
+    });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
     const metrics = heraldMetricsFor(config.metrics);
     const hub = createHubService({

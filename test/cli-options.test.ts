@@ -116,5 +116,13 @@ describe("flags", () => {
       [p.config.watch.queueLimit, p.config.eventhos.retryLimit, p.config.xms.keepaliveMs, p.config.redis.keyPrefix],
       [7, 2, 9, "x:"],
     );
+    const queueBytes = (argv: string[], env: Record<string, string>) => {
+      const q = parseOptions(argv, env);
+      return q.help ? undefined : q.config.watch.queueBytes;
+    };
+    assert.deepEqual(
+      [queueBytes(["--watch-queue-bytes", "2048"], {}), queueBytes([], { HERALD_WATCH_QUEUE_BYTES: "4096" }), queueBytes([], {})],
+      [2048, 4096, 16 * 1024 * 1024],
+    );
   });
 });

@@ -31,7 +31,7 @@ function services(overrides: { stores?: Stores; logger?: Logger } = {}) {
   const stores = overrides.stores ?? memoryStores(defaultStoreConfig);
   const logger = overrides.logger ?? silentLogger;
   const bus = new MemoryBus({ historySize: 100 });
-  const fanOut = new FanOut(bus, { queueLimit: 100, historyPage: 10, logger: silentLogger });
+  const fanOut = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 24, historyPage: 10, logger: silentLogger });
   const validator = new Validator(defaultLimits);
   const hub = withErrorMapping(
     createHubService({

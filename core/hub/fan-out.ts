@@ -5,12 +5,15 @@ import type { HandlerChange } from "../gen/herald/v1/handler_pb.js";
 import { WatchEventsResponseSchema, type WatchEventsResponse } from "../gen/herald/v1/hub_pb.js";
 import type { Bus } from "../bus/bus.js";
 import { wrapField1 } from "../bus/envelope.js";
-import { setEncoded } from "../wire/pre-encoded.js";
+import { getEncoded, setEncoded } from "../wire/pre-encoded.js";
+import type { StreamFlow } from "../wire/stream-flow.js";
 import type { Logger } from "../logger.js";
 
 export interface FanOutOptions {
   /** Events a watcher may have queued before it is ended as too slow. */
   queueLimit: number;
+  /** Bytes a watcher may have waiting (queued, or taken by its transport and not yet sent) before it is ended as too slow. */
+  queueBytes: number;
   /** Page size when filling a gap from history. */
   historyPage: number;
   logger: Logger;
@@ -57,7 +60,8 @@ export class WatcherEnded extends Error {
 /**
  * The per-process index of live watchers. One bus subscription per app with watchers, however many
  * watchers; each event is decoded once and its response encoded once, then queued to every
- * matching watcher. A watcher whose queue is full is ended; the others never wait for it.
+ * matching watcher: they all hold the same response object and the same bytes. A watcher whose
+ * queue is full (in events or bytes) is ended; the others never wait for it.
  *
  * Offsets of an app are contiguous, so a jump shows a missed message (e.g. across a reconnection):
  * the channel fills it from history before going on, and again after every bus resync.
@@ -84,7 +88,7 @@ export class FanOut extends EventEmitter<FanOutEvents> {
       channel = new AppChannel(appId, this.bus, this.options, this, () => this.channels.delete(appId));
       this.channels.set(appId, channel);
     }
-    const watcher = new Watcher(filter, this.options.queueLimit, channel);
+    const watcher = new Watcher(filter, { events: this.options.queueLimit, bytes: this.options.queueBytes }, channel);
     channel.add(watcher);
     try {
       await channel.ready;
@@ -221,9 +225,10 @@ class AppChannel {
       return;
     }
     const response = create(WatchEventsResponseSchema, { event });
-    setEncoded(response, wrapField1(message));
+    const bytes = wrapField1(message);
+    setEncoded(response, bytes);
     const targets = event.targets.length > 8 ? new Set(event.targets) : event.targets;
-    for (const w of this.watchers) if (w.matches(event, targets)) w.push(response);
+    for (const w of this.watchers) if (w.matches(event, targets)) w.push(response, bytes.byteLength);
   }
 }
 
@@ -231,10 +236,28 @@ const matchesAttr = (want: string, have: string) => want === "" || want === "any
 const matchesRoute = (r: Route, e: Event) =>
   matchesAttr(r.type, e.type) && matchesAttr(r.resourceType, e.resourceType) && matchesAttr(r.resourceId, e.resourceId);
 
-/** One watcher: a bounded queue read as an async iterator by the RPC handler. */
+/** The bounds of a watcher's queue. */
+export interface WatcherLimits {
+  events: number;
+  bytes: number;
+}
+
+/** Encoded size of a queued response (fan-out records it with setEncoded). */
+const sizeOf = (response: WatchEventsResponse) => getEncoded(response)?.byteLength ?? 0;
+
+/**
+ * One watcher: a bounded queue read as an async iterator by the RPC handler. Bounded in events and
+ * in bytes; the bytes count what is queued plus what its transport has taken and not yet sent (the
+ * transport's StreamFlow, if it has one; else the last response handed out, until the next pull).
+ */
 export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
   private queue: WatchEventsResponse[] = [];
   private head = 0;
+  /** Encoded bytes of the responses in `queue` from `head`. */
+  private queuedBytes = 0;
+  /** Bytes of the response handed out last, counted until the reader pulls again (without a flow). */
+  private handedBytes = 0;
+  private flow: StreamFlow | undefined;
   private ended: WatcherEnded | null | undefined; // undefined: live; null: closed normally
   private wake: (() => void) | undefined;
 
@@ -243,7 +266,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
 
   constructor(
     private readonly filter: WatchFilter,
-    private readonly limit: number,
+    private readonly limits: WatcherLimits,
     private readonly channel: AppChannel,
   ) {
     this.routes = filter.routes;
@@ -278,13 +301,31 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
     this.routes = h.subscriptions;
   }
 
-  push(response: WatchEventsResponse): void {
+  /** The transport under the stream that reads this watcher, when it tells how much it holds. */
+  attach(flow: StreamFlow | undefined): void {
+    this.flow = flow;
+  }
+
+  /** Bytes waiting for the reader: queued, and taken by the transport but not yet sent. */
+  get waitingBytes(): number {
+    return this.queuedBytes + (this.flow ? this.flow.pendingBytes() : this.handedBytes);
+  }
+
+  /** Queues a response of `size` encoded bytes, or ends the watcher if that would exceed a bound. */
+  push(response: WatchEventsResponse, size = sizeOf(response)): void {
     if (this.ended !== undefined) return;
-    if (this.queue.length - this.head >= this.limit) {
-      this.end(new WatcherEnded("slow", `watcher fell behind by ${this.limit} events`));
+    if (this.queue.length - this.head >= this.limits.events) {
+      this.end(new WatcherEnded("slow", `watcher fell behind by ${this.limits.events} events`));
+      return;
+    }
+    // Only behind a queued event: a reader that keeps up still gets an event larger than the bound,
+    // even while its transport is still sending the one before.
+    if (this.queue.length > this.head && this.waitingBytes + size > this.limits.bytes) {
+      this.end(new WatcherEnded("slow", `watcher fell behind by more than ${this.limits.bytes} bytes`));
       return;
     }
     this.queue.push(response);
+    this.queuedBytes += size;
     this.signal();
   }
 
@@ -293,18 +334,25 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
     if (this.ended !== undefined) return;
     this.ended = reason;
     // A slow watcher is ended at once: draining its backlog would keep it slow.
-    if (reason.kind === "slow") this.queue = [];
+    if (reason.kind === "slow") this.dropQueue();
     this.channel.remove(this);
     this.channel.events.emit("ended", this.channel.appId, reason.kind);
     this.signal();
+    // A transport waiting for a stalled socket would not pull the end until the reader reads.
+    this.flow?.interrupt();
   }
 
   close(): void {
     if (this.ended === undefined) this.ended = null;
-    this.queue = [];
-    this.head = 0;
+    this.dropQueue();
     this.channel.remove(this);
     this.signal();
+  }
+
+  private dropQueue(): void {
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
   }
 
   private signal(): void {
@@ -314,9 +362,14 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
   }
 
   async next(): Promise<IteratorResult<WatchEventsResponse>> {
+    // Pulling again means the transport has room: what it was handed last is on its way.
+    this.handedBytes = 0;
     for (;;) {
       if (this.head < this.queue.length) {
         const value = this.queue[this.head++] as WatchEventsResponse;
+        const size = sizeOf(value);
+        this.queuedBytes -= size;
+        this.handedBytes = size;
         if (this.head > 1024 && this.head * 2 > this.queue.length) {
           this.queue = this.queue.slice(this.head);
           this.head = 0;

@@ -8,6 +8,7 @@ import type { HandlerStore } from "../store/handler-store.js";
 import type { StatusStore } from "../store/status-store.js";
 import { handlerNotFound, heraldError } from "../rpc/errors.js";
 import type { Logger } from "../logger.js";
+import { streamFlowKey } from "../wire/stream-flow.js";
 import { WatcherEnded, type FanOut, type Watcher, type WatchFilter } from "./fan-out.js";
 import type { HandlerCursors } from "./handler-cursors.js";
 
@@ -72,6 +73,8 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   ): AsyncIterable<WatchEventsResponse> {
     const onAbort = () => watcher.close();
     ctx.signal.addEventListener("abort", onAbort);
+    // The transport's view of its socket, if it has one: its unsent bytes count against the bound.
+    watcher.attach(ctx.values.get(streamFlowKey));
     // The offset of the last event handed on (delivered or filtered out): where to resume.
     let last = resumeAfter;
     try {

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import type { ServerHttp2Stream } from "node:http2";
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -6,6 +7,7 @@ import { LazyHandlerContext } from "./handler-context.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { getEncoded } from "../wire/pre-encoded.js";
 import type { FastEncoders } from "../wire/fast-encoders.js";
+import { streamFlowKey, type StreamFlow } from "../wire/stream-flow.js";
 import type { Logger } from "../logger.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
@@ -179,6 +181,8 @@ function streamHandler({ method, handler, encodeOutput, options }: Bridged): grp
       return;
     }
     const ctx = handlerContext(method, call, options.shutdownSignal);
+    const out = new StreamOut(call);
+    ctx.values.set(streamFlowKey, out);
     void (async () => {
       let iterator: AsyncIterator<unknown> | undefined;
       let done = false;
@@ -193,8 +197,9 @@ function streamHandler({ method, handler, encodeOutput, options }: Bridged): grp
           if (call.cancelled) break;
           const bytes = encodeOutput(next.value);
           sendHeader(call, ctx, options.logger);
-          // Back-pressure: a full buffer means the client is slow; pull nothing more until it drains.
-          if (!call.write(bytes)) await drained(call);
+          // Back-pressure: a full buffer means the client is slow; pull nothing more until it drains
+          // (or the handler ends the stream meanwhile).
+          if (!out.write(bytes)) await out.drained();
           if (call.cancelled) break;
         }
         if (done && !call.cancelled) {
@@ -224,19 +229,87 @@ function streamHandler({ method, handler, encodeOutput, options }: Bridged): grp
   };
 }
 
-/** Resolves when a stream's buffer drains, or when the call ends without draining. */
-function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      call.off("cancelled", done);
-      call.off("close", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("cancelled", done);
-    call.on("close", done);
-  });
+function isServerStream(s: unknown): s is ServerHttp2Stream {
+  const x = s as Partial<ServerHttp2Stream> | undefined;
+  return typeof x?.respond === "function" && typeof x.write === "function" && typeof x.writableLength === "number";
+}
+
+/** Messages up to this size are framed in one copy (cheap); larger ones are written as prefix + shared body. */
+const COPY_BELOW = 16 * 1024;
+
+/**
+ * How a server stream's responses reach its socket. grpc-js's own write copies every message into
+ * a new buffer with its 5-byte prefix (BaseServerInterceptingCall.serializeMessage) and keeps that
+ * copy until HTTP/2 flow control lets it out: one copy per stream of an event that fan-out encoded
+ * once, held as long as the reader does not read. So, when the call's HTTP/2 stream can be reached
+ * (no grpc-js interceptors: the call's `call.stream`), responses are written to it directly: the
+ * prefix, then the shared body, which Node's HTTP/2 keeps by reference. Otherwise (another grpc-js
+ * layout) through grpc-js. Either way the next response is pulled only once the stream's buffer has
+ * room, and `pendingBytes` tells the handler what is taken and not yet sent.
+ */
+class StreamOut implements StreamFlow {
+  private readonly h2: ServerHttp2Stream | undefined;
+  private interrupted = false;
+  private headersSent = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly call: grpc.ServerWritableStream<unknown, unknown>) {
+    const inner = (call as unknown as { call?: { stream?: unknown } }).call;
+    this.h2 = isServerStream(inner?.stream) ? inner.stream : undefined;
+  }
+
+  pendingBytes(): number {
+    // grpc-js's buffer counts messages, not bytes: its unsent bytes are not known.
+    return this.h2 ? this.h2.writableLength : 0;
+  }
+
+  interrupt(): void {
+    this.interrupted = true;
+    this.wake?.();
+  }
+
+  /** Writes one encoded response; false: wait for drained() before the next. */
+  write(bytes: Buffer): boolean {
+    const h2 = this.h2;
+    if (!h2) return this.call.write(bytes);
+    if (h2.destroyed || h2.closed) return true; // the call is cancelled; the caller sees it
+    // Headers first: grpc-js's own, unless the handler's were sent (then this is a no-op).
+    if (!this.headersSent) {
+      this.headersSent = true;
+      this.call.sendMetadata(new grpc.Metadata());
+    }
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0; // not compressed
+    prefix.writeUInt32BE(bytes.byteLength, 1);
+    if (bytes.byteLength < COPY_BELOW) return h2.write(Buffer.concat([prefix, bytes], bytes.byteLength + 5));
+    h2.cork();
+    h2.write(prefix);
+    const room = h2.write(bytes);
+    h2.uncork();
+    return room;
+  }
+
+  /** Resolves when the stream's buffer drains, the call ends without draining, or interrupt() is called. */
+  drained(): Promise<void> {
+    if (this.interrupted) return Promise.resolve();
+    const call = this.call;
+    const h2 = this.h2;
+    return new Promise((resolve) => {
+      const done = () => {
+        this.wake = undefined;
+        (h2 ?? call).off("drain", done);
+        call.off("cancelled", done);
+        call.off("close", done);
+        h2?.off("close", done);
+        resolve();
+      };
+      this.wake = done;
+      (h2 ?? call).on("drain", done);
+      call.on("cancelled", done);
+      call.on("close", done);
+      h2?.on("close", done);
+    });
+  }
 }
 
 const headerSent = new WeakSet<ServerCall>();

@@ -422,6 +422,42 @@ describe("XMS event streams", () => {
     }
   });
 
+  it("lets go of a client that stops reading once more than --watch-queue-bytes of its events wait", async () => {
+    const small = await startTestHerald({ watch: { queueBytes: 512 * 1024 } });
+    try {
+      await registerApp(small, "slowb");
+      const client = new XmsClient(`http://127.0.0.1:${small.httpPort}`);
+      const paused = await client.stream("slowb", await client.createId("slowb"));
+      open.push(paused);
+      paused.response.pause();
+      let sent = 0;
+      let ended = "";
+      small.fanOut.once("ended", (_app, kind) => (ended = kind));
+      const big = "x".repeat(60_000);
+      // The count bound (1,000) is far: only bytes can end it, once the sockets' buffers are full.
+      while (ended === "" && sent < 400) {
+        await unary(small.clients.hub, "sendEvent", {
+          appId: "slowb",
+          eventId: "slowb-e",
+          type: "dtmf",
+          resourceId: String(sent++),
+          namePairs: [{ name: "big", content: big }],
+        });
+      }
+      assert.equal(ended, "slow", `ended after ${sent} events`);
+      paused.response.resume();
+      assert.equal(
+        await paused.ended.then(
+          () => "ended",
+          () => "cut",
+        ),
+        "cut",
+      );
+    } finally {
+      await small.stop();
+    }
+  });
+
   it("answers an unknown handler with 404 before any stream starts", async () => {
     assertError(await streamReply(xms.stream("demo", "00000000-0000-0000-0000-000000000000")), 404);
     assertError(await streamReply(XmsStream.open(`${xms.base}/eventhandlers/whatever`)), 404); // no appid
