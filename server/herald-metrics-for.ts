@@ -7,8 +7,10 @@ import type { Eventhos } from "../core/eventhos/start-eventhos.js";
 import { type Authenticator, bearer } from "../core/auth/authenticator.js";
 import { hasRole } from "../core/auth/principal.js";
 import type { ScrapeCheck } from "./metrics-endpoint.js";
+import type { FanOut } from "../core/hub/fan-out.js";
 
 export interface MetricSources {
+  fanOut: FanOut;
   redis: RedisStats | undefined;
   cache: CacheStats | undefined;
   eventhos: Eventhos;
@@ -21,7 +23,37 @@ export function heraldMetricsFor(config: MetricsConfig): HeraldMetrics {
 
 /** Adds what the components count themselves, read at scrape time. */
 export function readSources(metrics: HeraldMetrics, sources: MetricSources): void {
-  const { redis, cache, eventhos } = sources;
+  const { redis, cache, eventhos, fanOut } = sources;
+  const fills = fanOut.stats;
+  metrics.countersOf(
+    "herald_history_fills_total",
+    "Missed live events fetched from history, by cause: a gap in offsets, or a bus reconnection",
+    "cause",
+    () => ({
+      gap: fills.gapFills,
+      resync: fills.resyncFills,
+    }),
+  );
+  metrics.counterOf(
+    "herald_history_filled_events_total",
+    "Events dispatched to watchers from history by those fills",
+    () => fills.filledEvents,
+  );
+  metrics.counterOf(
+    "herald_history_replays_total",
+    "WatchEvents streams that began by replaying history (resume_after)",
+    () => fills.replays,
+  );
+  metrics.gaugeOf(
+    "herald_watch_queued_events",
+    "Events waiting for their readers, over every watcher of this instance",
+    () => fanOut.queued().events,
+  );
+  metrics.gaugeOf(
+    "herald_watch_queued_bytes",
+    "Bytes waiting for their readers (queued, or held unsent by the transport), over every watcher",
+    () => fanOut.queued().bytes,
+  );
   if (redis) {
     metrics.countersOf("herald_redis_connections_total", "Redis connections that became ready (first or again)", "kind", () => ({
       first: redis.connects - redis.reconnects,

@@ -112,7 +112,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     const registry = createRegistryService({ stores, bus, validator, auth });
     const { clients, delivery } = eventhos;
     // Every transport serves these: the authorization layer wraps each service once, here.
-    readSources(metrics, { redis: backends.redis?.stats, cache: stores.cacheStats, eventhos });
+    readSources(metrics, { redis: backends.redis?.stats, cache: stores.cacheStats, eventhos, fanOut });
     if (config.metrics.redisCommands) stopTimingRedis = timeRedisCommands(metrics);
     // Counted outermost: the code a call is counted with is the one its caller gets.
     const guarded = <T extends object>(service: DescService, impl: T, rules: object) =>

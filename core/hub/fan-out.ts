@@ -67,6 +67,8 @@ export class WatcherEnded extends Error {
  * the channel fills it from history before going on, and again after every bus resync.
  */
 export class FanOut extends EventEmitter<FanOutEvents> {
+  /** What the fan-out did, counted as it goes (the metrics read it). */
+  readonly stats: FanOutStats = { gapFills: 0, resyncFills: 0, filledEvents: 0, replays: 0 };
   private readonly channels = new Map<string, AppChannel>();
   private closed = false;
 
@@ -85,7 +87,7 @@ export class FanOut extends EventEmitter<FanOutEvents> {
     if (this.closed) throw new WatcherEnded("shutdown", "server is shutting down");
     let channel = this.channels.get(appId);
     if (!channel) {
-      channel = new AppChannel(appId, this.bus, this.options, this, () => this.channels.delete(appId));
+      channel = new AppChannel(appId, this.bus, this.options, this, this.stats, () => this.channels.delete(appId));
       this.channels.set(appId, channel);
     }
     const watcher = new Watcher(filter, { events: this.options.queueLimit, bytes: this.options.queueBytes }, channel);
@@ -114,6 +116,25 @@ export class FanOut extends EventEmitter<FanOutEvents> {
     for (const c of this.channels.values()) n += c.size;
     return n;
   }
+
+  /** Events and bytes waiting for their readers, over every watcher (read when metrics are scraped). */
+  queued(): { events: number; bytes: number } {
+    const total = { events: 0, bytes: 0 };
+    for (const c of this.channels.values()) c.addQueued(total);
+    return total;
+  }
+}
+
+/** What the fan-out counts. */
+export interface FanOutStats {
+  /** Gaps in an app's offsets (missed live messages) filled from history. */
+  gapFills: number;
+  /** Catch-ups from history after the bus reconnected. */
+  resyncFills: number;
+  /** Events dispatched from history by those fills. */
+  filledEvents: number;
+  /** Streams that started with a history replay (`resume_after`); counted by the watch streams. */
+  replays: number;
 }
 
 class AppChannel {
@@ -131,6 +152,7 @@ class AppChannel {
     private readonly bus: Bus,
     private readonly options: FanOutOptions,
     readonly events: EventEmitter<FanOutEvents>,
+    private readonly stats: FanOutStats,
     private readonly onEmpty: () => void,
   ) {
     this.ready = this.open();
@@ -165,6 +187,13 @@ class AppChannel {
     for (const w of [...this.watchers]) w.end(reason);
   }
 
+  addQueued(total: { events: number; bytes: number }): void {
+    for (const w of this.watchers) {
+      total.events += w.queuedEvents;
+      total.bytes += w.waitingBytes;
+    }
+  }
+
   private release(): void {
     if (this.released) return;
     this.released = true;
@@ -181,6 +210,7 @@ class AppChannel {
     }
     const event = fromBinary(EventSchema, message);
     if (this.last !== undefined && event.offset > this.last + 1n) {
+      this.stats.gapFills++;
       this.pending = [message];
       void this.fill();
       return;
@@ -191,6 +221,7 @@ class AppChannel {
   /** After a reconnection: fetch whatever was published while we were away. */
   catchUp(): void {
     if (this.pending || this.released) return;
+    this.stats.resyncFills++;
     this.pending = [];
     void this.fill();
   }
@@ -200,6 +231,7 @@ class AppChannel {
     try {
       for (;;) {
         const page = await this.bus.history(this.appId, this.last ?? 0n, this.options.historyPage);
+        this.stats.filledEvents += page.messages.length;
         for (const message of page.messages) this.dispatch(fromBinary(EventSchema, message), message);
         if (page.messages.length === this.options.historyPage) continue;
         const pending = this.pending ?? [];
@@ -304,6 +336,11 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
   /** The transport under the stream that reads this watcher, when it tells how much it holds. */
   attach(flow: StreamFlow | undefined): void {
     this.flow = flow;
+  }
+
+  /** Events queued for the reader. */
+  get queuedEvents(): number {
+    return this.queue.length - this.head;
   }
 
   /** Bytes waiting for the reader: queued, and taken by the transport but not yet sent. */

@@ -180,6 +180,7 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
             { earliest: String(page.earliest) },
           );
         }
+        fanOut.stats.replays++;
       }
       for (const message of page.messages) {
         const event = fromBinary(EventSchema, message);

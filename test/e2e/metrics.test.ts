@@ -127,6 +127,16 @@ describe("metrics (/metrics after real traffic, access control on)", () => {
     const gone = watchersGone(h);
     stream.cancel();
     await gone;
+    // Resumed from offset 0: its history replayed first (the two events), then live.
+    const resumed = watcher.hub.WatchEvents({ appId: "metered", resumeAfter: "0" });
+    resumed.on("error", () => undefined);
+    await new Promise<void>((resolve) => {
+      let n = 0;
+      resumed.on("data", () => ++n === 2 && resolve());
+    });
+    const resumedGone = watchersGone(h);
+    resumed.cancel();
+    await resumedGone;
     // Past a resume point beyond the latest offset: refused, and counted by its reason.
     const expired = watcher.hub.WatchEvents({ appId: "metered", resumeAfter: "999999" });
     const status = await new Promise<grpc.StatusObject>((resolve) => {
@@ -137,7 +147,9 @@ describe("metrics (/metrics after real traffic, access control on)", () => {
     const after = await scrape(h.httpPort);
     assert.equal(value(after, "herald_watchers", { kind: "grpc" }), value(before, "herald_watchers", { kind: "grpc" }));
     assert.ok(moved(before, after, "herald_events_delivered_total", { kind: "grpc" }) >= 2);
-    assert.equal(moved(before, after, "herald_streams_ended_total", { kind: "grpc", reason: "cancel" }), 1);
+    assert.equal(moved(before, after, "herald_streams_ended_total", { kind: "grpc", reason: "cancel" }), 2);
+    assert.equal(moved(before, after, "herald_history_replays_total"), 1, "the resumed stream, not the refused one");
+    assert.equal(value(after, "herald_watch_queued_events"), 0, "nothing waits once the streams are gone");
     assert.equal(moved(before, after, "herald_streams_ended_total", { kind: "grpc", reason: "HISTORY_EXPIRED" }), 1);
     assert.equal(moved(before, after, "herald_rpc_requests_total", { service: hub, method: "WatchEvents", code: "out_of_range" }), 1);
   });
