@@ -55,6 +55,7 @@ export const flags: Flag[] = [
   { flag: "max-payload-bytes", env: "HERALD_MAX_PAYLOAD_BYTES", key: "limits.maxPayloadBytes", kind: "integer", help: "largest JSON payload (bytes)" },
   { flag: "max-body-bytes", env: "HERALD_MAX_BODY_BYTES", key: "limits.maxBodyBytes", kind: "integer", help: "largest HTTP request body the facade reads (bytes)" },
   { flag: "max-body-depth", env: "HERALD_MAX_BODY_DEPTH", key: "limits.maxBodyDepth", kind: "integer", help: "deepest nesting of a facade request body" },
+  { flag: "max-body-elements", env: "HERALD_MAX_BODY_ELEMENTS", key: "limits.maxBodyElements", kind: "integer", help: "most elements of a facade XML body" },
   { flag: "max-handlers-per-app", env: "HERALD_MAX_HANDLERS_PER_APP", key: "limits.maxHandlersPerApp", kind: "integer", help: "most event handlers (XMS) one app id may hold" },
   { flag: "max-handler-subscriptions", env: "HERALD_MAX_HANDLER_SUBSCRIPTIONS", key: "limits.maxHandlerSubscriptions", kind: "integer", help: "most subscriptions of one event handler" },
   { flag: "token-secret-file", env: "HERALD_TOKEN_SECRET", key: "eventhos.tokenSecret", kind: "secret", help: "eventhos: HS256 secret of client tokens, the same on every instance (unset: generated once, kept in Redis)" },

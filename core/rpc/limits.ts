@@ -20,6 +20,8 @@ export interface Limits {
   maxBodyBytes: number;
   /** Deepest nesting of a facade request body (JSON objects/arrays, XML elements). */
   maxBodyDepth: number;
+  /** Most elements of a facade XML body (a flat megabyte of `<a/>` costs half a second to parse). */
+  maxBodyElements: number;
   /** Most event handlers (XMS) one app id may hold. */
   maxHandlersPerApp: number;
   /** Most subscriptions one event handler may hold. */
@@ -35,6 +37,8 @@ export const defaultLimits: Limits = {
   maxPayloadBytes: 256 * 1024,
   maxBodyBytes: 1024 * 1024,
   maxBodyDepth: 32,
+  // Room for --max-subscribers subscriber elements and the rest of a request.
+  maxBodyElements: 20_000,
   maxHandlersPerApp: 1_000,
   maxHandlerSubscriptions: 100,
 };
