@@ -30,6 +30,11 @@ export interface FacadeDeps {
 /** The HTTP facade: health and the legacy contracts, each in its own module. */
 export function createFacade(deps: FacadeDeps): Koa {
   const app = new Koa();
+  // Errors of the connection itself (a client cut by the request timeout, a reset), which no route
+  // can answer: Koa would print them with their stack to stderr.
+  app.on("error", (err: Error & { code?: string }, ctx?: { path?: string }) => {
+    deps.logger.debug({ code: err.code, message: err.message, path: ctx?.path }, "facade connection error");
+  });
   // Each contract answers its own errors in its own shape; this catches only what escapes them.
   app.use(async (ctx, next) => {
     try {

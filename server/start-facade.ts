@@ -47,7 +47,7 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
     () => serving,
     accessControl,
   );
-  const { server: http, port: httpPort } = await listenPort(facade.callback(), server.host, server.httpPort, tls);
+  const { server: http, port: httpPort } = await listenPort(facade.callback(), server.host, server.httpPort, tls, limits);
   logExposure(exposure, logger);
   logger.info(
     { host: server.host, httpPort, tls: tlsMode(tls), core: coreUrl, coreClientCert: clientCert !== undefined },

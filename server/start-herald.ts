@@ -16,7 +16,7 @@ import { createRegistryService } from "../core/registry/registry-service.js";
 import { Validator } from "../core/rpc/validate.js";
 import { withErrorMapping } from "../core/rpc/map-errors.js";
 import { startEventhos, type Eventhos } from "../core/eventhos/start-eventhos.js";
-import { createGrpcServer } from "../core/transport/grpc-server.js";
+import { capGrpcConnections, createGrpcServer } from "../core/transport/grpc-server.js";
 import { createConnectHandler } from "../core/transport/connect-handler.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
 import { stopHttp } from "../core/transport/http-server.js";
@@ -99,6 +99,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       logger,
       shutdownSignal: shutdown.signal,
       maxReceiveMessageLength: limits.maxMessageBytes,
+      maxConcurrentStreams: limits.grpcMaxConcurrentStreams,
       // Besides the services' files: the details their errors carry (google.rpc.ErrorInfo in google.rpc.Status).
       reflectionFiles: [file_google_rpc_error_details, file_google_rpc_status],
       ...(auth.enabled && config.auth.reflection === "keyed"
@@ -115,6 +116,9 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
         (err, port) => (err ? reject(err) : resolve(port)),
       ),
     );
+    if (limits.maxGrpcConnections > 0 && !capGrpcConnections(grpcServer, limits.maxGrpcConnections)) {
+      logger.warn("--max-grpc-connections not applied: this grpc-js version hides its listeners");
+    }
 
     let serving = true;
     // In-process clients of the very handlers the transports serve.
@@ -132,7 +136,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       readMaxBytes: limits.maxMessageBytes,
       fallback: facade.callback(),
     });
-    const { server: http, port: httpPort } = await listenPort(handler, server.host, server.httpPort, tls);
+    const { server: http, port: httpPort } = await listenPort(handler, server.host, server.httpPort, tls, limits);
 
     logExposure(exposure, logger);
     logger.info(
