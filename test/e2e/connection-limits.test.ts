@@ -1,41 +1,9 @@
 import { strict as assert } from "node:assert";
-import { once } from "node:events";
-import { connect, type Socket } from "node:net";
 import { startTestHerald, registerApp, type TestHerald } from "../support/herald.js";
 import { unary } from "../support/grpc-client.js";
 import { XmsStream } from "../support/xms-client.js";
 import { post } from "../support/http.js";
-
-/** A raw TCP connection to a port, with what the server wrote and when it closed. */
-class RawConnection {
-  readonly socket: Socket;
-  received = "";
-  readonly closed: Promise<number>;
-  private readonly opened = Date.now();
-  constructor(port: number) {
-    this.socket = connect(port, "127.0.0.1");
-    this.socket.setEncoding("latin1");
-    this.socket.on("data", (d: string) => {
-      this.received += d;
-    });
-    this.socket.on("error", () => undefined); // a reset is one way to be closed
-    this.closed = once(this.socket, "close").then(() => Date.now() - this.opened);
-  }
-  async ready(): Promise<this> {
-    await once(this.socket, "connect");
-    return this;
-  }
-  write(s: string): void {
-    this.socket.write(s);
-  }
-  /** Resolves with the first full response head, or fails if the connection closes first. */
-  async response(): Promise<string> {
-    while (!this.received.includes("\r\n\r\n")) {
-      await Promise.race([once(this.socket, "data"), this.closed.then(() => assert.fail(`closed; got ${JSON.stringify(this.received)}`))]);
-    }
-    return this.received;
-  }
-}
+import { RawConnection } from "../support/raw-connection.js";
 
 const healthz = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 
