@@ -74,7 +74,7 @@ export async function startEventhos(deps: {
     const stores = { clientStore, deliveryStore, queue };
     return {
       clients: withErrorMapping(createClientService({ registry, clients: clientStore, signer, validator, authorize })),
-      delivery: withErrorMapping(createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize })),
+      delivery: withErrorMapping(createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize, logger })),
       engine,
       clientOf,
       async close() {
