@@ -21,6 +21,8 @@ export function facadeFor(clientOf: ClientOf, config: HeraldConfig, logger: Logg
       delivery: clientOf(DeliveryService),
       adminRoutes: accessControl,
       successCode: config.eventhosFacade.successCode,
+      tokenAddressFailureBurst: config.eventhosFacade.tokenAddressFailureBurst,
+      tokenAddressFailureRefillMs: config.eventhosFacade.tokenAddressFailureRefillMs,
     },
     logger,
     limits: config.limits,

@@ -22,6 +22,8 @@ export const CODES = {
   NOT_FOUND: { code: 404001, message: "Not found" },
   METHOD_NOT_ALLOWED: { code: 405001, message: "Method not allowed" },
   RUNNING: { code: 409001, message: "Execution is queued or running" },
+  TOO_MANY_ATTEMPTS: { code: 429001, message: "Too many failed token requests, retry later" },
+  BUSY: { code: 503001, message: "Too many token requests at once, retry shortly" },
 } as const;
 
 export type Reply = { code: number; message: string };

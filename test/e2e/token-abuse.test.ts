@@ -1,0 +1,135 @@
+import { strict as assert } from "node:assert";
+import { request } from "node:http";
+import * as grpc from "@grpc/grpc-js";
+import { ConnectError } from "@connectrpc/connect";
+import { TokenGuard } from "../../core/eventhos/token-guard.js";
+import { reasonOf } from "../../core/rpc/errors.js";
+import { FailureLimiter } from "../../facade/eventhos/failure-limiter.js";
+import { startTestHerald, type TestHerald } from "../support/herald.js";
+import { ADMIN_TOKEN, EventhosApi, eventhosGrpc } from "../support/eventhos.js";
+import { rejection, unary } from "../support/grpc-client.js";
+
+describe("token request limits (pure)", () => {
+  it("TokenGuard: a client id out of failed attempts is refused until one refills; others are not", () => {
+    let now = 0;
+    const guard = new TokenGuard({ failureBurst: 3, failureRefillMs: 1000, hashConcurrency: 1, hashQueue: 1 }, () => now);
+    for (let i = 0; i < 3; i++) {
+      guard.check("a");
+      guard.failed("a");
+    }
+    const refused = () => {
+      try {
+        guard.check("a");
+        return undefined;
+      } catch (err) {
+        return reasonOf(err);
+      }
+    };
+    assert.equal(refused(), "TOO_MANY_ATTEMPTS");
+    guard.check("b");
+    now += 999;
+    assert.equal(refused(), "TOO_MANY_ATTEMPTS");
+    now += 1;
+    assert.equal(refused(), undefined, "one attempt back after refillMs");
+    guard.failed("a");
+    assert.equal(refused(), "TOO_MANY_ATTEMPTS");
+  });
+
+  it("TokenGuard: hashes run `hashConcurrency` at once, `hashQueue` wait, the next is BUSY at once", async () => {
+    const guard = new TokenGuard({ failureBurst: 3, failureRefillMs: 1000, hashConcurrency: 1, hashQueue: 1 });
+    let release!: () => void;
+    const order: string[] = [];
+    const first = guard.hash(() => new Promise<void>((r) => (release = r)).then(() => order.push("first")));
+    const second = guard.hash(async () => order.push("second"));
+    const third = guard.hash(async () => order.push("third"));
+    const err = await third.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConnectError);
+    assert.equal(reasonOf(err), "BUSY");
+    assert.equal(order.length, 0, "nothing ran past the slot");
+    release();
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ["first", "second"]);
+    await guard.hash(async () => order.push("again")); // the slot was given back
+  });
+
+  it("FailureLimiter: per key, burst then one per refill", () => {
+    let now = 0;
+    const limiter = new FailureLimiter(2, 500, () => now);
+    limiter.failed("1.2.3.4");
+    assert.ok(limiter.allowed("1.2.3.4"));
+    limiter.failed("1.2.3.4");
+    assert.ok(!limiter.allowed("1.2.3.4"));
+    assert.ok(limiter.allowed("5.6.7.8"));
+    now += 500;
+    assert.ok(limiter.allowed("1.2.3.4"));
+  });
+});
+
+/** POST /auth/token from a given local address (127.0.0.x are all this host). */
+function tokenFrom(port: number, localAddress: string, clientId: string, secret: string): Promise<{ status: number; json: any; retryAfter: string | undefined }> {
+  const body = new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, client_secret: secret }).toString();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path: "/auth/token", method: "POST", localAddress, agent: false, headers: { "content-type": "application/x-www-form-urlencoded" } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()), retryAfter: res.headers["retry-after"] }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("token requests under a wrong-secret flood", () => {
+  let h: TestHerald;
+  let api: EventhosApi;
+  let p: Awaited<ReturnType<EventhosApi["producer"]>>;
+  before(async () => {
+    h = await startTestHerald({
+      auth: { adminKey: ADMIN_TOKEN },
+      eventhos: { tokenSecret: "a-token-secret-of-the-test-suite-0123456789", tokenFailureBurst: 4, tokenFailureRefillMs: 60_000 },
+      eventhosFacade: { tokenAddressFailureBurst: 2, tokenAddressFailureRefillMs: 60_000 },
+    });
+    api = new EventhosApi(h.httpPort);
+    p = await api.producer("flood");
+  });
+  after(() => h.stop());
+
+  it("an address out of failed attempts gets 429001 with Retry-After, even with the right secret; another address is served", async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await tokenFrom(h.httpPort, "127.0.0.2", p.clientId, "wrong")).json.code, 400011);
+    const refused = await tokenFrom(h.httpPort, "127.0.0.2", p.clientId, p.secret);
+    assert.equal(refused.status, 429);
+    assert.deepEqual(refused.json, { code: 429001, message: "Too many failed token requests, retry later" });
+    assert.equal(refused.retryAfter, "60");
+    const other = await tokenFrom(h.httpPort, "127.0.0.3", p.clientId, p.secret);
+    assert.equal(other.json.code, 200000);
+  });
+
+  it("a client id out of failed attempts is refused by the core (gRPC RESOURCE_EXHAUSTED, HTTP 429001) without hashing; other ids are not", async () => {
+    const { clients, close } = eventhosGrpc(h.grpcPort);
+    try {
+      // 2 failures of this id already counted by the test above; 2 more spend the burst of 4.
+      for (let i = 0; i < 2; i++) {
+        const err = await rejection(unary(clients, "issueToken", { clientId: p.clientId, clientSecret: "wrong" }));
+        assert.equal(err.code, grpc.status.UNAUTHENTICATED);
+      }
+      const err = await rejection(unary(clients, "issueToken", { clientId: p.clientId, clientSecret: p.secret }));
+      assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal(err.metadata.get("herald-reason")[0], "TOO_MANY_ATTEMPTS");
+      const fromHttp = await tokenFrom(h.httpPort, "127.0.0.4", p.clientId, p.secret);
+      assert.equal(fromHttp.json.code, 429001);
+      const q = await api.producer("flood-other");
+      const ok = await unary(clients, "issueToken", { clientId: q.clientId, clientSecret: q.secret });
+      assert.ok(ok.accessToken);
+    } finally {
+      close();
+    }
+  });
+});
