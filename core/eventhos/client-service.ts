@@ -77,11 +77,16 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
       v.id("client_id", req.clientId);
       if (req.clientSecret.length > 1024) throw unauthenticated("wrong client secret");
       // Before any work: an id out of failed attempts costs nothing more.
-      tokenGuard.check(req.clientId);
-      const client = await clients.getClient(req.clientId);
-      // Same cost whether the client exists or not.
-      const ok = await tokenGuard.hash(() => verifySecret(req.clientSecret, client?.secretHash ?? DECOY_HASH));
-      if (!client || !ok) tokenGuard.failed(req.clientId);
+      tokenGuard.reserve(req.clientId);
+      let client: ClientRecord | undefined;
+      let ok = false;
+      try {
+        client = await clients.getClient(req.clientId);
+        // Same cost whether the client exists or not.
+        ok = await tokenGuard.hash(() => verifySecret(req.clientSecret, client?.secretHash ?? DECOY_HASH));
+      } finally {
+        if (client && ok) tokenGuard.refund(req.clientId);
+      }
       if (!client) throw clientNotFound(req.clientId);
       if (!ok) throw unauthenticated("wrong client secret");
       return { accessToken: await signer.sign(client.id, client.generation), expiresIn: signer.ttlSeconds };

@@ -43,7 +43,7 @@ export const defaultEventhosConfig: EventhosConfig = {
   tokenFailureRefillMs: 6_000,
   // libuv has 4 threads, shared with file and DNS work; a hash takes one for ~50 ms.
   tokenHashConcurrency: 2,
-  tokenHashQueue: 32,
+  tokenHashQueue: 8,
   callTimeoutMs: 10_000,
   retryLimit: 5,
   backoffBaseMs: 1_000,

@@ -19,7 +19,8 @@ const MAX_TRACKED = 100_000;
  * Protects token issuance from wrong-secret floods, which otherwise queue scrypt work on libuv's
  * four threads without bound (26 wrong secrets/s took a real token request from 0.3 to 5.7 s):
  * - failed attempts per client id are a token bucket: once spent, that id's requests are refused
- *   (RESOURCE_EXHAUSTED / TOO_MANY_ATTEMPTS) without hashing until it refills;
+ *   (RESOURCE_EXHAUSTED / TOO_MANY_ATTEMPTS) without hashing until it refills. An attempt reserves
+ *   a failure as it starts and gives it back if it succeeds, so attempts in flight count too;
  * - hashing is a semaphore with a bounded queue: past it, RESOURCE_EXHAUSTED / BUSY at once.
  */
 export class TokenGuard {
@@ -32,24 +33,27 @@ export class TokenGuard {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Throws TOO_MANY_ATTEMPTS when `clientId` has no failed attempt left. */
-  check(clientId: string): void {
-    const bucket = this.bucket(clientId);
-    if (bucket && bucket.tokens < 1) {
+  /** Reserves a failed attempt of `clientId`; throws TOO_MANY_ATTEMPTS when it has none left. */
+  reserve(clientId: string): void {
+    const bucket = this.bucket(clientId) ?? { tokens: this.limits.failureBurst, at: this.now() };
+    if (bucket.tokens < 1) {
       const retryMs = Math.ceil((1 - bucket.tokens) * this.limits.failureRefillMs);
       throw heraldError(Code.ResourceExhausted, "TOO_MANY_ATTEMPTS", `too many failed token requests for client "${clientId}"; retry in ${retryMs} ms`, {
         retry_after_ms: String(retryMs),
       });
     }
-  }
-
-  /** Counts a failed attempt of `clientId`. */
-  failed(clientId: string): void {
-    const bucket = this.bucket(clientId) ?? { tokens: this.limits.failureBurst, at: this.now() };
     bucket.tokens -= 1;
     this.failures.delete(clientId); // re-inserted last: the map's order is least recently failed first
     this.failures.set(clientId, bucket);
     if (this.failures.size > MAX_TRACKED) this.failures.delete(this.failures.keys().next().value!);
+  }
+
+  /** The attempt of `clientId` succeeded (or was not made): its reservation is given back. */
+  refund(clientId: string): void {
+    const bucket = this.bucket(clientId);
+    if (!bucket) return;
+    bucket.tokens += 1;
+    if (bucket.tokens >= this.limits.failureBurst) this.failures.delete(clientId);
   }
 
   /** Runs `hash` when a slot is free; BUSY at once when the queue is full. */

@@ -10,28 +10,28 @@ import { ADMIN_TOKEN, EventhosApi, eventhosGrpc } from "../support/eventhos.js";
 import { rejection, unary } from "../support/grpc-client.js";
 
 describe("token request limits (pure)", () => {
-  it("TokenGuard: a client id out of failed attempts is refused until one refills; others are not", () => {
+  it("TokenGuard: attempts reserve a failure, successes give it back; an id out of them is refused until one refills", () => {
     let now = 0;
     const guard = new TokenGuard({ failureBurst: 3, failureRefillMs: 1000, hashConcurrency: 1, hashQueue: 1 }, () => now);
-    for (let i = 0; i < 3; i++) {
-      guard.check("a");
-      guard.failed("a");
-    }
-    const refused = () => {
+    const refused = (id = "a") => {
       try {
-        guard.check("a");
+        guard.reserve(id);
         return undefined;
       } catch (err) {
         return reasonOf(err);
       }
     };
+    for (let i = 0; i < 5; i++) {
+      assert.equal(refused(), undefined);
+      guard.refund("a"); // successes cost nothing
+    }
+    for (let i = 0; i < 3; i++) assert.equal(refused(), undefined, "in flight or failed: counted");
     assert.equal(refused(), "TOO_MANY_ATTEMPTS");
-    guard.check("b");
+    assert.equal(refused("b"), undefined);
     now += 999;
     assert.equal(refused(), "TOO_MANY_ATTEMPTS");
     now += 1;
     assert.equal(refused(), undefined, "one attempt back after refillMs");
-    guard.failed("a");
     assert.equal(refused(), "TOO_MANY_ATTEMPTS");
   });
 
@@ -55,16 +55,18 @@ describe("token request limits (pure)", () => {
     await guard.hash(async () => order.push("again")); // the slot was given back
   });
 
-  it("FailureLimiter: per key, burst then one per refill", () => {
+  it("FailureLimiter: per key, attempts reserve, successes refund, burst then one per refill", () => {
     let now = 0;
     const limiter = new FailureLimiter(2, 500, () => now);
-    limiter.failed("1.2.3.4");
-    assert.ok(limiter.allowed("1.2.3.4"));
-    limiter.failed("1.2.3.4");
-    assert.ok(!limiter.allowed("1.2.3.4"));
-    assert.ok(limiter.allowed("5.6.7.8"));
+    assert.ok(limiter.reserve("1.2.3.4"));
+    limiter.refund("1.2.3.4");
+    assert.ok(limiter.reserve("1.2.3.4"));
+    assert.ok(limiter.reserve("1.2.3.4"));
+    assert.ok(!limiter.reserve("1.2.3.4"));
+    assert.ok(limiter.reserve("5.6.7.8"));
     now += 500;
-    assert.ok(limiter.allowed("1.2.3.4"));
+    assert.ok(limiter.reserve("1.2.3.4"));
+    assert.ok(!limiter.reserve("1.2.3.4"));
   });
 });
 
