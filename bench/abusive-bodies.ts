@@ -61,7 +61,10 @@ async function healthz(port: number, agent: Agent): Promise<number> {
   return performance.now() - t0;
 }
 
-async function measure(port: number, target: Target | undefined): Promise<{ p50: number; p99: number; probes: number; statuses: string; sent: number }> {
+async function measure(
+  port: number,
+  target: Target | undefined,
+): Promise<{ p50: number; p99: number; probes: number; statuses: string; sent: number }> {
   let stop = false;
   const statuses = new Map<string, number>();
   const loops = target
@@ -116,7 +119,15 @@ async function main(): Promise<void> {
       const port = herald.ready["httpPort"] as number;
       for (const target of [undefined, ...targets]) {
         const r = await measure(port, target);
-        rows.push([label, target?.name ?? "idle (no senders)", fmt(r.p50, 1), fmt(r.p99, 1), r.probes, fmt(r.sent / seconds, 1), r.statuses]);
+        rows.push([
+          label,
+          target?.name ?? "idle (no senders)",
+          fmt(r.p50, 1),
+          fmt(r.p99, 1),
+          r.probes,
+          fmt(r.sent / seconds, 1),
+          r.statuses,
+        ]);
       }
     } finally {
       await herald.stop();

@@ -14,10 +14,26 @@ const ADMIN = "bench-admin-token-0123456789";
 const CLIENT = "shop-app";
 const SECRET = "s3cret-of-the-bench";
 
-function post(port: number, path: string, body: string, type: string, headers: Record<string, string>, agent: Agent | false, localAddress?: string): Promise<number> {
+function post(
+  port: number,
+  path: string,
+  body: string,
+  type: string,
+  headers: Record<string, string>,
+  agent: Agent | false,
+  localAddress?: string,
+): Promise<number> {
   return new Promise((done) => {
     const req = request(
-      { host: "127.0.0.1", port, path, method: "POST", agent, ...(localAddress ? { localAddress } : {}), headers: { "content-type": type, ...headers } },
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "POST",
+        agent,
+        ...(localAddress ? { localAddress } : {}),
+        headers: { "content-type": type, ...headers },
+      },
       (res) => {
         res.resume();
         res.on("end", () => done(res.statusCode ?? 0));
@@ -74,7 +90,11 @@ async function measure(port: number, attack: "none" | "same id" | "random ids") 
 
 async function startAt(dir: string): Promise<Proc> {
   const main = relative(root, resolve(dir, "dist/server/main.js"));
-  return startNode(main, ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1"], { LOG_LEVEL: "", REDIS_URL: "", HERALD_ADMIN_KEY: ADMIN });
+  return startNode(main, ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1"], {
+    LOG_LEVEL: "",
+    REDIS_URL: "",
+    HERALD_ADMIN_KEY: ADMIN,
+  });
 }
 
 async function setUp(port: number): Promise<void> {

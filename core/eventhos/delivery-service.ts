@@ -52,7 +52,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
   function readable(r: ReceivedEvent): ReceivedEvent {
     if (r.body) {
       const fixed = makeJsonable(r.body);
-      if (fixed.length > 0) logger.warn({ received: r.id, fixed }, "stored received event body was not valid JSON; shown with null / U+FFFD in its place");
+      if (fixed.length > 0)
+        logger.warn({ received: r.id, fixed }, "stored received event body was not valid JSON; shown with null / U+FFFD in its place");
     }
     return r;
   }

@@ -74,7 +74,8 @@ export async function startEventhos(deps: {
     engine.start();
     const stores = { clientStore, deliveryStore, queue };
     return {
-      clients: withErrorMapping(createClientService({
+      clients: withErrorMapping(
+        createClientService({
           registry,
           clients: clientStore,
           signer,
@@ -86,7 +87,8 @@ export async function startEventhos(deps: {
             hashConcurrency: config.tokenHashConcurrency,
             hashQueue: config.tokenHashQueue,
           }),
-        }),),
+        }),
+      ),
       delivery: withErrorMapping(createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize, logger })),
       engine,
       clientOf,

@@ -38,9 +38,14 @@ export class TokenGuard {
     const bucket = this.bucket(clientId) ?? { tokens: this.limits.failureBurst, at: this.now() };
     if (bucket.tokens < 1) {
       const retryMs = Math.ceil((1 - bucket.tokens) * this.limits.failureRefillMs);
-      throw heraldError(Code.ResourceExhausted, "TOO_MANY_ATTEMPTS", `too many failed token requests for client "${clientId}"; retry in ${retryMs} ms`, {
-        retry_after_ms: String(retryMs),
-      });
+      throw heraldError(
+        Code.ResourceExhausted,
+        "TOO_MANY_ATTEMPTS",
+        `too many failed token requests for client "${clientId}"; retry in ${retryMs} ms`,
+        {
+          retry_after_ms: String(retryMs),
+        },
+      );
     }
     bucket.tokens -= 1;
     this.failures.delete(clientId); // re-inserted last: the map's order is least recently failed first
@@ -70,7 +75,8 @@ export class TokenGuard {
       return await hash();
     } finally {
       const next = this.waiting.shift();
-      if (next) next(); // the slot passes straight to the next waiter
+      if (next)
+        next(); // the slot passes straight to the next waiter
       else this.running--;
     }
   }

@@ -13,7 +13,10 @@ export function decodeEvent(message: Uint8Array, logger: Logger): Event {
   if (event.payload) {
     const fixed = makeJsonable(event.payload);
     if (fixed.length > 0) {
-      logger.warn({ app: event.appId, msgId: event.msgId, offset: String(event.offset), fixed }, "stored event payload was not valid JSON; sent with null / U+FFFD in its place");
+      logger.warn(
+        { app: event.appId, msgId: event.msgId, offset: String(event.offset), fixed },
+        "stored event payload was not valid JSON; sent with null / U+FFFD in its place",
+      );
     }
   }
   return event;

@@ -1,7 +1,7 @@
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import { decodeEvent } from "./decode-event.js";
 import { create } from "@bufbuild/protobuf";
-import { type Event } from "../gen/herald/v1/event_pb.js";
+import type { Event } from "../gen/herald/v1/event_pb.js";
 import { WatchEventsResponseSchema, type WatchEventsResponse } from "../gen/herald/v1/hub_pb.js";
 import { HandlerChangeSchema } from "../gen/herald/v1/handler_pb.js";
 import type { Bus } from "../bus/bus.js";

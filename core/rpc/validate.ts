@@ -136,4 +136,3 @@ export class Validator {
     this.short("resource_id", r.resourceId);
   }
 }
-

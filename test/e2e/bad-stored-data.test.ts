@@ -86,7 +86,10 @@ describe("bad input never poisons stored data", () => {
       assert.match(body.message, /payload holds/);
     }
     const err = await rejection(
-      unary(h.clients.hub, "sendEvent", { eventId: "1", payload: { structValue: { fields: { n: { numberValue: Number.NEGATIVE_INFINITY } } } } }),
+      unary(h.clients.hub, "sendEvent", {
+        eventId: "1",
+        payload: { structValue: { fields: { n: { numberValue: Number.NEGATIVE_INFINITY } } } },
+      }),
     );
     assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
   });

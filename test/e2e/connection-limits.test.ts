@@ -62,7 +62,11 @@ describe("HTTP port: request timeouts and connection cap", () => {
   it("keeps an XMS event stream open past the request timeout, while a slow sender beside it is cut", async () => {
     await registerApp(h, "long");
     const base = `http://127.0.0.1:${h.httpPort}`;
-    const created = await post(`${base}/eventhandlers?appid=long`, '<web_service version="1.0"><eventhandler><eventsubscribe/></eventhandler></web_service>', "application/xml");
+    const created = await post(
+      `${base}/eventhandlers?appid=long`,
+      '<web_service version="1.0"><eventhandler><eventsubscribe/></eventhandler></web_service>',
+      "application/xml",
+    );
     assert.equal(created.status, 201, created.body);
     const id = /identifier="([^"]+)"/.exec(created.body)![1]!;
     const stream = await XmsStream.open(`${base}/default/eventhandlers/${id}?appid=long`);
@@ -72,7 +76,13 @@ describe("HTTP port: request timeouts and connection cap", () => {
       const slow = await dial().ready();
       slow.write("PUT /eventhandlers/x?appid=long HTTP/1.1\r\nHost: t\r\nContent-Type: application/xml\r\nContent-Length: 500\r\n\r\n<web");
       await slow.closed;
-      await unary(h.clients.hub, "sendEvent", { appId: "long", eventId: "long-e", type: "ringing", resourceType: "call", resourceId: "c1" });
+      await unary(h.clients.hub, "sendEvent", {
+        appId: "long",
+        eventId: "long-e",
+        type: "ringing",
+        resourceType: "call",
+        resourceId: "c1",
+      });
       await stream.received(1);
       assert.equal(stream.realEvents[0]?.type, "ringing");
     } finally {

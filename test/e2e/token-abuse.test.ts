@@ -71,16 +71,33 @@ describe("token request limits (pure)", () => {
 });
 
 /** POST /auth/token from a given local address (127.0.0.x are all this host). */
-function tokenFrom(port: number, localAddress: string, clientId: string, secret: string): Promise<{ status: number; json: any; retryAfter: string | undefined }> {
+function tokenFrom(
+  port: number,
+  localAddress: string,
+  clientId: string,
+  secret: string,
+): Promise<{ status: number; json: any; retryAfter: string | undefined }> {
   const body = new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, client_secret: secret }).toString();
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: "127.0.0.1", port, path: "/auth/token", method: "POST", localAddress, agent: false, headers: { "content-type": "application/x-www-form-urlencoded" } },
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/auth/token",
+        method: "POST",
+        localAddress,
+        agent: false,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()), retryAfter: res.headers["retry-after"] }),
+          resolve({
+            status: res.statusCode ?? 0,
+            json: JSON.parse(Buffer.concat(chunks).toString()),
+            retryAfter: res.headers["retry-after"],
+          }),
         );
       },
     );

@@ -74,7 +74,13 @@ describe("body pre-scans (pure)", () => {
  * Sends the headers of a 1 MB body and only its first bytes: the answer must come before the rest
  * is sent, so the limit was applied while reading, not after.
  */
-async function refusedEarly(port: number, path: string, type: string, start: string, headers = ""): Promise<{ status: number; body: string }> {
+async function refusedEarly(
+  port: number,
+  path: string,
+  type: string,
+  start: string,
+  headers = "",
+): Promise<{ status: number; body: string }> {
   const c = new RawConnection(port);
   try {
     await c.ready();
@@ -134,7 +140,13 @@ describe("facade bodies are refused while they are read", () => {
   });
 
   it("eventhos JSON nested too deep: 400001", async () => {
-    const r = await refusedEarly(h.httpPort, `/event/send?event-identifier=${eventId}`, "application/json", "[".repeat(40), `access-key: ${token}\r\n`);
+    const r = await refusedEarly(
+      h.httpPort,
+      `/event/send?event-identifier=${eventId}`,
+      "application/json",
+      "[".repeat(40),
+      `access-key: ${token}\r\n`,
+    );
     assert.equal(r.status, 400);
     assert.deepEqual(JSON.parse(r.body), { code: 400001, message: "Body is not valid json" });
   });
@@ -149,7 +161,9 @@ describe("facade bodies are refused while they are read", () => {
   });
 
   it("Kony JSON: a number out of range is 400", async () => {
-    const r = await api.call("POST", "/kpns/service/eventpushmessage", '{"event":{"eventid":1e400}}', { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const r = await api.call("POST", "/kpns/service/eventpushmessage", '{"event":{"eventid":1e400}}', {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+    });
     assert.equal(r.status, 400);
   });
 });
