@@ -80,12 +80,14 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
       tokenGuard.reserve(req.clientId);
       let client: ClientRecord | undefined;
       let ok = false;
+      let wrong = false; // only a wrong id or secret keeps the reservation: not BUSY, not a store failure
       try {
         client = await clients.getClient(req.clientId);
         // Same cost whether the client exists or not.
         ok = await tokenGuard.hash(() => verifySecret(req.clientSecret, client?.secretHash ?? DECOY_HASH));
+        wrong = !client || !ok;
       } finally {
-        if (client && ok) tokenGuard.refund(req.clientId);
+        if (!wrong) tokenGuard.refund(req.clientId);
       }
       if (!client) throw clientNotFound(req.clientId);
       if (!ok) throw unauthenticated("wrong client secret");

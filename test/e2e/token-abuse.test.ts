@@ -152,3 +152,38 @@ describe("token requests under a wrong-secret flood", () => {
     }
   });
 });
+
+describe("token requests refused as busy", () => {
+  let h: TestHerald;
+  before(async () => {
+    h = await startTestHerald({
+      auth: { adminKey: ADMIN_TOKEN },
+      eventhos: { tokenSecret: "a-token-secret-of-the-test-suite-0123456789", tokenFailureBurst: 2, tokenHashConcurrency: 1, tokenHashQueue: 0 },
+    });
+  });
+  after(() => h.stop());
+
+  it("BUSY past the hash queue, at once; a busy answer does not spend the client's failed attempts", async () => {
+    const api = new EventhosApi(h.httpPort);
+    const p = await api.producer("busy");
+    const { clients, close } = eventhosGrpc(h.grpcPort);
+    try {
+      // Sent together: one hashes, the others find no slot and no queue.
+      const outcomes = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          unary(clients, "issueToken", { clientId: p.clientId, clientSecret: p.secret }).then(
+            () => "ok",
+            (err: grpc.ServiceError) => `${err.code}:${err.metadata.get("herald-reason")[0]}`,
+          ),
+        ),
+      );
+      const busy = outcomes.filter((o) => o === `${grpc.status.RESOURCE_EXHAUSTED}:BUSY`).length;
+      assert.ok(busy >= 2, `busy answers: ${outcomes.join(" ")}`);
+      assert.equal(busy + outcomes.filter((o) => o === "ok").length, outcomes.length, outcomes.join(" "));
+      const again = await unary(clients, "issueToken", { clientId: p.clientId, clientSecret: p.secret });
+      assert.ok(again.accessToken, "the burst of 2 was not spent by the busy answers");
+    } finally {
+      close();
+    }
+  });
+});
