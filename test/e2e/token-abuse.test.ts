@@ -158,7 +158,12 @@ describe("token requests refused as busy", () => {
   before(async () => {
     h = await startTestHerald({
       auth: { adminKey: ADMIN_TOKEN },
-      eventhos: { tokenSecret: "a-token-secret-of-the-test-suite-0123456789", tokenFailureBurst: 2, tokenHashConcurrency: 1, tokenHashQueue: 0 },
+      eventhos: {
+        tokenSecret: "a-token-secret-of-the-test-suite-0123456789",
+        tokenFailureBurst: 2,
+        tokenHashConcurrency: 1,
+        tokenHashQueue: 0,
+      },
     });
   });
   after(() => h.stop());
