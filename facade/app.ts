@@ -37,6 +37,11 @@ export interface FacadeDeps {
 export function createFacade(deps: FacadeDeps): Koa {
   const app = new Koa();
   if (deps.metrics) app.use(requestMetrics(deps.metrics));
+  // Errors of the connection itself (a client cut by the request timeout, a reset), which no route
+  // can answer: Koa would print them with their stack to stderr.
+  app.on("error", (err: Error & { code?: string }, ctx?: { path?: string }) => {
+    deps.logger.debug({ code: err.code, message: err.message, path: ctx?.path }, "facade connection error");
+  });
   // Each contract answers its own errors in its own shape; this catches only what escapes them.
   app.use(async (ctx, next) => {
     try {

@@ -59,3 +59,30 @@ export function checkDepth(value: unknown, maxDepth: number): void {
     for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
   }
 }
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Fails when a parsed JSON body nests deeper than `maxDepth`, holds a number JSON cannot carry
+ * (JSON.parse reads 1e400 as Infinity) or a string or key with a lone surrogate ("\ud800"): kept,
+ * either would make every later reader of the stored value fail. Iterative, so any depth is safe.
+ */
+export function checkJsonValue(value: unknown, maxDepth: number): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === "number") {
+      if (!Number.isFinite(v)) throw new FormatError("a number out of range (JSON numbers must be finite)");
+    } else if (typeof v === "string") {
+      if (LONE_SURROGATE.test(v)) throw new FormatError("a string with a lone surrogate (\\ud800–\\udfff without its pair)");
+    } else if (typeof v === "object" && v !== null) {
+      if (depth > maxDepth) throw new FormatError(`body nested deeper than ${maxDepth} levels`);
+      if (Array.isArray(v)) for (const child of v) stack.push([child, depth + 1]);
+      else
+        for (const [key, child] of Object.entries(v)) {
+          if (LONE_SURROGATE.test(key)) throw new FormatError("a key with a lone surrogate (\\ud800–\\udfff without its pair)");
+          stack.push([child, depth + 1]);
+        }
+    }
+  }
+}

@@ -29,6 +29,8 @@ export function facadeFor(
       delivery: clientOf(DeliveryService),
       adminRoutes: accessControl,
       successCode: config.eventhosFacade.successCode,
+      tokenAddressFailureBurst: config.eventhosFacade.tokenAddressFailureBurst,
+      tokenAddressFailureRefillMs: config.eventhosFacade.tokenAddressFailureRefillMs,
     },
     logger,
     limits: config.limits,

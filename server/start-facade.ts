@@ -54,9 +54,15 @@ export async function startFacadeServer(input: HeraldConfigInput & { server: { c
     metrics,
   );
   const scrape = metricsListener(metrics, coreKeyCheck(config.auth.coreKey));
-  const { server: http, port: httpPort } = await listenPort(withMetricsRoute(scrape, facade.callback()), server.host, server.httpPort, tls);
+  const { server: http, port: httpPort } = await listenPort(
+    withMetricsRoute(scrape, facade.callback()),
+    server.host,
+    server.httpPort,
+    tls,
+    limits,
+  );
   const metricsServer =
-    config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls);
+    config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls, limits);
   logExposure(exposure, logger);
   logger.info(
     {

@@ -17,7 +17,7 @@ import { Validator } from "../core/rpc/validate.js";
 import { withErrorMapping } from "../core/rpc/map-errors.js";
 import { heraldError } from "../core/rpc/errors.js";
 import { startEventhos, type Eventhos } from "../core/eventhos/start-eventhos.js";
-import { createGrpcServer } from "../core/transport/grpc-server.js";
+import { capGrpcConnections, createGrpcServer } from "../core/transport/grpc-server.js";
 import { createConnectHandler } from "../core/transport/connect-handler.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
 import { stopHttp } from "../core/transport/http-server.js";
@@ -130,6 +130,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       shutdownSignal: shutdown.signal,
       maxReceiveMessageLength: limits.maxMessageBytes,
       malformedRequest: (_method, message) => heraldError(Code.InvalidArgument, "MALFORMED_REQUEST", message),
+      maxConcurrentStreams: limits.grpcMaxConcurrentStreams,
       // Besides the services' files: the details their errors carry (google.rpc.ErrorInfo in google.rpc.Status).
       reflectionFiles: [file_google_rpc_error_details, file_google_rpc_status],
       ...(auth.enabled && config.auth.reflection === "keyed"
@@ -146,6 +147,9 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
         (err, port) => (err ? reject(err) : resolve(port)),
       ),
     );
+    if (limits.maxGrpcConnections > 0 && !capGrpcConnections(grpcServer, limits.maxGrpcConnections)) {
+      logger.warn("--max-grpc-connections not applied: this grpc-js version hides its listeners");
+    }
 
     let serving = true;
     // In-process clients of the very handlers the transports serve.
@@ -166,9 +170,9 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     });
     const scrape = metricsListener(metrics, scrapeCheckOf(auth));
     const served = withMetricsRoute(scrape, server.console ? withConsoleRoute(handler) : handler);
-    const { server: http, port: httpPort } = await listenPort(served, server.host, server.httpPort, tls);
+    const { server: http, port: httpPort } = await listenPort(served, server.host, server.httpPort, tls, limits);
     const metricsServer =
-      config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls);
+      config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls, limits);
 
     logExposure(exposure, logger);
     logger.info(

@@ -3,7 +3,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Server as HttpsServer, ServerOptions as HttpsOptions } from "node:https";
 import * as grpc from "@grpc/grpc-js";
-import { listenHttp, listenHttps, type HttpServer } from "../core/transport/http-server.js";
+import { listenHttp, listenHttps, type HttpServer, type HttpServerLimits } from "../core/transport/http-server.js";
 import { unreadable } from "./file-error.js";
 import type { Logger } from "../core/logger.js";
 
@@ -137,9 +137,10 @@ export async function listenPort(
   host: string,
   port: number,
   tls: ServerTls | undefined,
+  limits: HttpServerLimits,
 ): Promise<{ server: HttpServer; port: number }> {
-  if (!tls) return listenHttp(handler, host, port);
-  const listening = await listenHttps(handler, host, port, tls.httpsOptions());
+  if (!tls) return listenHttp(handler, host, port, limits);
+  const listening = await listenHttps(handler, host, port, tls.httpsOptions(), limits);
   tls.watch(listening.server);
   return listening;
 }

@@ -7,6 +7,7 @@ import { appNotFound, found, heraldError, invalidArgument } from "../rpc/errors.
 import { clientNotFound, unauthenticated, type Authorize } from "./authorize.js";
 import type { Validator } from "../rpc/validate.js";
 import { DECOY_HASH, hashSecret, newKey, verifySecret, type TokenSigner } from "./token-signer.js";
+import type { TokenGuard } from "./token-guard.js";
 
 export interface ClientServiceDeps {
   registry: RegistryStore;
@@ -15,6 +16,8 @@ export interface ClientServiceDeps {
   validator: Validator;
   /** The access-key check (createAuthorizer), shared with DeliveryService.ReceiveEvent. */
   authorize: Authorize;
+  /** Failed attempts per client and concurrent hashing of IssueToken. */
+  tokenGuard: TokenGuard;
 }
 
 function toClient(r: ClientRecord): Client {
@@ -29,7 +32,7 @@ function toClient(r: ClientRecord): Client {
 
 /** Clients, their tokens and keys, and the check of an access key (eventhos /event/send). */
 export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof ClientService> {
-  const { registry, clients, signer, validator: v, authorize } = deps;
+  const { registry, clients, signer, validator: v, authorize, tokenGuard } = deps;
 
   async function existing(id: string): Promise<ClientRecord> {
     return found(await clients.getClient(v.id("client_id", id)), "CLIENT_NOT_FOUND", "client", id);
@@ -73,9 +76,19 @@ export function createClientService(deps: ClientServiceDeps): ServiceImpl<typeof
     async issueToken(req) {
       v.id("client_id", req.clientId);
       if (req.clientSecret.length > 1024) throw unauthenticated("wrong client secret");
-      const client = await clients.getClient(req.clientId);
-      // Same cost whether the client exists or not.
-      const ok = await verifySecret(req.clientSecret, client?.secretHash ?? DECOY_HASH);
+      // Before any work: an id out of failed attempts costs nothing more.
+      tokenGuard.reserve(req.clientId);
+      let client: ClientRecord | undefined;
+      let ok = false;
+      let wrong = false; // only a wrong id or secret keeps the reservation: not BUSY, not a store failure
+      try {
+        client = await clients.getClient(req.clientId);
+        // Same cost whether the client exists or not.
+        ok = await tokenGuard.hash(() => verifySecret(req.clientSecret, client?.secretHash ?? DECOY_HASH));
+        wrong = !client || !ok;
+      } finally {
+        if (!wrong) tokenGuard.refund(req.clientId);
+      }
       if (!client) throw clientNotFound(req.clientId);
       if (!ok) throw unauthenticated("wrong client secret");
       return { accessToken: await signer.sign(client.id, client.generation), expiresIn: signer.ttlSeconds };

@@ -10,6 +10,7 @@ import {
   ReceivedEventSchema,
   ReceivedState,
   type Execution,
+  type ReceivedEvent,
 } from "../gen/herald/v1/eventhos_pb.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import type { DeliveryStore } from "./delivery-store.js";
@@ -19,6 +20,8 @@ import type { Validator } from "../rpc/validate.js";
 import type { Authorize } from "./authorize.js";
 import { principalOf } from "../auth/principal.js";
 import { redactAction, REDACTED, isSecretHeader } from "./secret-headers.js";
+import { makeJsonable } from "../rpc/jsonable-value.js";
+import type { Logger } from "../logger.js";
 
 export interface DeliveryServiceDeps {
   registry: RegistryStore;
@@ -27,6 +30,7 @@ export interface DeliveryServiceDeps {
   validator: Validator;
   /** The access-key check of ClientService.Authorize (createAuthorizer). */
   authorize: Authorize;
+  logger: Logger;
 }
 
 export const ACTION_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
@@ -38,7 +42,21 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$/;
 
 /** Actions, contracts, receiving events into the delivery queue, and the execution log. */
 export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<typeof DeliveryService> {
-  const { registry, delivery, queue, validator: v, authorize } = deps;
+  const { registry, delivery, queue, validator: v, authorize, logger } = deps;
+
+  /**
+   * A received event as it may be written as JSON: a body stored before non-finite numbers and
+   * lone surrogates were refused is repaired (null, U+FFFD), so that one old record cannot fail
+   * the whole log for as long as it is kept.
+   */
+  function readable(r: ReceivedEvent): ReceivedEvent {
+    if (r.body) {
+      const fixed = makeJsonable(r.body);
+      if (fixed.length > 0)
+        logger.warn({ received: r.id, fixed }, "stored received event body was not valid JSON; shown with null / U+FFFD in its place");
+    }
+    return r;
+  }
 
   async function execution(id: string): Promise<Execution> {
     return found(await delivery.getExecution(v.id("id", id)), "EXECUTION_NOT_FOUND", "execution", id);
@@ -193,13 +211,13 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
         state: req.state,
         limit,
       });
-      return { receivedEvents };
+      return { receivedEvents: receivedEvents.map(readable) };
     },
     async getReceivedEvent(req, ctx) {
       const receivedEvent = await delivery.getReceived(v.id("id", req.id));
       if (!receivedEvent || !owns(ctx, receivedEvent.clientId)) throw notFound("RECEIVED_NOT_FOUND", "received event", req.id);
       const executions = await Promise.all(receivedEvent.executionIds.map((id) => delivery.getExecution(id)));
-      return { receivedEvent, executions: executions.filter((e): e is Execution => e !== undefined) };
+      return { receivedEvent: readable(receivedEvent), executions: executions.filter((e): e is Execution => e !== undefined) };
     },
     async getExecution(req, ctx) {
       return { execution: await ownExecution(req.id, ctx) };

@@ -4,6 +4,14 @@ export interface EventhosConfig {
   tokenSecret: string | undefined;
   /** Lifetime of a client token from /auth/token (seconds). */
   tokenTtlSeconds: number;
+  /** Failed token requests one client id may make in a burst (then refused until some refill). */
+  tokenFailureBurst: number;
+  /** Time for one more failed token request of a client id to be allowed (ms). */
+  tokenFailureRefillMs: number;
+  /** Client secrets hashed (scrypt) at once, per instance. */
+  tokenHashConcurrency: number;
+  /** Token requests waiting for a hash; past it they are refused as busy at once. */
+  tokenHashQueue: number;
 
   /** A contract's HTTP call not finished within this time fails (ms). */
   callTimeoutMs: number;
@@ -31,6 +39,11 @@ export interface EventhosConfig {
 export const defaultEventhosConfig: EventhosConfig = {
   tokenSecret: undefined,
   tokenTtlSeconds: 3600,
+  tokenFailureBurst: 10,
+  tokenFailureRefillMs: 6_000,
+  // libuv has 4 threads, shared with file and DNS work; a hash takes one for ~50 ms.
+  tokenHashConcurrency: 2,
+  tokenHashQueue: 8,
   callTimeoutMs: 10_000,
   retryLimit: 5,
   backoffBaseMs: 1_000,

@@ -52,6 +52,18 @@ export class RedisDeliveryStore implements DeliveryStore {
     return b ? fromBinary(schema, b) : undefined;
   }
 
+  /** As read, but a record that does not decode is reported and read as absent: one bad record never fails a whole list. */
+  private async readOrSkip<D extends DescMessage>(schema: D, key: string): Promise<MessageShape<D> | undefined> {
+    const b = await this.redis.getBuffer(key);
+    if (!b) return undefined;
+    try {
+      return fromBinary(schema, b);
+    } catch (err) {
+      this.options.logger.warn({ key, err: String(err) }, "skipping a stored record that cannot be read");
+      return undefined;
+    }
+  }
+
   private async readAll<D extends DescMessage>(schema: D, set: string, prefix: string): Promise<Array<MessageShape<D>>> {
     const ids = (await this.redis.smembers(set)).sort();
     const all: Array<MessageShape<D> | undefined> = await Promise.all(ids.map((id) => this.read(schema, `${prefix}${id}`)));
@@ -142,7 +154,7 @@ export class RedisDeliveryStore implements DeliveryStore {
       // Pages of ids, newest first; a state or client filter may skip many, so read on until enough.
       for (let offset = 0; out.length < filter.limit; offset += page) {
         const ids = await this.redis.zrevrangebyscore(index, max, min, "LIMIT", offset, page);
-        const events = await Promise.all(ids.map((id) => this.read(ReceivedEventSchema, this.k.received(id))));
+        const events = await Promise.all(ids.map((id) => this.readOrSkip(ReceivedEventSchema, this.k.received(id))));
         for (const r of events) {
           if (!r || (filter.state !== ReceivedState.UNSPECIFIED && r.state !== filter.state)) continue;
           if (filter.clientId !== undefined && r.clientId !== filter.clientId) continue;

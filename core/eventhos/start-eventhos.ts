@@ -20,6 +20,7 @@ import { MemoryDeliveryStore } from "./memory-delivery-store.js";
 import { RedisDeliveryStore } from "./redis-delivery-store.js";
 import { DeliveryEngine } from "./delivery-engine.js";
 import { TokenSigner } from "./token-signer.js";
+import { TokenGuard } from "./token-guard.js";
 import { createAuthorizer, type ClientOf } from "./authorize.js";
 import { createClientService } from "./client-service.js";
 import { createDeliveryService } from "./delivery-service.js";
@@ -77,12 +78,24 @@ export async function startEventhos(deps: {
     const stores = { clientStore, deliveryStore, queue };
     return {
       clients: withErrorMapping(
-        createClientService({ registry, clients: clientStore, signer, validator, authorize }),
+        createClientService({
+          registry,
+          clients: clientStore,
+          signer,
+          validator,
+          authorize,
+          tokenGuard: new TokenGuard({
+            failureBurst: config.tokenFailureBurst,
+            failureRefillMs: config.tokenFailureRefillMs,
+            hashConcurrency: config.tokenHashConcurrency,
+            hashQueue: config.tokenHashQueue,
+          }),
+        }),
         logger,
         "herald.v1.ClientService",
       ),
       delivery: withErrorMapping(
-        createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize }),
+        createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize, logger }),
         logger,
         "herald.v1.DeliveryService",
       ),

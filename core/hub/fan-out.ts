@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
-import { create, fromBinary } from "@bufbuild/protobuf";
-import { EventKind, EventSchema, type Event } from "../gen/herald/v1/event_pb.js";
+import { decodeEvent } from "./decode-event.js";
+import { create } from "@bufbuild/protobuf";
+import { EventKind, type Event } from "../gen/herald/v1/event_pb.js";
 import type { HandlerChange } from "../gen/herald/v1/handler_pb.js";
 import { WatchEventsResponseSchema, type WatchEventsResponse } from "../gen/herald/v1/hub_pb.js";
 import type { Bus } from "../bus/bus.js";
@@ -208,7 +209,7 @@ class AppChannel {
       this.pending.push(message);
       return;
     }
-    const event = fromBinary(EventSchema, message);
+    const event = decodeEvent(message, this.options.logger);
     if (this.last !== undefined && event.offset > this.last + 1n) {
       this.stats.gapFills++;
       this.pending = [message];
@@ -232,7 +233,7 @@ class AppChannel {
       for (;;) {
         const page = await this.bus.history(this.appId, this.last ?? 0n, this.options.historyPage);
         this.stats.filledEvents += page.messages.length;
-        for (const message of page.messages) this.dispatch(fromBinary(EventSchema, message), message);
+        for (const message of page.messages) this.dispatch(decodeEvent(message, this.options.logger), message);
         if (page.messages.length === this.options.historyPage) continue;
         const pending = this.pending ?? [];
         this.pending = undefined;

@@ -1,6 +1,7 @@
 import { Code, type HandlerContext } from "@connectrpc/connect";
-import { create, fromBinary } from "@bufbuild/protobuf";
-import { EventSchema, type Event } from "../gen/herald/v1/event_pb.js";
+import { decodeEvent } from "./decode-event.js";
+import { create } from "@bufbuild/protobuf";
+import type { Event } from "../gen/herald/v1/event_pb.js";
 import { WatchEventsResponseSchema, type WatchEventsResponse } from "../gen/herald/v1/hub_pb.js";
 import { HandlerChangeSchema } from "../gen/herald/v1/handler_pb.js";
 import type { Bus } from "../bus/bus.js";
@@ -183,7 +184,7 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
         fanOut.stats.replays++;
       }
       for (const message of page.messages) {
-        const event = fromBinary(EventSchema, message);
+        const event = decodeEvent(message, deps.logger);
         cursor = event.offset;
         yield event;
       }

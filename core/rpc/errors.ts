@@ -46,7 +46,9 @@ export type Reason =
   | "CONTRACT_NOT_FOUND"
   | "RECEIVED_NOT_FOUND"
   | "EXECUTION_NOT_FOUND"
-  | "EXECUTION_RUNNING";
+  | "EXECUTION_RUNNING"
+  | "TOO_MANY_ATTEMPTS"
+  | "BUSY";
 
 /**
  * A ConnectError with a reason, carried both as a google.rpc.ErrorInfo detail and as a plain

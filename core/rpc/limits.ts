@@ -20,6 +20,21 @@ export interface Limits {
   maxBodyBytes: number;
   /** Deepest nesting of a facade request body (JSON objects/arrays, XML elements). */
   maxBodyDepth: number;
+  /** Most elements of a facade XML body (a flat megabyte of `<a/>` costs half a second to parse). */
+  maxBodyElements: number;
+  /**
+   * HTTP port: most time to receive a whole request, headers and body (ms). A client trickling its
+   * body is cut; a response may last longer (XMS event streams, Connect streams).
+   */
+  httpRequestTimeoutMs: number;
+  /** HTTP port: most time to receive a request's headers (ms; at most httpRequestTimeoutMs). */
+  httpHeadersTimeoutMs: number;
+  /** HTTP port: most open connections; past it a new one is closed at once (0: no limit). */
+  maxHttpConnections: number;
+  /** gRPC port: most open connections; past it a new one is closed at once (0: no limit). */
+  maxGrpcConnections: number;
+  /** gRPC port: most calls open at once on one connection (0: no limit). */
+  grpcMaxConcurrentStreams: number;
   /** Most event handlers (XMS) one app id may hold. */
   maxHandlersPerApp: number;
   /** Most subscriptions one event handler may hold. */
@@ -43,6 +58,14 @@ export const defaultLimits: Limits = {
   maxPayloadBytes: 256 * 1024,
   maxBodyBytes: 1024 * 1024,
   maxBodyDepth: 32,
+  // Room for --max-subscribers subscriber elements and the rest of a request.
+  maxBodyElements: 20_000,
+  // A 1 MB body at a slow mobile 300 kbit/s takes ~27 s.
+  httpRequestTimeoutMs: 30_000,
+  httpHeadersTimeoutMs: 10_000,
+  maxHttpConnections: 10_000,
+  maxGrpcConnections: 10_000,
+  grpcMaxConcurrentStreams: 1_000,
   maxHandlersPerApp: 1_000,
   maxHandlerSubscriptions: 100,
   maxPushMessages: 500,

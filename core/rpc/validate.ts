@@ -3,6 +3,7 @@ import { payloadBytes } from "../bus/payload-bytes.js";
 import type { Limits } from "./limits.js";
 import type { Content, NamePair, SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import { invalidArgument } from "./errors.js";
+import { jsonProblem } from "./jsonable-value.js";
 
 /**
  * The characters of an id that reaches a Redis key (core/redis/keys.ts): ASCII letters, digits and
@@ -117,6 +118,9 @@ export class Validator {
     if (payloadBytes(payload).length > this.limits.maxPayloadBytes) {
       throw invalidArgument(`payload is larger than ${this.limits.maxPayloadBytes} bytes`);
     }
+    // Kept, it would fail every reader that writes it as JSON (Connect-JSON WatchEvents, the eventhos log).
+    const problem = jsonProblem(payload);
+    if (problem) throw invalidArgument(`payload holds ${problem}: it must be valid JSON`);
   }
 
   /** The parts SendEvent and SendPush share. */

@@ -9,6 +9,8 @@ import type { ServiceBinding } from "./service-binding.js";
 export interface GrpcServerOptions extends AddServiceOptions {
   services: ServiceBinding[];
   maxReceiveMessageLength?: number;
+  /** Most streams (calls) open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams?: number;
   /**
    * Files server reflection offers besides those of the services and everything they import (always
    * offered): e.g. the types of the error details the services send, so that clients can print them.
@@ -25,9 +27,10 @@ export interface GrpcServerOptions extends AddServiceOptions {
  * Binding is the caller's job (`server.bindAsync`).
  */
 export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Server; health: HealthImplementation } {
-  const server = new grpc.Server(
-    options.maxReceiveMessageLength !== undefined ? { "grpc.max_receive_message_length": options.maxReceiveMessageLength } : {},
-  );
+  const server = new grpc.Server({
+    ...(options.maxReceiveMessageLength !== undefined ? { "grpc.max_receive_message_length": options.maxReceiveMessageLength } : {}),
+    ...(options.maxConcurrentStreams ? { "grpc.max_concurrent_streams": options.maxConcurrentStreams } : {}),
+  });
   const context: AddServiceOptions = {
     logger: options.logger,
     ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}),
@@ -50,4 +53,16 @@ export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Ser
     options.reflectionGuard,
   );
   return { server, health };
+}
+
+/**
+ * Caps the connections of a bound grpc-js server: past `max`, a new connection is closed at once.
+ * grpc-js has no option for it, so this sets `maxConnections` on its listening net servers (its
+ * private `http2Servers`); returns false when that field is not there (another grpc-js version).
+ */
+export function capGrpcConnections(server: grpc.Server, max: number): boolean {
+  const listening = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(listening instanceof Map)) return false;
+  for (const net of listening.keys()) (net as { maxConnections: number }).maxConnections = max;
+  return true;
 }

@@ -5,9 +5,41 @@ import { once } from "node:events";
 /** The HTTP port's server: plain, or over TLS. HTTP/1.1 either way (Koa and the Connect adapter read IncomingMessage). */
 export type HttpServer = Server | HttpsServer;
 
+/**
+ * What clients may hold of the HTTP port (fields of the `limits` section, core/rpc/limits.ts).
+ * Node's requestTimeout covers receiving the request only, so long responses are not cut.
+ */
+export interface HttpServerLimits {
+  httpRequestTimeoutMs: number;
+  httpHeadersTimeoutMs: number;
+  /** 0: no limit. */
+  maxHttpConnections: number;
+}
+
+/** node:http options for `limits`. */
+function serverOptions(limits: HttpServerLimits) {
+  const headersTimeout = Math.min(limits.httpHeadersTimeoutMs, limits.httpRequestTimeoutMs);
+  return {
+    requestTimeout: limits.httpRequestTimeoutMs,
+    headersTimeout,
+    // Node looks for expired requests this often (30 s by default, far longer than a short timeout).
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headersTimeout / 4))),
+  };
+}
+
+function applyLimits<S extends HttpServer>(server: S, limits: HttpServerLimits): S {
+  if (limits.maxHttpConnections > 0) server.maxConnections = limits.maxHttpConnections;
+  return server;
+}
+
 /** An HTTP/1.1 server listening on `host:port` (0: any free), with the port it got. */
-export async function listenHttp(handler: RequestListener, host: string, port: number): Promise<{ server: Server; port: number }> {
-  return listen(createServer(handler), host, port);
+export async function listenHttp(
+  handler: RequestListener,
+  host: string,
+  port: number,
+  limits: HttpServerLimits,
+): Promise<{ server: Server; port: number }> {
+  return listen(applyLimits(createServer(serverOptions(limits), handler), limits), host, port);
 }
 
 /**
@@ -20,8 +52,10 @@ export async function listenHttps(
   host: string,
   port: number,
   options: HttpsOptions,
+  limits: HttpServerLimits,
 ): Promise<{ server: HttpsServer; port: number }> {
-  return listen(createHttpsServer({ ...options, ALPNProtocols: ["http/1.1"] }, handler), host, port);
+  const server = createHttpsServer({ ...options, ...serverOptions(limits), ALPNProtocols: ["http/1.1"] }, handler);
+  return listen(applyLimits(server, limits), host, port);
 }
 
 async function listen<S extends HttpServer>(server: S, host: string, port: number): Promise<{ server: S; port: number }> {

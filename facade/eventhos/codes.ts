@@ -24,6 +24,8 @@ export const CODES = {
   RUNNING: { code: 409001, message: "Execution is queued or running" },
   IDEMPOTENCY_KEY_REUSED: { code: 409002, message: "Idempotency-Key already used for a different request" },
   INVALID_IDEMPOTENCY_KEY: { code: 400002, message: "Idempotency-Key must be at most 256 printable ASCII characters" },
+  TOO_MANY_ATTEMPTS: { code: 429001, message: "Too many failed token requests, retry later" },
+  BUSY: { code: 503001, message: "Too many token requests at once, retry shortly" },
 } as const;
 
 export type Reply = { code: number; message: string };

@@ -5,6 +5,7 @@ import type { RegistryService } from "../../core/gen/herald/v1/registry_pb.js";
 import type { ClientService, DeliveryService } from "../../core/gen/herald/v1/eventhos_pb.js";
 import type { Logger } from "../../core/logger.js";
 import type { EventhosSuccessCode } from "./eventhos-facade-config.js";
+import type { FailureLimiter } from "./failure-limiter.js";
 
 /** The core clients the eventhos surface needs, beyond hub and registry, and its settings. */
 export interface EventhosClients {
@@ -17,6 +18,9 @@ export interface EventhosClients {
   adminRoutes: boolean;
   /** `code` of a successful /event/send (EventhosFacadeConfig). */
   successCode: EventhosSuccessCode;
+  /** Failed /auth/token requests per remote address (EventhosFacadeConfig). */
+  tokenAddressFailureBurst: number;
+  tokenAddressFailureRefillMs: number;
 }
 
 export interface EventhosDeps extends EventhosClients {
@@ -28,4 +32,6 @@ export interface EventhosDeps extends EventhosClients {
   readEvent: (ctx: Context) => Promise<unknown>;
   /** JSON or urlencoded (/auth/token). */
   readForm: (ctx: Context) => Promise<unknown>;
+  /** Failed /auth/token requests by remote address. */
+  tokenFailures: FailureLimiter;
 }

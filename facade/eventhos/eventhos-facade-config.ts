@@ -13,6 +13,14 @@ export interface EventhosFacadeConfig {
    * original answers 200310, its errors, /auth/token and the admin routes with six digits too.
    */
   successCode: EventhosSuccessCode;
+  /** Failed /auth/token requests one remote address may make in a burst (then 429 until some refill). */
+  tokenAddressFailureBurst: number;
+  /** Time for one more failed token request of an address to be allowed (ms). */
+  tokenAddressFailureRefillMs: number;
 }
 
-export const defaultEventhosFacadeConfig: EventhosFacadeConfig = { successCode: 200000 };
+export const defaultEventhosFacadeConfig: EventhosFacadeConfig = {
+  successCode: 200000,
+  tokenAddressFailureBurst: 20,
+  tokenAddressFailureRefillMs: 3_000,
+};

@@ -1,8 +1,8 @@
-import bodyParser from "koa-bodyparser";
 import type { Context } from "koa";
-import { checkDepth } from "../plain.js";
 import { FormatError } from "../format-error.js";
-import { runBodyParser, type BodyLimits } from "../body.js";
+import { JSON_TYPES, parseJsonBody, type BodyLimits } from "../body.js";
+import { scanJson } from "../body-scan.js";
+import { readText } from "../read-text.js";
 
 /** A body of another content type than the route takes. */
 export class UnsupportedTypeError extends Error {
@@ -27,29 +27,36 @@ function announcesNoBody(ctx: Context): boolean {
 
 /**
  * Reads an eventhos body: any JSON value (objects, arrays and scalars: "any valid json"), or, with
- * `form`, a urlencoded form. Within the size and depth limits; a malformed body (or an empty one,
- * unless `emptyIsObject`) is a FormatError, a larger one a TooLargeError, another type an
- * UnsupportedTypeError.
+ * `form`, a urlencoded form. Within the size and depth limits, checked while the bytes arrive; a
+ * malformed body (or an empty one, unless `emptyIsObject`), a number out of range or a lone
+ * surrogate is a FormatError, a larger one a TooLargeError, another type an UnsupportedTypeError.
  */
 export function createJsonReader(limits: BodyLimits, options: JsonReaderOptions): (ctx: Context) => Promise<unknown> {
-  const parse = bodyParser({
-    enableTypes: options.form ? ["json", "form"] : ["json"],
-    jsonLimit: String(limits.maxBodyBytes),
-    formLimit: String(limits.maxBodyBytes),
-    extendTypes: { json: ["+json"] },
-    strict: false,
-  });
   return async (ctx) => {
     if (options.emptyIsObject && announcesNoBody(ctx)) return {};
-    const json = Boolean(ctx.request.is("json", "+json"));
+    const json = Boolean(ctx.request.is(JSON_TYPES));
     const form = options.form && Boolean(ctx.request.is("urlencoded"));
-    if (!json && !form) throw new UnsupportedTypeError(`content type "${ctx.get("content-type")}"`);
-    await runBodyParser(parse, ctx, limits.maxBodyBytes);
-    const request = ctx.request as typeof ctx.request & { body?: unknown; rawBody?: string };
+    if (!json && !form) {
+      ctx.req.resume();
+      throw new UnsupportedTypeError(`content type "${ctx.get("content-type")}"`);
+    }
+    const text = await readText(ctx.req, {
+      limit: limits.maxBodyBytes,
+      charset: ctx.request.charset,
+      ...(json ? { scan: scanJson(limits.maxBodyDepth) } : {}),
+    });
     // A chunked body may turn out empty too.
-    if (options.emptyIsObject && request.rawBody === "") return {};
-    if (json && (request.rawBody === undefined || request.rawBody.trim() === "")) throw new FormatError("empty body");
-    checkDepth(request.body, limits.maxBodyDepth);
-    return request.body;
+    if (options.emptyIsObject && text === "") return {};
+    if (!json) return readForm(text);
+    if (text.trim() === "") throw new FormatError("empty body");
+    return parseJsonBody(text, limits.maxBodyDepth, false);
   };
+}
+
+/** A urlencoded form as an object of strings (a repeated name keeps its last value). */
+function readForm(text: string): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  // Percent-decoding turns bytes that are not UTF-8 into U+FFFD: no lone surrogate gets through.
+  for (const [name, value] of new URLSearchParams(text)) out[name] = value;
+  return out;
 }

@@ -4,19 +4,23 @@ import { createJsonReader } from "./read-body.js";
 import { sendEvent } from "./send.js";
 import { issueToken } from "./token.js";
 import { adminRoutes } from "./admin.js";
+import { FailureLimiter } from "./failure-limiter.js";
 import { CODES, reply } from "./codes.js";
 import type { EventhosDeps } from "./eventhos-deps.js";
 
 export type { EventhosClients } from "./eventhos-deps.js";
 
 /** The eventhos surface: /event/send, /auth/token and the admin routes. */
-export function eventhosRouter(deps: Omit<EventhosDeps, "readJson" | "readEvent" | "readForm"> & { limits: BodyLimits }): Router {
+export function eventhosRouter(
+  deps: Omit<EventhosDeps, "readJson" | "readEvent" | "readForm" | "tokenFailures"> & { limits: BodyLimits },
+): Router {
   const { limits, ...rest } = deps;
   const full: EventhosDeps = {
     ...rest,
     readJson: createJsonReader(limits, { form: false }),
     readEvent: createJsonReader(limits, { form: false, emptyIsObject: true }),
     readForm: createJsonReader(limits, { form: true }),
+    tokenFailures: new FailureLimiter(deps.tokenAddressFailureBurst, deps.tokenAddressFailureRefillMs),
   };
   const router = new Router();
   router.post("/event/send", (ctx) => sendEvent(ctx, full));
