@@ -7,6 +7,7 @@ import { ok, Target } from "../support/target.js";
 import { RedisServer } from "../support/redis-server.js";
 import { postKonyEvent } from "../support/kony.js";
 import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { parse as parseYaml } from "yaml";
 
 /** One scrape: every sample by its name and labels as written (`name{a="x",b="y"}`). */
@@ -250,5 +251,12 @@ describe("metrics on Redis", () => {
     const missing = [...used].filter((name) => !families.has(name) && !families.has(family(name)));
     assert.ok(used.size >= 12, [...used].join(", "));
     assert.deepEqual(missing, []);
+  });
+
+  it("has alert rules promtool accepts (Debian's prometheus package)", function () {
+    if (spawnSync("promtool", ["--version"]).status !== 0) this.skip();
+    const check = spawnSync("promtool", ["check", "rules", "examples/prometheus-alerts.yml"], { encoding: "utf8" });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /SUCCESS: \d+ rules found/);
   });
 });
