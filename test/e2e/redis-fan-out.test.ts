@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { RedisServer } from "../support/redis-server.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
 import { rejection, unary, Watch } from "../support/grpc-client.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
 
 const contiguous = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -120,7 +121,14 @@ describe("fan-out over Redis", () => {
       assert.deepEqual(status.metadata.get("herald-reason"), ["SLOW_CONSUMER"]);
       const resume = status.metadata.get("herald-resume-after")[0];
       assert.ok(resume !== undefined, "resume offset given");
-      assert.ok(Number(resume) >= slow.events.length, "resume offset not behind what was delivered");
+      // The offset is that of the last event the slow watcher was given: resuming after it
+      // continues with no gap and no duplicate.
+      assert.equal(Number(resume), slow.events.length, "resume after the last event delivered");
+      const total = sent + 10;
+      const resumed = new Watch(a.clients.hub, { appId: "calls", resumeAfter: String(resume) }, { keepContent: false });
+      await resumed.received(total - Number(resume));
+      assert.deepEqual([...slow.offsets(), ...resumed.offsets()], contiguous(1, total));
+      resumed.cancel();
       fast.cancel();
     });
 
@@ -158,6 +166,39 @@ describe("fan-out over Redis", () => {
       assert.deepEqual((await send(ksidRef(again.ksid))).invalidSubscribers, [], "a new ksid is valid at once");
       assert.deepEqual((await send({ subscribers: [{ deviceId: "d2" }] })).invalidSubscribers, [], "and so is its device");
     });
+  });
+
+  it("fills what a watcher missed while its instance was cut off from Redis, once it is back, without another send", async () => {
+    // A reaches Redis through a proxy the test cuts; B reaches it directly and publishes meanwhile.
+    const target = process.env["REDIS_URL"] ? Number(new URL(redisUrl()).port) : redis.port;
+    const proxy = await TcpProxy.start(target);
+    const keyPrefix = uniquePrefix();
+    const a = await startTestHerald({ redis: { url: proxy.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50 } });
+    const b = await startTestHerald({ redis: { url: redisUrl(), keyPrefix } });
+    try {
+      const eventId = await registerApp(b, "gap");
+      const watch = new Watch(a.clients.hub, { appId: "gap" });
+      await watchersLive(a);
+      for (let i = 0; i < 2; i++) await unary(b.clients.hub, "sendEvent", { eventId });
+      await watch.received(2);
+
+      proxy.cut();
+      const missed: string[] = [];
+      for (let i = 0; i < 3; i++) missed.push((await unary(b.clients.hub, "sendEvent", { eventId })).msgId);
+      proxy.restore();
+
+      // Nothing is sent after Redis is back: only A's catch-up from history can bring these.
+      await watch.received(5);
+      assert.deepEqual(watch.offsets(), contiguous(1, 5));
+      assert.deepEqual(
+        watch.events.slice(2).map((e) => e.msgId),
+        missed,
+      );
+      watch.cancel();
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await proxy.close();
+    }
   });
 
   it("survives a Redis restart: streams stay, nothing acknowledged is lost, sends fail fast meanwhile", async function () {
