@@ -204,7 +204,8 @@ describe("fan-out over Redis", () => {
   it("survives a Redis restart: streams stay, nothing acknowledged is lost, sends fail fast meanwhile", async function () {
     if (process.env["REDIS_URL"]) this.skip(); // needs a Redis of its own to kill
     const h = await startTestHerald({
-      redis: { url: redisUrl(), keyPrefix: uniquePrefix(), commandTimeoutMs: 1000, maxReconnectDelayMs: 100 },
+      // A command timeout beyond mocha's: a send that waited for it instead of failing fast fails the test.
+      redis: { url: redisUrl(), keyPrefix: uniquePrefix(), commandTimeoutMs: 600_000, maxReconnectDelayMs: 100 },
     });
     try {
       const eventId = await registerApp(h, "durable");
@@ -215,10 +216,8 @@ describe("fan-out over Redis", () => {
       await watch.received(10);
 
       await redis.stop();
-      const started = Date.now();
       const err = await rejection(unary(h.clients.hub, "sendEvent", { eventId }));
       assert.equal(err.code, grpc.status.UNAVAILABLE, err.details);
-      assert.ok(Date.now() - started < 1500, `failed fast (${Date.now() - started} ms)`);
 
       await redis.restart();
       // Retry as a client would until the core has reconnected (bounded).
