@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { RedisBus, type RedisBusOptions } from "../core/bus/redis-bus.js";
 import { UnavailableError } from "../core/unavailable-error.js";
