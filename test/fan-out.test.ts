@@ -133,9 +133,30 @@ describe("FanOut", () => {
     assert.deepEqual((await read(c, 1n)).offsets, [1n]);
   });
 
-  it("refuses a watcher when the bus cannot be read, and holds nothing for it", async () => {
-    await bus.close();
-    await assert.rejects(fanOut.watch("app", everything), UnavailableError);
+  it("refuses a watcher when the bus cannot be read, and holds nothing for it: the next one registers", async () => {
+    let fail = true;
+    const once: Bus = {
+      publish: (app, env) => bus.publish(app, env),
+      subscribe: (app, listener) => bus.subscribe(app, listener),
+      history: (app, after, limit) =>
+        fail ? ((fail = false), Promise.reject(new UnavailableError("down"))) : bus.history(app, after, limit),
+      onResync: () => undefined,
+      close: () => bus.close(),
+    };
+    const fo = new FanOut(once, { queueLimit: 10, historyPage: 10, logger: silentLogger });
+    await assert.rejects(fo.watch("app", everything), UnavailableError);
+    assert.equal(fo.watcherCount, 0);
+    const watcher = await fo.watch("app", everything);
+    await bus.publish("app", event());
+    assert.deepEqual((await read(watcher, 1n)).offsets, [1n]);
+  });
+
+  it("a watcher closed by its reader drops what it had queued and ends", async () => {
+    const watcher = await fanOut.watch("app", everything);
+    await bus.publish("app", event());
+    await bus.publish("app", event());
+    watcher.close();
+    assert.deepEqual(await watcher.next(), { value: undefined, done: true });
     assert.equal(fanOut.watcherCount, 0);
   });
 
