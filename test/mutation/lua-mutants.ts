@@ -72,11 +72,18 @@ export function mutants(lua: string): Mutant[] {
 function run(): void {
   const scratch = mkdtempSync(join(tmpdir(), "herald-lua-mutants-"));
   try {
-    cpSync(join(root, "dist"), join(scratch, "dist"), { recursive: true });
-    cpSync(luaDir, join(scratch, "core/redis/lua"), { recursive: true });
-    cpSync(join(root, "package.json"), join(scratch, "package.json"));
+    // The whole tree but its dependencies and outputs of other runs (tests read proto/, examples/, …).
+    const skip = new Set(["node_modules", ".git", ".stryker-tmp", "reports"].map((d) => join(root, d)));
+    cpSync(root, scratch, { recursive: true, filter: (src) => !skip.has(src) });
     symlinkSync(join(root, "node_modules"), join(scratch, "node_modules"));
     const mocha = join(root, "node_modules/mocha/bin/mocha.js");
+    const specs = (file: string) => [mocha, "--no-config", "--bail", "--timeout", "20000", ...specsFor(file)];
+    // Unmutated, every spec must pass: otherwise every mutant would look killed.
+    for (const file of ["publish-3.lua", "attempt-start-1.lua", "write-status.lua"]) {
+      if (spawnSync(process.execPath, specs(file), { cwd: scratch, stdio: "inherit" }).status !== 0) {
+        throw new Error(`the specs of ${file} fail without any mutant: fix them first`);
+      }
+    }
     const only = process.argv.slice(2);
     const rows: Array<{ file: string; total: number; killed: number }> = [];
     const survivors: string[] = [];
@@ -87,7 +94,7 @@ function run(): void {
       const list = mutants(original);
       for (const [i, m] of list.entries()) {
         writeFileSync(target, m.source);
-        const r = spawnSync(process.execPath, [mocha, "--no-config", "--bail", "--timeout", "20000", ...specsFor(file)], {
+        const r = spawnSync(process.execPath, specs(file), {
           cwd: scratch,
           stdio: "ignore",
           timeout: 180_000,
