@@ -1,46 +1,243 @@
 import { strict as assert } from "node:assert";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { MemoryBus } from "../core/bus/memory-bus.js";
-import { FanOut, WatcherEnded, type WatchFilter } from "../core/hub/fan-out.js";
-import { EventSchema } from "../core/gen/herald/v1/event_pb.js";
-import { getEncoded } from "../core/wire/pre-encoded.js";
+import type { Bus } from "../core/bus/bus.js";
+import { EventKind, EventSchema } from "../core/gen/herald/v1/event_pb.js";
+import { FanOut, WatcherEnded, type Route, type Watcher, type WatchFilter } from "../core/hub/fan-out.js";
 import { silentLogger } from "../core/logger.js";
+import { UnavailableError } from "../core/unavailable-error.js";
+import { envelope } from "./suites/bus-suite.js";
 
-const all: WatchFilter = { routes: [{ type: "", resourceType: "", resourceId: "" }], ksid: "", osType: "" };
-const event = (data: string) =>
-  toBinary(EventSchema, create(EventSchema, { appId: "a", eventId: "e", content: { data, mimeType: "", priority: false } }));
+const any: Route = { type: "", resourceType: "", resourceId: "" };
+const everything: WatchFilter = { routes: [any], ksid: "", osType: "" };
 
-describe("FanOut queues", () => {
-  it("hold one response object and one encoded buffer per event, whatever the number of watchers", async () => {
-    const bus = new MemoryBus({ historySize: 10 });
-    const fanOut = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 20, historyPage: 10, logger: silentLogger });
-    const watchers = await Promise.all([1, 2, 3].map(() => fanOut.watch("a", all)));
-    await bus.publish("a", event("x".repeat(100_000)));
-    const taken = await Promise.all(watchers.map((w) => w.next()));
-    const responses = taken.map((r) => r.value);
-    const bytes = responses.map((r) => getEncoded(r!));
-    assert.ok(bytes[0] && bytes[0].byteLength > 100_000);
-    for (let i = 1; i < 3; i++) {
-      assert.equal(responses[i], responses[0], "the same response object");
-      assert.equal(bytes[i], bytes[0], "the same bytes");
+const event = (fields: MessageInitShape<typeof EventSchema> = {}) =>
+  toBinary(EventSchema, create(EventSchema, { appId: "app", eventId: "e", ...fields }));
+
+const handlerChange = (id: string, revision: bigint, routes: Route[], deleted = false) =>
+  toBinary(
+    EventSchema,
+    create(EventSchema, {
+      appId: "app",
+      kind: EventKind.HANDLER,
+      handlerChange: { handler: { id, appId: "app", subscriptions: routes, revision }, deleted },
+    }),
+  );
+
+/** Reads a watcher until `last` (an offset) or its end; what it read, and how it ended. */
+async function read(watcher: Watcher, last?: bigint): Promise<{ offsets: bigint[]; ids: string[]; end: WatcherEnded | "done" | "open" }> {
+  const offsets: bigint[] = [];
+  const ids: string[] = [];
+  try {
+    for (;;) {
+      const r = await watcher.next();
+      if (r.done) return { offsets, ids, end: "done" };
+      offsets.push(r.value.event?.offset ?? 0n);
+      ids.push(r.value.event?.resourceId ?? "");
+      if (r.value.event?.offset === last) return { offsets, ids, end: "open" };
     }
-    fanOut.closeAll();
-    await bus.close();
+  } catch (err) {
+    if (err instanceof WatcherEnded) return { offsets, ids, end: err };
+    throw err;
+  }
+}
+
+/** The fan-out's public interface over a real (memory) bus. */
+describe("FanOut", () => {
+  let bus: MemoryBus;
+  let fanOut: FanOut;
+  beforeEach(() => {
+    bus = new MemoryBus({ historySize: 100 });
+    fanOut = new FanOut(bus, { queueLimit: 3, queueBytes: 1 << 30, historyPage: 2, logger: silentLogger });
+  });
+  afterEach(() => bus.close());
+
+  it("fills a jump in offsets from history: an event published while a watcher registers is not lost", async () => {
+    const fanOut = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 2, logger: silentLogger });
+    await bus.publish("app", envelope(0));
+    // Registering takes a few steps (the latest offset, then the subscription): this publish lands
+    // in between, so the watcher's first live event is two past what it knew.
+    const watching = fanOut.watch("app", everything);
+    await bus.publish("app", envelope(1));
+    const watcher = await watching;
+    for (let i = 2; i <= 4; i++) await bus.publish("app", envelope(i));
+    const offsets: bigint[] = [];
+    for await (const response of watcher) {
+      offsets.push(response.event?.offset ?? 0n);
+      if (response.event?.offset === 5n) break;
+    }
+    assert.deepEqual(offsets, [2n, 3n, 4n, 5n]);
+    assert.equal(fanOut.watcherCount, 0, "breaking out of the loop closed the watcher");
   });
 
-  it("end a watcher on bytes, counting queued bytes and those its transport has not sent", async () => {
-    const bus = new MemoryBus({ historySize: 10 });
-    const fanOut = new FanOut(bus, { queueLimit: 100, queueBytes: 250_000, historyPage: 10, logger: silentLogger });
-    const w = await fanOut.watch("a", all);
-    let unsent = 0;
-    w.attach({ pendingBytes: () => unsent, interrupt: () => undefined });
-    await bus.publish("a", event("x".repeat(100_000)));
-    await w.next(); // the transport took it and has not sent it
-    unsent = 100_010;
-    await bus.publish("a", event("x".repeat(100_000))); // queued: nothing was
-    assert.equal(w.waitingBytes > 200_000, true);
-    await bus.publish("a", event("x".repeat(100_000))); // 300 KB would wait
-    await assert.rejects(w.next(), (err: unknown) => err instanceof WatcherEnded && err.kind === "slow");
-    await bus.close();
+  it("keeps a watcher with queueLimit events unread, ends it at one more (at once), and the others go on", async () => {
+    const slow = await fanOut.watch("app", everything);
+    const fast = await fanOut.watch("app", everything);
+    const ended: string[] = [];
+    fanOut.on("ended", (app, kind) => ended.push(`${app}:${kind}`));
+    for (let i = 1; i <= 3; i++) await bus.publish("app", event({ resourceId: `r${i}` }));
+    assert.deepEqual((await read(fast, 3n)).offsets, [1n, 2n, 3n]);
+    assert.deepEqual(ended, [], "three queued is within the limit");
+    await bus.publish("app", event({ resourceId: "r4" }));
+    assert.deepEqual(ended, ["app:slow"]);
+    const got = await read(slow);
+    assert.deepEqual(got.offsets, [], "its backlog is dropped: it ends at once");
+    assert.ok(got.end instanceof WatcherEnded && got.end.kind === "slow");
+    assert.equal(fanOut.watcherCount, 1);
+    await bus.publish("app", event({ resourceId: "r5" }));
+    assert.deepEqual((await read(fast, 5n)).offsets, [4n, 5n]);
+  });
+
+  it("hands out long streams in order (its queue is compacted as it is read)", async () => {
+    const many = new FanOut(bus, { queueLimit: 5000, queueBytes: 1 << 30, historyPage: 100, logger: silentLogger });
+    const watcher = await many.watch("app", everything);
+    for (let i = 1; i <= 1100; i++) await bus.publish("app", event({ resourceId: `r${i}` }));
+    const { offsets } = await read(watcher, 1100n);
+    for (let i = 1101; i <= 1200; i++) await bus.publish("app", event({ resourceId: `r${i}` }));
+    const rest = await read(watcher, 1200n);
+    const all = [...offsets, ...rest.offsets];
+    assert.equal(all.length, 1200);
+    assert.ok(
+      all.every((o, i) => o === BigInt(i + 1)),
+      "every offset once, in order",
+    );
+  });
+
+  it("on closeAll ends every watcher after what it has queued, and refuses new watchers", async () => {
+    const watcher = await fanOut.watch("app", everything);
+    await bus.publish("app", event());
+    fanOut.closeAll();
+    const got = await read(watcher);
+    assert.deepEqual(got.offsets, [1n], "the queued event first");
+    assert.ok(got.end instanceof WatcherEnded && got.end.kind === "shutdown");
+    await assert.rejects(fanOut.watch("app", everything), (err: unknown) => err instanceof WatcherEnded && err.kind === "shutdown");
+    assert.equal(fanOut.watcherCount, 0);
+  });
+
+  it("counts watchers, emits watch and unwatch, and stops listening to an app without watchers", async () => {
+    const moments: string[] = [];
+    fanOut.on("watch", (app) => moments.push(`watch:${app}`));
+    fanOut.on("unwatch", (app) => moments.push(`unwatch:${app}`));
+    const a = await fanOut.watch("app", everything);
+    const b = await fanOut.watch("other", everything);
+    assert.equal(fanOut.watcherCount, 2);
+    a.close();
+    a.close(); // twice: once counted
+    await b.return();
+    assert.equal(fanOut.watcherCount, 0);
+    assert.deepEqual(moments, ["watch:app", "watch:other", "unwatch:app", "unwatch:other"]);
+    assert.deepEqual(await a.next(), { value: undefined, done: true });
+    // A new watcher of the app starts a new subscription and gets what is published from then on.
+    const c = await fanOut.watch("app", everything);
+    await bus.publish("app", event());
+    assert.deepEqual((await read(c, 1n)).offsets, [1n]);
+  });
+
+  it("refuses a watcher when the bus cannot be read, and holds nothing for it: the next one registers", async () => {
+    let fail = true;
+    const once: Bus = {
+      publish: (app, env) => bus.publish(app, env),
+      publishBatch: (app, envs, idempotency) => bus.publishBatch(app, envs, idempotency),
+      subscribe: (app, listener) => bus.subscribe(app, listener),
+      history: (app, after, limit) =>
+        fail ? ((fail = false), Promise.reject(new UnavailableError("down"))) : bus.history(app, after, limit),
+      onResync: () => undefined,
+      close: () => bus.close(),
+    };
+    const fo = new FanOut(once, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    await assert.rejects(fo.watch("app", everything), UnavailableError);
+    assert.equal(fo.watcherCount, 0);
+    const watcher = await fo.watch("app", everything);
+    await bus.publish("app", event());
+    assert.deepEqual((await read(watcher, 1n)).offsets, [1n]);
+  });
+
+  it("a watcher closed by its reader drops what it had queued and ends", async () => {
+    const watcher = await fanOut.watch("app", everything);
+    await bus.publish("app", event());
+    await bus.publish("app", event());
+    watcher.close();
+    assert.deepEqual(await watcher.next(), { value: undefined, done: true });
+    assert.equal(fanOut.watcherCount, 0);
+  });
+
+  it("ends its watchers as unavailable when a gap cannot be filled from history", async () => {
+    // The one fault made here: history failing while live messages still arrive (a Redis failing
+    // over between the two connections); a real bus does everything else.
+    let historyFails = false;
+    const flaky: Bus = {
+      publish: (app, env) => bus.publish(app, env),
+      publishBatch: (app, envs, idempotency) => bus.publishBatch(app, envs, idempotency),
+      subscribe: (app, listener) => bus.subscribe(app, listener),
+      history: (app, after, limit) =>
+        historyFails ? Promise.reject(new UnavailableError("history down")) : bus.history(app, after, limit),
+      onResync: () => undefined,
+      close: () => bus.close(),
+    };
+    const fo = new FanOut(flaky, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const ended: string[] = [];
+    fo.on("ended", (_app, kind) => ended.push(kind));
+    const watching = fo.watch("app", everything);
+    await bus.publish("app", event()); // lands while registering: the next one shows a gap
+    const watcher = await watching;
+    historyFails = true;
+    await bus.publish("app", event());
+    const got = await read(watcher);
+    assert.deepEqual(got.offsets, []);
+    assert.ok(got.end instanceof WatcherEnded && got.end.kind === "unavailable");
+    assert.deepEqual(ended, ["unavailable"]);
+  });
+
+  it("matches routes (empty or any: everything), subscriber targets and os types", () => {
+    const check = (filter: Partial<WatchFilter>, fields: MessageInitShape<typeof EventSchema>) =>
+      fanOut.watch("app", { ...everything, ...filter }).then((w) => {
+        const e = create(EventSchema, { appId: "app", ...fields });
+        const result = [w.matches(e), w.matches(e, new Set(e.targets))];
+        w.close();
+        assert.equal(result[0], result[1], "the same answer from the list and the set of targets");
+        return result[0];
+      });
+    return (async () => {
+      const ringing: Route = { type: "ringing", resourceType: "call", resourceId: "7" };
+      assert.equal(await check({ routes: [] }, {}), false, "no route: nothing");
+      assert.equal(await check({ routes: [ringing] }, { type: "ringing", resourceType: "call", resourceId: "7" }), true);
+      assert.equal(await check({ routes: [ringing] }, { type: "hangup", resourceType: "call", resourceId: "7" }), false);
+      assert.equal(await check({ routes: [ringing] }, { type: "ringing", resourceType: "conf", resourceId: "7" }), false);
+      assert.equal(await check({ routes: [ringing] }, { type: "ringing", resourceType: "call", resourceId: "8" }), false);
+      const anyCall: Route = { type: "any", resourceType: "call", resourceId: "any" };
+      assert.equal(await check({ routes: [ringing, anyCall] }, { type: "x", resourceType: "call", resourceId: "9" }), true);
+      assert.equal(await check({ ksid: "k1" }, {}), true, "a broadcast reaches every subscriber");
+      assert.equal(await check({ ksid: "k1" }, { targets: ["k0", "k1"] }), true);
+      assert.equal(await check({ ksid: "k1" }, { targets: ["k0", "k2"] }), false);
+      const nine = Array.from({ length: 9 }, (_, i) => `k${i + 2}`);
+      assert.equal(await check({ ksid: "k1" }, { targets: nine }), false);
+      assert.equal(await check({ ksid: "k1" }, { targets: [...nine, "k1"] }), true);
+      assert.equal(await check({ ksid: "k1", osType: "iphone" }, { osType: "iphone" }), true);
+      assert.equal(await check({ ksid: "k1", osType: "iphone" }, { osType: "androidgcm" }), false);
+      assert.equal(await check({ osType: "iphone" }, { osType: "androidgcm" }), true, "without a ksid, os types do not filter");
+      assert.equal(await check({}, { kind: EventKind.HANDLER }), false, "handler changes are never delivered");
+    })();
+  });
+
+  it("applies its handler's newer changes in order with the events, ignores older ones and other handlers', and ends when it is deleted", async () => {
+    const ringing: Route = { type: "ringing", resourceType: "", resourceId: "" };
+    const hangup: Route = { type: "hangup", resourceType: "", resourceId: "" };
+    const watcher = await fanOut.watch("app", { routes: [ringing], ksid: "", osType: "", handler: { id: "h1", revision: 2n } });
+    const send = (type: string, resourceId: string) => bus.publish("app", event({ type, resourceId }));
+    await send("ringing", "a"); // 1
+    await bus.publish("app", handlerChange("h1", 2n, [hangup])); // 2: not newer than what it has
+    await bus.publish("app", handlerChange("h2", 9n, [hangup])); // 3: another handler's
+    await send("hangup", "b"); // 4: not wanted
+    await send("ringing", "c"); // 5
+    assert.deepEqual((await read(watcher, 5n)).ids, ["a", "c"]);
+    await bus.publish("app", handlerChange("h1", 3n, [hangup])); // 6
+    await send("ringing", "d"); // 7: not wanted any more
+    await send("hangup", "e"); // 8
+    await bus.publish("app", handlerChange("h1", 4n, [hangup], true)); // 9: deleted
+    await send("hangup", "f"); // 10: after the end
+    const rest = await read(watcher);
+    assert.deepEqual(rest.ids, ["e"]);
+    assert.equal(rest.end, "done", "a deleted handler's stream ends normally");
+    assert.equal(fanOut.watcherCount, 0);
   });
 });

@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
-import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { RedisBus, type RedisBusOptions } from "../core/bus/redis-bus.js";
 import { UnavailableError } from "../core/unavailable-error.js";
@@ -209,8 +208,9 @@ describe("RedisBus", () => {
 
   it("fails fast while Redis is down, then resyncs and continues after the last acknowledged offset", async () => {
     const prefix = uniquePrefix();
-    const bus = await connect(prefix, { commandTimeoutMs: 2000 });
-    const idle = await connect(uniquePrefix(), { commandTimeoutMs: 2000 });
+    // A command timeout beyond mocha's: a call that waited for it instead of failing fast fails the test.
+    const bus = await connect(prefix, { commandTimeoutMs: 600_000 });
+    const idle = await connect(uniquePrefix(), { commandTimeoutMs: 600_000 });
     const c = collector();
     await bus.subscribe("app", c.listener);
     const acked = [];
@@ -225,7 +225,6 @@ describe("RedisBus", () => {
     );
 
     await redis.stop();
-    const started = performance.now();
     await assert.rejects(bus.publish("app", envelope(3)), UnavailableError);
     await assert.rejects(bus.history("app", 0n, 10), UnavailableError);
     await assert.rejects(
@@ -233,8 +232,6 @@ describe("RedisBus", () => {
       UnavailableError,
     );
     await assert.rejects(bus.publish("app", envelope(4)), UnavailableError);
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed < 1000, `rejected in ${elapsed.toFixed(0)} ms, well under the 2000 ms command timeout`);
     await idle.close(); // closing while Redis is down does not wait for it
     const port = await freePort();
     await assert.rejects(
@@ -242,7 +239,7 @@ describe("RedisBus", () => {
         url: `redis://127.0.0.1:${port}`,
         keyPrefix: "unused:",
         historySize: 10,
-        commandTimeoutMs: 2000,
+        commandTimeoutMs: 600_000,
         maxReconnectDelayMs: 50,
         logger: silentLogger,
       }),

@@ -18,9 +18,9 @@ describe("Redis stores", () => {
   });
   after(() => redis.destroy());
 
-  const connect = (keyPrefix = uniquePrefix(), config: Partial<StoreConfig> = {}) =>
+  const connect = (keyPrefix = uniquePrefix(), config: Partial<StoreConfig> = {}, commandTimeoutMs = 1000) =>
     connectRedisStores(
-      { url: redis.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50, logger: silentLogger },
+      { url: redis.url, keyPrefix, commandTimeoutMs, maxReconnectDelayMs: 50, logger: silentLogger },
       { ...defaultStoreConfig, ...config },
     );
 
@@ -87,15 +87,14 @@ describe("Redis stores", () => {
   });
 
   it("keeps the registry across a Redis restart and fails fast while Redis is down", async () => {
-    const stores = await connect();
+    // A command timeout beyond mocha's: a call that waited for it instead of failing fast fails the test.
+    const stores = await connect(undefined, {}, 600_000);
     const { registry: store, status } = stores;
     try {
       await store.upsertApp(create(AppSchema, { id: "kept", published: true }));
       const s = await store.subscribe({ appId: "kept", deviceId: "d", ufid: "u", osType: "iphone" });
       await redis.stop();
-      const started = Date.now();
       await assert.rejects(store.getApp("kept"), UnavailableError);
-      assert.ok(Date.now() - started < 900, "rejected well before the command timeout");
       await assert.rejects(status.messageStatus("r"), UnavailableError);
       await assert.rejects(status.markDelivered("r", "1", "k", 1), UnavailableError);
       await assert.rejects(

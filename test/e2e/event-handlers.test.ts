@@ -1,6 +1,8 @@
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
+import { Redis } from "ioredis";
+import { registerApp, startTestHerald, uniquePrefix, watchersGone, watchersLive, type TestHerald } from "../support/herald.js";
+import { redisKeys } from "../../core/redis/keys.js";
 import { assertWatchRefused, rejection, unary, Watch } from "../support/grpc-client.js";
 import { RedisServer } from "../support/redis-server.js";
 import { eventTypes, typesAndResources } from "../support/event-types.js";
@@ -101,6 +103,18 @@ describe("event handlers (core RPCs over gRPC)", () => {
     assert.equal(reason(again), "HANDLER_NOT_FOUND");
   });
 
+  it("starts a new handler's first stream after the events published before it was created", async () => {
+    const eventId = await registerApp(h, "earlier");
+    for (let i = 0; i < 3; i++) await unary(h.clients.hub, "sendEvent", { eventId, type: "ringing", resourceId: `old${i}` });
+    const handler = await create("earlier", [sub("any")]);
+    const watch = new Watch(h.clients.hub, { appId: "earlier", handlerId: handler.id });
+    await watchersLive(h);
+    await unary(h.clients.hub, "sendEvent", { eventId, type: "ringing", resourceId: "new" });
+    await watch.received(1);
+    assert.deepEqual(typesAndResources(watch.events), [["ringing", "new"]]);
+    watch.cancel();
+  });
+
   it("refuses WatchEvents with a handler_id and filters, or an unknown handler", async () => {
     const handler = await create("pbx", [sub("any")]);
     await assertWatchRefused(h.clients.hub, { appId: "pbx", handlerId: handler.id, type: "ringing" }, grpc.status.INVALID_ARGUMENT);
@@ -128,13 +142,33 @@ describe("event handlers (core RPCs over gRPC)", () => {
   });
 });
 
+describe("event handlers (embedded) with a short history", () => {
+  let h: TestHerald;
+  before(async () => {
+    h = await startTestHerald({ watch: { historySize: 5 } });
+  });
+  after(() => h.stop());
+
+  it("continues a handler whose position is older than history from the oldest event held", async () => {
+    const eventId = await registerApp(h, "behind");
+    const { handler } = await unary(h.clients.registry, "createEventHandler", { appId: "behind", subscriptions: [sub("any")] });
+    // Created on an empty app: its position is 0. Ten events later, history holds offsets 6..10.
+    for (let i = 1; i <= 10; i++) await unary(h.clients.hub, "sendEvent", { eventId, type: "ringing", resourceId: `r${i}` });
+    const watch = new Watch(h.clients.hub, { appId: "behind", handlerId: handler.id });
+    await watch.received(5);
+    assert.deepEqual(watch.offsets(), [6, 7, 8, 9, 10]);
+    watch.cancel();
+  });
+});
+
 describe("event handlers on two instances sharing Redis", () => {
   let redis: RedisServer;
   let a: TestHerald;
   let b: TestHerald;
+  let keyPrefix: string;
   before(async () => {
     redis = await RedisServer.start();
-    const keyPrefix = uniquePrefix();
+    keyPrefix = uniquePrefix();
     a = await startTestHerald({ redis: { url: redis.url, keyPrefix } });
     b = await startTestHerald({ redis: { url: redis.url, keyPrefix } });
   });
@@ -156,5 +190,58 @@ describe("event handlers on two instances sharing Redis", () => {
     const { handler: final } = await unary(b.clients.registry, "getEventHandler", { appId: "race", id: handler.id });
     assert.equal(final.revision, "25");
     assert.deepEqual(types(final).sort(), ["start", ...Array.from({ length: 24 }, (_, i) => `t${i}`)].sort());
+  });
+
+  it("starts a new handler's first stream after the events published before it was created (Redis store)", async () => {
+    const eventId = await registerApp(a, "earlier");
+    for (let i = 0; i < 3; i++) await unary(a.clients.hub, "sendEvent", { eventId, type: "ringing", resourceId: `old${i}` });
+    const { handler } = await unary(a.clients.registry, "createEventHandler", { appId: "earlier", subscriptions: [sub("any")] });
+    const watch = new Watch(b.clients.hub, { appId: "earlier", handlerId: handler.id });
+    await watchersLive(b);
+    await unary(a.clients.hub, "sendEvent", { eventId, type: "ringing", resourceId: "new" });
+    await watch.received(1);
+    assert.deepEqual(typesAndResources(watch.events), [["ringing", "new"]]);
+    watch.cancel();
+  });
+
+  it("continues a handler whose saved position is beyond the latest offset (history lost) with the new events", async () => {
+    const eventId = await registerApp(a, "lost");
+    const { handler } = await unary(a.clients.registry, "createEventHandler", { appId: "lost", subscriptions: [sub("any")] });
+    const first = new Watch(a.clients.hub, { appId: "lost", handlerId: handler.id });
+    await watchersLive(a);
+    for (let i = 1; i <= 20; i++) await unary(b.clients.hub, "sendEvent", { eventId, resourceId: `before${i}` });
+    await first.received(20);
+    const gone = watchersGone(a);
+    first.cancel();
+    await gone;
+    // The app's history is lost, its handler's position (20) is not: offsets start again from 1.
+    const admin = new Redis(redis.url);
+    const keys = redisKeys(keyPrefix);
+    await admin.del(keys.history("lost"), keys.offset("lost"));
+    admin.disconnect();
+    const second = new Watch(a.clients.hub, { appId: "lost", handlerId: handler.id });
+    await watchersLive(a);
+    // The stream continues from the latest offset when it opens, a moment a client cannot see:
+    // events keep coming until it has some.
+    let sending = true;
+    const publisher = (async () => {
+      for (let i = 1; sending; i++) await unary(b.clients.hub, "sendEvent", { eventId, resourceId: `after${i}` });
+    })();
+    try {
+      await second.received(3);
+    } finally {
+      sending = false;
+      await publisher;
+    }
+    const offsets = second.offsets();
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: offsets.length }, (_, i) => offsets[0]! + i),
+    );
+    assert.ok(
+      second.events.every((e) => e.resourceId.startsWith("after")),
+      "only events published after the loss",
+    );
+    second.cancel();
   });
 });

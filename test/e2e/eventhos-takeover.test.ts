@@ -122,9 +122,8 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
       assert.ok(Date.now() < deadline, "attempt 1 never finished");
       await new Promise((r) => setTimeout(r, 10));
     }
-    const stopped = Date.now();
+    // The backoff (600 s) is far beyond mocha's timeout: a stop that waited for it fails the test.
     await a.stop();
-    assert.ok(Date.now() - stopped < 5000, "the backoff wait did not hold up the stop");
 
     const b = await startTestHerald({ redis: { url: redis.url, keyPrefix }, auth, eventhos: delivery });
     cleanup.push(() => b.stop());

@@ -172,3 +172,35 @@ describe("hub (embedded, over gRPC)", () => {
     assert.equal(health.status, 200);
   });
 });
+
+describe("hub (embedded, over gRPC) with a short history", () => {
+  let h: TestHerald;
+  let eventId: string;
+  before(async () => {
+    h = await startTestHerald({ watch: { historySize: 5 } });
+    eventId = await registerApp(h, "short");
+    for (let i = 0; i < 10; i++) await unary(h.clients.hub, "sendEvent", { eventId });
+  });
+  after(() => h.stop());
+
+  it("refuses resume_after older than the history held with OUT_OF_RANGE / HISTORY_EXPIRED", async () => {
+    // History holds offsets 6..10: resuming after 5 misses nothing, after 4 would miss 5.
+    for (const resumeAfter of ["0", "1", "4"]) {
+      const w = new Watch(h.clients.hub, { appId: "short", resumeAfter });
+      // Refused before any event: an accepted stream would replay 6..10 at once (and stay open).
+      const status = await Promise.race([w.status, w.received(1).then(() => (w.cancel(), w.status))]);
+      assert.equal(status.code, grpc.status.OUT_OF_RANGE, `resume_after ${resumeAfter}: ${status.details}`);
+      assert.deepEqual(status.metadata.get("herald-reason"), ["HISTORY_EXPIRED"]);
+    }
+    const oldest = new Watch(h.clients.hub, { appId: "short", resumeAfter: "5" });
+    await oldest.received(5);
+    assert.deepEqual(oldest.offsets(), [6, 7, 8, 9, 10]);
+    oldest.cancel();
+    const latest = new Watch(h.clients.hub, { appId: "short", resumeAfter: "10" });
+    await watchersLive(h);
+    await unary(h.clients.hub, "sendEvent", { eventId });
+    await latest.received(1);
+    assert.deepEqual(latest.offsets(), [11]);
+    latest.cancel();
+  });
+});

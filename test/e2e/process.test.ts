@@ -26,11 +26,23 @@ describe("the herald executable", () => {
       const watch = new Watch(clients.hub, { appId: "demo", ksid: "xxxx", resumeAfter: "0" });
       await watch.received(1);
       assert.equal(watch.events[0]!.content?.data, "Hello Smith, welcome aboard.");
+      // Two more, live (the watcher registered before it replayed the first).
+      for (const lastname of ["Jones", "Brown"]) {
+        await unary(clients.hub, "sendEvent", {
+          eventId: "1",
+          subscribers: [{ ksid: "xxxx" }],
+          namePairs: [{ name: "lastname", content: lastname }],
+        });
+      }
+      await watch.received(3);
       const exited = once(h.proc, "exit");
       h.proc.kill("SIGTERM");
       const status = await watch.status;
       assert.equal(status.code, grpc.status.UNAVAILABLE);
       assert.deepEqual(status.metadata.get("herald-reason"), ["SHUTTING_DOWN"]);
+      // The offset to resume from: that of the last event the stream delivered.
+      assert.deepEqual(status.metadata.get("herald-resume-after"), [watch.events[2]!.offset]);
+      assert.equal(watch.events.length, 3);
       const [code] = await exited;
       assert.equal(code, 0);
       assert.ok(h.logs.some((l) => l["msg"] === "herald stopped"));

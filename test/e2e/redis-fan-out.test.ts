@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { RedisServer } from "../support/redis-server.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
 import { rejection, unary, Watch } from "../support/grpc-client.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
 
 const contiguous = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -120,7 +121,14 @@ describe("fan-out over Redis", () => {
       assert.deepEqual(status.metadata.get("herald-reason"), ["SLOW_CONSUMER"]);
       const resume = status.metadata.get("herald-resume-after")[0];
       assert.ok(resume !== undefined, "resume offset given");
-      assert.ok(Number(resume) >= slow.events.length, "resume offset not behind what was delivered");
+      // The offset is that of the last event the slow watcher was given: resuming after it
+      // continues with no gap and no duplicate.
+      assert.equal(Number(resume), slow.events.length, "resume after the last event delivered");
+      const total = sent + 10;
+      const resumed = new Watch(a.clients.hub, { appId: "calls", resumeAfter: String(resume) }, { keepContent: false });
+      await resumed.received(total - Number(resume));
+      assert.deepEqual([...slow.offsets(), ...resumed.offsets()], contiguous(1, total));
+      resumed.cancel();
       fast.cancel();
     });
 
@@ -160,10 +168,44 @@ describe("fan-out over Redis", () => {
     });
   });
 
+  it("fills what a watcher missed while its instance was cut off from Redis, once it is back, without another send", async () => {
+    // A reaches Redis through a proxy the test cuts; B reaches it directly and publishes meanwhile.
+    const target = process.env["REDIS_URL"] ? Number(new URL(redisUrl()).port) : redis.port;
+    const proxy = await TcpProxy.start(target);
+    const keyPrefix = uniquePrefix();
+    const a = await startTestHerald({ redis: { url: proxy.url, keyPrefix, commandTimeoutMs: 1000, maxReconnectDelayMs: 50 } });
+    const b = await startTestHerald({ redis: { url: redisUrl(), keyPrefix } });
+    try {
+      const eventId = await registerApp(b, "gap");
+      const watch = new Watch(a.clients.hub, { appId: "gap" });
+      await watchersLive(a);
+      for (let i = 0; i < 2; i++) await unary(b.clients.hub, "sendEvent", { eventId });
+      await watch.received(2);
+
+      proxy.cut();
+      const missed: string[] = [];
+      for (let i = 0; i < 3; i++) missed.push((await unary(b.clients.hub, "sendEvent", { eventId })).msgId);
+      proxy.restore();
+
+      // Nothing is sent after Redis is back: only A's catch-up from history can bring these.
+      await watch.received(5);
+      assert.deepEqual(watch.offsets(), contiguous(1, 5));
+      assert.deepEqual(
+        watch.events.slice(2).map((e) => e.msgId),
+        missed,
+      );
+      watch.cancel();
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await proxy.close();
+    }
+  });
+
   it("survives a Redis restart: streams stay, nothing acknowledged is lost, sends fail fast meanwhile", async function () {
     if (process.env["REDIS_URL"]) this.skip(); // needs a Redis of its own to kill
     const h = await startTestHerald({
-      redis: { url: redisUrl(), keyPrefix: uniquePrefix(), commandTimeoutMs: 1000, maxReconnectDelayMs: 100 },
+      // A command timeout beyond mocha's: a send that waited for it instead of failing fast fails the test.
+      redis: { url: redisUrl(), keyPrefix: uniquePrefix(), commandTimeoutMs: 600_000, maxReconnectDelayMs: 100 },
     });
     try {
       const eventId = await registerApp(h, "durable");
@@ -174,10 +216,8 @@ describe("fan-out over Redis", () => {
       await watch.received(10);
 
       await redis.stop();
-      const started = Date.now();
       const err = await rejection(unary(h.clients.hub, "sendEvent", { eventId }));
       assert.equal(err.code, grpc.status.UNAVAILABLE, err.details);
-      assert.ok(Date.now() - started < 1500, `failed fast (${Date.now() - started} ms)`);
 
       await redis.restart();
       // Retry as a client would until the core has reconnected (bounded).

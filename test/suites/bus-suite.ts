@@ -252,6 +252,12 @@ export function busContract(name: string, fixture: BusFixture): void {
       assert.deepEqual(await bus.history("app", 12n, 5), { messages: [], earliest: 1n, latest: 12n });
       assert.deepEqual(await bus.history("app", 50n, 5), { messages: [], earliest: 1n, latest: 12n });
       assert.deepEqual(await bus.history("app", 0n, 0), { messages: [], earliest: 1n, latest: 12n });
+      // A negative `after` reads from the start; a limit is a whole number of messages, at least 0.
+      const first = async (after: bigint, limit: number) =>
+        (await bus.history("app", after, limit)).messages.map((m) => fromBinary(EventSchema, m).offset);
+      assert.deepEqual(await first(-5n, 2), [1n, 2n]);
+      assert.deepEqual(await first(3n, 2.7), [4n, 5n]);
+      assert.deepEqual(await first(3n, -1), []);
       // Walking the pages gives everything once, in order.
       const walked: bigint[] = [];
       for (let after = 0n; ; ) {

@@ -1,0 +1,43 @@
+import { strict as assert } from "node:assert";
+import { escapeXml, parseXml } from "../../facade/xml.js";
+import { FormatError } from "../../facade/format-error.js";
+
+const xml = (s: string, maxDepth = 4) => parseXml(s, { maxDepth });
+const refusedWith = (s: string, message: RegExp, maxDepth = 4) =>
+  assert.throws(
+    () => xml(s, maxDepth),
+    (err: unknown) => err instanceof FormatError && message.test(err.message),
+    s,
+  );
+
+/** facade/xml.ts on its own: the plain shape it reads and why it refuses, in its own words. */
+describe("parseXml and escapeXml", () => {
+  it("reads text (trimmed), empty elements, attributes and repeats into the plain shape", () => {
+    assert.deepEqual(xml(`<a>  x  </a>`), { a: "x" });
+    assert.deepEqual(xml(`<a></a>`), { a: "" });
+    assert.deepEqual(xml(`<a k="v"/>`), { a: { k: "v" } });
+    assert.deepEqual(xml(`<a k="v">  <b>1</b>\n</a>`), { a: { k: "v", b: "1" } });
+    assert.deepEqual(xml(`<a><b>1</b><c/><b>2</b><b>3</b></a>`), { a: { b: ["1", "2", "3"], c: "" } });
+    assert.deepEqual(xml(`<a><b><c>1</c></b><b><c>2</c></b></a>`), { a: { b: [{ c: "1" }, { c: "2" }] } });
+    assert.deepEqual(xml(`<!-- c --><?pi x?><a><!-- c --><b>1</b><?pi?></a><!-- after -->`), { a: { b: "1" } });
+    assert.deepEqual(xml(`\n \uFEFF<?xml version="1.0"?><a>1</a>`), { a: "1" }, "white space before the declaration forgiven");
+  });
+
+  it("says why it refuses: a DTD (in any case), what is not well-formed, depth, a name both attribute and element, mixed content", () => {
+    refusedWith(`<!doctype a><a/>`, /^DOCTYPE and entity declarations are not accepted$/);
+    refusedWith(`<a><!ENTITY x "y"></a>`, /^DOCTYPE and entity declarations are not accepted$/);
+    refusedWith(`<a><b></a>`, /^malformed XML: \S.*$/);
+    // Exactly maxDepth elements deep is read; one more is refused.
+    assert.deepEqual(xml(`<a><b><c><d>1</d></c></b></a>`), { a: { b: { c: { d: "1" } } } });
+    refusedWith(`<a><b><c><d><e>1</e></d></c></b></a>`, /^XML nested deeper than 4 elements$/);
+    refusedWith(`<a x="1"><y/><x>2</x></a>`, /^"x" is both an attribute and an element$/);
+    refusedWith(`<a>t<b/></a>`, /^mixed text and elements are not accepted$/);
+    refusedWith(`${"<a>".repeat(20_000)}${"</a>".repeat(20_000)}`, /^XML nested too deep to read \(limit 9\)$/, 9);
+  });
+
+  it("escapes the five XML specials, and nothing else", () => {
+    assert.equal(escapeXml(`a&b<c>d"e'f`), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
+    assert.equal(escapeXml("plain é text"), "plain é text");
+    assert.equal(escapeXml("&&"), "&amp;&amp;");
+  });
+});
