@@ -17,6 +17,51 @@ export interface MetricsOptions {
   processMetrics?: boolean;
 }
 
+export interface StreamStats {
+  open: number;
+  delivered: number;
+}
+
+interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+/**
+ * What the calls of one method did, in plain numbers: a call costs a few additions and no label
+ * lookup (prom-client hashes the labels on every observe, which a unary call cannot afford).
+ */
+export class CallStats {
+  readonly codes = new Map<string, number>();
+  inFlight = 0;
+  /** Calls per latency bucket (not cumulative), then the sum and count of their seconds. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length);
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly service: string,
+    readonly method: string,
+    readonly unary: boolean,
+  ) {}
+
+  ended(code: string): void {
+    this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
+  }
+
+  took(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      if (seconds <= LATENCY_BUCKETS[i]!) {
+        this.buckets[i]!++;
+        return;
+      }
+    }
+  }
+}
+
 /** Buckets in seconds for calls that take from tens of microseconds to seconds. */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -30,38 +75,10 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 export class HeraldMetrics {
   readonly registry = new Registry();
 
-  readonly rpcRequests = new Counter({
-    name: "herald_rpc_requests_total",
-    help: "RPCs handled, by service, method and gRPC status code (streams counted when they end)",
-    labelNames: ["service", "method", "code"] as const,
-    registers: [this.registry],
-  });
-  readonly rpcDuration = new Histogram({
-    name: "herald_rpc_duration_seconds",
-    help: "Time to answer a unary RPC, by service and method",
-    labelNames: ["service", "method"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly rpcInFlight = new Gauge({
-    name: "herald_rpc_in_flight",
-    help: "Unary RPCs being handled now, by service and method",
-    labelNames: ["service", "method"] as const,
-    registers: [this.registry],
-  });
+  /** Per method: what its calls did, kept in plain numbers by `withMetrics`, turned into series when scraped. */
+  private readonly calls: CallStats[] = [];
+  private readonly streams = new Map<StreamKind, StreamStats>();
 
-  readonly watchers = new Gauge({
-    name: "herald_watchers",
-    help: "WatchEvents streams open, by kind (grpc, connect, grpc-web, xms event handler streams)",
-    labelNames: ["kind"] as const,
-    registers: [this.registry],
-  });
-  readonly eventsDelivered = new Counter({
-    name: "herald_events_delivered_total",
-    help: "Events written to WatchEvents streams, by kind",
-    labelNames: ["kind"] as const,
-    registers: [this.registry],
-  });
   readonly streamsEnded = new Counter({
     name: "herald_streams_ended_total",
     help: "WatchEvents streams ended, by kind and reason (cancel, SLOW_CONSUMER, SHUTTING_DOWN, HISTORY_EXPIRED, …)",
@@ -114,6 +131,57 @@ export class HeraldMetrics {
 
   constructor(readonly options: MetricsOptions) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    const calls = this.calls;
+    const perMethod = (name: string, help: string, type: "counter" | "gauge" | "histogram", values: () => MetricValue[]) =>
+      this.registry.registerMetric({ name, get: async () => ({ name, help, type, aggregator: "sum", values: values() }) } as never);
+    perMethod(
+      "herald_rpc_requests_total",
+      "RPCs handled, by service, method and gRPC status code (streams counted when they end)",
+      "counter",
+      () => calls.flatMap((c) => [...c.codes].map(([code, value]) => ({ labels: { service: c.service, method: c.method, code }, value }))),
+    );
+    const streams = this.streams;
+    perMethod("herald_watchers", "WatchEvents streams open, by kind (grpc, connect, grpc-web, xms event handler streams)", "gauge", () =>
+      [...streams].map(([kind, st]) => ({ labels: { kind }, value: st.open })),
+    );
+    perMethod("herald_events_delivered_total", "Events written to WatchEvents streams, by kind", "counter", () =>
+      [...streams].map(([kind, st]) => ({ labels: { kind }, value: st.delivered })),
+    );
+    perMethod("herald_rpc_in_flight", "Unary RPCs being handled now, by service and method", "gauge", () =>
+      calls.filter((c) => c.unary).map((c) => ({ labels: { service: c.service, method: c.method }, value: c.inFlight })),
+    );
+    perMethod("herald_rpc_duration_seconds", "Time to answer a unary RPC, by service and method", "histogram", () =>
+      calls
+        .filter((c) => c.unary && c.count > 0)
+        .flatMap((c) => {
+          const labels = { service: c.service, method: c.method };
+          let cumulative = 0;
+          const buckets = LATENCY_BUCKETS.map((le, i) => {
+            cumulative += c.buckets[i]!;
+            return { metricName: "herald_rpc_duration_seconds_bucket", labels: { le, ...labels }, value: cumulative };
+          });
+          return [
+            ...buckets,
+            { metricName: "herald_rpc_duration_seconds_bucket", labels: { le: "+Inf", ...labels }, value: c.count },
+            { metricName: "herald_rpc_duration_seconds_sum", labels, value: c.sum },
+            { metricName: "herald_rpc_duration_seconds_count", labels, value: c.count },
+          ];
+        }),
+    );
+  }
+
+  /** The open streams and delivered events of one kind (plain numbers: an event costs one addition). */
+  streamStats(kind: StreamKind): StreamStats {
+    let stats = this.streams.get(kind);
+    if (!stats) this.streams.set(kind, (stats = { open: 0, delivered: 0 }));
+    return stats;
+  }
+
+  /** The counts of one method, kept by its wrapper (`withMetrics`) as plain numbers. */
+  callStats(service: string, method: string, unary: boolean): CallStats {
+    const stats = new CallStats(service, method, unary);
+    this.calls.push(stats);
+    return stats;
   }
 
   /** A legacy HTTP request answered (the facade's FacadeMetrics); `seconds` undefined: a long-held stream. */

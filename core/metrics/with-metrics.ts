@@ -44,30 +44,24 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
       out[name] = fn;
       continue;
     }
-    const labels = { service: service.typeName, method: method.name };
-    const requests = new Map<string, { inc(): void }>();
-    const counted = (code: string) => {
-      let child = requests.get(code);
-      if (!child) requests.set(code, (child = metrics.rpcRequests.labels({ ...labels, code })));
-      child.inc();
-    };
+    const stats = metrics.callStats(service.typeName, method.name, method.methodKind === "unary");
+    const counted = (code: string) => stats.ended(code);
     if (method.methodKind === "server_streaming") {
       out[name] = async function* (req: never, ctx: HandlerContext) {
         const kind = kindOf(ctx, req);
-        const open = metrics.watchers.labels({ kind });
-        const delivered = metrics.eventsDelivered.labels({ kind });
-        open.inc();
+        const streams = metrics.streamStats(kind);
+        streams.open++;
         let failure: unknown;
         try {
           for await (const response of fn(req, ctx) as AsyncIterable<unknown>) {
             yield response;
-            delivered.inc();
+            streams.delivered++;
           }
         } catch (err) {
           failure = err;
           throw err;
         } finally {
-          open.dec();
+          streams.open--;
           metrics.streamsEnded.inc({ kind, reason: endReason(failure, ctx) });
           const gone = ctx.signal.aborted && !(failure instanceof ConnectError);
           counted(gone ? "canceled" : failure === undefined ? "ok" : codeOf(failure));
@@ -75,21 +69,19 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
       };
       continue;
     }
-    const inFlight = metrics.rpcInFlight.labels(labels);
-    const duration = metrics.rpcDuration.labels(labels);
     out[name] = async (req: never, ctx: HandlerContext) => {
       const start = performance.now();
-      inFlight.inc();
+      stats.inFlight++;
       try {
         const res = await fn(req, ctx);
-        counted("ok");
+        stats.ended("ok");
         return res;
       } catch (err) {
-        counted(codeOf(err));
+        stats.ended(codeOf(err));
         throw err;
       } finally {
-        inFlight.dec();
-        duration.observe((performance.now() - start) / 1000);
+        stats.inFlight--;
+        stats.took((performance.now() - start) / 1000);
       }
     };
   }
