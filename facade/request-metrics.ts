@@ -6,13 +6,16 @@ export interface FacadeMetrics {
   facadeRequest(contract: string, route: string, status: number, seconds: number | undefined): void;
 }
 
-/** The contract a request belongs to, from its path's first segment (a label with a few values). */
-export function contractOf(path: string): string {
+/**
+ * The contract a request belongs to (a label with a few values): from its path's first segment;
+ * eventhos routes have no common prefix, so any other route that matched is eventhos's.
+ */
+export function contractOf(path: string, route: string): string {
   if (path.startsWith("/kpns/")) return "kony";
   if (path.startsWith("/vpns/")) return "voltmx";
   if (path.startsWith("/eventhandlers") || path.startsWith("/default/eventhandlers")) return "xms";
   if (path === "/healthz") return "health";
-  return "eventhos-or-other";
+  return route === "unmatched" ? "other" : "eventhos";
 }
 
 /** An XMS event stream: held open for as long as the client reads, so its time says nothing. */
@@ -31,9 +34,12 @@ export function requestMetrics(metrics: FacadeMetrics) {
     } finally {
       const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
       const route = typeof matched === "string" ? matched : ctx.path === "/healthz" ? "/healthz" : "unmatched";
-      let contract = contractOf(ctx.path);
-      if (contract === "eventhos-or-other") contract = route === "unmatched" ? "other" : "eventhos";
-      metrics.facadeRequest(contract, route, ctx.status, isLongHeld(ctx, route) ? undefined : (performance.now() - start) / 1000);
+      metrics.facadeRequest(
+        contractOf(ctx.path, route),
+        route,
+        ctx.status,
+        isLongHeld(ctx, route) ? undefined : (performance.now() - start) / 1000,
+      );
     }
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { ClientService, DeliveryService } from "../gen/herald/v1/eventhos_pb.js";
+import { ClientService, DeliveryService } from "../gen/herald/v1/eventhos_pb.js";
 import type { Logger } from "../logger.js";
 import type { RedisConnection } from "../redis/connect.js";
 import { redisKeys } from "../redis/keys.js";
@@ -92,12 +92,12 @@ export async function startEventhos(deps: {
           }),
         }),
         logger,
-        "herald.v1.ClientService",
+        ClientService.typeName,
       ),
       delivery: withErrorMapping(
         createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize, logger }),
         logger,
-        "herald.v1.DeliveryService",
+        DeliveryService.typeName,
       ),
       engine,
       clientOf,

@@ -28,27 +28,12 @@ interface MetricValue {
   metricName?: string;
 }
 
-/**
- * What the calls of one method did, in plain numbers: a call costs a few additions and no label
- * lookup (prom-client hashes the labels on every observe, which a unary call cannot afford).
- */
-export class CallStats {
-  readonly codes = new Map<string, number>();
-  inFlight = 0;
-  /** Calls per latency bucket (not cumulative), then the sum and count of their seconds. */
+/** Durations counted into LATENCY_BUCKETS, in plain numbers (prom-client hashes labels on every observe). */
+export class Latency {
+  /** Per bucket (not cumulative), then the sum and count of the seconds. */
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length);
   sum = 0;
   count = 0;
-
-  constructor(
-    readonly service: string,
-    readonly method: string,
-    readonly unary: boolean,
-  ) {}
-
-  ended(code: string): void {
-    this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
-  }
 
   took(seconds: number): void {
     this.sum += seconds;
@@ -60,6 +45,38 @@ export class CallStats {
       }
     }
   }
+
+  /** The histogram series `name` of these durations, with `labels`. */
+  series(name: string, labels: Record<string, string>): MetricValue[] {
+    let cumulative = 0;
+    const buckets = LATENCY_BUCKETS.map((le, i) => {
+      cumulative += this.buckets[i]!;
+      return { metricName: `${name}_bucket`, labels: { le, ...labels }, value: cumulative };
+    });
+    return [
+      ...buckets,
+      { metricName: `${name}_bucket`, labels: { le: "+Inf", ...labels }, value: this.count },
+      { metricName: `${name}_sum`, labels, value: this.sum },
+      { metricName: `${name}_count`, labels, value: this.count },
+    ];
+  }
+}
+
+/** What the calls of one method did, in plain numbers: a call costs a few additions and no label lookup. */
+export class CallStats {
+  readonly codes = new Map<string, number>();
+  inFlight = 0;
+  readonly latency = new Latency();
+
+  constructor(
+    readonly service: string,
+    readonly method: string,
+    readonly unary: boolean,
+  ) {}
+
+  ended(code: string): void {
+    this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
+  }
 }
 
 /** Buckets in seconds for calls that take from tens of microseconds to seconds. */
@@ -69,8 +86,9 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
  * Every metric one Herald process exposes, in a registry of its own (two Heralds in one process,
  * as in the tests, do not share series). Label values are bounded: service and method names, gRPC
  * code names, stream kinds and end reasons, contract routes as declared (never the request path),
- * Redis command names; app ids only as `appLabels` allows. What is counted per call is a bound
- * child's `inc`/`observe` (no allocation); what components already keep is read when scraped.
+ * Redis command names; app ids only as `appLabels` allows. What is counted per call or request is a
+ * plain number (CallStats, StreamStats, Latency), turned into series when scraped, as is what
+ * components already keep.
  */
 export class HeraldMetrics {
   readonly registry = new Registry();
@@ -83,20 +101,6 @@ export class HeraldMetrics {
     name: "herald_streams_ended_total",
     help: "WatchEvents streams ended, by kind and reason (cancel, SLOW_CONSUMER, SHUTTING_DOWN, HISTORY_EXPIRED, …)",
     labelNames: ["kind", "reason"] as const,
-    registers: [this.registry],
-  });
-
-  readonly facadeRequests = new Counter({
-    name: "herald_facade_requests_total",
-    help: "Legacy HTTP requests, by contract, route and HTTP status",
-    labelNames: ["contract", "route", "status"] as const,
-    registers: [this.registry],
-  });
-  readonly facadeDuration = new Histogram({
-    name: "herald_facade_request_duration_seconds",
-    help: "Time to answer a legacy HTTP request (long-held XMS streams excluded), by contract",
-    labelNames: ["contract"] as const,
-    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
 
@@ -113,13 +117,6 @@ export class HeraldMetrics {
     labelNames: ["command"] as const,
     registers: [this.registry],
   });
-  readonly redisConnects = new Counter({
-    name: "herald_redis_connects_total",
-    help: "Connections made to Redis (a reconnection counts again), by outcome",
-    labelNames: ["outcome"] as const,
-    registers: [this.registry],
-  });
-
   readonly appEventsPublished = new Counter({
     name: "herald_app_events_published_total",
     help: "Events and pushes published, by app (only with --metrics-app-labels)",
@@ -127,6 +124,9 @@ export class HeraldMetrics {
     registers: [this.registry],
   });
 
+  /** Legacy requests by `contract route status`, and their latency by contract. */
+  private readonly facade = new Map<string, { labels: { contract: string; route: string; status: string }; value: number }>();
+  private readonly facadeLatency = new Map<string, Latency>();
   private readonly apps = new Set<string>();
 
   constructor(readonly options: MetricsOptions) {
@@ -152,21 +152,19 @@ export class HeraldMetrics {
     );
     perMethod("herald_rpc_duration_seconds", "Time to answer a unary RPC, by service and method", "histogram", () =>
       calls
-        .filter((c) => c.unary && c.count > 0)
-        .flatMap((c) => {
-          const labels = { service: c.service, method: c.method };
-          let cumulative = 0;
-          const buckets = LATENCY_BUCKETS.map((le, i) => {
-            cumulative += c.buckets[i]!;
-            return { metricName: "herald_rpc_duration_seconds_bucket", labels: { le, ...labels }, value: cumulative };
-          });
-          return [
-            ...buckets,
-            { metricName: "herald_rpc_duration_seconds_bucket", labels: { le: "+Inf", ...labels }, value: c.count },
-            { metricName: "herald_rpc_duration_seconds_sum", labels, value: c.sum },
-            { metricName: "herald_rpc_duration_seconds_count", labels, value: c.count },
-          ];
-        }),
+        .filter((c) => c.unary && c.latency.count > 0)
+        .flatMap((c) => c.latency.series("herald_rpc_duration_seconds", { service: c.service, method: c.method })),
+    );
+    const facade = this.facade;
+    const facadeLatency = this.facadeLatency;
+    perMethod("herald_facade_requests_total", "Legacy HTTP requests, by contract, route and HTTP status", "counter", () => [
+      ...facade.values(),
+    ]);
+    perMethod(
+      "herald_facade_request_duration_seconds",
+      "Time to answer a legacy HTTP request (long-held XMS streams excluded), by contract",
+      "histogram",
+      () => [...facadeLatency].flatMap(([contract, latency]) => latency.series("herald_facade_request_duration_seconds", { contract })),
     );
   }
 
@@ -186,8 +184,14 @@ export class HeraldMetrics {
 
   /** A legacy HTTP request answered (the facade's FacadeMetrics); `seconds` undefined: a long-held stream. */
   facadeRequest(contract: string, route: string, status: number, seconds: number | undefined): void {
-    this.facadeRequests.inc({ contract, route, status: String(status) });
-    if (seconds !== undefined) this.facadeDuration.observe({ contract }, seconds);
+    const key = `${contract} ${route} ${status}`;
+    const series = this.facade.get(key);
+    if (series) series.value++;
+    else this.facade.set(key, { labels: { contract, route, status: String(status) }, value: 1 });
+    if (seconds === undefined) return;
+    let latency = this.facadeLatency.get(contract);
+    if (!latency) this.facadeLatency.set(contract, (latency = new Latency()));
+    latency.took(seconds);
   }
 
   /** The app label of an app id: itself among the first `appLabels` seen, else `other`. */

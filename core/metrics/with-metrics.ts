@@ -81,7 +81,7 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
         throw err;
       } finally {
         stats.inFlight--;
-        stats.took((performance.now() - start) / 1000);
+        stats.latency.took((performance.now() - start) / 1000);
       }
     };
   }
