@@ -91,7 +91,7 @@ const WatchClient = grpc.makeGenericClientConstructor(
   "HubService",
 );
 
-async function herald(procs: Proc[], watchers: number, n: number, rps?: number): Promise<Row> {
+async function herald(procs: Proc[], watchers: number, n: number, rps?: number, label = ""): Promise<Row> {
   const ports = procs.map((p) => p.ready["grpcPort"] as number);
   const clients = ports.map((port) => new WatchClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure()));
   // Watchers resume after the latest offset: whenever each stream registers, it misses nothing.
@@ -132,7 +132,7 @@ async function herald(procs: Proc[], watchers: number, n: number, rps?: number):
   for (const c of calls) c.cancel();
   for (const c of clients) c.close();
   if (Number.isNaN(end) || failed > 0) throw new Error(`received ${received} of ${expected} deliveries (${failed} sends failed)`);
-  const name = `herald, ${watchers} watcher${watchers > 1 ? "s" : ""} over 2 instances${rps ? `, ${rps.toLocaleString("en")}/s` : ""}`;
+  const name = `herald${label}, ${watchers} watcher${watchers > 1 ? "s" : ""} over 2 instances${rps ? `, ${rps.toLocaleString("en")}/s` : ""}`;
   return { name, events: per * urls.length, watchers, seconds: (end - t0) / 1000, latencies };
 }
 
@@ -171,12 +171,21 @@ try {
   process.stderr.write(`herald 1 watcher: ${fmt(one.events / one.seconds)} events/s\n`);
   const hundred = await herald(procs, 100, events100);
   process.stderr.write(`herald 100 watchers: ${fmt(hundred.events / hundred.seconds)} events/s\n`);
+  // The same two rows without metrics (two more instances on the same Redis): what the metrics cost.
+  const bare: Proc[] = [];
+  for (let i = 0; i < 2; i++)
+    bare.push(await startHeraldProcess(["--redis-url", redis.url, "--watch-queue-limit", "100000", "--no-metrics"]));
+  procs.push(...bare);
+  const oneBare = await herald(bare, 1, events, undefined, " --no-metrics");
+  process.stderr.write(`herald --no-metrics 1 watcher: ${fmt(oneBare.events / oneBare.seconds)} events/s\n`);
+  const hundredBare = await herald(bare, 100, events100, undefined, " --no-metrics");
+  process.stderr.write(`herald --no-metrics 100 watchers: ${fmt(hundredBare.events / hundredBare.seconds)} events/s\n`);
   // Latency is read at a steady 1,000 events/s; at saturation it would only measure queueing.
   const rawPaced = await raw(redis.url, 5_000, 10, true);
-  const heraldPaced = await herald(procs, 1, 5_000, 1_000);
+  const heraldPaced = await herald(procs.slice(0, 2), 1, 5_000, 1_000);
 
   const limit = rawRow.events / rawRow.seconds;
-  const rows = [rawRow, ceiling, one, hundred, rawPaced, heraldPaced].map((r) => {
+  const rows = [rawRow, ceiling, one, oneBare, hundred, hundredBare, rawPaced, heraldPaced].map((r) => {
     const sorted = [...r.latencies].sort((a, b) => a - b);
     const rate = r.events / r.seconds;
     return [

@@ -38,9 +38,16 @@ export function scanXml(limits: XmlScanLimits): BodyScan {
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk.charCodeAt(i);
       switch (state) {
-        case TEXT:
-          if (c === 0x3c) state = LT;
+        case TEXT: {
+          // Text runs are most of a body: jump to the next "<" instead of stepping through them.
+          const lt = c === 0x3c ? i : chunk.indexOf("<", i);
+          if (lt === -1) i = chunk.length;
+          else {
+            i = lt;
+            state = LT;
+          }
           break;
+        }
         case LT:
           if (c === 0x2f) state = CLOSE;
           else if (c === 0x3f) state = PI;

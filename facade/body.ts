@@ -4,6 +4,7 @@ import { parseXml } from "./xml.js";
 import { checkJsonValue } from "./plain.js";
 import { scanJson, scanXml } from "./body-scan.js";
 import { readText, TooLargeError } from "./read-text.js";
+import { bodyTypeOf } from "./body-type.js";
 
 export { TooLargeError };
 
@@ -22,9 +23,6 @@ export type BodyFormat = "xml" | "json";
 export function requestFormat(ctx: Context): BodyFormat {
   return /json/i.test(ctx.get("content-type")) ? "json" : "xml";
 }
-
-export const JSON_TYPES = ["json", "+json"];
-const XML_TYPES = ["text/xml", "application/xml", "+xml"];
 
 /**
  * Parses JSON text read with scanJson: malformed, or (`strict`) not an object or array →
@@ -49,14 +47,15 @@ export function parseJsonBody(text: string, maxDepth: number, strict: boolean): 
  */
 export function createBodyReader(limits: BodyLimits): (ctx: Context) => Promise<unknown> {
   return async (ctx) => {
-    const json = Boolean(ctx.request.is(JSON_TYPES));
-    if (!json && !ctx.request.is(XML_TYPES)) {
+    const type = bodyTypeOf(ctx);
+    const json = type.json;
+    if (!json && !type.xml) {
       ctx.req.resume();
       throw new FormatError(ctx.get("content-type") ? "empty body or unsupported content type" : "no content type");
     }
     const text = await readText(ctx.req, {
       limit: limits.maxBodyBytes,
-      charset: ctx.request.charset,
+      charset: type.charset,
       scan: json ? scanJson(limits.maxBodyDepth) : scanXml({ maxDepth: limits.maxBodyDepth, maxElements: limits.maxBodyElements }),
     });
     if (text.trim() === "") throw new FormatError("empty body");

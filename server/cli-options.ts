@@ -93,6 +93,7 @@ export const flags: Flag[] = [
   { flag: "jwt-audience", env: "HERALD_JWT_AUDIENCE", key: "auth.jwtAudience", kind: "string", help: "subscriber tokens must carry this aud" },
   { flag: "core-key-file", env: "HERALD_CORE_KEY", key: "auth.coreKey", kind: "secret", help: "with --core-url: the API key the facade presents to the core" },
   { flag: "console", env: "HERALD_CONSOLE", key: "server.console", kind: "boolean", help: "serve the live console page at /console on the HTTP port" },
+  { flag: "no-metrics", env: "HERALD_NO_METRICS", key: "metrics.disabled", kind: "boolean", help: "collect and serve no metrics: no /metrics, nothing counted on any call" },
   { flag: "metrics-port", env: "HERALD_METRICS_PORT", key: "metrics.port", kind: "integer", help: "also serve /metrics on a port of its own (0: any free); it is always on the HTTP port" },
   { flag: "metrics-app-labels", env: "HERALD_METRICS_APP_LABELS", key: "metrics.appLabels", kind: "integer", help: "per-app metric series for at most this many app ids (the rest: app=\"other\"); 0: none" },
   { flag: "metrics-redis-commands", env: "HERALD_METRICS_REDIS_COMMANDS", key: "metrics.redisCommands", kind: "boolean", help: "time every Redis command (costs a little on each)" },
@@ -151,6 +152,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
       value = Number(raw);
     }
     set(value);
+  }
+  if (config.metrics.disabled && config.metrics.port !== undefined) {
+    throw new UsageError("--metrics-port serves metrics, and --no-metrics turns them off: give one of the two");
   }
   return { help: false, config };
 }

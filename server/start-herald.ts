@@ -88,7 +88,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       logger,
     });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
-    const metrics = heraldMetricsFor(config.metrics);
+    const metrics = config.metrics.disabled ? undefined : heraldMetricsFor(config.metrics);
     const hub = createHubService({
       stores,
       bus,
@@ -98,7 +98,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       historyPage: HISTORY_PAGE,
       idempotencyWindowMs: limits.idempotencyWindowMs,
       logger,
-      ...(config.metrics.appLabels > 0
+      ...(metrics && config.metrics.appLabels > 0
         ? { published: (appId: string, count: number) => metrics.appEventsPublished.inc({ app: metrics.appLabel(appId) }, count) }
         : {}),
     });
@@ -112,11 +112,13 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     const registry = createRegistryService({ stores, bus, validator, auth });
     const { clients, delivery } = eventhos;
     // Every transport serves these: the authorization layer wraps each service once, here.
-    readSources(metrics, { redis: backends.redis?.stats, cache: stores.cacheStats, eventhos, fanOut });
-    if (config.metrics.redisCommands) stopTimingRedis = timeRedisCommands(metrics);
+    if (metrics) readSources(metrics, { redis: backends.redis?.stats, cache: stores.cacheStats, eventhos, fanOut });
+    if (metrics && config.metrics.redisCommands) stopTimingRedis = timeRedisCommands(metrics);
     // Counted outermost: the code a call is counted with is the one its caller gets.
-    const guarded = <T extends object>(service: DescService, impl: T, rules: object) =>
-      withMetrics(service, withErrorMapping(withAuthorization(service, impl, rules, auth), logger, service.typeName), metrics);
+    const guarded = <T extends object>(service: DescService, impl: T, rules: object) => {
+      const mapped = withErrorMapping(withAuthorization(service, impl, rules, auth), logger, service.typeName);
+      return metrics ? withMetrics(service, mapped, metrics) : mapped;
+    };
     const services: ServiceBinding[] = [
       { service: HubService, impl: guarded(HubService, hub, hubRules), encoders: sendResponseEncoders },
       { service: RegistryService, impl: guarded(RegistryService, registry, registryRules) },
@@ -168,11 +170,14 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       readMaxBytes: limits.maxMessageBytes,
       fallback: facade.callback(),
     });
-    const scrape = metricsListener(metrics, scrapeCheckOf(auth));
-    const served = withMetricsRoute(scrape, server.console ? withConsoleRoute(handler) : handler);
+    const scrape = metrics && metricsListener(metrics, scrapeCheckOf(auth));
+    const routed = server.console ? withConsoleRoute(handler) : handler;
+    const served = scrape ? withMetricsRoute(scrape, routed) : routed;
     const { server: http, port: httpPort } = await listenPort(served, server.host, server.httpPort, tls, limits);
     const metricsServer =
-      config.metrics.port === undefined ? undefined : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls, limits);
+      scrape === undefined || config.metrics.port === undefined
+        ? undefined
+        : await listenPort(metricsOnly(scrape), server.host, config.metrics.port, tls, limits);
 
     logExposure(exposure, logger);
     logger.info(

@@ -94,6 +94,17 @@ describe("parseOptions", () => {
     assert.throws(() => parseOptions(["--history-size", "-1"], {}), UsageError);
     assert.throws(() => parseOptions([], { HERALD_GRPC_PORT: "x" }), /HERALD_GRPC_PORT/);
   });
+
+  it("turns metrics off with --no-metrics or HERALD_NO_METRICS, and refuses a metrics port with them off", () => {
+    const off = (argv: string[], env: NodeJS.ProcessEnv) => {
+      const p = parseOptions(argv, env);
+      return !p.help && p.config.metrics.disabled;
+    };
+    assert.equal(off([], {}), false);
+    assert.equal(off(["--no-metrics"], {}), true);
+    assert.equal(off([], { HERALD_NO_METRICS: "1" }), true);
+    assert.throws(() => parseOptions(["--no-metrics", "--metrics-port", "9100"], {}), /--metrics-port/);
+  });
 });
 
 describe("flags", () => {

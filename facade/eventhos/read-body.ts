@@ -1,6 +1,7 @@
 import type { Context } from "koa";
 import { FormatError } from "../format-error.js";
-import { JSON_TYPES, parseJsonBody, type BodyLimits } from "../body.js";
+import { parseJsonBody, type BodyLimits } from "../body.js";
+import { bodyTypeOf } from "../body-type.js";
 import { scanJson } from "../body-scan.js";
 import { readText } from "../read-text.js";
 
@@ -34,15 +35,16 @@ function announcesNoBody(ctx: Context): boolean {
 export function createJsonReader(limits: BodyLimits, options: JsonReaderOptions): (ctx: Context) => Promise<unknown> {
   return async (ctx) => {
     if (options.emptyIsObject && announcesNoBody(ctx)) return {};
-    const json = Boolean(ctx.request.is(JSON_TYPES));
-    const form = options.form && Boolean(ctx.request.is("urlencoded"));
+    const type = bodyTypeOf(ctx);
+    const json = type.json;
+    const form = options.form && type.form;
     if (!json && !form) {
       ctx.req.resume();
       throw new UnsupportedTypeError(`content type "${ctx.get("content-type")}"`);
     }
     const text = await readText(ctx.req, {
       limit: limits.maxBodyBytes,
-      charset: ctx.request.charset,
+      charset: type.charset,
       ...(json ? { scan: scanJson(limits.maxBodyDepth) } : {}),
     });
     // A chunked body may turn out empty too.

@@ -260,3 +260,21 @@ describe("metrics on Redis", () => {
     assert.match(check.stdout, /SUCCESS: \d+ rules found/);
   });
 });
+
+describe("metrics off (--no-metrics)", () => {
+  let h: TestHerald;
+  before(async () => {
+    h = await startTestHerald({ metrics: { disabled: true }, server: { seedFile: "examples/seed.yaml" } });
+  });
+  after(() => h.stop());
+
+  it("serves no /metrics and counts nothing, while every call still works", async () => {
+    const res = await fetch(`http://127.0.0.1:${h.httpPort}/metrics`);
+    assert.equal(res.status, 404);
+    await res.arrayBuffer();
+    const sent = await unary<{ msgId: string }>(h.clients.hub, "sendEvent", { eventId: "1", subscribers: [{ ksid: "xxxx" }] });
+    assert.match(sent.msgId, /^\d+$/);
+    const kony = await postKonyEvent(`http://127.0.0.1:${h.httpPort}`);
+    assert.equal(kony.status, 200);
+  });
+});
