@@ -7,7 +7,7 @@ import { fmt, h2load, logPercentiles, ProcGroup, report, requireH2load, roundsSu
 /**
  * bench:facade — eventpushmessage requests/s and latency through Herald's facade (embedded core,
  * in-process client), XML and JSON, against a bare Koa route returning a fixed body (the ceiling)
- * and the same route after koa-bodyparser and @rgrove/parse-xml have read the body (the stack's floor). Each
+ * and the same route after koa-bodyparser and saxes have read the body (the stack's floor). Each
  * server runs in its own process; h2load drives HTTP/1.1 keep-alive connections. Rows are measured
  * in turn, `BENCH_ROUNDS` times over; a ratio is taken within each round (against the same round's
  * ceiling: the machine's speed drifts) and the table shows the median ratio and the median rate.
@@ -54,7 +54,7 @@ try {
   const url = (p: Proc) => `http://127.0.0.1:${(p.ready["httpPort"] ?? p.ready["port"]) as number}/kpns/service/eventpushmessage`;
   const rows: Row[] = [
     { name: "bare Koa route, fixed body (ceiling)", url: url(bare), format: "xml", target: "", results: [] },
-    { name: "same + koa-bodyparser + parse-xml (stack floor)", url: url(floor), format: "xml", target: "", results: [] },
+    { name: "same + koa-bodyparser + saxes (stack floor)", url: url(floor), format: "xml", target: "", results: [] },
     { name: "Herald XML eventpushmessage", url: url(herald), format: "xml", target: ">= 40%", results: [] },
     { name: "Herald JSON eventpushmessage", url: url(herald), format: "json", target: "", results: [] },
   ];
@@ -65,7 +65,7 @@ try {
   report(
     `bench:facade — POST /kpns/service/eventpushmessage (the document's sample), h2load HTTP/1.1, ${requests} requests, ` +
       `${clients} connections, ${rounds} interleaved rounds: median rate, median of the per-round ratios; Node ${process.version}, ${cpus().length} cores\n` +
-      `stack floor: the ceiling's route after reading the body with koa-bodyparser and parsing it with @rgrove/parse-xml, as ` +
+      `stack floor: the ceiling's route after reading the body with koa-bodyparser and parsing it with saxes, as ` +
       `the facade must; no Herald code`,
     ["server", "req/s", "p50 ms", "p99 ms", "vs bare", "target", "rounds req/s", "2xx"],
     rows.map((row) => {

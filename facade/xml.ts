@@ -1,4 +1,4 @@
-import { parseXml as readXml, XmlElement, XmlError, XmlText, type XmlDocument } from "@rgrove/parse-xml";
+import { SaxesParser, type SaxesTagPlain } from "saxes";
 import { FormatError } from "./format-error.js";
 
 export interface XmlLimits {
@@ -9,6 +9,97 @@ export interface XmlLimits {
 // No DTDs at all: refusing them up front rules out entity expansion ("billion laughs") and
 // external entities, whatever the parser would do with them.
 const DTD = /<!DOCTYPE|<!ENTITY/i;
+
+/** An element being read: its name and attributes, what its children made of it so far, its text. */
+interface Open {
+  name: string;
+  attributes: Record<string, string>;
+  out: Record<string, unknown> | undefined;
+  text: string;
+}
+
+/**
+ * The one parser of this process (saxes: strict, checks well-formedness, no DTD processing), its
+ * handlers building plain values straight from the events, with no tree in between. A parse runs
+ * start to end within one call (the body is read whole first), so one parser serves every request;
+ * after an error its state is unknown, so it is replaced.
+ */
+class PlainReader {
+  private parser!: SaxesParser<object>;
+  private stack: Open[] = [];
+  private root: Record<string, unknown> | undefined;
+  private maxDepth = 0;
+
+  constructor() {
+    this.reset();
+  }
+
+  read(text: string, maxDepth: number): Record<string, unknown> {
+    this.stack = [];
+    this.root = undefined;
+    this.maxDepth = maxDepth;
+    try {
+      this.parser.write(text).close();
+    } catch (err) {
+      this.reset();
+      if (err instanceof FormatError) throw err;
+      throw new FormatError(`malformed XML: ${(err as Error).message.split("\n")[0]}`);
+    }
+    // close() refuses a document without a root or with one left open: there is one here.
+    return this.root!;
+  }
+
+  private reset(): void {
+    const parser = new SaxesParser({ position: false });
+    parser.on("opentag", (tag) => this.open(tag as SaxesTagPlain)); // without xmlns, attributes are plain strings
+    parser.on("closetag", () => this.close());
+    parser.on("text", (t) => this.addText(t));
+    parser.on("cdata", (t) => this.addText(t)); // CDATA sections are text, merged with the text around them
+    parser.on("doctype", () => {
+      throw new FormatError("DOCTYPE and entity declarations are not accepted");
+    });
+    parser.on("error", (err) => {
+      throw err;
+    });
+    // Comments, processing instructions and the declaration: ignored.
+    this.parser = parser;
+  }
+
+  private open(tag: SaxesTagPlain): void {
+    if (this.stack.length >= this.maxDepth) throw new FormatError(`XML nested deeper than ${this.maxDepth} elements`);
+    let out: Record<string, unknown> | undefined;
+    for (const name in tag.attributes) out = own(out ?? {}, name, tag.attributes[name]!);
+    this.stack.push({ name: tag.name, attributes: tag.attributes, out, text: "" });
+  }
+
+  private addText(t: string): void {
+    // Outside the root the parser allows only white space (and refuses the rest itself).
+    const top = this.stack[this.stack.length - 1];
+    if (top) top.text += t;
+  }
+
+  private close(): void {
+    const el = this.stack.pop()!;
+    const text = el.text.trim();
+    if (el.out && text !== "") throw new FormatError("mixed text and elements are not accepted");
+    const value = el.out ?? text;
+    const parent = this.stack[this.stack.length - 1];
+    if (!parent) {
+      this.root = own({}, el.name, value);
+      return;
+    }
+    const out = (parent.out ??= {});
+    if (!Object.hasOwn(out, el.name)) own(out, el.name, value);
+    else if (Object.hasOwn(parent.attributes, el.name)) throw new FormatError(`"${el.name}" is both an attribute and an element`);
+    else {
+      const prior = out[el.name]; // an element's value is never an array: an array is the list of its repeats
+      if (Array.isArray(prior)) prior.push(value);
+      else own(out, el.name, [prior, value]);
+    }
+  }
+}
+
+const reader = new PlainReader();
 
 /**
  * Parses an XML document into plain values, the shape a legacy JSON body has: an element with
@@ -21,47 +112,9 @@ const DTD = /<!DOCTYPE|<!ENTITY/i;
  */
 export function parseXml(text: string, limits: XmlLimits): Record<string, unknown> {
   if (DTD.test(text)) throw new FormatError("DOCTYPE and entity declarations are not accepted");
-  let doc: XmlDocument;
-  try {
-    // White space before the declaration breaks XML 1.0, but templated clients send it (a newline
-    // before `<?xml`); nothing is cut short by dropping it, so it is forgiven.
-    doc = readXml(text.replace(/^[\s\uFEFF]+(?=<\?xml)/, ""));
-  } catch (err) {
-    if (err instanceof XmlError) throw new FormatError(`malformed XML: ${err.message.split("\n")[0]}`);
-    // The parser recurses once per element: a document nested thousands deep overflows the stack
-    // (a RangeError) before the depth limit below can see it.
-    if (err instanceof RangeError) throw new FormatError(`XML nested too deep to read (limit ${limits.maxDepth})`);
-    throw err;
-  }
-  // Well-formed: exactly one root element; the rest of the document's children are comments and PIs.
-  const root = doc.children.find((node) => node instanceof XmlElement) as XmlElement;
-  return own({}, root.name, toPlain(root, 1, limits.maxDepth));
-}
-
-function toPlain(el: XmlElement, depth: number, maxDepth: number): unknown {
-  if (depth > maxDepth) throw new FormatError(`XML nested deeper than ${maxDepth} elements`);
-  let text = "";
-  let out: Record<string, unknown> | undefined;
-  for (const name in el.attributes) out = own(out ?? {}, name, el.attributes[name]!);
-  for (const node of el.children) {
-    if (node instanceof XmlText) {
-      text += node.text; // CDATA sections arrive as text, merged with the text around them
-    } else if (node instanceof XmlElement) {
-      out ??= {};
-      const value = toPlain(node, depth + 1, maxDepth);
-      if (!Object.hasOwn(out, node.name)) own(out, node.name, value);
-      else if (Object.hasOwn(el.attributes, node.name)) throw new FormatError(`"${node.name}" is both an attribute and an element`);
-      else {
-        const prior = out[node.name]; // an element's value is never an array: an array is the list of its repeats
-        if (Array.isArray(prior)) prior.push(value);
-        else own(out, node.name, [prior, value]);
-      }
-    } // comments and processing instructions: ignored
-  }
-  text = text.trim();
-  if (!out) return text;
-  if (text !== "") throw new FormatError("mixed text and elements are not accepted");
-  return out;
+  // White space before the declaration breaks XML 1.0, but templated clients send it (a newline
+  // before `<?xml`); nothing is cut short by dropping it, so it is forgiven.
+  return reader.read(text.replace(/^[\s\uFEFF]+(?=<\?xml)/, ""), limits.maxDepth);
 }
 
 /** Sets an own, enumerable property, even one named `__proto__` (which the mappers then refuse as unknown). */

@@ -32,7 +32,24 @@ describe("parseXml and escapeXml", () => {
     refusedWith(`<a><b><c><d><e>1</e></d></c></b></a>`, /^XML nested deeper than 4 elements$/);
     refusedWith(`<a x="1"><y/><x>2</x></a>`, /^"x" is both an attribute and an element$/);
     refusedWith(`<a>t<b/></a>`, /^mixed text and elements are not accepted$/);
-    refusedWith(`${"<a>".repeat(20_000)}${"</a>".repeat(20_000)}`, /^XML nested too deep to read \(limit 9\)$/, 9);
+    // Read without recursion: however deep, refused at the first element past the limit.
+    refusedWith(`${"<a>".repeat(20_000)}${"</a>".repeat(20_000)}`, /^XML nested deeper than 9 elements$/, 9);
+  });
+
+  it("reads a good document right after refusing a bad one, whatever state the bad one left", () => {
+    const bad = [
+      `<a><b></a>`,
+      `<a x="1"><x/></a>`,
+      `<a>t<b/></a>`,
+      `<a>&nope;</a>`,
+      `<a><b><c><d><e/></d></c></b></a>`,
+      `<a>`,
+      `<!DOCTYPE a><a/>`,
+    ];
+    for (const b of bad) {
+      assert.throws(() => xml(b), FormatError, b);
+      assert.deepEqual(xml(`<r k="v"><b>1</b><b>2</b></r>`), { r: { k: "v", b: ["1", "2"] } }, `after ${b}`);
+    }
   });
 
   it("escapes the five XML specials, and nothing else", () => {
