@@ -1,11 +1,11 @@
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisServer } from "../test/support/redis-server.js";
 import { rawClients, rejection, unary } from "../test/support/grpc-client.js";
 import {
+  cpuMs,
   fmt,
   grpcFrameFile,
   h2load,
@@ -74,26 +74,6 @@ interface Measured extends H2loadResult {
 }
 
 const procs = new ProcGroup();
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU time (user + system, ms) a process has used so far; NaN where /proc is not there. */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // After "(comm) ": field 3 on; utime and stime are fields 14 and 15, in clock ticks.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
 const url = (port: number) => `http://127.0.0.1:${port}/herald.v1.HubService/SendEvent`;
 const keyHeaders = (key: string | undefined) => (key === undefined ? [] : [`authorization: Bearer ${key}`]);
 

@@ -177,7 +177,7 @@ export function report(heading: string, headers: string[], rows: Array<Array<str
 
 export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -297,4 +297,25 @@ function pinned(role: "server" | "load", command: string[]): string[] {
 function pinnedExec(command: string[]): [string, string[]] {
   const [file, ...args] = pinned("load", command);
   return [file as string, args];
+}
+
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (user + system, ms) a process has used so far; NaN where /proc is not there. */
+export function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After "(comm) ": field 3 on; utime and stime are fields 14 and 15, in clock ticks.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return NaN;
+  }
 }
