@@ -13,7 +13,8 @@ import { root } from "./support.js";
  *   parent → {config}   child → {ready}     (watchers connected / publisher connected)
  *   parent → {start}    (publisher: begin the closed loop)
  *   child → {live}      (watchers: every watcher has received an event)
- *   parent → {window: [t0, t1]} (epoch ms)  child → {result} at t1, then it closes and exits.
+ *   parent → {window: [t0, t1]} (epoch ms, on `slotMs` boundaries)
+ *   child → {result} at t1 (or as soon as it learns the window, if later), then it closes and exits.
  *
  * Each message carries its publish time (epoch ms, sub-millisecond: performance.timeOrigin +
  * performance.now(), the same host clock in every process); a watcher takes publish → receive
@@ -22,7 +23,8 @@ import { root } from "./support.js";
 export type Peer = "herald" | "socketio" | "echo";
 
 export type ClientConfig =
-  | { role: "watchers"; peer: Peer; addresses: string[]; count: number; key?: string }
+  /** Watchers `first` … `first + count - 1` of all; watcher i connects to instance (i + 1) mod 2. */
+  | { role: "watchers"; peer: Peer; addresses: string[]; first: number; count: number; key?: string }
   | { role: "publisher"; peer: Peer; address: string; inflight: number; batch: number; key?: string };
 
 export interface ClientResult {
@@ -58,26 +60,49 @@ export function histogramPercentile(histogram: Map<number, number>, p: number): 
 }
 
 const now = () => performance.timeOrigin + performance.now();
+/** A publish call not answered in this time fails (counted), so that a stalled server cannot hang the bench. */
+const callTimeout = 10_000;
+/** Arrivals are counted in slots of this many ms; the window's ends fall on slot boundaries. */
+export const slotMs = 100;
 
 if (process.send) {
   const send = (message: object) => process.send!(message);
   const config = await new Promise<ClientConfig>((resolve) =>
     process.once("message", (m) => resolve((m as { config: ClientConfig }).config)),
   );
-  const histogram = new Map<number, number>();
-  const sample = (ms: number) => {
-    const b = bucketOf(ms);
-    histogram.set(b, (histogram.get(b) ?? 0) + 1);
+  // What arrives is kept by arrival time, in slots of `slotMs`: the result is the sum of the slots
+  // within the window, whenever this process learns the window (a flooded one may learn it late).
+  const slots = new Map<number, { events: number; calls: number; histogram: Map<number, number> }>();
+  const record = (t: number, events: number, calls: number, latency: number | undefined) => {
+    const k = Math.floor(t / slotMs);
+    let slot = slots.get(k);
+    if (!slot) slots.set(k, (slot = { events: 0, calls: 0, histogram: new Map() }));
+    slot.events += events;
+    slot.calls += calls;
+    if (latency !== undefined) {
+      const b = bucketOf(latency);
+      slot.histogram.set(b, (slot.histogram.get(b) ?? 0) + 1);
+    }
   };
   let window: [number, number] = [Infinity, Infinity];
-  let count = 0;
-  let calls = 0;
   let failures = 0;
   let firstFailure: string | undefined;
   const failed = (err: unknown) => {
     if (now() > window[1]) return; // closing
     failures++;
     firstFailure ??= err instanceof Error ? err.message : String(err);
+  };
+  const result = (): ClientResult => {
+    let count = 0;
+    let calls = 0;
+    const histogram = new Map<number, number>();
+    for (const [k, slot] of slots) {
+      if (k * slotMs < window[0] || (k + 1) * slotMs > window[1]) continue;
+      count += slot.events;
+      calls += slot.calls;
+      for (const [b, n] of slot.histogram) histogram.set(b, (histogram.get(b) ?? 0) + n);
+    }
+    return { count, calls, histogram: [...histogram], failures, ...(firstFailure ? { firstFailure } : {}) };
   };
   let finish: () => void = () => {};
   const closed = new Promise<void>((resolve) => (finish = resolve));
@@ -87,14 +112,13 @@ if (process.send) {
       window = message.window;
       setTimeout(
         () => {
-          send({ result: { count, calls, histogram: [...histogram], failures, ...(firstFailure ? { firstFailure } : {}) } });
+          send({ result: result() });
           finish();
         },
         Math.max(0, window[1] - now()) + 20,
       );
     }
   });
-  const inWindow = (t: number) => t >= window[0] && t < window[1];
 
   if (config.role === "watchers") {
     // Watcher i on instance (i + 1) mod 2: a single watcher is on instance 2, across Redis from the publisher.
@@ -106,10 +130,7 @@ if (process.send) {
         seen[i] = 1;
         if (++live === config.count) send({ live: true });
       }
-      if (inWindow(t)) {
-        count++;
-        if (sentAt !== undefined) sample(t - sentAt);
-      }
+      record(t, 1, 0, sentAt === undefined ? undefined : t - sentAt);
     };
     let close: () => void;
     if (config.peer === "herald") {
@@ -119,7 +140,7 @@ if (process.send) {
       const clients = Array.from(
         { length: config.count },
         (_, i) =>
-          new hub(config.addresses[(i + 1) % config.addresses.length]!, grpc.credentials.createInsecure(), {
+          new hub(config.addresses[(config.first + i + 1) % config.addresses.length]!, grpc.credentials.createInsecure(), {
             "grpc.use_local_subchannel_pool": 1,
           }),
       );
@@ -141,7 +162,7 @@ if (process.send) {
       const sockets: Socket[] = [];
       await Promise.all(
         Array.from({ length: config.count }, async (_, i) => {
-          const socket = io(config.addresses[(i + 1) % config.addresses.length]!, {
+          const socket = io(config.addresses[(config.first + i + 1) % config.addresses.length]!, {
             transports: ["websocket"],
             forceNew: true,
             reconnection: false,
@@ -179,7 +200,7 @@ if (process.send) {
       let msgId = 0;
       // The same information a Herald event carries (ids, target, name pair, rendered text), as JSON.
       publish = async () => {
-        await socket.emitWithAck("publish", {
+        await socket.timeout(callTimeout).emitWithAck("publish", {
           msgId: String(++msgId),
           appId: "demo",
           eventId: "1",
@@ -195,7 +216,9 @@ if (process.send) {
       const client = new hub(config.address, grpc.credentials.createInsecure());
       const metadata = keyMetadata(config.key);
       const call = (method: string, request: object) =>
-        new Promise<void>((resolve, reject) => client[method](request, metadata, (err: Error | null) => (err ? reject(err) : resolve())));
+        new Promise<void>((resolve, reject) =>
+          client[method](request, metadata, { deadline: Date.now() + callTimeout }, (err: Error | null) => (err ? reject(err) : resolve())),
+        );
       const push = () => ({
         subscribers: [{ ksid: "xxxx" }],
         content: { mimeType: "text/plain", data: "Hello Smith, welcome aboard." },
@@ -227,11 +250,7 @@ if (process.send) {
           continue;
         }
         const t1 = now();
-        if (inWindow(t1)) {
-          calls++;
-          count += batch;
-          sample(t1 - t0);
-        }
+        record(t1, batch, 1, t1 - t0);
       }
     };
     const workers = Promise.all(Array.from({ length: inflight }, worker));

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
+import { Redis } from "ioredis";
 import { RedisServer } from "../test/support/redis-server.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import { histogramPercentile, type ClientConfig, type ClientResult, type Peer } from "./peers-client.js";
+import { histogramPercentile, slotMs, type ClientConfig, type ClientResult, type Peer } from "./peers-client.js";
 import { cpuMs, fmt, IpcChild, median, ProcGroup, type Proc, report } from "./support.js";
 
 /**
@@ -25,6 +26,8 @@ const inflight = Number(process.env["BENCH_INFLIGHT"] ?? 64);
 const batch = Number(process.env["BENCH_BATCH"] ?? 64);
 const batchInflight = Number(process.env["BENCH_BATCH_INFLIGHT"] ?? 8);
 const warmup = Number(process.env["BENCH_WARMUP_SECONDS"] ?? 1);
+/** Processes the watchers are spread over (they share the machine's cores with the servers). */
+const watcherProcs = Number(process.env["BENCH_WATCHER_PROCS"] ?? 1);
 const now = () => performance.timeOrigin + performance.now();
 
 interface Target {
@@ -33,8 +36,9 @@ interface Target {
   /** Instance 1 first: the publisher's. */
   addresses: string[];
   pids: Array<number | undefined>;
-  /** Redis's process, when the target uses one (its CPU is shown apart). */
+  /** Redis's process and address, when the target uses one (its CPU and commands are shown apart). */
   redisPid?: number | undefined;
+  redisUrl?: string;
   publishKey?: string;
   watchKey?: string;
   /** Herald: instance 1's /metrics, and the credential it needs with access control on. */
@@ -53,10 +57,12 @@ interface Measured {
   /** Cores the server processes used in the window, summed; and µs of it per delivery (per call without watchers). */
   serverCores: number;
   serverUsPer: number;
-  /** Cores the watchers' and the publisher's processes used (1.0: it was the bottleneck), and Redis. */
+  /** Cores the watchers' processes (summed) and the publisher's used (1.0 a process: it was the bottleneck), and Redis. */
   watcherCores: number;
   publisherCores: number;
   redisCores: number;
+  /** Commands Redis ran in the window (INFO commandstats). */
+  redisCommands: number;
   /** Herald: the mean time instance 1 took to answer a publish call (its own histogram), ms. */
   inCallMs: number;
   failures: number;
@@ -76,22 +82,40 @@ async function callDurations(metrics: Target["metrics"]): Promise<{ sum: number;
   return { sum: total("herald_rpc_duration_seconds_sum"), count: total("herald_rpc_duration_seconds_count") };
 }
 
+/** Commands Redis has run so far, over all commands (INFO commandstats). */
+async function redisCommands(url: string | undefined): Promise<number> {
+  if (!url) return NaN;
+  const redis = new Redis(url);
+  try {
+    const info = await redis.info("commandstats");
+    return [...info.matchAll(/calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - now())));
 
 async function measure(target: Target, watchers: number): Promise<Measured> {
   const clients: IpcChild[] = [];
   try {
-    const watching =
-      watchers > 0
-        ? IpcChild.start<ClientConfig>("dist/bench/peers-client.js", {
-            role: "watchers",
-            peer: target.peer,
-            addresses: target.addresses,
-            count: watchers,
-            ...(target.watchKey ? { key: target.watchKey } : {}),
-          })
-        : undefined;
-    if (watching) clients.push(watching);
+    // The watchers over `watcherProcs` processes; watcher i (of all) on instance (i + 1) mod 2.
+    const watching: IpcChild[] = [];
+    for (let p = 0, first = 0; p < Math.min(watcherProcs, watchers); p++) {
+      const count = Math.floor(watchers / watcherProcs) + (p < watchers % watcherProcs ? 1 : 0);
+      watching.push(
+        IpcChild.start<ClientConfig>("dist/bench/peers-client.js", {
+          role: "watchers",
+          peer: target.peer,
+          addresses: target.addresses,
+          first,
+          count,
+          ...(target.watchKey ? { key: target.watchKey } : {}),
+        }),
+      );
+      first += count;
+    }
+    clients.push(...watching);
     const publisher = IpcChild.start<ClientConfig>("dist/bench/peers-client.js", {
       role: "publisher",
       peer: target.peer,
@@ -103,39 +127,42 @@ async function measure(target: Target, watchers: number): Promise<Measured> {
     clients.push(publisher);
     await Promise.all(clients.map((c) => c.next("ready")));
     publisher.send({ start: true });
-    await watching?.next("live");
-    const window: [number, number] = [now() + warmup * 1000, now() + (warmup + seconds) * 1000];
+    await Promise.all(watching.map((w) => w.next("live")));
+    const start = Math.ceil((now() + warmup * 1000) / slotMs) * slotMs;
+    const window: [number, number] = [start, start + seconds * 1000];
     for (const c of clients) c.send({ window });
     await sleepUntil(window[0]);
-    const pids = [...target.pids, watching?.proc.pid, publisher.proc.pid, target.redisPid];
+    const pids = [...target.pids, publisher.proc.pid, target.redisPid, ...watching.map((w) => w.proc.pid)];
     const cpu0 = pids.map(cpuMs);
-    const calls0 = await callDurations(target.metrics);
+    const [calls0, commands0] = await Promise.all([callDurations(target.metrics), redisCommands(target.redisUrl)]);
     await sleepUntil(window[1]);
     const cpu1 = pids.map(cpuMs);
-    const calls1 = await callDurations(target.metrics);
-    const [published, received] = await Promise.all([
-      publisher.next<ClientResult>("result"),
-      watching ? watching.next<ClientResult>("result") : Promise.resolve(undefined),
-    ]);
-    await Promise.all(clients.map((c) => c.exited));
+    const [calls1, commands1] = await Promise.all([callDurations(target.metrics), redisCommands(target.redisUrl)]);
+    const [published, ...results] = await Promise.all([publisher, ...watching].map((c) => c.next<ClientResult>("result")));
+    // They exit once their last call returns (the finally below ends any that does not).
+    await Promise.race([Promise.all(clients.map((c) => c.exited)), new Promise((r) => setTimeout(r, 15_000))]);
     const used = cpu1.map((c, i) => c - cpu0[i]!);
     const cores = (i: number) => used[target.pids.length + i]! / 1000 / seconds;
     const perServer = used.slice(0, target.pids.length).map((ms) => fmt(ms / 1000 / seconds, 2));
     const serverMs = used.slice(0, target.pids.length).reduce((a, b) => a + b, 0);
-    const deliveries = received ? received.count : published.calls;
-    const histogram = new Map((received ?? published).histogram);
-    const failures = published.failures + (received?.failures ?? 0);
-    const firstFailure = published.firstFailure ?? received?.firstFailure;
+    const received = results.length === 0 ? undefined : results;
+    const deliveries = received ? received.reduce((n, r) => n + r.count, 0) : published!.calls;
+    const histogram = new Map<number, number>();
+    for (const r of received ?? [published!]) for (const [b, n] of r.histogram) histogram.set(b, (histogram.get(b) ?? 0) + n);
+    const failures = [published!, ...results].reduce((n, r) => n + r.failures, 0);
+    const firstFailure = [published!, ...results].find((r) => r.firstFailure)?.firstFailure;
+    const watcherCores = received ? watching.reduce((n, _, i) => n + cores(2 + i), 0) : NaN;
     const m: Measured = {
-      perSecond: published.count / seconds,
+      perSecond: published!.count / seconds,
       deliveries: deliveries / seconds,
       p50: histogramPercentile(histogram, 50),
       p99: histogramPercentile(histogram, 99),
       serverCores: serverMs / 1000 / seconds,
       serverUsPer: (serverMs * 1000) / deliveries,
-      watcherCores: cores(0),
-      publisherCores: cores(1),
-      redisCores: cores(2),
+      watcherCores,
+      publisherCores: cores(0),
+      redisCores: cores(1),
+      redisCommands: commands1 - commands0,
       inCallMs: ((calls1.sum - calls0.sum) * 1000) / (calls1.count - calls0.count),
       failures,
       ...(firstFailure ? { firstFailure } : {}),
@@ -144,7 +171,7 @@ async function measure(target: Target, watchers: number): Promise<Measured> {
       `${target.name}, ${watchers} watcher(s): ${fmt(m.perSecond)} events/s, ${fmt(m.deliveries)} deliveries/s, ` +
         `p50 ${fmt(m.p50, 2)} p99 ${fmt(m.p99, 2)} ms, cores used: servers ${fmt(m.serverCores, 2)} (${perServer.join(" + ")}), ` +
         `redis ${fmt(m.redisCores, 2)}, publisher ${fmt(m.publisherCores, 2)}, watchers ${fmt(m.watcherCores, 2)}; ` +
-        `Herald's own time per publish call ${fmt(m.inCallMs, 2)} ms` +
+        `Redis commands/event ${fmt(m.redisCommands / m.perSecond / seconds, 1)}; Herald's own time per publish call ${fmt(m.inCallMs, 2)} ms` +
         `${failures ? `, ${failures} failures (${firstFailure})` : ""}\n`,
     );
     return m;
@@ -177,6 +204,7 @@ const grpcTarget = (name: string, ps: Proc[], extra: Partial<Target> = {}): Targ
   addresses: ps.map((p) => `127.0.0.1:${(p.ready["grpcPort"] ?? p.ready["port"]) as number}`),
   pids: ps.map((p) => p.proc.pid),
   redisPid: redis.pid,
+  redisUrl: redis.url,
   metrics: { url: `http://127.0.0.1:${ps[0]!.ready["httpPort"] as number}/metrics` },
   batch: 1,
   inflight,
@@ -209,14 +237,17 @@ try {
     addresses: sios.map((p) => `http://127.0.0.1:${p.ready["port"] as number}`),
     pids: sios.map((p) => p.proc.pid),
     redisPid: redis.pid,
+    redisUrl: redis.url,
     batch: 1,
     inflight,
   };
   const ceiling = grpcTarget("grpc-js echo (unary ceiling)", [echo], { peer: "echo", redisPid: undefined });
   delete ceiling.metrics;
+  delete ceiling.redisUrl;
   const batched = grpcTarget(`Herald SendPushBatch x${batch}`, heralds, { batch, inflight: batchInflight });
   const keyed = grpcTarget("Herald SendEvent, API keys", keyedHeralds, {
     redisPid: redisKeyed.pid,
+    redisUrl: redisKeyed.url,
     metrics: { url: `http://127.0.0.1:${keyedHeralds[0]!.ready["httpPort"] as number}/metrics`, key: admin },
     publishKey: await createKey(keyedPort, admin, "ROLE_PUBLISH"),
     watchKey: await createKey(keyedPort, admin, "ROLE_WATCH"),
@@ -267,8 +298,9 @@ try {
       `instance 1; stock clients (grpc-js + proto-loader; socket.io-client, websocket) in their own processes, one connection ` +
       `per watcher; ${seconds} s after ${warmup} s of warm-up, ${rounds} interleaved rounds: medians, and the median of the ` +
       `per-round ratios; latency from the publisher stamping the message to a watcher receiving it (same host clock); server ` +
-      `CPU: both instances' user + system time (Redis not counted) per delivery; watcher CPU: cores the watchers' process ` +
-      `used (near 1: the client was the limit); Herald with access control off (as ProcGroup.herald starts it); ` +
+      `CPU: both instances' user + system time (Redis not counted) per delivery; watcher CPU: cores the watchers' ` +
+      `${watcherProcs} process(es) used (near 1 a process: the client was the limit); Herald with access control off ` +
+      `(as ProcGroup.herald starts it); ` +
       `Node ${process.version}, ${cpus().length} cores`,
     [
       "watchers",
@@ -342,7 +374,8 @@ try {
       `is one grpc-js server answering SendEvent to the same stock client (${inflight} in flight), the unary ceiling; ` +
       `latency: publish → receive, the echo's the call; server CPU per event (per call for the echo); Herald's own ms/call: ` +
       `the mean time instance 1 took to answer a publish call, from its /metrics (what the stock client waited for beyond ` +
-      `it is the client, the connection and the queue before Herald)`,
+      `it is the client, the connection and the queue before Herald); Redis commands/event: all commands Redis ran in the ` +
+      `window (INFO commandstats: those a Lua script runs count too) per event published`,
     [
       "path",
       "events/s",
@@ -352,6 +385,7 @@ try {
       "p50 ms",
       "p99 ms",
       "server CPU µs/event",
+      "Redis commands/event",
       "Herald's own ms/call",
       "rounds events/s",
       "failures",
@@ -373,6 +407,14 @@ try {
       fmt(
         mid(xs, (m) => (m.serverCores * 1e6) / m.perSecond),
         1,
+      ),
+      fmt(
+        mid(xs, (m) => m.redisCommands / m.perSecond / seconds),
+        1,
+      ),
+      fmt(
+        mid(xs, (m) => m.inCallMs),
+        2,
       ),
       rates(xs, perSecond),
       failures(xs),
