@@ -2,7 +2,19 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventPushDocument } from "../test/support/contract-docs.js";
-import { cpuMs, fmt, h2load, logPercentiles, median as middle, ProcGroup, report, requireH2load, roundsSummary, type H2loadResult, type Proc } from "./support.js";
+import {
+  cpuMs,
+  fmt,
+  h2load,
+  logPercentiles,
+  median as middle,
+  ProcGroup,
+  report,
+  requireH2load,
+  roundsSummary,
+  type H2loadResult,
+  type Proc,
+} from "./support.js";
 
 /**
  * bench:facade — eventpushmessage requests/s and latency through Herald's facade (embedded core,
@@ -82,7 +94,18 @@ try {
       const all = row.results.reduce((n, x) => n + x.requests, 0);
       const cpu = middle(row.results.map((x) => x.cpu));
       const cpuRatio = middle(row.results.map((x, r) => ceiling[r]!.cpu / x.cpu));
-      return [row.name, fmt(median.perSecond), fmt(median.p50, 2), fmt(median.p99, 2), fmt(cpu, 1), ratio, `${fmt(100 * cpuRatio)}%`, row.target, rates, `${ok}/${all}`];
+      return [
+        row.name,
+        fmt(median.perSecond),
+        fmt(median.p50, 2),
+        fmt(median.p99, 2),
+        fmt(cpu, 1),
+        ratio,
+        `${fmt(100 * cpuRatio)}%`,
+        row.target,
+        rates,
+        `${ok}/${all}`,
+      ];
     }),
   );
 } finally {

@@ -13,9 +13,12 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Runs a node script of this repo in its own process (its own core) and waits for its ready line. */
-export async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const [command, ...argv] = pinned("server", [process.execPath, join(root, script), ...args]);
+/**
+ * Runs a node script of this repo in its own process (its own core) and waits for its ready line.
+ * `nodeArgs` go to node before the script (e.g. `--expose-gc`).
+ */
+export async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
+  const [command, ...argv] = pinned("server", [process.execPath, ...nodeArgs, join(root, script), ...args]);
   const proc = spawn(command as string, argv, {
     cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
@@ -45,18 +48,77 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
   };
 }
 
+/**
+ * A client process of a bench (a node script of this repo), driven over its IPC channel: it is sent
+ * `{config}` first, then whatever the bench and the script agree on.
+ */
+export class IpcChild {
+  private readonly messages: Array<Record<string, unknown>> = [];
+  private wake: (() => void) | undefined;
+  readonly exited: Promise<unknown>;
+  private constructor(
+    readonly script: string,
+    readonly proc: ChildProcess,
+  ) {
+    proc.on("message", (m) => {
+      this.messages.push(m as Record<string, unknown>);
+      this.wake?.();
+    });
+    this.exited = once(proc, "exit");
+  }
+
+  /** Starts `script` (pinned as a load generator with BENCH_PIN) and sends it `{config}`. */
+  static start<C>(script: string, config: C): IpcChild {
+    const [command, ...args] = pinned("load", [process.execPath, join(root, script)]);
+    const child = new IpcChild(script, spawn(command!, args, { cwd: root, stdio: ["ignore", "inherit", "inherit", "ipc"] }));
+    child.send({ config });
+    return child;
+  }
+
+  send(message: object): void {
+    if (this.proc.connected) this.proc.send(message);
+  }
+
+  /** The value of the first message with `key`; fails if the process exits first or `ms` pass. */
+  async next<T = unknown>(key: string, ms = 30_000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.messages.find((m) => key in m);
+      if (found) return found[key] as T;
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+        throw new Error(`${this.script} exited (${this.proc.exitCode ?? this.proc.signalCode}) before "${key}"`);
+      }
+      if (Date.now() > deadline) throw new Error(`${this.script}: no "${key}" within ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, 200).unref();
+      });
+    }
+  }
+
+  /** A message with `key` already received, if any. */
+  peek<T = unknown>(key: string): T | undefined {
+    return this.messages.find((m) => key in m)?.[key] as T | undefined;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGTERM");
+    await this.exited;
+  }
+}
+
 /** The processes a bench starts, stopped together at its end (also when it fails part way). */
 export class ProcGroup {
   private readonly procs: Proc[] = [];
 
   /** Like startNode; the process joins the group as soon as it is ready. */
-  node(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-    return this.add(startNode(script, args, env));
+  node(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
+    return this.add(startNode(script, args, env, nodeArgs));
   }
 
   /** Like startHeraldProcess; the process joins the group as soon as it is ready. */
-  herald(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-    return this.add(startHeraldProcess(args, env));
+  herald(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
+    return this.add(startHeraldProcess(args, env, nodeArgs));
   }
 
   async stop(): Promise<void> {
@@ -70,11 +132,12 @@ export class ProcGroup {
   }
 }
 
-export function startHeraldProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+export function startHeraldProcess(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<Proc> {
   return startNode(
     "dist/server/main.js",
     ["--grpc-port", "0", "--http-port", "0", "--host", "127.0.0.1", "--seed", "examples/seed.yaml", ...args],
     { LOG_LEVEL: "", REDIS_URL: "", ...env },
+    nodeArgs,
   );
 }
 
@@ -289,7 +352,7 @@ export function logPercentiles(file: string, ps: number[]): number[] {
  * (`taskset`), so that they do not take turns on one core. Without it the ratio of two servers
  * measured in turn moves by tens of percent between rounds on a small machine.
  */
-function pinned(role: "server" | "load", command: string[]): string[] {
+export function pinned(role: "server" | "load", command: string[]): string[] {
   if (!process.env["BENCH_PIN"]) return command;
   return ["taskset", "-c", role === "server" ? "1" : "0", ...command];
 }
@@ -307,7 +370,7 @@ const clockTicks = (() => {
   }
 })();
 
-/** CPU time (user + system, ms) a process has used so far; NaN where /proc is not there. */
+/** CPU time (user + system, ms) a process has used so far; NaN where /proc is not there (Linux only). */
 export function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   try {
