@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventPushDocument } from "../test/support/contract-docs.js";
+import { coreCost } from "./core-cost.js";
 import {
   cpuMs,
   fmt,
@@ -107,6 +108,15 @@ try {
         `${ok}/${all}`,
       ];
     }),
+  );
+  // The target's budget: the floor's CPU plus the core's, against the ceiling's.
+  const core = await coreCost(rounds);
+  const cpuOf = (row: Row) => middle(row.results.map((x) => x.cpu));
+  const [ceilingCpu, floorCpu] = [cpuOf(rows[0]!), cpuOf(rows[1]!)];
+  process.stdout.write(
+    `\nthe core alone, in process (SendEvent through the in-process client, 32 in flight): ${fmt(core, 1)} µs CPU/call; ` +
+      `stack floor + core = ${fmt(floorCpu + core, 1)} µs/req, ${fmt((100 * ceilingCpu) / (floorCpu + core))}% of bare by CPU: ` +
+      `what Herald would reach with no facade code at all\n`,
   );
 } finally {
   await procs.stop();
