@@ -219,21 +219,17 @@ if (process.send) {
         new Promise<void>((resolve, reject) =>
           client[method](request, metadata, { deadline: Date.now() + callTimeout }, (err: Error | null) => (err ? reject(err) : resolve())),
         );
-      const push = () => ({
+      // The same event either way: one a call, or `batch` of them in one SendEventBatch.
+      const event = () => ({
+        eventId: "1",
         subscribers: [{ ksid: "xxxx" }],
-        content: { mimeType: "text/plain", data: "Hello Smith, welcome aboard." },
+        namePairs: [{ name: "lastname", content: "Smith" }],
         payload: { numberValue: now() },
       });
       publish =
         batch > 1
-          ? () => call("sendPushBatch", { appId: "demo", pushes: Array.from({ length: batch }, push) })
-          : () =>
-              call("sendEvent", {
-                eventId: "1",
-                subscribers: [{ ksid: "xxxx" }],
-                namePairs: [{ name: "lastname", content: "Smith" }],
-                payload: { numberValue: now() },
-              });
+          ? () => call("sendEventBatch", { appId: "demo", events: Array.from({ length: batch }, event) })
+          : () => call("sendEvent", event());
       close = () => client.close();
     }
     send({ ready: true });

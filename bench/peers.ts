@@ -16,7 +16,7 @@ import { cpuMs, fmt, IpcChild, median, ProcGroup, type Proc, report } from "./su
  * medians and the median of the ratios taken within each round.
  *
  * At one watcher it also sets Herald beside a bare grpc-js echo server driven by the same stock
- * client (the unary ceiling), beside itself publishing with `SendPushBatch` (`BENCH_BATCH` events a
+ * client (the unary ceiling), beside itself publishing with `SendEventBatch` (`BENCH_BATCH` events a
  * call), and with access control on (an API key on every call, as bench:grpc).
  */
 const seconds = Number(process.env["BENCH_SECONDS"] ?? 5);
@@ -69,7 +69,7 @@ interface Measured {
   firstFailure?: string;
 }
 
-/** The sum and count of instance 1's publish-call durations (SendEvent, SendPushBatch) so far. */
+/** The sum and count of instance 1's publish-call durations (SendEvent, SendEventBatch) so far. */
 async function callDurations(metrics: Target["metrics"]): Promise<{ sum: number; count: number }> {
   if (!metrics) return { sum: NaN, count: NaN };
   const res = await fetch(metrics.url, metrics.key ? { headers: { authorization: `Bearer ${metrics.key}` } } : {});
@@ -77,7 +77,7 @@ async function callDurations(metrics: Target["metrics"]): Promise<{ sum: number;
   const total = (name: string) =>
     text
       .split("\n")
-      .filter((l) => l.startsWith(`${name}{`) && /method="(SendEvent|SendPushBatch)"/.test(l))
+      .filter((l) => l.startsWith(`${name}{`) && /method="(SendEvent|SendEventBatch)"/.test(l))
       .reduce((n, l) => n + Number(l.slice(l.lastIndexOf("} ") + 2).split(" ")[0]), 0);
   return { sum: total("herald_rpc_duration_seconds_sum"), count: total("herald_rpc_duration_seconds_count") };
 }
@@ -244,7 +244,7 @@ try {
   const ceiling = grpcTarget("grpc-js echo (unary ceiling)", [echo], { peer: "echo", redisPid: undefined });
   delete ceiling.metrics;
   delete ceiling.redisUrl;
-  const batched = grpcTarget(`Herald SendPushBatch x${batch}`, heralds, { batch, inflight: batchInflight });
+  const batched = grpcTarget(`Herald SendEventBatch x${batch}`, heralds, { batch, inflight: batchInflight });
   const keyed = grpcTarget("Herald SendEvent, API keys", keyedHeralds, {
     redisPid: redisKeyed.pid,
     redisUrl: redisKeyed.url,
@@ -365,7 +365,7 @@ try {
   const oneRows: Array<[string, Measured[]]> = [
     [ceiling.name, one.ceiling],
     ["Herald SendEvent", one.herald],
-    [`Herald SendPushBatch, ${batch} events a call, ${batchInflight} calls in flight`, one.batched],
+    [`Herald SendEventBatch, ${batch} events a call, ${batchInflight} calls in flight`, one.batched],
     ["Herald SendEvent, access control on (API keys)", one.keyed],
     ["socket.io + redis-adapter", one.socketio],
   ];

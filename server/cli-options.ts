@@ -64,7 +64,7 @@ export const flags: Flag[] = [
   { flag: "grpc-max-concurrent-streams", env: "HERALD_GRPC_MAX_CONCURRENT_STREAMS", key: "limits.grpcMaxConcurrentStreams", kind: "integer", help: "gRPC: most calls open at once on one connection (0: no limit)" },
   { flag: "max-handlers-per-app", env: "HERALD_MAX_HANDLERS_PER_APP", key: "limits.maxHandlersPerApp", kind: "integer", help: "most event handlers (XMS) one app id may hold" },
   { flag: "max-handler-subscriptions", env: "HERALD_MAX_HANDLER_SUBSCRIPTIONS", key: "limits.maxHandlerSubscriptions", kind: "integer", help: "most subscriptions of one event handler" },
-  { flag: "max-push-messages", env: "HERALD_MAX_PUSH_MESSAGES", key: "limits.maxPushMessages", kind: "integer", help: "most messages in one push request (SendPushBatch, Kony/Volt MX messages/push); keep it below --watch-queue-limit" },
+  { flag: "max-push-messages", env: "HERALD_MAX_PUSH_MESSAGES", key: "limits.maxPushMessages", kind: "integer", help: "most messages in one request (SendPushBatch, SendEventBatch, Kony/Volt MX messages/push); keep it below --watch-queue-limit" },
   { flag: "idempotency-window-ms", env: "HERALD_IDEMPOTENCY_WINDOW_MS", key: "limits.idempotencyWindowMs", kind: "integer", help: "how long a send's idempotency key is remembered: a repeat within it publishes nothing and answers the first reply" },
   { flag: "token-secret-file", env: "HERALD_TOKEN_SECRET", key: "eventhos.tokenSecret", kind: "secret", help: "eventhos: HS256 secret of client tokens, the same on every instance (unset: generated once, kept in Redis)" },
   { flag: "token-ttl-seconds", env: "HERALD_TOKEN_TTL_SECONDS", key: "eventhos.tokenTtlSeconds", kind: "integer", help: "eventhos: lifetime of a token from /auth/token" },

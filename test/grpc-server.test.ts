@@ -151,6 +151,10 @@ const fake: ServiceImpl<typeof HubService> = {
     throw new ConnectError("not used here", Code.Unimplemented);
   },
 
+  async sendEventBatch() {
+    throw new ConnectError("not used here", Code.Unimplemented);
+  },
+
   async sendPush(req, ctx) {
     ctx.responseHeader.set("x-header", "h");
     ctx.responseTrailer.set("x-trailer", "t");

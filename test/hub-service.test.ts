@@ -159,6 +159,98 @@ for (const [name, make] of Object.entries(transports)) {
       assert.equal(after.offset, 4n, "nothing of the refused batches was published");
     });
 
+    it("SendEventBatch: one unit of registered events, in order, each as SendEvent makes it; refused whole for any bad event", async () => {
+      await c.registry.upsertEvent({ event: { id: "e2", appId: "app", published: true, message: "Hello" } });
+      const { ksid } = await c.registry.subscribe({ appId: "app", deviceId: "d", osType: "iphone" });
+      const abort = new AbortController();
+      const stream = c.hub.watchEvents({ appId: "app" }, { signal: abort.signal });
+      const live = new Promise<void>((resolve) => c.fanOut.once("watch", () => resolve()));
+      const it = stream[Symbol.asyncIterator]();
+      const first = it.next();
+      await live;
+      const res = await c.hub.sendEventBatch({
+        appId: "app",
+        events: [
+          { eventId: "e1", namePairs: [{ name: "name", content: "Ann" }] },
+          { eventId: "e2", subscribers: [{ ref: { case: "ksid", value: "nobody" } }] },
+          { eventId: "e2", appId: "app", subscribers: [{ ref: { case: "ksid", value: ksid } }], type: "t" },
+        ],
+      });
+      assert.deepEqual(
+        res.responses.map((r) => [r.msgId === "" ? "" : "id", r.offset, r.invalidSubscribers.length]),
+        [
+          ["id", 1n, 0],
+          ["", 0n, 1],
+          ["id", 2n, 0],
+        ],
+      );
+      assert.equal(BigInt(res.responses[2]!.msgId), BigInt(res.responses[0]!.msgId) + 1n, "consecutive msg ids");
+      assert.match(res.requestId, /^[0-9a-f-]{36}$/, "several messages: a new request id");
+      const got = [(await first).value?.event, (await it.next()).value?.event];
+      assert.deepEqual(
+        got.map((e) => [e?.eventId, e?.content?.data, e?.targets, e?.type]),
+        [
+          ["e1", "Dear Ann", [], ""],
+          ["e2", "Hello", [ksid], "t"],
+        ],
+        "what a watcher receives is what SendEvent would have sent",
+      );
+      abort.abort();
+      await it.return?.();
+      const status = await c.hub.getMessageStatus({ requestId: res.requestId });
+      assert.deepEqual(
+        status.messages.map((m) => m.msgId),
+        [res.responses[0]!.msgId, res.responses[2]!.msgId],
+      );
+
+      const refused = async (req: Parameters<typeof c.hub.sendEventBatch>[0], code: Code, message: RegExp) => {
+        const err = await c.hub.sendEventBatch(req).then(
+          () => assert.fail("should fail"),
+          (e: unknown) => ConnectError.from(e),
+        );
+        assert.equal(err.code, code);
+        assert.match(err.rawMessage, message);
+      };
+      await c.registry.upsertEvent({ event: { id: "e3", appId: "app", published: false } });
+      await c.registry.upsertApp({ app: { id: "other", published: true } });
+      await c.registry.upsertEvent({ event: { id: "o1", appId: "other", published: true } });
+      const one = { eventId: "e1" };
+      await refused(
+        { appId: "app", events: [one, { eventId: "e3" }] },
+        Code.FailedPrecondition,
+        /^events\[1\]: event "e3" is not published$/,
+      );
+      await refused({ appId: "app", events: [one, { eventId: "o1" }] }, Code.NotFound, /^events\[1\]: event "o1" not found$/);
+      await refused({ appId: "app", events: [one, { eventId: "ghost" }] }, Code.NotFound, /^events\[1\]: event "ghost" not found$/);
+      await refused({ appId: "app", events: [{ eventId: "e1", appId: "other" }] }, Code.InvalidArgument, /events\[0\]\.app_id/);
+      await refused({ appId: "app", events: [{ eventId: "e1", idempotencyKey: "k" }] }, Code.InvalidArgument, /events\[0\]\.request_id/);
+      await refused({ appId: "app", events: [{ eventId: "e1:x" }] }, Code.InvalidArgument, /^events\[0\]\.event_id may contain only/);
+      await refused({ appId: "app", events: [] }, Code.InvalidArgument, /events is required/);
+      await refused(
+        { appId: "app", events: Array.from({ length: defaultLimits.maxPushMessages + 1 }, () => one) },
+        Code.InvalidArgument,
+        /more than 500 events/,
+      );
+      await refused({ appId: "ghost", events: [one] }, Code.NotFound, /app "ghost"/);
+      const after = await c.hub.sendEvent({ eventId: "e1" });
+      assert.equal(after.offset, 3n, "nothing of the refused batches was published");
+    });
+
+    it("keeps a batch's idempotency key for the whole batch: a repeat answers the first reply and publishes nothing", async () => {
+      const req = { appId: "app", events: [{ eventId: "e1" }, { eventId: "e1" }], idempotencyKey: "batch-1" };
+      const first = await c.hub.sendEventBatch({ ...req, requestId: "attempt-1" });
+      const again = await c.hub.sendEventBatch({ ...req, requestId: "attempt-2" });
+      assert.deepEqual(again, first, "the first call's reply, its request id included");
+      const next = await c.hub.sendEvent({ eventId: "e1" });
+      assert.equal(next.offset, 3n, "the repeat published nothing");
+      const err = await c.hub.sendEventBatch({ ...req, events: [{ eventId: "e1" }] }).then(
+        () => assert.fail("should fail"),
+        (e: unknown) => ConnectError.from(e),
+      );
+      assert.equal(err.code, Code.AlreadyExists);
+      assert.equal(reasonOf(err), "IDEMPOTENCY_KEY_REUSED");
+    });
+
     it("refuses ids that could change a Redis key with INVALID_ARGUMENT naming the field, before any lookup", async () => {
       const refused = async (call: Promise<unknown>, message: RegExp) => {
         const err = await call.then(

@@ -45,6 +45,7 @@ export const hubRules: Rules<typeof HubService> = {
   sendPush: { roles: PUBLISH, app: (r) => r.appId },
   // Each push's app_id is checked by the handler to be empty or this one.
   sendPushBatch: { roles: PUBLISH, app: (r) => r.appId },
+  sendEventBatch: { roles: PUBLISH, app: (r) => r.appId },
   watchEvents: {
     roles: WATCH,
     app: (r) => r.appId,

@@ -4,18 +4,20 @@ import { clone, create, fromJson, toBinary, toJson, type DescMessage, type JsonV
 import { timestampNow } from "../timestamp.js";
 import { ContentSchema, EventKind, SubscriberRefSchema, type SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import {
+  SendEventBatchRequestSchema,
   SendEventRequestSchema,
   SendPushBatchRequestSchema,
   SendPushRequestSchema,
   type HubService,
   type GetMessageStatusRequest,
+  type SendEventBatchRequest,
   type SendEventRequest,
   type SendPushBatchRequest,
   type SendPushRequest,
   type WatchEventsRequest,
   type WatchEventsResponse,
 } from "../gen/herald/v1/hub_pb.js";
-import type { App } from "../gen/herald/v1/registry_pb.js";
+import type { App, EventDefinition } from "../gen/herald/v1/registry_pb.js";
 import { IdempotencyKeyReused, type Bus } from "../bus/bus.js";
 import type { Stores } from "../store/stores.js";
 import { encodeEvent, type EventFields } from "../bus/encode-event.js";
@@ -208,6 +210,33 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     return { key, fingerprint };
   }
 
+  /** The envelope of one registered event of a published app (SendEvent, or one of a SendEventBatch). */
+  function eventSend(appId: string, definition: EventDefinition, req: SendEventRequest, at: string): Send {
+    if (!definition.published) {
+      throw heraldError(Code.FailedPrecondition, "EVENT_NOT_PUBLISHED", `${at}event "${definition.id}" is not published`);
+    }
+    const content = create(ContentSchema, req.content ?? { mimeType: "text/plain" });
+    if (content.data === "") content.data = renderTemplate(definition.message, req.namePairs);
+    return {
+      refs: req.subscribers,
+      event: {
+        appId,
+        eventId: definition.id,
+        kind: EventKind.EVENT,
+        type: req.type,
+        resourceType: req.resourceType,
+        resourceId: req.resourceId,
+        targets: [],
+        osType: "",
+        namePairs: req.namePairs,
+        content,
+        payload: req.payload,
+        time: timestampNow(),
+        requestId: "",
+      },
+    };
+  }
+
   /** The envelope of one push (SendPush, or one of a SendPushBatch). */
   function pushSend(appId: string, req: SendPushRequest, at: string): Send {
     v.short(`${at}os_type`, req.osType);
@@ -252,32 +281,38 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       const app = givenApp ?? (await publishedApp(definition.appId));
       // The authorization layer checked a given app_id; one found from the event is checked here.
       if (!givenApp) requireApp(ctx, app.id);
-      if (!definition.published) {
-        throw heraldError(Code.FailedPrecondition, "EVENT_NOT_PUBLISHED", `event "${eventId}" is not published`);
-      }
-
-      const content = create(ContentSchema, req.content ?? { mimeType: "text/plain" });
-      if (content.data === "") content.data = renderTemplate(definition.message, req.namePairs);
-      const send: Send = {
-        refs: req.subscribers,
-        event: {
-          appId: app.id,
-          eventId,
-          kind: EventKind.EVENT,
-          type: req.type,
-          resourceType: req.resourceType,
-          resourceId: req.resourceId,
-          targets: [],
-          osType: "",
-          namePairs: req.namePairs,
-          content,
-          payload: req.payload,
-          time: timestampNow(),
-          requestId: "",
-        },
-      };
-      const { results } = await publish(app.id, [send], req.requestId, idempotency);
+      const { results } = await publish(app.id, [eventSend(app.id, definition, req, "")], req.requestId, idempotency);
       return results[0]!;
+    },
+
+    async sendEventBatch(req: SendEventBatchRequest) {
+      const appId = v.id("app_id", req.appId);
+      v.optionalId("request_id", req.requestId);
+      v.pushCount("events", req.events.length);
+      // As for SendPushBatch: a request id given per attempt is not part of the fingerprint.
+      const idempotency = keyed(SendEventBatchRequestSchema, req, true);
+      const eventIds = req.events.map((event, i) => {
+        const at = `events[${i}].`;
+        if (event.appId !== "" && event.appId !== appId) throw invalidArgument(`${at}app_id must be empty or the batch's app_id`);
+        if (event.requestId !== "" || event.idempotencyKey !== "") {
+          throw invalidArgument(`${at}request_id and ${at}idempotency_key must be empty: the batch's apply`);
+        }
+        v.message(event);
+        return v.id(`${at}event_id`, event.eventId);
+      });
+      // The app's checks come first, as for SendEvent; then every event, read at once.
+      await publishedApp(appId);
+      const definitions = await Promise.all(eventIds.map((id) => registry.getEvent(id)));
+      const sends = req.events.map((event, i) => {
+        const definition = definitions[i];
+        if (!definition || definition.appId !== appId) {
+          throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `events[${i}]: event "${eventIds[i]}" not found`);
+        }
+        return eventSend(appId, definition, event, `events[${i}]: `);
+      });
+      const requestId = req.requestId || (sends.length > 1 ? randomUUID() : "");
+      const { results, requestId: grouped } = await publish(appId, sends, requestId, idempotency);
+      return { responses: results, requestId: grouped };
     },
 
     async sendPush(req: SendPushRequest) {
