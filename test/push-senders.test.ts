@@ -1,0 +1,120 @@
+import { strict as assert } from "node:assert";
+import { randomUUID } from "node:crypto";
+import { ApnsSender } from "../core/push/apns-sender.js";
+import { OutboundGuard } from "../core/eventhos/outbound-guard.js";
+import type { PushNotification } from "../core/push/push-sender.js";
+import { ApnsFake } from "./support/apns-fake.js";
+import { apnsKey } from "./support/push-keys.js";
+import { create } from "@bufbuild/protobuf";
+import { ApnsProviderSchema } from "../core/gen/herald/v1/push_pb.js";
+
+const TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const never = new AbortController().signal;
+
+function notification(over: Partial<PushNotification> = {}): PushNotification {
+  return {
+    id: randomUUID(),
+    token: TOKEN,
+    title: "Order",
+    body: "Your order shipped",
+    data: { msg_id: "7" },
+    priority: true,
+    expiresAtMs: 1_900_000_000_000,
+    collapseId: "",
+    ...over,
+  };
+}
+
+describe("APNs sender against a fake APNs (HTTP/2, ES256 provider tokens)", () => {
+  let fake: ApnsFake;
+  const key = apnsKey();
+  const provider = create(ApnsProviderSchema, {
+    teamId: "TEAM000001",
+    keyId: "KEY0000001",
+    privateKey: key.privateKey,
+    topic: "com.example.app",
+  });
+  let sender: ApnsSender;
+  const allow = new OutboundGuard("127.0.0.1", undefined, "--push-allow-hosts");
+
+  before(async () => {
+    fake = await ApnsFake.start();
+    fake.trust("KEY0000001", "TEAM000001", key.publicKey, "com.example.app");
+    sender = new ApnsSender({ productionUrl: fake.url, sandboxUrl: `${fake.url}/`, connections: 2, timeoutMs: 5000 }, allow);
+  });
+  after(async () => {
+    await sender.close();
+    await fake.close();
+  });
+
+  it("sends the notification with APNs' headers and body, and reports the apns-id", async () => {
+    const n = notification({ collapseId: "order-7" });
+    const outcome = await sender.send(provider, n, never);
+    assert.deepEqual(outcome, { kind: "delivered", providerId: n.id, status: 200 });
+    const got = fake.pushes.at(-1)!;
+    assert.equal(got.token, TOKEN);
+    assert.equal(got.headers["apns-topic"], "com.example.app");
+    assert.equal(got.headers["apns-push-type"], "alert");
+    assert.equal(got.headers["apns-priority"], "10");
+    assert.equal(got.headers["apns-expiration"], "1900000000");
+    assert.equal(got.headers["apns-collapse-id"], "order-7");
+    assert.equal(got.headers["apns-id"], n.id);
+    assert.equal(got.body, '{"aps":{"alert":{"title":"Order","body":"Your order shipped"}},"msg_id":"7"}');
+
+    await sender.send(provider, notification({ priority: false, title: "" }), never);
+    const low = fake.pushes.at(-1)!;
+    assert.equal(low.headers["apns-priority"], "5");
+    assert.equal(low.headers["apns-collapse-id"], undefined);
+    assert.equal(low.body, '{"aps":{"alert":"Your order shipped"},"msg_id":"7"}');
+  });
+
+  it("reuses its connections and its provider token", async () => {
+    const before = fake.connections;
+    const start = fake.pushes.length;
+    await Promise.all(Array.from({ length: 40 }, () => sender.send(provider, notification(), never)));
+    assert.ok(fake.connections - before <= 2, `${fake.connections - before} connections opened`);
+    const tokens = new Set(fake.pushes.slice(start).map((p) => p.headers["authorization"]));
+    assert.equal(tokens.size, 1);
+  });
+
+  it("maps APNs' answers: 410 unregistered, 400 failed, 429 and 500 retried with Retry-After, 403 on a key it does not trust", async () => {
+    const t = (i: number) => `${i}`.padStart(64, "f");
+    fake.answer(t(1), { status: 410, reason: "Unregistered" });
+    fake.answer(t(2), { status: 400, reason: "BadDeviceToken" });
+    fake.answer(t(3), { status: 429, reason: "TooManyRequests", retryAfter: 3 });
+    fake.answer(t(4), { status: 500, reason: "InternalServerError" });
+    fake.answer(t(5), { status: 503, reason: "ServiceUnavailable" });
+    const outcomes = [];
+    for (let i = 1; i <= 5; i++) outcomes.push(await sender.send(provider, notification({ token: t(i) }), never));
+    assert.deepEqual(outcomes, [
+      { kind: "failed", reason: "Unregistered", status: 410, unregistered: true },
+      { kind: "failed", reason: "BadDeviceToken", status: 400, unregistered: false },
+      { kind: "retry", reason: "TooManyRequests", status: 429, retryAfterMs: 3000 },
+      { kind: "retry", reason: "InternalServerError", status: 500 },
+      { kind: "retry", reason: "ServiceUnavailable", status: 503 },
+    ]);
+    const stranger = create(ApnsProviderSchema, { ...provider, privateKey: apnsKey().privateKey });
+    const refused = await sender.send(stranger, notification(), never);
+    assert.deepEqual(refused, { kind: "failed", reason: "InvalidProviderToken", status: 403, unregistered: false });
+  });
+
+  it("refuses a malformed device token without calling APNs", async () => {
+    const count = fake.pushes.length;
+    const outcome = await sender.send(provider, notification({ token: "../../x" }), never);
+    assert.deepEqual(outcome, { kind: "failed", reason: "BadDeviceToken", unregistered: false });
+    assert.equal(fake.pushes.length, count);
+  });
+
+  it("does not connect to a loopback endpoint unless --push-allow-hosts allows it", async () => {
+    const guarded = new ApnsSender(
+      { productionUrl: fake.url, sandboxUrl: fake.url, connections: 1, timeoutMs: 5000 },
+      new OutboundGuard("", undefined, "--push-allow-hosts"),
+    );
+    const count = fake.pushes.length;
+    const outcome = await guarded.send(provider, notification(), never);
+    await guarded.close();
+    assert.equal(outcome.kind, "failed");
+    assert.match((outcome as { reason: string }).reason, /127\.0\.0\.1 is a loopback address; allow it with --push-allow-hosts/);
+    assert.equal(fake.pushes.length, count);
+  });
+});
