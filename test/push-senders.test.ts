@@ -4,9 +4,12 @@ import { ApnsSender } from "../core/push/apns-sender.js";
 import { OutboundGuard } from "../core/eventhos/outbound-guard.js";
 import type { PushNotification } from "../core/push/push-sender.js";
 import { ApnsFake } from "./support/apns-fake.js";
-import { apnsKey } from "./support/push-keys.js";
+import { apnsKey, serviceAccountKey } from "./support/push-keys.js";
 import { create } from "@bufbuild/protobuf";
-import { ApnsProviderSchema } from "../core/gen/herald/v1/push_pb.js";
+import { ApnsProviderSchema, FcmProviderSchema } from "../core/gen/herald/v1/push_pb.js";
+import { FcmSender } from "../core/push/fcm-sender.js";
+import { GuardedHttp } from "../core/push/guarded-http.js";
+import { FcmFake } from "./support/fcm-fake.js";
 
 const TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const never = new AbortController().signal;
@@ -116,5 +119,78 @@ describe("APNs sender against a fake APNs (HTTP/2, ES256 provider tokens)", () =
     assert.equal(outcome.kind, "failed");
     assert.match((outcome as { reason: string }).reason, /127\.0\.0\.1 is a loopback address; allow it with --push-allow-hosts/);
     assert.equal(fake.pushes.length, count);
+  });
+});
+
+describe("FCM sender against a fake FCM and OAuth2 token endpoint", () => {
+  let fake: FcmFake;
+  let http: GuardedHttp;
+  let sender: FcmSender;
+  const sa = serviceAccountKey();
+  const provider = create(FcmProviderSchema, {
+    projectId: "shop-prod",
+    clientEmail: "push@shop-prod.iam.gserviceaccount.com",
+    privateKey: sa.privateKey,
+  });
+
+  before(async () => {
+    fake = await FcmFake.start();
+    fake.trust(provider.clientEmail, sa.publicKey, "shop-prod");
+    http = new GuardedHttp(new OutboundGuard("127.0.0.1", undefined, "--push-allow-hosts"), 5000);
+    sender = new FcmSender({ baseUrl: fake.url, tokenUrl: fake.tokenUrl }, http);
+  });
+  after(async () => {
+    await sender.close();
+    await http.close();
+    await fake.close();
+  });
+
+  it("gets an access token with a signed JWT grant, caches it, and sends the message with its overrides", async () => {
+    const n = notification({ token: "fcm-token-1", collapseId: "order-7", expiresAtMs: Date.now() + 3600_000 });
+    const outcome = await sender.send(provider, n, never);
+    assert.equal(outcome.kind, "delivered");
+    assert.match((outcome as { providerId: string }).providerId, /^projects\/shop-prod\/messages\/0:\d+$/);
+    await sender.send(provider, notification({ token: "fcm-token-2" }), never);
+    assert.equal(fake.issued.length, 1, "one access token for both");
+    const got = fake.messages[0]!.message;
+    assert.deepEqual(got.notification, { title: "Order", body: "Your order shipped" });
+    assert.deepEqual(got.data, { msg_id: "7", herald_id: n.id });
+    assert.equal(got.android?.priority, "HIGH");
+    assert.equal(got.android?.collapse_key, "order-7");
+    assert.match(got.android?.ttl ?? "", /^3[56]\d\ds$/);
+    assert.equal(got.apns?.headers?.["apns-priority"], "10");
+    assert.equal(got.apns?.headers?.["apns-collapse-id"], "order-7");
+    assert.equal(got.webpush?.headers?.["Urgency"], "high");
+  });
+
+  it("maps FCM's answers: UNREGISTERED, INVALID_ARGUMENT, 429 and 503 with Retry-After; a refused token is renewed", async () => {
+    fake.answer("gone", { status: 404, errorCode: "UNREGISTERED" });
+    fake.answer("bad", { status: 400, errorCode: "INVALID_ARGUMENT" });
+    fake.answer("busy", { status: 429, errorCode: "QUOTA_EXCEEDED", retryAfter: 2 });
+    fake.answer("down", { status: 503 });
+    const outcomes = [];
+    for (const token of ["gone", "bad", "busy", "down"]) outcomes.push(await sender.send(provider, notification({ token }), never));
+    assert.deepEqual(outcomes, [
+      { kind: "failed", reason: "UNREGISTERED", status: 404, unregistered: true },
+      { kind: "failed", reason: "INVALID_ARGUMENT", status: 400, unregistered: false },
+      { kind: "retry", reason: "QUOTA_EXCEEDED", status: 429, retryAfterMs: 2000 },
+      { kind: "retry", reason: "UNAVAILABLE", status: 503 },
+    ]);
+    const before = fake.issued.length;
+    fake.revokeTokens();
+    assert.deepEqual(await sender.send(provider, notification({ token: "t" }), never), {
+      kind: "retry",
+      reason: "UNAUTHENTICATED",
+      status: 401,
+    });
+    assert.equal((await sender.send(provider, notification({ token: "t" }), never)).kind, "delivered");
+    assert.equal(fake.issued.length, before + 1);
+  });
+
+  it("fails for good when the token endpoint refuses the service account", async () => {
+    const stranger = create(FcmProviderSchema, { ...provider, clientEmail: "who@nowhere", privateKey: serviceAccountKey().privateKey });
+    const outcome = await sender.send(stranger, notification(), never);
+    assert.equal(outcome.kind, "failed");
+    assert.match((outcome as { reason: string }).reason, /token endpoint answered 400/);
   });
 });
