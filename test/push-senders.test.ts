@@ -4,9 +4,11 @@ import { ApnsSender } from "../core/push/apns-sender.js";
 import { OutboundGuard } from "../core/eventhos/outbound-guard.js";
 import type { PushNotification } from "../core/push/push-sender.js";
 import { ApnsFake } from "./support/apns-fake.js";
-import { apnsKey, serviceAccountKey } from "./support/push-keys.js";
+import { apnsKey, serviceAccountKey, vapidKeys } from "./support/push-keys.js";
 import { create } from "@bufbuild/protobuf";
-import { ApnsProviderSchema, FcmProviderSchema } from "../core/gen/herald/v1/push_pb.js";
+import { ApnsProviderSchema, FcmProviderSchema, WebPushProviderSchema } from "../core/gen/herald/v1/push_pb.js";
+import { WebPushSender } from "../core/push/web-push-sender.js";
+import { WebPushReceiver } from "./support/web-push-receiver.js";
 import { FcmSender } from "../core/push/fcm-sender.js";
 import { GuardedHttp } from "../core/push/guarded-http.js";
 import { FcmFake } from "./support/fcm-fake.js";
@@ -192,5 +194,78 @@ describe("FCM sender against a fake FCM and OAuth2 token endpoint", () => {
     const outcome = await sender.send(stranger, notification(), never);
     assert.equal(outcome.kind, "failed");
     assert.match((outcome as { reason: string }).reason, /token endpoint answered 400/);
+  });
+});
+
+describe("Web Push sender against a push service that decrypts with the subscription's keys", () => {
+  let receiver: WebPushReceiver;
+  let http: GuardedHttp;
+  let sender: WebPushSender;
+  const vapid = vapidKeys();
+  const provider = create(WebPushProviderSchema, {
+    subject: "mailto:ops@example.com",
+    publicKey: vapid.publicKey,
+    privateKey: vapid.privateKey,
+  });
+
+  before(async () => {
+    receiver = await WebPushReceiver.start(vapid.publicKey);
+    http = new GuardedHttp(new OutboundGuard("127.0.0.1", undefined, "--push-allow-hosts"), 5000);
+    sender = new WebPushSender(http);
+  });
+  after(async () => {
+    await http.close();
+    await receiver.close();
+  });
+
+  it("encrypts the payload for the subscription, signs with VAPID, and sends TTL, Urgency and Topic", async () => {
+    const sub = receiver.subscribe();
+    const n = notification({ token: sub.json, collapseId: "order-7", expiresAtMs: Date.now() + 600_000 });
+    const outcome = await sender.send(provider, n, never);
+    assert.equal(outcome.kind, "delivered");
+    assert.match((outcome as { providerId: string }).providerId, /\/message\/\d+$/);
+    const got = receiver.deliveries.at(-1)!;
+    assert.equal(got.status, 201);
+    assert.equal(got.payload, JSON.stringify({ id: n.id, title: "Order", body: "Your order shipped", data: { msg_id: "7" } }));
+    assert.equal(got.headers["urgency"], "high");
+    assert.match(String(got.headers["ttl"]), /^(599|600)$/);
+    assert.match(String(got.headers["topic"]), /^[A-Za-z0-9_-]{32}$/);
+  });
+
+  it("maps the push service's answers: 410 unregistered, 429 retried after Retry-After, 400 failed", async () => {
+    const [gone, busy, bad] = [receiver.subscribe(), receiver.subscribe(), receiver.subscribe()];
+    receiver.answer(gone.id, { status: 410 });
+    receiver.answer(busy.id, { status: 429, retryAfter: 4 });
+    receiver.answer(bad.id, { status: 400 });
+    const outcomes = [];
+    for (const s of [gone, busy, bad]) outcomes.push(await sender.send(provider, notification({ token: s.json }), never));
+    assert.deepEqual(outcomes, [
+      { kind: "failed", reason: "status 410", status: 410, unregistered: true },
+      { kind: "retry", reason: "status 429", status: 429, retryAfterMs: 4000 },
+      { kind: "failed", reason: "status 400", status: 400, unregistered: false },
+    ]);
+  });
+
+  it("signs with the app's VAPID key: another key is refused (403)", async () => {
+    const other = vapidKeys();
+    const stranger = create(WebPushProviderSchema, {
+      subject: "mailto:x@example.com",
+      publicKey: other.publicKey,
+      privateKey: other.privateKey,
+    });
+    const outcome = await sender.send(stranger, notification({ token: receiver.subscribe().json }), never);
+    assert.deepEqual(outcome, { kind: "failed", reason: "status 403", status: 403, unregistered: false });
+  });
+
+  it("refuses an endpoint on a private address unless allowed", async () => {
+    const guarded = new WebPushSender(new GuardedHttp(new OutboundGuard("", undefined, "--push-allow-hosts"), 5000));
+    const sub = JSON.parse(receiver.subscribe().json) as { endpoint: string };
+    const outcome = await guarded.send(
+      provider,
+      notification({ token: JSON.stringify({ ...sub, endpoint: sub.endpoint.replace("127.0.0.1", "10.0.0.1") }) }),
+      never,
+    );
+    assert.equal(outcome.kind, "failed");
+    assert.match((outcome as { reason: string }).reason, /10\.0\.0\.1 is a private address/);
   });
 });
