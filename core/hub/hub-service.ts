@@ -14,7 +14,9 @@ import {
   type SendPushRequest,
   type WatchEventsRequest,
   type WatchEventsResponse,
+  type PushOptions,
 } from "../gen/herald/v1/hub_pb.js";
+import type { PushDispatch } from "../push/start-push.js";
 import type { App } from "../gen/herald/v1/registry_pb.js";
 import { IdempotencyKeyReused, type Bus } from "../bus/bus.js";
 import type { Stores } from "../store/stores.js";
@@ -42,6 +44,8 @@ export interface HubDeps {
   logger: Logger;
   /** Told of the messages each call published, by app (per-app metrics); absent: nobody is. */
   published?: (appId: string, count: number) => void;
+  /** Delivery to devices through the apps' push providers; absent: pushes reach watchers only. */
+  push?: PushDispatch;
 }
 
 /**
@@ -51,6 +55,7 @@ export interface HubDeps {
 interface Send {
   refs: readonly SubscriberRef[];
   event: EventFields & { targets: string[] };
+  push: PushOptions | undefined;
 }
 
 interface Outcome {
@@ -79,6 +84,15 @@ interface Published {
   msgId: string;
   offset: bigint;
   invalidSubscribers: SubscriberRef[];
+}
+
+/** Push options as given, checked: what the push services accept. */
+function checkPushOptions(at: string, o: PushOptions | undefined): PushOptions | undefined {
+  if (!o) return undefined;
+  if (o.title.length > 1024) throw invalidArgument(`${at}push_options.title is longer than 1024 characters`);
+  if (Buffer.byteLength(o.collapseId) > 64) throw invalidArgument(`${at}push_options.collapse_id is longer than 64 bytes`);
+  if (o.ttlSeconds > 28 * 24 * 3600) throw invalidArgument(`${at}push_options.ttl_seconds is longer than 28 days (2419200)`);
+  return o;
 }
 
 /** SendEvent, SendPush and WatchEvents, written once; every transport serves these functions. */
@@ -172,9 +186,24 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
         // before this lands, which the store allows for. The message is out by now: a failed record
         // is logged, not reported, so that the caller does not retry and publish it twice.
-        return status
+        const recorded = status
           .recordMessage({ requestId: grouped, msgId, appId, ksids: event.targets, broadcast: refs.length === 0, time: event.time })
           .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded"));
+        // Queued after the publish, like the record: a failure is logged for the same reason.
+        const pushed = deps.push
+          ?.dispatch({
+            appId,
+            requestId: grouped,
+            msgId,
+            ksids: event.targets,
+            broadcast: refs.length === 0,
+            osType: event.osType,
+            eventId: event.eventId,
+            content: event.content,
+            options: out[i]!.send.push,
+          })
+          .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its device pushes were not queued"));
+        return Promise.all([recorded, pushed]);
       }),
     );
     return { results, requestId: grouped };
@@ -230,6 +259,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         time: timestampNow(),
         requestId: "",
       },
+      push: checkPushOptions(at, req.pushOptions),
     };
   }
 
@@ -275,6 +305,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
           time: timestampNow(),
           requestId: "",
         },
+        push: checkPushOptions("", req.pushOptions),
       };
       const { results } = await publish(app.id, [send], req.requestId, idempotency);
       return results[0]!;

@@ -35,7 +35,7 @@ export async function connectRedisStores(
     status: new RedisStatusStore(redis, keys, config.messageStatusTtlMs),
     handlers: new RedisHandlerStore(redis, keys),
     apiKeys: new RedisApiKeyStore(redis, keys, cache),
-    pushProviders: new RedisPushProviderStore(redis, keys),
+    pushProviders: new RedisPushProviderStore(redis, keys, cache),
     ...(cache ? { cacheStats: cache.stats } : {}),
     async close() {
       await cache?.close();

@@ -11,6 +11,8 @@ export interface ApnsPush {
   body: string;
   /** What it answered. */
   status: number;
+  /** When it came in (ms since the epoch). */
+  at: number;
 }
 
 /** An answer the fake gives: status, APNs reason, Retry-After (seconds). */
@@ -119,6 +121,7 @@ export class ApnsFake {
     stream.on("data", (c: Buffer) => chunks.push(c));
     stream.on("error", () => undefined);
     stream.on("end", async () => {
+      const at = Date.now();
       const body = Buffer.concat(chunks).toString("utf8");
       const path = String(headers[":path"]);
       const token = path.startsWith("/3/device/") ? path.slice("/3/device/".length) : "";
@@ -126,7 +129,7 @@ export class ApnsFake {
         headers[":method"] !== "POST" || token === ""
           ? { status: 404, reason: "BadPath" }
           : ((await this.check(headers, body)) ?? this.answers.get(token)?.shift() ?? { status: 200 });
-      this.pushes.push({ token, headers, body, status: answer.status });
+      this.pushes.push({ token, headers, body, status: answer.status, at });
       this.waiters = this.waiters.filter((w) => (this.pushes.length >= w.n ? (w.resolve(), false) : true));
       if (stream.destroyed) return;
       const out: Record<string, string | number> = { ":status": answer.status, "apns-id": String(headers["apns-id"] ?? "") };
