@@ -9,7 +9,7 @@ export interface ApnsPush {
   token: string;
   headers: IncomingHttpHeaders;
   body: string;
-  /** What it answered. */
+  /** What it answered (or will, once released, when held). */
   status: number;
   /** When it came in (ms since the epoch). */
   at: number;
@@ -36,6 +36,13 @@ export class ApnsFake {
   /** Connections opened to it. */
   connections = 0;
   private readonly answers = new Map<string, ApnsAnswer[]>();
+  /** Accepted apns-ids → the token: a repeat of an id is answered 200 and not delivered again. */
+  readonly delivered = new Map<string, string>();
+  /** Repeats of an apns-id already delivered (answered 200, not delivered twice). */
+  repeats = 0;
+  /** Once set: answer this many more requests, then hold the rest unanswered until `release()`. */
+  private holdAfter: number | undefined;
+  private held: Array<() => void> = [];
   private waiters: Array<{ n: number; resolve: () => void }> = [];
   private readonly sessions = new Set<ServerHttp2Session>();
 
@@ -73,6 +80,17 @@ export class ApnsFake {
   received(n: number): Promise<void> {
     if (this.pushes.length >= n) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+
+  /** Answers `n` more requests, then holds every further one unanswered (an APNs gone quiet). */
+  holdAfterNext(n: number): void {
+    this.holdAfter = n;
+  }
+
+  /** Stops holding and answers what was held. */
+  release(): void {
+    this.holdAfter = undefined;
+    for (const answer of this.held.splice(0)) answer();
   }
 
   /** The accepted (200) pushes. */
@@ -131,7 +149,24 @@ export class ApnsFake {
           : ((await this.check(headers, body)) ?? this.answers.get(token)?.shift() ?? { status: 200 });
       this.pushes.push({ token, headers, body, status: answer.status, at });
       this.waiters = this.waiters.filter((w) => (this.pushes.length >= w.n ? (w.resolve(), false) : true));
-      if (stream.destroyed) return;
+      const respond = () => this.respond(stream, headers, token, answer);
+      if (this.holdAfter !== undefined && this.holdAfter-- <= 0) {
+        this.holdAfter = 0;
+        this.held.push(respond);
+        return;
+      }
+      respond();
+    });
+  }
+
+  private respond(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, token: string, answer: ApnsAnswer): void {
+    {
+      if (stream.destroyed || stream.closed) return;
+      if (answer.status === 200) {
+        const id = String(headers["apns-id"]);
+        if (this.delivered.has(id)) this.repeats++;
+        else this.delivered.set(id, token);
+      }
       const out: Record<string, string | number> = { ":status": answer.status, "apns-id": String(headers["apns-id"] ?? "") };
       if (answer.retryAfter !== undefined) out["retry-after"] = String(answer.retryAfter);
       if (answer.status === 200) {
@@ -142,7 +177,7 @@ export class ApnsFake {
       stream.end(
         JSON.stringify({ reason: answer.reason ?? "InternalServerError", ...(answer.status === 410 ? { timestamp: Date.now() } : {}) }),
       );
-    });
+    }
   }
 
   async close(): Promise<void> {
