@@ -103,6 +103,33 @@ describe("APNs sender against a fake APNs (HTTP/2, ES256 provider tokens)", () =
     assert.deepEqual(refused, { kind: "failed", reason: "InvalidProviderToken", status: 403, unregistered: false });
   });
 
+  it("uses the sandbox endpoint for a sandbox provider, and makes a new provider token once the old one is due", async () => {
+    const sandbox = await ApnsFake.start();
+    sandbox.trust("KEY0000001", "TEAM000001", key.publicKey, "com.example.app");
+    let now = Date.now();
+    const renewing = new ApnsSender(
+      { productionUrl: fake.url, sandboxUrl: sandbox.url, connections: 1, timeoutMs: 5000, clock: () => now },
+      allow,
+    );
+    try {
+      const dev = create(ApnsProviderSchema, { ...provider, sandbox: true });
+      const count = fake.pushes.length;
+      assert.equal((await renewing.send(dev, notification(), never)).kind, "delivered");
+      now += 49 * 60_000;
+      assert.equal((await renewing.send(dev, notification(), never)).kind, "delivered");
+      now += 2 * 60_000; // 51 minutes: renewed before the hour APNs allows
+      assert.equal((await renewing.send(dev, notification(), never)).kind, "delivered");
+      assert.equal(sandbox.pushes.length, 3);
+      assert.equal(fake.pushes.length, count, "nothing to production");
+      const auth = sandbox.pushes.map((p) => p.headers["authorization"]);
+      assert.equal(auth[0], auth[1], "kept for 49 minutes");
+      assert.notEqual(auth[1], auth[2], "made afresh at 51");
+    } finally {
+      await renewing.close();
+      await sandbox.close();
+    }
+  });
+
   it("refuses a malformed device token without calling APNs", async () => {
     const count = fake.pushes.length;
     const outcome = await sender.send(provider, notification({ token: "../../x" }), never);

@@ -11,6 +11,8 @@ export interface ApnsSenderOptions {
   /** HTTP/2 connections per endpoint. */
   connections: number;
   timeoutMs: number;
+  /** The time now (ms); tests move it. */
+  clock?: () => number;
 }
 
 /** APNs wants a provider token younger than an hour and refuses one renewed more than every 20 min: renewed at 50. */
@@ -50,7 +52,7 @@ export class ApnsSender implements PushSender<ApnsProvider> {
       id = createHash("sha256").update(p.teamId).update("\0").update(p.keyId).update("\0").update(p.privateKey).digest("base64");
       this.ids.set(p, id);
     }
-    const now = Date.now();
+    const now = (this.options.clock ?? Date.now)();
     const cached = this.tokens.get(id);
     if (cached && !renew && now - cached.madeMs < TOKEN_RENEW_MS) return cached.jwt;
     const jwt = new SignJWT({})

@@ -22,6 +22,8 @@ export class H2RequestError extends Error {
 }
 
 const MAX_BODY = 64 * 1024;
+/** Signals already freed of the listener limit. */
+const unlimited = new WeakSet<AbortSignal>();
 
 /**
  * A few HTTP/2 connections to one origin, reused for every request and spread round robin (APNs
@@ -76,7 +78,10 @@ export class H2Pool {
       if (signal.aborted) return reject(new H2RequestError("interrupted: this instance is stopping", false));
       const req = session.request(headers);
       // Many requests share one signal: listeners come and go with each request.
-      setMaxListeners(0, signal);
+      if (!unlimited.has(signal)) {
+        setMaxListeners(0, signal);
+        unlimited.add(signal);
+      }
       const onAbort = () => {
         req.close(constants.NGHTTP2_CANCEL);
         fail(new H2RequestError("interrupted: this instance is stopping", false));

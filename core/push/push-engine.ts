@@ -43,10 +43,11 @@ export const channelName = (c: PushChannel) => CHANNEL_NAMES[c];
 const final = (s: PushState | undefined) => s !== undefined && s.state !== DeliveryState.QUEUED;
 const UNREADABLE_WAIT_MS = 500;
 
-/** At most `limit` holders at once; the others wait in order. */
+/** At most `limit` holders at once; the others wait in order (a queue with a head index: tens of thousands may wait). */
 class Semaphore {
   private held = 0;
-  private readonly waiting: Array<() => void> = [];
+  private waiting: Array<() => void> = [];
+  private head = 0;
   constructor(private readonly limit: number) {}
   async acquire(): Promise<void> {
     if (this.held < this.limit) {
@@ -56,9 +57,15 @@ class Semaphore {
     await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
   release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.held--;
+    if (this.head < this.waiting.length) {
+      const next = this.waiting[this.head]!;
+      this.waiting[this.head++] = undefined as never;
+      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+        this.waiting = this.waiting.slice(this.head);
+        this.head = 0;
+      }
+      next(); // the slot passes to it
+    } else this.held--;
   }
 }
 
@@ -102,7 +109,7 @@ export class PushEngine {
     private readonly options: Pick<PushConfig, "concurrency" | "retryLimit" | "backoffBaseMs" | "backoffMaxMs" | "claimIdleMs">,
   ) {
     setMaxListeners(0, this.stop.signal);
-    for (const s of deps.senders) this.gates.set(s.channel, new Semaphore(options.concurrency));
+    for (const s of deps.senders) this.gates.set(s.channel, new Semaphore(Math.max(1, options.concurrency)));
   }
 
   /** Queues a message's pushes. */
