@@ -91,21 +91,26 @@ async function bare(connections: number): Promise<Result> {
   return { perSecond: pushes / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
+/** The registry every Herald round reads (made once: it is only read). */
+const registry = new MemoryRegistryStore();
+const providers = new MemoryPushProviderStore();
+await registry.upsertApp(create(AppSchema, { id: "bench", name: "bench", published: true }));
+await providers.set(
+  create(PushProviderSchema, {
+    appId: "bench",
+    config: { case: "apns", value: { teamId: TEAM, keyId: KEY_ID, topic: TOPIC, privateKey: key.privateKey } },
+  }),
+);
+const ksids: string[] = [];
+for (let i = 0; i < pushes; i++) {
+  ksids.push(
+    (await registry.subscribe({ appId: "bench", deviceId: `d${i}`, ufid: "", osType: "iphone", sid: token(i), ksid: String(i + 1) })).ksid,
+  );
+}
+
 /** Herald's engine: `pushes / batch` jobs queued at once, each to `batch` iphone subscribers. */
 async function herald(connections: number): Promise<Result> {
-  const registry = new MemoryRegistryStore();
-  const providers = new MemoryPushProviderStore();
   const status = new MemoryStatusStore({ messageStatusTtlMs: 600_000, messageStatusMax: 1_000_000 });
-  await registry.upsertApp(create(AppSchema, { id: "bench", name: "bench", published: true }));
-  await providers.set(
-    create(PushProviderSchema, {
-      appId: "bench",
-      config: { case: "apns", value: { teamId: TEAM, keyId: KEY_ID, topic: TOPIC, privateKey: key.privateKey } },
-    }),
-  );
-  const ksids: string[] = [];
-  for (let i = 0; i < pushes; i++)
-    ksids.push((await registry.subscribe({ appId: "bench", deviceId: `d${i}`, ufid: "", osType: "iphone", sid: token(i) })).ksid);
   const guard = new OutboundGuard("127.0.0.1", undefined, "--push-allow-hosts");
   const queue = new MemoryWorkQueue({ claimIdleMs: 30_000, blockMs: 1000 });
   const sender = new ApnsSender({ productionUrl: url, sandboxUrl: url, connections, timeoutMs: 10_000 }, guard);

@@ -1,7 +1,8 @@
 import { strict as assert } from "node:assert";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
 import { RedisServer } from "../support/redis-server.js";
-import { unary, Watch } from "../support/grpc-client.js";
+import * as grpc from "@grpc/grpc-js";
+import { rejection, unary, Watch } from "../support/grpc-client.js";
 import { get, post } from "../support/http.js";
 import { PushFakes } from "../support/push-fakes.js";
 import { until } from "../suites/store-suite.js";
@@ -191,6 +192,42 @@ for (const mode of ["embedded", "redis"] as const)
       );
     });
 
+    it("takes push options (title, collapse id, TTL): a push not accepted within its TTL is Expired; bad options are refused", async () => {
+      fakes.apns.answer(IOS, { status: 429, reason: "TooManyRequests", retryAfter: 2 });
+      const start = fakes.apns.pushes.length;
+      const { msgId } = await unary<{ msgId: string }>(h.clients.hub, "sendPush", {
+        appId: "shop",
+        subscribers: [{ ksid: ksids["ios"] }],
+        content: { data: "Last call" },
+        pushOptions: { title: "Sale", ttlSeconds: 1, collapseId: "sale-1" },
+      });
+      const rows = await until(
+        () => statusRows(msgId),
+        (r) => deviceRows(r).length === 1 && allFinal(r),
+        "the push final",
+      );
+      assert.deepEqual(
+        deviceRows(rows).map((r) => [r.status, r.reason]),
+        [["Expired", "the push expired before the push service accepted it"]],
+      );
+      const tries = fakes.apns.pushes.slice(start);
+      assert.equal(tries.length, 1, "not sent again after its TTL");
+      assert.equal(tries[0]!.headers["apns-collapse-id"], "sale-1");
+      assert.deepEqual(JSON.parse(tries[0]!.body).aps.alert, { title: "Sale", body: "Last call" });
+      assert.ok(Number(tries[0]!.headers["apns-expiration"]) - Date.now() / 1000 <= 1);
+
+      const err = await rejection(
+        unary(h.clients.hub, "sendPush", {
+          appId: "shop",
+          allActive: true,
+          content: { data: "x" },
+          pushOptions: { collapseId: "c".repeat(65) },
+        }),
+      );
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /push_options\.collapse_id is longer than 64 bytes/);
+    });
+
     it("sends allActive + osType pushes (the Kony message API) to the active subscribers of that os type only, and counts sends in herald_push_sends_total", async () => {
       const start = fakes.apns.pushes.length;
       const fcmStart = fakes.fcm.messages.length;
@@ -224,7 +261,8 @@ for (const mode of ["embedded", "redis"] as const)
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /herald_push_sends_total\{channel="apns",outcome="delivered"\} [4-9]/);
       assert.match(metrics, /herald_push_sends_total\{channel="apns",outcome="unregistered"\} 1/);
-      assert.match(metrics, /herald_push_sends_total\{channel="apns",outcome="retried"\} 1/);
+      assert.match(metrics, /herald_push_sends_total\{channel="apns",outcome="retried"\} 2/);
+      assert.match(metrics, /herald_push_sends_total\{channel="apns",outcome="expired"\} 1/);
       assert.match(metrics, /herald_push_sends_total\{channel="fcm",outcome="delivered"\} 2/);
       assert.match(metrics, /herald_push_sends_total\{channel="fcm",outcome="retried"\} 2/);
     });
