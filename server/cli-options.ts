@@ -220,6 +220,7 @@ export function usage(): string {
     "  herald apps|events|subscribers list|put|delete …",
     "                                             manage the registry",
     "  herald handlers list APP                   list an app's event handlers",
+    "  herald providers list|put|delete APP …     manage an app's push providers (APNs, FCM, Web Push)",
     "",
     "Starts the Herald core (gRPC) and its HTTP facade in one process. With no Redis configured it",
     "runs embedded: memory bus and store, one process, nothing kept across restarts.",
