@@ -345,9 +345,12 @@ describe("herald client commands (the executable against a real Herald)", functi
     const sent = await send(["shop-e", "--ksid", ksid, "--request-id", "order-7"]);
     const table = await ok(["status", "order-7"]);
     const [header, row, ...more] = table.stdout.trimEnd().split("\n");
-    assert.deepEqual(header!.split(/\s{2,}/), ["MSG", "APP", "TIME", "BROADCAST", "KSID", "STATE", "DELIVERED"]);
+    assert.deepEqual(header!.split(/\s{2,}/), ["MSG", "APP", "TIME", "BROADCAST", "KSID", "STATE", "DELIVERED", "DEVICE"]);
     const cells = row!.split(/\s{2,}/);
-    assert.deepEqual([cells[0], cells[1], cells[3], cells[4], cells[5], cells[6]], [sent.msgId, "shop", "no", ksid, "queued", "-"]);
+    assert.deepEqual(
+      [cells[0], cells[1], cells[3], cells[4], cells[5], cells[6], cells[7]],
+      [sent.msgId, "shop", "no", ksid, "queued", "-", "-"],
+    );
     assert.match(cells[2]!, ISO_MS);
     assert.deepEqual(more, []);
     const reply = JSON.parse((await ok(["status", "order-7", "--json"])).stdout) as {
