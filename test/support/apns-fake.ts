@@ -40,7 +40,7 @@ export class ApnsFake {
   readonly delivered = new Map<string, string>();
   /** Repeats of an apns-id already delivered (answered 200, not delivered twice). */
   repeats = 0;
-  /** Once set: answer this many more requests, then hold the rest unanswered until `release()`. */
+  /** Once set: answer this many more requests, then hold the rest unanswered until `dropHeld()`. */
   private holdAfter: number | undefined;
   private held: Array<() => void> = [];
   private waiters: Array<{ n: number; resolve: () => void }> = [];
@@ -82,15 +82,18 @@ export class ApnsFake {
     return new Promise((resolve) => this.waiters.push({ n, resolve }));
   }
 
-  /** Answers `n` more requests, then holds every further one unanswered (an APNs gone quiet). */
+  /** Answers `n` more requests, then holds every further one unanswered (an APNs gone quiet) until `dropHeld()`. */
   holdAfterNext(n: number): void {
     this.holdAfter = n;
   }
 
-  /** Stops holding and answers what was held. */
-  release(): void {
+  /**
+   * Stops holding; what was held is never answered (its connection died: APNs took none of it).
+   * Not answered late either: the fake cannot tell whether a stream's client is gone yet.
+   */
+  dropHeld(): void {
     this.holdAfter = undefined;
-    for (const answer of this.held.splice(0)) answer();
+    this.held.splice(0);
   }
 
   /** The accepted (200) pushes. */
