@@ -32,6 +32,8 @@ const batch = Number(process.env["BENCH_BATCH"] ?? 100);
 const inFlight = Number(process.env["BENCH_IN_FLIGHT"] ?? 256);
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const manyConnections = Number(process.env["BENCH_CONNECTIONS"] ?? 4);
+/** Only the rows whose name contains this (profiling one path). */
+const only = process.env["BENCH_ONLY"] ?? "";
 
 const server = await startNode("dist/bench/push-apns-server.js", []);
 const url = `http://127.0.0.1:${server.ready["port"] as number}`;
@@ -153,12 +155,13 @@ async function herald(connections: number): Promise<Result> {
   return { perSecond: pushes / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-const rows = [
+const allRows = [
   { name: "bare node:http2, 1 connection", run: () => bare(1), results: [] as Result[] },
   { name: "Herald push engine, 1 connection", run: () => herald(1), results: [] as Result[] },
   { name: `bare node:http2, ${manyConnections} connections`, run: () => bare(manyConnections), results: [] as Result[] },
   { name: `Herald push engine, ${manyConnections} connections`, run: () => herald(manyConnections), results: [] as Result[] },
 ];
+const rows = allRows.filter((r) => r.name.includes(only));
 // A warm-up of each, not counted.
 for (const row of rows) await row.run();
 for (let r = 0; r < rounds; r++) for (const row of rows) row.results.push(await row.run());
@@ -171,7 +174,7 @@ report(
     `start; Herald: enqueue → APNs 200, every job queued at the start).`,
   ["client", "pushes/s", "p50 ms", "p99 ms", "vs bare", "rounds pushes/s"],
   rows.map((row, i) => {
-    const ceiling = rows[i % 2 === 0 ? i : i - 1]!.results;
+    const ceiling = (rows[i % 2 === 0 ? i : i - 1] ?? row).results;
     const { median: m, ratio, rates } = roundsSummary(row.results, ceiling);
     return [
       row.name,
