@@ -9,6 +9,7 @@ import { defaultTlsConfig, type TlsConfig } from "./tls.js";
 import { defaultAuthConfig, type AuthConfig } from "../core/auth/auth-config.js";
 import type { LogFormat } from "../core/logger.js";
 import { defaultMetricsConfig, type MetricsConfig } from "../core/metrics/metrics-config.js";
+import { defaultPushConfig, type PushConfig } from "../core/push/push-config.js";
 
 /** The `server` section: the process itself. */
 export interface ServerConfig {
@@ -63,6 +64,7 @@ export interface HeraldConfig {
   tls: TlsConfig;
   auth: AuthConfig;
   metrics: MetricsConfig;
+  push: PushConfig;
 }
 
 export const defaultConfig: HeraldConfig = {
@@ -77,6 +79,7 @@ export const defaultConfig: HeraldConfig = {
   tls: defaultTlsConfig,
   auth: defaultAuthConfig,
   metrics: defaultMetricsConfig,
+  push: defaultPushConfig,
 };
 
 /** A configuration given in part: any section, any of its fields; the rest are defaults. */

@@ -4,6 +4,7 @@ import type { MetricsConfig } from "../core/metrics/metrics-config.js";
 import type { RedisStats } from "../core/redis/connect.js";
 import type { CacheStats } from "../core/redis/tracked-cache.js";
 import type { Eventhos } from "../core/eventhos/start-eventhos.js";
+import type { Push } from "../core/push/start-push.js";
 import { type Authenticator, bearer } from "../core/auth/authenticator.js";
 import { hasRole } from "../core/auth/principal.js";
 import type { ScrapeCheck } from "./metrics-endpoint.js";
@@ -14,6 +15,7 @@ export interface MetricSources {
   redis: RedisStats | undefined;
   cache: CacheStats | undefined;
   eventhos: Eventhos;
+  push: Push;
 }
 
 /** The metrics of a Herald process (what its components count is added by `readSources`). */
@@ -23,7 +25,7 @@ export function heraldMetricsFor(config: MetricsConfig): HeraldMetrics {
 
 /** Adds what the components count themselves, read at scrape time. */
 export function readSources(metrics: HeraldMetrics, sources: MetricSources): void {
-  const { redis, cache, eventhos, fanOut } = sources;
+  const { redis, cache, eventhos, fanOut, push } = sources;
   const fills = fanOut.stats;
   metrics.countersOf(
     "herald_history_fills_total",
@@ -96,6 +98,26 @@ export function readSources(metrics: HeraldMetrics, sources: MetricSources): voi
     "herald_eventhos_queue_lag_seconds",
     "How long the oldest unfinished received event has waited",
     async () => (await eventhos.queueDepth()).oldestAgeMs / 1000,
+  );
+  metrics.countersByLabels(
+    "herald_push_sends_total",
+    "Calls this instance made to push services (APNs, FCM, Web Push), by channel and outcome (delivered, failed, unregistered, retried, expired)",
+    ["channel", "outcome"],
+    () =>
+      [...push.engine.sends].map(([key, value]) => {
+        const [channel = "", outcome = ""] = key.split("\0");
+        return { labels: { channel, outcome }, value };
+      }),
+  );
+  metrics.gaugeOf(
+    "herald_push_queue_jobs",
+    "Messages whose device pushes are not all final yet (waiting or running)",
+    async () => (await push.queueDepth()).jobs,
+  );
+  metrics.gaugeOf(
+    "herald_push_queue_lag_seconds",
+    "How long the oldest unfinished push job has waited",
+    async () => (await push.queueDepth()).oldestAgeMs / 1000,
   );
 }
 

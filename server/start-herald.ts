@@ -17,6 +17,7 @@ import { Validator } from "../core/rpc/validate.js";
 import { withErrorMapping } from "../core/rpc/map-errors.js";
 import { heraldError } from "../core/rpc/errors.js";
 import { startEventhos, type Eventhos } from "../core/eventhos/start-eventhos.js";
+import { startPush, type Push } from "../core/push/start-push.js";
 import { capGrpcConnections, createGrpcServer } from "../core/transport/grpc-server.js";
 import { createConnectHandler } from "../core/transport/connect-handler.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
@@ -73,6 +74,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
   setMaxListeners(0, shutdown.signal);
   let cursors: HandlerCursors | undefined;
   let eventhos: Eventhos | undefined;
+  let push: Push | undefined;
   let stopTimingRedis: (() => void) | undefined;
   try {
     const validator = new Validator(limits);
@@ -89,6 +91,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     });
     cursors = new HandlerCursors(stores.handlers, { flushMs: config.watch.handlerCursorFlushMs, logger });
     const metrics = config.metrics.disabled ? undefined : heraldMetricsFor(config.metrics);
+    push = await startPush({ config: config.push, redis: backends.redis, stores, logger });
     const hub = createHubService({
       stores,
       bus,
@@ -98,6 +101,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       historyPage: HISTORY_PAGE,
       idempotencyWindowMs: limits.idempotencyWindowMs,
       logger,
+      push,
       ...(metrics && config.metrics.appLabels > 0
         ? { published: (appId: string, count: number) => metrics.appEventsPublished.inc({ app: metrics.appLabel(appId) }, count) }
         : {}),
@@ -112,7 +116,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     const registry = createRegistryService({ stores, bus, validator, auth });
     const { clients, delivery } = eventhos;
     // Every transport serves these: the authorization layer wraps each service once, here.
-    if (metrics) readSources(metrics, { redis: backends.redis?.stats, cache: stores.cacheStats, eventhos, fanOut });
+    if (metrics) readSources(metrics, { redis: backends.redis?.stats, cache: stores.cacheStats, eventhos, fanOut, push });
     if (metrics && config.metrics.redisCommands) stopTimingRedis = timeRedisCommands(metrics);
     // Counted outermost: the code a call is counted with is the one its caller gets.
     const guarded = <T extends object>(service: DescService, impl: T, rules: object) => {
@@ -216,6 +220,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
           stopTimingRedis?.();
           await cursors?.stop();
           await eventhos?.close();
+          await push?.close();
           await backends.close();
           logger.info("herald stopped");
         })()),
@@ -224,6 +229,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     shutdown.abort();
     stopTimingRedis?.();
     await eventhos?.close();
+    await push?.close();
     await backends.close();
     throw err;
   }

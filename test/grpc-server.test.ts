@@ -476,6 +476,7 @@ describe("grpc-js serving connect-es handlers", () => {
             "google/protobuf/struct.proto",
             "google/protobuf/timestamp.proto",
             "herald/v1/event.proto",
+            "herald/v1/push.proto",
             "herald/v1/handler.proto",
           ],
         );

@@ -81,6 +81,9 @@ export const registryRules: Rules<typeof RegistryService> = {
   listApiKeys: { roles: ADMIN },
   revokeApiKey: { roles: ADMIN },
   authorizeLegacy: { roles: ADMIN },
+  setPushProvider: { roles: ADMIN },
+  getPushProviders: { roles: ADMIN },
+  clearPushProvider: { roles: ADMIN },
 };
 
 export const clientRules: Rules<typeof ClientService> = {

@@ -103,7 +103,6 @@ export class OutboundRefusedError extends Error {
   readonly code = "ERR_HERALD_OUTBOUND_REFUSED";
 }
 
-const ALLOW_HINT = "allow it with --delivery-allow-hosts";
 const article = (kind: AddressKind) => (kind === "unspecified" ? "an" : "a");
 
 /** Host names compare lower-case, without the root's trailing dot. */
@@ -128,6 +127,8 @@ export class OutboundGuard {
   constructor(
     allowHosts: string,
     private readonly resolve: Resolver = dnsLookup,
+    /** The flag that sets `allowHosts`, named in errors and refusals (push has its own). */
+    private readonly flag = "--delivery-allow-hosts",
   ) {
     for (const raw of allowHosts.split(",")) {
       const entry = raw.trim().replace(/^\[(.*)\]$/, "$1");
@@ -139,13 +140,13 @@ export class OutboundGuard {
         const type = family === 4 ? "ipv4" : "ipv6";
         const bits = slash < 0 ? (family === 4 ? 32 : 128) : Number(entry.slice(slash + 1));
         if (!/^\d+$/.test(slash < 0 ? "0" : entry.slice(slash + 1)) || bits > (family === 4 ? 32 : 128)) {
-          throw new Error(`--delivery-allow-hosts: bad range "${entry}"`);
+          throw new Error(`${flag}: bad range "${entry}"`);
         }
         this.allowed.addSubnet(address, bits, type);
       } else if (slash < 0 && /^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_.])?$/i.test(entry)) {
         this.names.add(normalName(entry));
       } else {
-        throw new Error(`--delivery-allow-hosts: "${entry}" is neither a host name, an IP address nor a CIDR range`);
+        throw new Error(`${flag}: "${entry}" is neither a host name, an IP address nor a CIDR range`);
       }
     }
   }
@@ -165,8 +166,8 @@ export class OutboundGuard {
     const what = `${article(kind)} ${kind} address`;
     const plainHost = host.replace(/^\[(.*)\]$/, "$1");
     return plainHost === address
-      ? `refused: ${address} is ${what}; ${ALLOW_HINT}`
-      : `refused: ${host} resolves to ${address}, ${what}; ${ALLOW_HINT}`;
+      ? `refused: ${address} is ${what}; allow it with ${this.flag}`
+      : `refused: ${host} resolves to ${address}, ${what}; allow it with ${this.flag}`;
   }
 
   /** For `net.connect`: resolves, then hands on only allowed addresses, or fails with the refusal. */

@@ -16,7 +16,9 @@ import {
   type SendPushRequest,
   type WatchEventsRequest,
   type WatchEventsResponse,
+  type PushOptions,
 } from "../gen/herald/v1/hub_pb.js";
+import type { PushDispatch } from "../push/start-push.js";
 import type { App, EventDefinition } from "../gen/herald/v1/registry_pb.js";
 import { IdempotencyKeyReused, type Bus } from "../bus/bus.js";
 import type { Stores } from "../store/stores.js";
@@ -44,6 +46,8 @@ export interface HubDeps {
   logger: Logger;
   /** Told of the messages each call published, by app (per-app metrics); absent: nobody is. */
   published?: (appId: string, count: number) => void;
+  /** Delivery to devices through the apps' push providers; absent: pushes reach watchers only. */
+  push?: PushDispatch;
 }
 
 /**
@@ -53,6 +57,7 @@ export interface HubDeps {
 interface Send {
   refs: readonly SubscriberRef[];
   event: EventFields & { targets: string[] };
+  push: PushOptions | undefined;
 }
 
 interface Outcome {
@@ -81,6 +86,15 @@ interface Published {
   msgId: string;
   offset: bigint;
   invalidSubscribers: SubscriberRef[];
+}
+
+/** Push options as given, checked: what the push services accept. */
+function checkPushOptions(at: string, o: PushOptions | undefined): PushOptions | undefined {
+  if (!o) return undefined;
+  if (o.title.length > 1024) throw invalidArgument(`${at}push_options.title is longer than 1024 characters`);
+  if (Buffer.byteLength(o.collapseId) > 64) throw invalidArgument(`${at}push_options.collapse_id is longer than 64 bytes`);
+  if (o.ttlSeconds > 28 * 24 * 3600) throw invalidArgument(`${at}push_options.ttl_seconds is longer than 28 days (2419200)`);
+  return o;
 }
 
 /** SendEvent, SendPush and WatchEvents, written once; every transport serves these functions. */
@@ -174,9 +188,24 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
         // before this lands, which the store allows for. The message is out by now: a failed record
         // is logged, not reported, so that the caller does not retry and publish it twice.
-        return status
+        const recorded = status
           .recordMessage({ requestId: grouped, msgId, appId, ksids: event.targets, broadcast: refs.length === 0, time: event.time })
           .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded"));
+        // Queued after the publish, like the record: a failure is logged for the same reason.
+        const pushed = deps.push
+          ?.dispatch({
+            appId,
+            requestId: grouped,
+            msgId,
+            ksids: event.targets,
+            broadcast: refs.length === 0,
+            osType: event.osType,
+            eventId: event.eventId,
+            content: event.content,
+            options: out[i]!.send.push,
+          })
+          .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its device pushes were not queued"));
+        return Promise.all([recorded, pushed]);
       }),
     );
     return { results, requestId: grouped };
@@ -211,9 +240,11 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
   }
 
   /** The envelope of one registered event of a published app (SendEvent, or one of a SendEventBatch). */
-  function eventSend(appId: string, definition: EventDefinition, req: SendEventRequest, at: string): Send {
+  function eventSend(appId: string, definition: EventDefinition, req: SendEventRequest, index?: number): Send {
+    const push = checkPushOptions(index === undefined ? "" : `events[${index}].`, req.pushOptions);
     if (!definition.published) {
-      throw heraldError(Code.FailedPrecondition, "EVENT_NOT_PUBLISHED", `${at}event "${definition.id}" is not published`);
+      const which = index === undefined ? "" : `events[${index}]: `;
+      throw heraldError(Code.FailedPrecondition, "EVENT_NOT_PUBLISHED", `${which}event "${definition.id}" is not published`);
     }
     const content = create(ContentSchema, req.content ?? { mimeType: "text/plain" });
     if (content.data === "") content.data = renderTemplate(definition.message, req.namePairs);
@@ -234,6 +265,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         time: timestampNow(),
         requestId: "",
       },
+      push,
     };
   }
 
@@ -259,6 +291,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         time: timestampNow(),
         requestId: "",
       },
+      push: checkPushOptions(at, req.pushOptions),
     };
   }
 
@@ -281,7 +314,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       const app = givenApp ?? (await publishedApp(definition.appId));
       // The authorization layer checked a given app_id; one found from the event is checked here.
       if (!givenApp) requireApp(ctx, app.id);
-      const { results } = await publish(app.id, [eventSend(app.id, definition, req, "")], req.requestId, idempotency);
+      const { results } = await publish(app.id, [eventSend(app.id, definition, req)], req.requestId, idempotency);
       return results[0]!;
     },
 
@@ -308,7 +341,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         if (!definition || definition.appId !== appId) {
           throw heraldError(Code.NotFound, "EVENT_NOT_FOUND", `events[${i}]: event "${eventIds[i]}" not found`);
         }
-        return eventSend(appId, definition, event, `events[${i}]: `);
+        return eventSend(appId, definition, event, i);
       });
       const requestId = req.requestId || (sends.length > 1 ? randomUUID() : "");
       const { results, requestId: grouped } = await publish(appId, sends, requestId, idempotency);

@@ -231,6 +231,25 @@ export class HeraldMetrics {
     });
   }
 
+  /** Counters by several labels whose values a component keeps (read when scraped): one row per label set. */
+  countersByLabels(
+    name: string,
+    help: string,
+    labels: readonly string[],
+    read: () => Array<{ labels: Record<string, string>; value: number }>,
+  ): void {
+    new Counter({
+      name,
+      help,
+      labelNames: [...labels],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const row of read()) this.inc(row.labels, row.value);
+      },
+    });
+  }
+
   /** A gauge read when scraped (synchronously or not). */
   gaugeOf(name: string, help: string, read: () => number | undefined | Promise<number | undefined>): void {
     new Gauge({

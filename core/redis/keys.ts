@@ -54,6 +54,12 @@ export function redisKeys(prefix: string) {
     /** string: the ksid counter. */
     ksidSeq: `${prefix}ksid-seq`,
 
+    // Push (redis-push-provider-store.ts, core/push).
+    /** hash: push channel number → the app's provider (protobuf, private key included). */
+    pushProviders: (appId: string) => app(appId, "push-providers"),
+    /** stream: the push delivery work queue (one job per message with device targets). */
+    pushDeliveries: `${prefix}push:deliveries`,
+
     // Access control (redis-api-key-store.ts).
     /** hash: API key id → record (JSON: roles, apps, SHA-256 of the secret, times). */
     apiKeys: `${prefix}api-keys`,

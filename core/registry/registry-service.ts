@@ -10,9 +10,34 @@ import { createAccessService } from "../auth/access-service.js";
 import type { Authenticator } from "../auth/authenticator.js";
 import { appToStore, publicApp } from "../auth/legacy-access.js";
 import { requireApp } from "../auth/principal.js";
+import { createPushProviderRegistry } from "./push-providers.js";
 
 /** The os types a Kony/Volt MX subscription accepts. */
-export const OS_TYPES = new Set(["iphone", "ipad", "androidgcm", "androidjpush", "blackberry", "windows", "windows8", "webfcm"]);
+export const OS_TYPES = new Set(["iphone", "ipad", "androidgcm", "androidjpush", "blackberry", "windows", "windows8", "webfcm", "web"]);
+
+/** Longest sid: a web subscriber's is its PushSubscription as JSON (endpoint URL and keys). */
+const MAX_SID_LENGTH = 4096;
+
+/** A web subscriber's sid: the browser's PushSubscription (`endpoint`, `keys.p256dh`, `keys.auth`) as JSON. */
+function checkWebSubscription(sid: string): void {
+  let s: { endpoint?: unknown; keys?: { p256dh?: unknown; auth?: unknown } };
+  try {
+    s = JSON.parse(sid) as typeof s;
+  } catch {
+    throw invalidArgument("sid of a web subscriber must be its PushSubscription as JSON");
+  }
+  let url: URL | undefined;
+  try {
+    url = typeof s?.endpoint === "string" ? new URL(s.endpoint) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) throw invalidArgument("sid.endpoint must be an https URL");
+  const b64 = (x: unknown, bytes: number) =>
+    typeof x === "string" && /^[A-Za-z0-9_-]+=*$/.test(x) && Buffer.from(x, "base64url").length === bytes;
+  if (!b64(s.keys?.p256dh, 65)) throw invalidArgument("sid.keys.p256dh must be a P-256 public key (65 bytes), base64url");
+  if (!b64(s.keys?.auth, 16)) throw invalidArgument("sid.keys.auth must be 16 bytes, base64url");
+}
 
 export function createRegistryService(deps: {
   stores: Stores;
@@ -28,6 +53,7 @@ export function createRegistryService(deps: {
   return {
     ...createHandlerRegistry({ handlers: deps.stores.handlers, bus: deps.bus, validator: v }),
     ...createAccessService({ apiKeys: deps.stores.apiKeys, registry: store, auth: deps.auth, validator: v }),
+    ...createPushProviderRegistry({ providers: deps.stores.pushProviders, registry: store, validator: v }),
 
     async upsertApp(req) {
       const a = v.present("app", req.app);
@@ -44,6 +70,7 @@ export function createRegistryService(deps: {
     },
     async deleteApp(req) {
       if (!(await store.deleteApp(v.id("id", req.id)))) throw appNotFound(req.id);
+      await deps.stores.pushProviders.clearApp(req.id);
       return {};
     },
 
@@ -73,11 +100,12 @@ export function createRegistryService(deps: {
       const appId = v.id("app_id", req.appId);
       v.optionalId("device_id", req.deviceId);
       v.optionalId("ufid", req.ufid);
-      v.short("sid", req.sid);
+      if (req.sid.length > MAX_SID_LENGTH) throw invalidArgument(`sid is longer than ${MAX_SID_LENGTH} characters`);
       if (req.deviceId === "" && req.ufid === "") throw invalidArgument("device_id or ufid is required");
       if (!OS_TYPES.has(req.osType)) {
         throw invalidArgument(`os_type must be one of ${[...OS_TYPES].join(", ")}`);
       }
+      if (req.osType === "web" && req.sid !== "") checkWebSubscription(req.sid);
       if (!(await store.getApp(appId))) throw appNotFound(appId);
       const sub = await store.subscribe({
         appId,

@@ -48,7 +48,9 @@ export type Reason =
   | "EXECUTION_NOT_FOUND"
   | "EXECUTION_RUNNING"
   | "TOO_MANY_ATTEMPTS"
-  | "BUSY";
+  | "BUSY"
+  // push providers (core/registry/push-providers.ts)
+  | "PUSH_PROVIDER_NOT_FOUND";
 
 /**
  * A ConnectError with a reason, carried both as a google.rpc.ErrorInfo detail and as a plain

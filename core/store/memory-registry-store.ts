@@ -87,6 +87,13 @@ export class MemoryRegistryStore implements RegistryStore {
     return this.subscribers.delete(ksid);
   }
 
+  async deactivate(ksid: string): Promise<boolean> {
+    const s = this.subscribers.get(ksid);
+    if (!s) return false;
+    this.subscribers.set(ksid, create(SubscriberSchema, { ...s, active: false }));
+    return true;
+  }
+
   async getSubscriber(ksid: string): Promise<Subscriber | undefined> {
     const s = this.subscribers.get(ksid);
     return s && clone(SubscriberSchema, s);

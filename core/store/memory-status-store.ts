@@ -1,5 +1,5 @@
 import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
-import type { MessageRecord, StatusStore } from "./status-store.js";
+import type { MessageRecord, PushState, StatusStore } from "./status-store.js";
 import type { StoreConfig } from "./store-config.js";
 import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
 import { timestamp } from "../timestamp.js";
@@ -21,6 +21,8 @@ interface MessageSlot {
   nanos: number;
   /** ksid → delivery time (ms), made at the first mark. */
   delivered: Map<string, number> | undefined;
+  /** ksid → device push state, made at the first push mark. */
+  pushes: Map<string, PushState> | undefined;
 }
 
 /** The delivery status of one request id: nearly always one message, kept without a list. */
@@ -43,6 +45,7 @@ const emptySlot = (msgId: string): MessageSlot => ({
   seconds: 0,
   nanos: 0,
   delivered: undefined,
+  pushes: undefined,
 });
 const SLOTS_BEFORE_INDEX = 8;
 const NONE_DELIVERED: ReadonlyMap<string, number> = new Map();
@@ -85,9 +88,23 @@ export class MemoryStatusStore implements StatusStore {
       if (!m.recorded) continue;
       const time = timestamp(BigInt(m.seconds), m.nanos);
       const record: RecordedMessage = { msgId: m.msgId, appId: m.appId, ksids: [...m.ksids], broadcast: m.broadcast, time };
-      out.push(messageStatusOf(record, m.delivered ?? NONE_DELIVERED));
+      out.push(messageStatusOf(record, m.delivered ?? NONE_DELIVERED, m.pushes));
     }
     return out.length > 0 ? out : undefined;
+  }
+
+  async markPush(requestId: string, msgId: string, ksid: string, state: PushState): Promise<void> {
+    const slot = this.message(requestId, msgId);
+    slot.pushes ??= new Map();
+    slot.pushes.set(ksid, { ...state });
+  }
+
+  async pushStates(requestId: string, msgId: string): Promise<Map<string, PushState>> {
+    this.expire();
+    const entry = this.statuses.get(requestId);
+    if (!entry) return new Map();
+    const slot = entry.first.msgId === msgId ? entry.first : (entry.byMsgId?.get(msgId) ?? entry.more?.find((m) => m.msgId === msgId));
+    return new Map([...(slot?.pushes ?? [])].map(([k, v]) => [k, { ...v }]));
   }
 
   /** The message's slot, creating the request's entry (with its TTL) if needed. */

@@ -222,6 +222,25 @@ export class RedisRegistryStore implements RegistryStore {
     });
   }
 
+  deactivate(ksid: string): Promise<boolean> {
+    return orUnavailable(async () => {
+      const sub = await this.getSubscriber(ksid);
+      if (!sub) return false;
+      const a = sub.appId;
+      sub.active = false;
+      // Out of the device and user sets, so that resolve no longer finds it; the record stays.
+      await this.wrote([this.k.subscribers(a), this.k.subscribersOfDevice(a, sub.deviceId), this.k.subscribersOfUfid(a, sub.ufid)], () =>
+        this.redis
+          .multi()
+          .hset(this.k.subscribers(a), ksid, buf(toBinary(SubscriberSchema, sub)))
+          .srem(this.k.subscribersOfDevice(a, sub.deviceId), ksid)
+          .srem(this.k.subscribersOfUfid(a, sub.ufid), ksid)
+          .exec(),
+      );
+      return true;
+    });
+  }
+
   getSubscriber(ksid: string): Promise<Subscriber | undefined> {
     return orUnavailable(async () => {
       const appId = await this.redis.hget(this.k.ksidIndex, ksid);
@@ -248,7 +267,9 @@ export class RedisRegistryStore implements RegistryStore {
     return orUnavailable(async () => {
       const ksidRefs = refs.flatMap((r) => (r.ref.case === "ksid" ? [r.ref.value] : []));
       const subs = this.k.subscribers(appId);
-      const exist = async (r: Redis, ksids: readonly string[]) => (await r.hmgetBuffer(subs, ...ksids)).map((v) => v !== null);
+      // Present and active (a subscriber deactivated by its push service is kept, inactive).
+      const exist = async (r: Redis, ksids: readonly string[]) =>
+        (await r.hmgetBuffer(subs, ...ksids)).map((v) => v !== null && fromBinary(SubscriberSchema, bytes(v)).active);
       const members = (key: string) => this.cached(key, "", async (r) => Object.freeze(await r.smembers(key)));
       const [known, sets] = await Promise.all([
         ksidRefs.length === 0 ? [] : this.cache ? this.cache.readFields(subs, ksidRefs, exist) : exist(this.redis, ksidRefs),

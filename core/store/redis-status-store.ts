@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
-import type { MessageRecord, StatusStore } from "./status-store.js";
+import type { MessageRecord, PushState, StatusStore } from "./status-store.js";
 import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
 import { encodeStatusRecord } from "./status-record.js";
 import { orUnavailable } from "../redis/connect.js";
@@ -24,7 +24,8 @@ interface StatusWrite {
 /**
  * Delivery status in Redis: one hash per request id, `status:{<requestId>}` (tagged by the id, so
  * each call touches one key, one round trip): field `m:<msgId>` holds the message record (a
- * MessageStatus with its targets QUEUED), field `d:<msgId>:<ksid>` the delivery time in ms. The
+ * MessageStatus with its targets QUEUED), field `d:<msgId>:<ksid>` the delivery time in ms, field
+ * `p:<msgId>:<ksid>` the device push state (JSON). The
  * hash expires `ttlMs` after its first write. The status writes of one tick go to Redis as one
  * script call (write-status.lua).
  */
@@ -47,6 +48,25 @@ export class RedisStatusStore implements StatusStore {
 
   markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void> {
     return this.statusWrite(this.k.status(requestId), `d:${msgId}:${ksid}`, String(timeMs), true);
+  }
+
+  markPush(requestId: string, msgId: string, ksid: string, state: PushState): Promise<void> {
+    return this.statusWrite(this.k.status(requestId), `p:${msgId}:${ksid}`, JSON.stringify(state), false);
+  }
+
+  pushStates(requestId: string, msgId: string): Promise<Map<string, PushState>> {
+    return orUnavailable(async () => {
+      const prefix = `p:${msgId}:`;
+      const out = new Map<string, PushState>();
+      // HSCAN with a match: the hash holds one request's fields, a handful of messages at most.
+      let cursor = "0";
+      do {
+        const [next, flat] = await this.redis.hscan(this.k.status(requestId), cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!.slice(prefix.length), JSON.parse(flat[i + 1]!) as PushState);
+        cursor = next;
+      } while (cursor !== "0");
+      return out;
+    });
   }
 
   /**
@@ -89,6 +109,7 @@ export class RedisStatusStore implements StatusStore {
       const fields = await this.redis.hgetallBuffer(this.k.status(requestId));
       const records = new Map<string, RecordedMessage>();
       const delivered = new Map<string, Map<string, number>>();
+      const pushes = new Map<string, Map<string, PushState>>();
       for (const [field, value] of Object.entries(fields)) {
         if (field.startsWith("m:")) {
           const m = fromBinary(MessageStatusSchema, bytes(value));
@@ -105,12 +126,18 @@ export class RedisStatusStore implements StatusStore {
           let marks = delivered.get(msgId);
           if (!marks) delivered.set(msgId, (marks = new Map()));
           marks.set(field.slice(colon + 1), Number(value.toString()));
+        } else if (field.startsWith("p:")) {
+          const colon = field.indexOf(":", 2);
+          const msgId = field.slice(2, colon);
+          let marks = pushes.get(msgId);
+          if (!marks) pushes.set(msgId, (marks = new Map()));
+          marks.set(field.slice(colon + 1), JSON.parse(value.toString()) as PushState);
         }
       }
       if (records.size === 0) return undefined;
       return [...records.values()]
         .sort((a, b) => compareMsgIds(a.msgId, b.msgId))
-        .map((r) => messageStatusOf(r, delivered.get(r.msgId) ?? new Map()));
+        .map((r) => messageStatusOf(r, delivered.get(r.msgId) ?? new Map(), pushes.get(r.msgId)));
     });
   }
 }

@@ -8,6 +8,7 @@ import { RedisRegistryStore } from "./redis-registry-store.js";
 import { RedisStatusStore } from "./redis-status-store.js";
 import { RedisHandlerStore } from "./redis-handler-store.js";
 import { RedisApiKeyStore } from "./redis-api-key-store.js";
+import { RedisPushProviderStore } from "./redis-push-provider-store.js";
 
 /**
  * The three stores on one Redis connection (auto-pipelined: the reads and writes of a send share
@@ -34,6 +35,7 @@ export async function connectRedisStores(
     status: new RedisStatusStore(redis, keys, config.messageStatusTtlMs),
     handlers: new RedisHandlerStore(redis, keys),
     apiKeys: new RedisApiKeyStore(redis, keys, cache),
+    pushProviders: new RedisPushProviderStore(redis, keys, cache),
     ...(cache ? { cacheStats: cache.stats } : {}),
     async close() {
       await cache?.close();

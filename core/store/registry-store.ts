@@ -33,6 +33,12 @@ export interface RegistryStore {
   /** `ksid` in the input is honoured when set (seed files), else one is assigned. */
   subscribe(subscriber: SubscriberInput): Promise<Subscriber>;
   unsubscribe(ksid: string): Promise<boolean>;
+  /**
+   * Marks a subscriber inactive (its push service called its device token invalid): it stays
+   * listed, with `active` false, and is no longer resolved nor pushed to until it subscribes again.
+   * False when there is no such subscriber.
+   */
+  deactivate(ksid: string): Promise<boolean>;
   getSubscriber(ksid: string): Promise<Subscriber | undefined>;
   listSubscribers(appId: string): Promise<Subscriber[]>;
   resolve(appId: string, refs: readonly SubscriberRef[]): Promise<Resolved>;

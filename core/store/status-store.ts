@@ -1,5 +1,6 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { MessageStatus } from "../gen/herald/v1/hub_pb.js";
+import type { DeliveryState, MessageStatus } from "../gen/herald/v1/hub_pb.js";
+import type { PushChannel } from "../gen/herald/v1/push_pb.js";
 
 /**
  * Delivery status (GetMessageStatus), kept per request id.
@@ -23,6 +24,26 @@ export interface StatusStore {
   /** `timeMs`: when the event was handed to the subscriber's watcher (ms since the epoch). */
   markDelivered(requestId: string, msgId: string, ksid: string, timeMs: number): Promise<void>;
   messageStatus(requestId: string): Promise<MessageStatus[] | undefined>;
+  /**
+   * Records where a message's push to one subscriber's device stands (the last write wins; the
+   * push engine writes in order). It shows in `messageStatus` as that subscriber's `pushes`; on a
+   * broadcast, a ksid not yet listed is added (after the watcher deliveries). Kept like the rest of
+   * the request id's status.
+   */
+  markPush(requestId: string, msgId: string, ksid: string, state: PushState): Promise<void>;
+  /** The push states of one message, by ksid (the push engine reads them when it takes a job over). */
+  pushStates(requestId: string, msgId: string): Promise<Map<string, PushState>>;
+}
+
+/** A message's push to one device (PushDelivery without the protobuf). */
+export interface PushState {
+  channel: PushChannel;
+  state: DeliveryState;
+  reason: string;
+  /** When it reached this state (ms since the epoch). */
+  timeMs: number;
+  attempts: number;
+  providerId: string;
 }
 
 /** A published message, for delivery status. */

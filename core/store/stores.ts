@@ -2,6 +2,7 @@ import type { ApiKeyStore } from "./api-key-store.js";
 import type { HandlerStore } from "./handler-store.js";
 import type { RegistryStore } from "./registry-store.js";
 import type { StatusStore } from "./status-store.js";
+import type { PushProviderStore } from "./push-provider-store.js";
 import type { CacheStats } from "../redis/tracked-cache.js";
 
 /** The core's three stores, of one backend; `close` closes what they share. */
@@ -10,6 +11,7 @@ export interface Stores {
   status: StatusStore;
   handlers: HandlerStore;
   apiKeys: ApiKeyStore;
+  pushProviders: PushProviderStore;
   /** The registry's near cache counts (Redis with a cache); the metrics read them. */
   cacheStats?: CacheStats;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 import type { ClientCommand } from "./client-command.js";
 import { pushCommand, sendCommand, statusCommand } from "./hub-commands.js";
-import { appsCommand, eventsCommand, handlersCommand, subscribersCommand } from "./registry-commands.js";
+import { appsCommand, eventsCommand, handlersCommand, providersCommand, subscribersCommand } from "./registry-commands.js";
 import { watchCommand } from "./watch-command.js";
 
 /** `herald <name> …`: the client commands against a running Herald (besides `keys`), by name. */
@@ -13,4 +13,5 @@ export const clientCommands: Readonly<Record<string, ClientCommand>> = {
   events: eventsCommand,
   subscribers: subscribersCommand,
   handlers: handlersCommand,
+  providers: providersCommand,
 };

@@ -9,7 +9,9 @@ import {
   SendEventResponseSchema,
   SendPushResponseSchema,
   type MessageStatus,
+  type PushDelivery,
 } from "../../core/gen/herald/v1/hub_pb.js";
+import { PushChannel } from "../../core/gen/herald/v1/push_pb.js";
 import { UsageError } from "../cli-options.js";
 import { flag, onlyOptions, positionalsOf, str, strs, type ClientCommand, type Values } from "./client-command.js";
 import { CliExit, connectionUsage, EXIT_CODES_USAGE, json, type CliIo } from "./connection.js";
@@ -144,17 +146,37 @@ export const statusCommand: ClientCommand = {
   },
 };
 
-const stateNames: Record<number, string> = { [DeliveryState.QUEUED]: "queued", [DeliveryState.DELIVERED]: "delivered" };
+const stateNames: Record<number, string> = {
+  [DeliveryState.QUEUED]: "queued",
+  [DeliveryState.DELIVERED]: "delivered",
+  [DeliveryState.FAILED]: "failed",
+  [DeliveryState.EXPIRED]: "expired",
+};
+const channelNames: Record<number, string> = { [PushChannel.APNS]: "apns", [PushChannel.FCM]: "fcm", [PushChannel.WEB_PUSH]: "web-push" };
+
+/** A subscriber's device pushes: `apns delivered`, `fcm failed (UNREGISTERED)`, or `-`. */
+function devicePushes(pushes: readonly PushDelivery[]): string {
+  if (pushes.length === 0) return "-";
+  return pushes
+    .map(
+      (p) =>
+        `${channelNames[p.channel] ?? String(p.channel)} ${stateNames[p.state] ?? String(p.state)}${p.reason === "" ? "" : ` (${p.reason})`}`,
+    )
+    .join(", ");
+}
 const ms = (t: Parameters<typeof timestampDate>[0] | undefined) => (t ? timestampDate(t).toISOString() : "-");
 
-/** One row per message and subscriber; a message with none (a broadcast nobody received yet) gets one row of its own. */
-function statusTable(messages: readonly MessageStatus[]): string {
+/**
+ * One row per message and subscriber; a message with none (a broadcast nobody received yet) gets
+ * one row of its own. STATE and DELIVERED are the live watchers'; DEVICE the push to the device.
+ */
+export function statusTable(messages: readonly MessageStatus[]): string {
   const rows = messages.flatMap((m) => {
     const head = [m.msgId, m.appId, ms(m.time), m.broadcast ? "yes" : "no"];
-    if (m.subscribers.length === 0) return [[...head, "-", "-", "-"]];
-    return m.subscribers.map((s) => [...head, s.ksid, stateNames[s.state] ?? String(s.state), ms(s.deliveredTime)]);
+    if (m.subscribers.length === 0) return [[...head, "-", "-", "-", "-"]];
+    return m.subscribers.map((s) => [...head, s.ksid, stateNames[s.state] ?? String(s.state), ms(s.deliveredTime), devicePushes(s.pushes)]);
   });
-  return formatTable(["MSG", "APP", "TIME", "BROADCAST", "KSID", "STATE", "DELIVERED"], rows);
+  return formatTable(["MSG", "APP", "TIME", "BROADCAST", "KSID", "STATE", "DELIVERED", "DEVICE"], rows);
 }
 
 const messageUsage = `  --ksid KSID            a subscriber to send to (repeated or comma-separated); also

@@ -15,6 +15,14 @@ import {
   type Subscriber,
 } from "../../core/gen/herald/v1/registry_pb.js";
 import type { EventHandler } from "../../core/gen/herald/v1/handler_pb.js";
+import {
+  ApnsProviderSchema,
+  FcmProviderSchema,
+  GetPushProvidersResponseSchema,
+  PushChannel,
+  WebPushProviderSchema,
+  type PushProvider,
+} from "../../core/gen/herald/v1/push_pb.js";
 import { UsageError } from "../cli-options.js";
 import {
   type Action,
@@ -384,6 +392,145 @@ function handlersTable(handlers: readonly EventHandler[]): string {
   return formatTable(["ID", "REVISION", "CREATED", "SUBSCRIPTIONS (type/resource_type/resource_id)"], rows);
 }
 
+/** The channels as the command names them. */
+const CHANNEL_ARGS: Record<string, PushChannel> = { apns: PushChannel.APNS, fcm: PushChannel.FCM, "web-push": PushChannel.WEB_PUSH };
+
+function channelArg(value: string | undefined): PushChannel {
+  const channel = CHANNEL_ARGS[value ?? ""];
+  if (channel === undefined) throw new UsageError(`CHANNEL must be one of ${Object.keys(CHANNEL_ARGS).join(", ")}, not "${value}"`);
+  return channel;
+}
+
+/** What SetPushProvider gets from the flags: key material from files, never from argv. */
+function providerFromFlags(channel: PushChannel, values: Values): PushProvider["config"] {
+  const keyFile = str(values, "private-key-file");
+  const key = keyFile === undefined ? "" : readFlagFile("private-key-file", keyFile).toString("utf8");
+  switch (channel) {
+    case PushChannel.APNS:
+      return {
+        case: "apns",
+        value: create(ApnsProviderSchema, {
+          teamId: str(values, "team-id") ?? "",
+          keyId: str(values, "key-id") ?? "",
+          topic: str(values, "topic") ?? "",
+          sandbox: flag(values, "sandbox"),
+          privateKey: key,
+        }),
+      };
+    case PushChannel.FCM: {
+      const file = str(values, "service-account-file");
+      if (file === undefined) throw new UsageError("providers put APP fcm needs --service-account-file");
+      let account: { project_id?: unknown; client_email?: unknown; private_key?: unknown };
+      try {
+        account = JSON.parse(readFlagFile("service-account-file", file).toString("utf8")) as typeof account;
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        throw new UsageError(`--service-account-file ${file}: not JSON`);
+      }
+      const text = (v: unknown) => (typeof v === "string" ? v : "");
+      return {
+        case: "fcm",
+        value: create(FcmProviderSchema, {
+          projectId: text(account.project_id),
+          clientEmail: text(account.client_email),
+          privateKey: text(account.private_key),
+        }),
+      };
+    }
+    default:
+      return {
+        case: "webPush",
+        value: create(WebPushProviderSchema, {
+          subject: str(values, "subject") ?? "",
+          publicKey: str(values, "public-key") ?? "",
+          privateKey: key.trim(),
+        }),
+      };
+  }
+}
+
+function providersTable(providers: readonly PushProvider[]): string {
+  const rows = providers.map((p) => {
+    const c = p.config;
+    switch (c.case) {
+      case "apns":
+        return [
+          "apns",
+          `team ${c.value.teamId}, key ${c.value.keyId}, topic ${c.value.topic}${c.value.sandbox ? ", sandbox" : ""}`,
+          yes(c.value.hasPrivateKey),
+        ];
+      case "fcm":
+        return ["fcm", `project ${c.value.projectId}, ${c.value.clientEmail}`, yes(c.value.hasPrivateKey)];
+      case "webPush":
+        return ["web-push", `${c.value.subject}, public key ${c.value.publicKey}`, yes(c.value.hasPrivateKey)];
+      default:
+        return ["-", "-", "-"];
+    }
+  });
+  return formatTable(["CHANNEL", "CREDENTIALS", "PRIVATE_KEY"], rows);
+}
+const yes = (b: boolean) => (b ? "set" : "no");
+
+export const providersCommand = registryCommand(
+  "providers",
+  {
+    json: { type: "boolean" },
+    "team-id": { type: "string" },
+    "key-id": { type: "string" },
+    topic: { type: "string" },
+    sandbox: { type: "boolean" },
+    "private-key-file": { type: "string" },
+    "service-account-file": { type: "string" },
+    subject: { type: "string" },
+    "public-key": { type: "string" },
+  },
+  {
+    list: {
+      args: ["APP"],
+      options: ["json"],
+      run:
+        (values, [appId]) =>
+        async (registry, { connection, io }) => {
+          const reply = await registry.getPushProviders({ appId: appId as string }, connection.call);
+          io.stdout.write(flag(values, "json") ? json(GetPushProvidersResponseSchema, reply) : providersTable(reply.providers));
+          return CliExit.ok;
+        },
+    },
+    put: {
+      args: ["APP", "CHANNEL"],
+      options: ["json", "team-id", "key-id", "topic", "sandbox", "private-key-file", "service-account-file", "subject", "public-key"],
+      run: (values, [appId, channelName]) => {
+        const config = providerFromFlags(channelArg(channelName), values);
+        return async (registry, { connection, io }) => {
+          const reply = await registry.setPushProvider({ provider: { appId: appId as string, config } }, connection.call);
+          io.stdout.write(
+            flag(values, "json")
+              ? json(
+                  GetPushProvidersResponseSchema,
+                  create(GetPushProvidersResponseSchema, { providers: reply.provider ? [reply.provider] : [] }),
+                )
+              : providersTable(reply.provider ? [reply.provider] : []),
+          );
+          return CliExit.ok;
+        };
+      },
+    },
+    delete: {
+      args: ["APP", "CHANNEL"],
+      options: [],
+      run: (_values, [appId, channelName]) => {
+        const channel = channelArg(channelName);
+        return async (registry, { connection, io }) => {
+          await registry.clearPushProvider({ appId: appId as string, channel }, connection.call);
+          io.stderr.write(`${channelName} push provider of app ${appId} deleted\n`);
+          return CliExit.ok;
+        };
+      },
+    },
+  },
+  providersUsage,
+);
+
 // ---- help ----------------------------------------------------------------------------------
 
 const fileHelp = (section: string) => `  --file FILE        YAML or JSON with the proto's field names: one object, a list, or a seed
@@ -457,6 +604,30 @@ ${connectionUsage()}
 ${EXIT_CODES_USAGE}
 Example:
   KSID=$(herald subscribers put demo --device-id d-42 --ufid bob@example.com --os-type androidgcm)
+`;
+}
+
+function providersUsage(): string {
+  return `Usage: herald providers list|put|delete APP [CHANNEL] [options]
+
+Manages the push providers of an app of a running Herald over gRPC (RegistryService): how it
+reaches APNs, FCM and Web Push. Private keys are read from files and never printed.
+
+Commands:
+  list APP [--json]  the app's providers: channel, credentials, whether a private key is set
+  put APP apns --team-id TEAM --key-id KEY --topic BUNDLE_ID --private-key-file AuthKey.p8 [--sandbox]
+  put APP fcm --service-account-file SERVICE_ACCOUNT.json
+  put APP web-push --subject mailto:OPS --public-key VAPID_PUBLIC --private-key-file VAPID_PRIVATE
+                     sets the app's provider of that channel (without --private-key-file, or with a
+                     service account without private_key, the stored key is kept)
+  delete APP CHANNEL removes the app's provider of CHANNEL (apns, fcm, web-push)
+
+  --json             print the reply as JSON (proto3 JSON mapping)
+
+${connectionUsage()}
+${EXIT_CODES_USAGE}
+Example:
+  herald providers put shop apns --team-id ABCDE12345 --key-id KEY1234567 --topic com.example.shop --private-key-file AuthKey.p8
 `;
 }
 

@@ -8,6 +8,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Ht
 import { SignJWT } from "jose";
 import { HubService } from "../../core/gen/herald/v1/hub_pb.js";
 import { RegistryService, Role } from "../../core/gen/herald/v1/registry_pb.js";
+import { PushChannel } from "../../core/gen/herald/v1/push_pb.js";
 import { ClientService, DeliveryService } from "../../core/gen/herald/v1/eventhos_pb.js";
 import { reasonOf } from "../../core/rpc/errors.js";
 import { startTestHerald, type TestHerald } from "../support/herald.js";
@@ -74,6 +75,9 @@ const access: Record<string, Access> = {
   "RegistryService.ListApiKeys": "admin",
   "RegistryService.RevokeApiKey": "admin",
   "RegistryService.AuthorizeLegacy": "admin",
+  "RegistryService.SetPushProvider": "admin",
+  "RegistryService.GetPushProviders": "admin",
+  "RegistryService.ClearPushProvider": "admin",
   "ClientService.UpsertClient": "admin",
   "ClientService.GetClient": "admin",
   "ClientService.ListClients": "admin",
@@ -243,6 +247,9 @@ describe("authorization matrix: every RPC × every transport × every kind of ca
       "RegistryService.ListApiKeys": {},
       "RegistryService.RevokeApiKey": { id: "0000000000000000" },
       "RegistryService.AuthorizeLegacy": { appId: APP, role: Role.WATCH, xms: true },
+      "RegistryService.SetPushProvider": { provider: { appId: APP, config: { case: "fcm", value: { projectId: "p" } } } },
+      "RegistryService.GetPushProviders": { appId: APP },
+      "RegistryService.ClearPushProvider": { appId: APP, channel: PushChannel.FCM },
       "ClientService.UpsertClient": { client: { id: "mx-client-2", appId: APP, name: "c2" }, secret: "another-secret" },
       "ClientService.GetClient": { id: "mx-client" },
       "ClientService.ListClients": {},

@@ -13,6 +13,7 @@ import {
   type HeraldProcess,
 } from "../support/herald-process.js";
 import { freePort } from "../support/free-port.js";
+import { apnsKey, serviceAccountKey, vapidKeys } from "../support/push-keys.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { heraldError } from "../../core/rpc/errors.js";
 import { ErrorInfoSchema } from "../../core/gen/google/rpc/error_details_pb.js";
@@ -198,6 +199,78 @@ describe("herald client commands (the executable against a real Herald)", functi
     }
   });
 
+  it("providers: put from key files (never argv), list without the keys, delete; a bad channel is a usage error", async () => {
+    const apns = apnsKey();
+    const sa = serviceAccountKey();
+    const vapid = vapidKeys();
+    const p8 = join(dir, "AuthKey.p8");
+    writeFileSync(p8, apns.privateKey);
+    const account = join(dir, "service-account.json");
+    writeFileSync(
+      account,
+      JSON.stringify({
+        type: "service_account",
+        project_id: "shop-prod",
+        client_email: "push@shop-prod.iam.gserviceaccount.com",
+        private_key: sa.privateKey,
+      }),
+    );
+    const vapidFile = join(dir, "vapid.key");
+    writeFileSync(vapidFile, `${vapid.privateKey}\n`);
+    await ok([
+      "providers",
+      "put",
+      "shop",
+      "apns",
+      "--team-id",
+      "TEAM000001",
+      "--key-id",
+      "KEY0000001",
+      "--topic",
+      "com.example.shop",
+      "--private-key-file",
+      p8,
+      "--sandbox",
+    ]);
+    await ok(["providers", "put", "shop", "fcm", "--service-account-file", account]);
+    await ok([
+      "providers",
+      "put",
+      "shop",
+      "web-push",
+      "--subject",
+      "mailto:ops@example.com",
+      "--public-key",
+      vapid.publicKey,
+      "--private-key-file",
+      vapidFile,
+    ]);
+    const listed = await ok(["providers", "list", "shop"]);
+    const [header, ...rows] = listed.stdout.trimEnd().split("\n");
+    assert.deepEqual(header!.split(/\s{2,}/), ["CHANNEL", "CREDENTIALS", "PRIVATE_KEY"]);
+    assert.deepEqual(
+      rows.map((r) => r.split(/\s{2,}/)),
+      [
+        ["apns", "team TEAM000001, key KEY0000001, topic com.example.shop, sandbox", "set"],
+        ["fcm", "project shop-prod, push@shop-prod.iam.gserviceaccount.com", "set"],
+        ["web-push", `mailto:ops@example.com, public key ${vapid.publicKey}`, "set"],
+      ],
+    );
+    const asJson = await ok(["providers", "list", "shop", "--json"]);
+    assert.doesNotMatch(asJson.stdout, /PRIVATE KEY|privateKey"\s*:\s*"[^"]/);
+    const deleted = await ok(["providers", "delete", "shop", "fcm"]);
+    assert.match(deleted.stderr, /fcm push provider of app shop deleted/);
+    assert.deepEqual(
+      (await ok(["providers", "list", "shop"])).stdout
+        .trimEnd()
+        .split("\n")
+        .slice(1)
+        .map((r) => r.split(/\s{2,}/)[0]),
+      ["apns", "web-push"],
+    );
+    assertFailed(await cli(["providers", "delete", "shop", "gcm"]), 2, "providers", /CHANNEL must be one of apns, fcm, web-push/);
+  });
+
   it("apps, events and subscribers: put, list and delete round trip, from flags and from files", async () => {
     await ok(["apps", "put", "crm", "--name", "CRM", "--published", "--network", "10.0.0.0/8,192.168.0.0/16"]);
     // A seed-style YAML file (proto field names) and a JSON list.
@@ -272,9 +345,12 @@ describe("herald client commands (the executable against a real Herald)", functi
     const sent = await send(["shop-e", "--ksid", ksid, "--request-id", "order-7"]);
     const table = await ok(["status", "order-7"]);
     const [header, row, ...more] = table.stdout.trimEnd().split("\n");
-    assert.deepEqual(header!.split(/\s{2,}/), ["MSG", "APP", "TIME", "BROADCAST", "KSID", "STATE", "DELIVERED"]);
+    assert.deepEqual(header!.split(/\s{2,}/), ["MSG", "APP", "TIME", "BROADCAST", "KSID", "STATE", "DELIVERED", "DEVICE"]);
     const cells = row!.split(/\s{2,}/);
-    assert.deepEqual([cells[0], cells[1], cells[3], cells[4], cells[5], cells[6]], [sent.msgId, "shop", "no", ksid, "queued", "-"]);
+    assert.deepEqual(
+      [cells[0], cells[1], cells[3], cells[4], cells[5], cells[6], cells[7]],
+      [sent.msgId, "shop", "no", ksid, "queued", "-", "-"],
+    );
     assert.match(cells[2]!, ISO_MS);
     assert.deepEqual(more, []);
     const reply = JSON.parse((await ok(["status", "order-7", "--json"])).stdout) as {

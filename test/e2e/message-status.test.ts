@@ -63,7 +63,7 @@ for (const mode of ["embedded", "redis"] as const) {
       assert.equal(m?.appId, "shop");
       assert.equal(m?.broadcast, false);
       assert.ok(Number(m?.time?.seconds) > 0);
-      assert.deepEqual(m?.subscribers, [{ ksid, state: "DELIVERY_STATE_QUEUED", deliveredTime: null }]);
+      assert.deepEqual(m?.subscribers, [{ ksid, state: "DELIVERY_STATE_QUEUED", deliveredTime: null, pushes: [] }]);
 
       const watch = new Watch(watched.clients.hub, { appId: "shop", ksid });
       await watchersLive(watched);

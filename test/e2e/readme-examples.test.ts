@@ -147,7 +147,7 @@ describe("README examples", () => {
       const text = block("Command line", "sh", "herald send 1");
       const out = await sh(asBuilt(text), env, 100_000);
       assert.ok(out.startsWith(`${promised(text)}\n`), out);
-      assert.match(out, /^\d+\s+demo\s+\S+\s+no\s+xxxx\s+queued\s+-$/m, "the status row");
+      assert.match(out, /^\d+\s+demo\s+\S+\s+no\s+xxxx\s+queued\s+-\s+-$/m, "the status row");
       assert.match(out, /^shop\s+Shop\s+yes\s/m, "apps list shows the app put");
 
       const watchText = block("Command line", "sh", "herald watch");

@@ -104,8 +104,14 @@ describe("server reflection for stock tools (a real Herald, seeded)", () => {
       "herald/v1/event.proto",
       "herald/v1/handler.proto",
       "herald/v1/hub.proto",
+      "herald/v1/push.proto",
     ]);
-    assert.deepEqual(files[0]?.dependency, ["google/protobuf/struct.proto", "google/protobuf/timestamp.proto", "herald/v1/event.proto"]);
+    assert.deepEqual(files[0]?.dependency, [
+      "google/protobuf/struct.proto",
+      "google/protobuf/timestamp.proto",
+      "herald/v1/event.proto",
+      "herald/v1/push.proto",
+    ]);
 
     const registry = registryOf(files);
     const service = registry.getService("herald.v1.HubService");
@@ -182,7 +188,7 @@ describe("server reflection for stock tools (a real Herald, seeded)", () => {
       const action = filesOf(answers[0])[0]?.messageType.find((m) => m.name === "Action");
       assert.equal(action?.nestedType.find((m) => m.name === "HeadersEntry")?.options?.mapEntry, true);
       assert.equal(registryOf(filesOf(answers[0])).getMessage("herald.v1.Action")?.field["headers"]?.fieldKind, "map");
-      assert.equal(registryOf(filesOf(answers[2])).getEnum("herald.v1.DeliveryState")?.values.length, 3);
+      assert.equal(registryOf(filesOf(answers[2])).getEnum("herald.v1.DeliveryState")?.values.length, 5);
       // proto3 `optional` keeps its synthetic oneof.
       const resumeAfter = registryOf(filesOf(answers[5])).getMessage("herald.v1.WatchEventsRequest")?.field["resumeAfter"];
       assert.equal(resumeAfter?.proto.proto3Optional, true);
@@ -203,7 +209,7 @@ describe("server reflection for stock tools (a real Herald, seeded)", () => {
       { fileContainingExtension: { containingType: "herald.v1.Event", extensionNumber: 100 } },
     ]);
     assert.equal(namesOf(hub)[0], "herald/v1/hub.proto");
-    assert.equal(namesOf(hub).length, 5);
+    assert.equal(namesOf(hub).length, 6);
     // The error details Herald sends are offered too, so that tools can print them.
     assert.deepEqual(namesOf(status), ["google/rpc/status.proto", "google/protobuf/any.proto"]);
     assert.ok(registryOf(filesOf(status)).getMessage("google.rpc.Status"));

@@ -5,7 +5,8 @@ import { AppSchema, EventDefinitionSchema } from "../../core/gen/herald/v1/regis
 import { SubscriberRefSchema, type SubscriberRef } from "../../core/gen/herald/v1/event_pb.js";
 import { DeliveryState, type MessageStatus } from "../../core/gen/herald/v1/hub_pb.js";
 import { EventHandlerSchema, type EventHandler } from "../../core/gen/herald/v1/handler_pb.js";
-import type { MessageRecord } from "../../core/store/status-store.js";
+import type { MessageRecord, PushState } from "../../core/store/status-store.js";
+import { PushChannel, PushProviderSchema } from "../../core/gen/herald/v1/push_pb.js";
 import type { StoreConfig } from "../../core/store/store-config.js";
 import type { Stores } from "../../core/store/stores.js";
 import type { ApiKeyRecord } from "../../core/store/api-key-store.js";
@@ -193,6 +194,86 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
       assert.equal(r.invalid.length, 3);
       const back = await stores.registry.subscribe(sub("a", "d1", "u1"));
       assert.deepEqual((await stores.registry.resolve("a", [device("d1")])).ksids, [back.ksid]);
+    });
+
+    it("deactivates a subscriber: kept, inactive, out of every resolve, active again when it subscribes", async () => {
+      const s = await stores.registry.subscribe(sub("a", "d1", "u1"));
+      assert.equal(await stores.registry.deactivate(s.ksid), true);
+      assert.equal(await stores.registry.deactivate("nobody"), false);
+      assert.equal((await stores.registry.getSubscriber(s.ksid))?.active, false);
+      assert.deepEqual(
+        (await stores.registry.listSubscribers("a")).map((x) => [x.ksid, x.active]),
+        [[s.ksid, false]],
+      );
+      const r = await stores.registry.resolve("a", [ksid(s.ksid), device("d1"), ufid("u1")]);
+      assert.deepEqual(r.ksids, []);
+      assert.equal(r.invalid.length, 3);
+      const back = await stores.registry.subscribe(sub("a", "d1", "u1"));
+      assert.equal(back.ksid, s.ksid);
+      assert.deepEqual((await stores.registry.resolve("a", [ksid(s.ksid), device("d1")])).ksids, [s.ksid]);
+    });
+
+    it("keeps one push provider per app and channel, lists them in channel order, clears one or all", async () => {
+      const p = stores.pushProviders;
+      const fcm = (projectId: string) =>
+        create(PushProviderSchema, { appId: "a", config: { case: "fcm", value: { projectId, privateKey: "k" } } });
+      const apns = create(PushProviderSchema, { appId: "a", config: { case: "apns", value: { teamId: "t", privateKey: "k" } } });
+      await p.set(fcm("one"));
+      await p.set(apns);
+      await p.set(fcm("two"));
+      assert.deepEqual(
+        (await p.list("a")).map((x) => x.config.case),
+        ["apns", "fcm"],
+      );
+      const got = await p.get("a", PushChannel.FCM);
+      assert.equal(got?.config.case === "fcm" && got.config.value.projectId, "two");
+      got!.appId = "changed";
+      assert.equal((await p.get("a", PushChannel.FCM))?.appId, "a", "a copy");
+      (await p.list("a"))[0]!.appId = "changed";
+      assert.equal((await p.list("a"))[0]!.appId, "a", "a copy");
+      assert.deepEqual(await p.list("b"), []);
+      assert.equal(await p.clear("a", PushChannel.FCM), true);
+      assert.equal(await p.clear("a", PushChannel.FCM), false);
+      assert.equal(await p.get("a", PushChannel.FCM), undefined);
+      await p.clearApp("a");
+      assert.deepEqual(await p.list("a"), []);
+    });
+
+    it("records device push states per message and subscriber, shown with the message's status", async () => {
+      const st = (state: DeliveryState, attempts: number, reason = ""): PushState => ({
+        channel: PushChannel.APNS,
+        state,
+        reason,
+        timeMs: 1_700_000_000_000 + attempts,
+        attempts,
+        providerId: "",
+      });
+      await stores.status.recordMessage(record("r1", "5", ["k1", "k2"]));
+      await stores.status.markPush("r1", "5", "k1", st(DeliveryState.QUEUED, 0));
+      await stores.status.markPush("r1", "5", "k1", st(DeliveryState.DELIVERED, 1));
+      await stores.status.markPush("r1", "5", "k2", st(DeliveryState.FAILED, 1, "BadDeviceToken"));
+      await stores.status.markPush("r1", "5", "k9", st(DeliveryState.DELIVERED, 1));
+      const states = await stores.status.pushStates("r1", "5");
+      assert.deepEqual(states.get("k1"), st(DeliveryState.DELIVERED, 1));
+      assert.deepEqual(states.get("k2"), st(DeliveryState.FAILED, 1, "BadDeviceToken"));
+      assert.deepEqual((await stores.status.pushStates("r1", "6")).size, 0);
+      const [m] = (await stores.status.messageStatus("r1"))!;
+      // Targeted: k9 was not, so it is not listed.
+      assert.deepEqual(
+        m!.subscribers.map((s) => [s.ksid, s.pushes.map((x) => [DeliveryState[x.state], x.reason, x.attempts])]),
+        [
+          ["k1", [["DELIVERED", "", 1]]],
+          ["k2", [["FAILED", "BadDeviceToken", 1]]],
+        ],
+      );
+      // A broadcast lists the subscribers reached by a device push too.
+      await stores.status.recordMessage(record("r2", "7", [], true));
+      await stores.status.markPush("r2", "7", "k3", st(DeliveryState.DELIVERED, 2));
+      const [b] = (await stores.status.messageStatus("r2"))!;
+      assert.deepEqual(
+        b!.subscribers.map((s) => [s.ksid, DeliveryState[s.state], s.pushes.length]),
+        [["k3", "QUEUED", 1]],
+      );
     });
 
     it("resolves references to ksids of that app, each once, and lists the invalid ones in order", async () => {
