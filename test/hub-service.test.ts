@@ -227,6 +227,11 @@ for (const [name, make] of Object.entries(transports)) {
       await refused({ appId: "app", events: [{ eventId: "e1:x" }] }, Code.InvalidArgument, /^events\[0\]\.event_id may contain only/);
       await refused({ appId: "app", events: [] }, Code.InvalidArgument, /events is required/);
       await refused(
+        { appId: "app", events: [one, { eventId: "e1", pushOptions: { collapseId: "c".repeat(65) } }] },
+        Code.InvalidArgument,
+        /^events\[1\]\.push_options\.collapse_id is longer than 64 bytes$/,
+      );
+      await refused(
         { appId: "app", events: Array.from({ length: defaultLimits.maxPushMessages + 1 }, () => one) },
         Code.InvalidArgument,
         /more than 500 events/,
