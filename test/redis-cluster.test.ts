@@ -38,6 +38,15 @@ describe("on Redis Cluster", function () {
     assert.equal(owners.size, 3, "apps a, b and c are on three different masters");
   });
 
+  it("keeps no registry near cache on a Cluster (reads go to Redis), whatever --registry-cache-max says", async () => {
+    const stores = await connectRedisStores({ ...common(), keyPrefix: uniquePrefix() }, { ...defaultStoreConfig, registryCacheMax: 1000 });
+    try {
+      assert.equal(stores.cacheStats, undefined);
+    } finally {
+      await stores.close();
+    }
+  });
+
   busContract("RedisClusterBus", {
     idsPerApp: true,
     async create({ historySize }) {
