@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { Cluster } from "ioredis";
 import { IdempotencyKeyReused, checkBatch, type BatchPublished, type History, type Idempotency } from "./bus.js";
 import { appendIds } from "./envelope.js";
 import { orUnavailable, type RedisClient } from "../redis/connect.js";
@@ -64,10 +65,21 @@ export class BusCommands {
   private async run(keys: string[], args: Array<string | number | Buffer>): Promise<Buffer[]> {
     const replicas = this.options.waitReplicas ?? 0;
     if (replicas <= 0) return this.scripts["publish-batch"].runBuffer<Buffer[]>(keys, args);
-    const pipeline = this.client.pipeline();
-    this.scripts["publish-batch"].queueBuffer(pipeline, keys, args);
-    pipeline.wait(replicas, this.options.waitTimeoutMs ?? 1000);
-    const results = (await pipeline.exec()) ?? [];
+    const send = async () => {
+      const pipeline = this.client.pipeline();
+      this.scripts["publish-batch"].queueBuffer(pipeline, keys, args);
+      pipeline.wait(replicas, this.options.waitTimeoutMs ?? 1000);
+      return (await pipeline.exec()) ?? [];
+    };
+    let results = await send();
+    // A Cluster follows MOVED by itself for a command, not for a pipeline whose commands failed
+    // differently (the script MOVED, the WAIT answered by a node that lost the slot): the script
+    // did not run, so learn where the slot is now and send it there once more.
+    if (this.client instanceof Cluster && /^MOVED /.test(String((results[0]?.[0] as Error | null)?.message ?? ""))) {
+      const cluster = this.client;
+      await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
+      results = await send();
+    }
     const [[scriptErr, reply] = [], [waitErr, acked] = []] = results;
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;

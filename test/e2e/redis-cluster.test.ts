@@ -4,6 +4,8 @@ import { appSlot } from "../../core/redis/keys.js";
 import { RedisCluster } from "../support/redis-cluster.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
 import { unary, Watch } from "../support/grpc-client.js";
+import { ResumingWatcher } from "../support/resuming-watcher.js";
+import { waitFor } from "../support/redis-cluster.js";
 
 const contiguous = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -100,5 +102,70 @@ describe("Herald on Redis Cluster", function () {
     assert.equal(await numsub(from.address), 0);
     onA.cancel();
     onB.cancel();
+  });
+
+  // Last: it leaves the cluster with masters and replicas swapped on one shard.
+  it("follows the failover of the app's master: a replica promoted, watchers resume with every acknowledged event", async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    const redis = {
+      url: "",
+      cluster: cluster.nodes.join(","),
+      keyPrefix,
+      maxReconnectDelayMs: 100,
+      commandTimeoutMs: 1000,
+      waitReplicas: 1,
+      waitTimeoutMs: 500,
+    };
+    a = await startTestHerald({ redis });
+    b = await startTestHerald({ redis });
+    const [app] = await cluster.appPerShard("failing");
+    const eventId = await registerApp(a, app!);
+    const slot = appSlot(app!);
+    const master = await cluster.ownerOf(slot);
+    const watcher = new ResumingWatcher(b.clients.hub, app!);
+    await watchersLive(b);
+    const acked: string[] = [];
+    let failed = 0;
+    let lastError = "";
+    let sending = true;
+    const publisher = (async () => {
+      for (let i = 0; sending; i++) {
+        try {
+          acked.push((await unary<{ msgId: string }>(a.clients.hub, "sendEvent", { eventId, idempotencyKey: `f${i}` })).msgId);
+        } catch (err) {
+          assert.equal((err as grpc.ServiceError).code, grpc.status.UNAVAILABLE, String(err));
+          failed++;
+          lastError = (err as Error).message;
+          i--;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    })();
+    await waitFor(async () => acked.length >= 20, "20 sends acknowledged");
+    const killed = cluster.servers.find((s) => s.port === master.port)!;
+    await killed.stop("SIGKILL");
+    await waitFor(async () => (await cluster.ownerOf(slot)).id !== master.id, "a replica to take the slot over", 30_000);
+    // The old master comes back as a replica of the new one, so that WAIT 1 has a replica again.
+    await killed.restart();
+    const at = acked.length;
+    await waitFor(async () => acked.length >= at + 20, "20 sends acknowledged after the failover", 30_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}; the last send failed with: ${lastError}`);
+    });
+    sending = false;
+    await publisher;
+    await waitFor(
+      async () => {
+        const have = new Set(watcher.events.map((e) => e.msgId));
+        return acked.every((id) => have.has(id));
+      },
+      `the watcher to hold every acknowledged event (${failed} sends refused during the failover)`,
+      30_000,
+    );
+    await watcher.stop();
+    const offsets = watcher.events.map((e) => Number(e.offset));
+    assert.ok(
+      offsets.every((o, i) => i === 0 || o > offsets[i - 1]!),
+      "in offset order, once",
+    );
   });
 });
