@@ -83,11 +83,13 @@ export class BusCommands {
     const [[scriptErr, reply] = [], [waitErr, acked] = []] = results;
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;
-    // A repeat (R) or a refusal (C) published nothing: nothing to wait for.
-    const published = (reply as Buffer[])[0]?.toString() === "P";
-    if (published && Number(acked) < replicas) {
+    // A repeat (R) is held to it too: the first call's publish may not have reached a replica yet
+    // (its own WAIT failed), and answering it from a master that then fails would acknowledge a
+    // send that is lost. A refusal (C) acknowledges nothing.
+    const status = (reply as Buffer[])[0]?.toString();
+    if (status !== "C" && Number(acked) < replicas) {
       throw new UnavailableError(
-        `published, but only ${Number(acked)} of ${replicas} replicas confirmed it within ${this.options.waitTimeoutMs} ms (retry with the same idempotency key)`,
+        `${status === "P" ? "published" : "a repeat"}, but only ${Number(acked)} of ${replicas} replicas confirmed it within ${this.options.waitTimeoutMs} ms (retry with the same idempotency key)`,
       );
     }
     return reply as Buffer[];

@@ -4,6 +4,7 @@ import { MASTER_NAME, RedisSentinelSet } from "../support/redis-sentinel.js";
 import { registerApp, startTestHerald, uniquePrefix, watchersLive, type TestHerald } from "../support/herald.js";
 import { unary, Watch } from "../support/grpc-client.js";
 import { ResumingWatcher } from "../support/resuming-watcher.js";
+import { waitFor } from "../support/redis-cluster.js";
 
 /** Herald on a real Sentinel set (master, replica, 3 Sentinels), the master killed mid-traffic. */
 describe("Herald on Redis Sentinel", function () {
@@ -91,6 +92,35 @@ describe("Herald on Redis Sentinel", function () {
       acked.filter((id) => !replayed.has(id)),
       [],
       "history on the new master holds every acknowledged send",
+    );
+  });
+
+  it("follows a switchover (SENTINEL FAILOVER) under --redis-wait-replicas 1: every acknowledged send stays, one offset each", async () => {
+    const before = await set.masterPort();
+    const replicaPort = before === set.master.port ? set.replica.port : set.master.port;
+    const eventId = "orders-e";
+    const sendOk = async (key: string) => {
+      for (;;) {
+        try {
+          return await unary<{ msgId: string; offset: string }>(a.clients.hub, "sendEvent", { eventId, idempotencyKey: key });
+        } catch (err) {
+          // The old master answers READONLY once demoted (the connection then asks the Sentinels
+          // again), or no replica confirms in time: UNAVAILABLE, retried with the same key.
+          assert.equal((err as grpc.ServiceError).code, grpc.status.UNAVAILABLE, String(err));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    };
+    const first = await sendOk("switch-1");
+    await set.admin(set.sentinels[0]!.port).call("SENTINEL", "FAILOVER", MASTER_NAME);
+    await set.waitMaster(replicaPort);
+    const second = await sendOk("switch-2");
+    await waitFor(async () => /role:slave/.test(await set.admin(before).info("replication")), "the old master to be a replica");
+    const third = await sendOk("switch-3");
+    assert.deepEqual(
+      [second.offset, third.offset].map(BigInt),
+      [BigInt(first.offset) + 1n, BigInt(first.offset) + 2n],
+      "each acknowledged send holds its own offset on the new master",
     );
   });
 });
