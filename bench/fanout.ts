@@ -3,15 +3,31 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import { cpus } from "node:os";
 import { RedisServer } from "../test/support/redis-server.js";
+import { RedisCluster } from "../test/support/redis-cluster.js";
+import { appSlot } from "../core/redis/keys.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { WatchEventsRequestSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
-import { fmt, grpcFrameFile, h2load, percentile, report, requireH2load, startHeraldProcess, startNode, type Proc } from "./support.js";
+import {
+  cpuMs,
+  fmt,
+  grpcFrameFile,
+  h2load,
+  percentile,
+  report,
+  requireH2load,
+  startHeraldProcess,
+  startNode,
+  type Proc,
+} from "./support.js";
 
 /**
  * bench:fanout — in one run on one Redis: the raw ioredis pub/sub rate (the limit), then Herald end
  * to end (SendEvent on two instances → WatchEvents on both) with 1 and with 100 watchers, and the
- * latency from the core accepting an event to a watcher receiving it.
+ * latency from the core accepting an event to a watcher receiving it. Then, in the same run, the
+ * same rows on a real Redis Cluster (3 masters + 3 replicas; the app on one shard, sharded pub/sub),
+ * with --redis-wait-replicas 1 (the durability knob), and on one Redis with --registry-cache-max 0
+ * (the registry near cache off, as on a Cluster): what each costs beside its plain row.
  */
 const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
 const events100 = Number(process.env["BENCH_EVENTS_100"] ?? 4_000);
@@ -23,6 +39,23 @@ interface Row {
   watchers: number;
   seconds: number;
   latencies: number[];
+  /** CPU time of the redis-server carrying the app (the one Redis, or the app's shard) during the row (ms). */
+  redisCpuMs?: number;
+}
+
+/** A row, with the CPU time `redisPid` (the Redis carrying the app) used meanwhile. */
+async function measured(redisPid: number | undefined, row: () => Promise<Row>): Promise<Row> {
+  const before = cpuMs(redisPid);
+  const r = await row();
+  return { ...r, redisCpuMs: cpuMs(redisPid) - before };
+}
+
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
+
+/** The row of median events/s among `rounds` runs of `row`. */
+function medianRow(rows: Row[]): Row {
+  const sorted = [...rows].sort((a, b) => a.events / a.seconds - b.events / b.seconds);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** Publishes with ioredis, `window` in flight, and receives on another connection. */
@@ -161,31 +194,63 @@ async function unaryCeiling(n: number): Promise<Row> {
 await requireH2load();
 const redis = await RedisServer.start({ durable: false });
 const procs: Proc[] = [];
+let cluster: RedisCluster | undefined;
 try {
-  const rawRow = await raw(redis.url, events);
+  const rawRow = await measured(redis.pid, () => raw(redis.url, events));
   process.stderr.write(`raw: ${fmt(rawRow.events / rawRow.seconds)} msgs/s\n`);
   const ceiling = await unaryCeiling(events);
   process.stderr.write(`unary ceiling: ${fmt(ceiling.events / ceiling.seconds)} calls/s\n`);
-  for (let i = 0; i < 2; i++) procs.push(await startHeraldProcess(["--redis-url", redis.url, "--watch-queue-limit", "100000"]));
-  const one = await herald(procs, 1, events);
-  process.stderr.write(`herald 1 watcher: ${fmt(one.events / one.seconds)} events/s\n`);
-  const hundred = await herald(procs, 100, events100);
-  process.stderr.write(`herald 100 watchers: ${fmt(hundred.events / hundred.seconds)} events/s\n`);
-  // The same two rows without metrics (two more instances on the same Redis): what the metrics cost.
-  const bare: Proc[] = [];
-  for (let i = 0; i < 2; i++)
-    bare.push(await startHeraldProcess(["--redis-url", redis.url, "--watch-queue-limit", "100000", "--no-metrics"]));
-  procs.push(...bare);
-  const oneBare = await herald(bare, 1, events, undefined, " --no-metrics");
-  process.stderr.write(`herald --no-metrics 1 watcher: ${fmt(oneBare.events / oneBare.seconds)} events/s\n`);
-  const hundredBare = await herald(bare, 100, events100, undefined, " --no-metrics");
-  process.stderr.write(`herald --no-metrics 100 watchers: ${fmt(hundredBare.events / hundredBare.seconds)} events/s\n`);
+  cluster = await RedisCluster.start();
+  const nodes = cluster.nodes.join(",");
+  // Redis Cluster: 3 masters + 3 replicas; app "demo" lives on one shard, whose CPU the rows read.
+  const shard = await cluster.ownerOf(appSlot("demo"));
+  const shardPid = cluster.servers.find((s) => s.port === shard.port)?.pid;
+  const q = ["--watch-queue-limit", "100000"];
+  /** Two Herald instances per configuration, measured in turn, round after round, after a warm-up. */
+  const groups: Array<{ label: string; args: string[]; pid: number | undefined; procs: Proc[] }> = [
+    { label: "", args: ["--redis-url", redis.url, ...q], pid: redis.pid, procs: [] },
+    // Without metrics: what the metrics cost.
+    { label: " --no-metrics", args: ["--redis-url", redis.url, ...q, "--no-metrics"], pid: redis.pid, procs: [] },
+    // The registry near cache off on one Redis (as it is on a Cluster): every send reads the registry.
+    { label: " --registry-cache-max 0", args: ["--redis-url", redis.url, ...q, "--registry-cache-max", "0"], pid: redis.pid, procs: [] },
+    { label: " on Redis Cluster", args: ["--redis-cluster", nodes, ...q], pid: shardPid, procs: [] },
+    {
+      label: " on Redis Cluster --redis-wait-replicas 1",
+      args: ["--redis-cluster", nodes, ...q, "--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "2000"],
+      pid: shardPid,
+      procs: [],
+    },
+  ];
+  for (const g of groups) {
+    for (let i = 0; i < 2; i++) g.procs.push(await startHeraldProcess(g.args));
+    procs.push(...g.procs);
+    await herald(g.procs, 1, Math.ceil(events / 5), undefined, g.label); // warm-up, not reported
+  }
+  const oneRuns = groups.map(() => [] as Row[]);
+  const hundredGroups = [0, 1, 3];
+  const hundredRuns = hundredGroups.map(() => [] as Row[]);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, g] of groups.entries()) {
+      const row = await measured(g.pid, () => herald(g.procs, 1, events, undefined, g.label));
+      oneRuns[i]!.push(row);
+      process.stderr.write(`round ${r + 1}: herald${g.label} 1 watcher: ${fmt(row.events / row.seconds)} events/s\n`);
+    }
+    for (const [j, i] of hundredGroups.entries()) {
+      const g = groups[i]!;
+      const row = await measured(g.pid, () => herald(g.procs, 100, events100, undefined, g.label));
+      hundredRuns[j]!.push(row);
+      process.stderr.write(`round ${r + 1}: herald${g.label} 100 watchers: ${fmt(row.events / row.seconds)} events/s\n`);
+    }
+  }
+  const oneRows = oneRuns.map(medianRow);
+  const hundredRows = hundredRuns.map(medianRow);
   // Latency is read at a steady 1,000 events/s; at saturation it would only measure queueing.
   const rawPaced = await raw(redis.url, 5_000, 10, true);
-  const heraldPaced = await herald(procs.slice(0, 2), 1, 5_000, 1_000);
+  const pacedRows: Row[] = [];
+  for (const i of [0, 3, 4]) pacedRows.push(await herald(groups[i]!.procs, 1, 5_000, 1_000, groups[i]!.label));
 
   const limit = rawRow.events / rawRow.seconds;
-  const rows = [rawRow, ceiling, one, oneBare, hundred, hundredBare, rawPaced, heraldPaced].map((r) => {
+  const rows = [rawRow, ceiling, ...oneRows, ...hundredRows, rawPaced, ...pacedRows].map((r) => {
     const sorted = [...r.latencies].sort((a, b) => a - b);
     const rate = r.events / r.seconds;
     return [
@@ -198,19 +263,34 @@ try {
       `${fmt((100 * rate) / (ceiling.events / ceiling.seconds))}%`,
       fmt(percentile(sorted, 50), 1),
       fmt(percentile(sorted, 99), 1),
+      r.redisCpuMs === undefined ? "-" : fmt((1000 * r.redisCpuMs) / r.events, 1),
     ];
   });
   report(
-    `bench:fanout — one Redis, ${payloadBytes}-byte messages; Herald: SendEvent via h2load on both instances, ` +
+    `bench:fanout — one Redis, then a Redis Cluster (3 masters + 3 replicas, the app on one shard), ${payloadBytes}-byte messages; Herald: SendEvent via h2load on both instances, ` +
       `WatchEvents from this process; Node ${process.version}, ${cpus().length} cores\n` +
       `latency: raw from publish to receive; herald from the core accepting the event to a watcher receiving it ` +
       `(1 ms clock granularity); read it on the 1,000/s rows — at full load it is mostly queueing\n` +
       `vs raw: events/s and deliveries/s against the raw limit (one raw message is one delivery); vs unary: events/s ` +
-      `against the unary ceiling`,
-    ["path", "events", "events/s", "deliveries/s", "events vs raw", "deliveries vs raw", "events vs unary", "p50 ms", "p99 ms"],
+      `against the unary ceiling; Redis CPU: of the redis-server carrying the app (the one Redis, or the app's ` +
+      `shard), per event, over the row; the Herald rows at full load are the median of ${rounds} rounds (BENCH_ROUNDS), ` +
+      `configurations measured in turn within each round`,
+    [
+      "path",
+      "events",
+      "events/s",
+      "deliveries/s",
+      "events vs raw",
+      "deliveries vs raw",
+      "events vs unary",
+      "p50 ms",
+      "p99 ms",
+      "Redis CPU µs/event",
+    ],
     rows,
   );
 } finally {
   await Promise.all(procs.map((p) => p.stop()));
   await redis.destroy();
+  await cluster?.destroy();
 }

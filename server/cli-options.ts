@@ -28,6 +28,11 @@ export const flags: Flag[] = [
   { flag: "grpc-port", env: "HERALD_GRPC_PORT", key: "server.grpcPort", kind: "integer", help: "gRPC port (0: any free)" },
   { flag: "http-port", env: "HERALD_HTTP_PORT", key: "server.httpPort", kind: "integer", help: "HTTP port: facade, Connect, gRPC-Web (0: any free)" },
   { flag: "redis-url", env: "REDIS_URL", key: "redis.url", kind: "string", help: "Redis URL; unset runs embedded (memory, one process)" },
+  { flag: "redis-cluster", env: "REDIS_CLUSTER", key: "redis.cluster", kind: "string", help: "Redis Cluster startup nodes host:port,… (or --redis-url redis+cluster://host:port,…): keys hash-tagged per app, sharded pub/sub" },
+  { flag: "redis-sentinels", env: "REDIS_SENTINELS", key: "redis.sentinels", kind: "string", help: "Redis Sentinels host:port,…: Redis is the master they name (--redis-master-name), followed across failovers" },
+  { flag: "redis-master-name", env: "REDIS_MASTER_NAME", key: "redis.masterName", kind: "string", help: "with --redis-sentinels: the master's name in the Sentinels' configuration" },
+  { flag: "redis-wait-replicas", env: "HERALD_REDIS_WAIT_REPLICAS", key: "redis.waitReplicas", kind: "integer", help: "a send is acknowledged only once this many replicas hold it (Redis WAIT); fewer in time: UNAVAILABLE (0: no wait)" },
+  { flag: "redis-wait-timeout-ms", env: "HERALD_REDIS_WAIT_TIMEOUT_MS", key: "redis.waitTimeoutMs", kind: "integer", help: "with --redis-wait-replicas: longest wait for the replicas" },
   { flag: "core-url", env: "HERALD_CORE_URL", key: "server.coreUrl", kind: "string", help: "run only the HTTP facade, reaching the core over gRPC at this URL" },
   { flag: "key-prefix", env: "HERALD_KEY_PREFIX", key: "redis.keyPrefix", kind: "string", help: "prefix of Redis keys and channels" },
   { flag: "seed", env: "HERALD_SEED", key: "server.seedFile", kind: "string", help: "registry seed file (YAML or JSON) loaded at start" },
@@ -165,6 +170,17 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
       value = Number(raw);
     }
     set(value);
+  }
+  const targets = [
+    config.redis.url && "--redis-url",
+    config.redis.cluster && "--redis-cluster",
+    config.redis.sentinels && "--redis-sentinels",
+  ];
+  if (targets.filter(Boolean).length > 1) {
+    throw new UsageError(`${targets.filter(Boolean).join(", ")}: give one way to reach Redis`);
+  }
+  if (config.redis.waitReplicas > 0 && config.redis.waitTimeoutMs < 1) {
+    throw new UsageError("--redis-wait-timeout-ms must be at least 1 with --redis-wait-replicas");
   }
   if (config.metrics.disabled && config.metrics.port !== undefined) {
     throw new UsageError("--metrics-port serves metrics, and --no-metrics turns them off: give one of the two");

@@ -192,7 +192,13 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
         httpPort,
         ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
         tls: tlsMode(tls),
-        redis: config.redis.url ? redactUrl(config.redis.url) : undefined,
+        redis: config.redis.cluster
+          ? `cluster ${config.redis.cluster}`
+          : config.redis.sentinels
+            ? `sentinels ${config.redis.sentinels} (master ${config.redis.masterName})`
+            : config.redis.url
+              ? redactUrl(config.redis.url)
+              : undefined,
       },
       startedLine(mode, server.host, grpcPort, httpPort, tls !== undefined),
     );

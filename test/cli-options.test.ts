@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { flags, parseOptions, usage, UsageError } from "../server/cli-options.js";
 import { defaultConfig } from "../server/config.js";
+import { clusterNodes, parseAddresses } from "../core/redis/connect.js";
 
 describe("parseOptions", () => {
   it("takes defaults, then environment, then flags", () => {
@@ -104,6 +105,46 @@ describe("parseOptions", () => {
     assert.equal(off(["--no-metrics"], {}), true);
     assert.equal(off([], { HERALD_NO_METRICS: "1" }), true);
     assert.throws(() => parseOptions(["--no-metrics", "--metrics-port", "9100"], {}), /--metrics-port/);
+  });
+});
+
+describe("Redis topologies and durability flags", () => {
+  const redis = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const p = parseOptions(argv, env);
+    assert.ok(!p.help);
+    return p.config.redis;
+  };
+  it("takes --redis-cluster (REDIS_CLUSTER) as the Cluster's startup nodes", () => {
+    assert.equal(redis([]).cluster, undefined);
+    assert.equal(redis(["--redis-cluster", "10.0.0.1:7000,10.0.0.2:7000"]).cluster, "10.0.0.1:7000,10.0.0.2:7000");
+    assert.equal(redis([], { REDIS_CLUSTER: "h:1" }).cluster, "h:1");
+    assert.equal(clusterNodes({ url: "redis+cluster://a:1,b:2" }), "a:1,b:2", "or a redis+cluster:// URL");
+    assert.equal(clusterNodes({ url: "redis://a:1" }), undefined);
+    assert.deepEqual(parseAddresses("a:1, [::1]:2"), [
+      { host: "a", port: 1 },
+      { host: "::1", port: 2 },
+    ]);
+    assert.throws(() => parseAddresses("a"), /not host:port/);
+  });
+  it("takes --redis-sentinels (REDIS_SENTINELS) and --redis-master-name (REDIS_MASTER_NAME, default mymaster)", () => {
+    assert.equal(redis([]).masterName, "mymaster");
+    const r = redis(["--redis-sentinels", "s1:26379,s2:26379"], { REDIS_MASTER_NAME: "orders" });
+    assert.deepEqual([r.sentinels, r.masterName], ["s1:26379,s2:26379", "orders"]);
+    assert.equal(redis(["--redis-master-name", "x"], { REDIS_MASTER_NAME: "y" }).masterName, "x", "the flag wins");
+    assert.equal(redis([], { REDIS_SENTINELS: "s:1" }).sentinels, "s:1");
+  });
+  it("refuses two ways to reach Redis at once", () => {
+    assert.throws(() => parseOptions(["--redis-cluster", "a:1", "--redis-url", "redis://b"], {}), /give one way to reach Redis/);
+    assert.throws(() => parseOptions(["--redis-sentinels", "a:1"], { REDIS_URL: "redis://b" }), /give one way to reach Redis/);
+    assert.throws(() => parseOptions(["--redis-sentinels", "a:1", "--redis-cluster", "b:1"], {}), /--redis-cluster, --redis-sentinels/);
+  });
+  it("takes --redis-wait-replicas (default 0: no WAIT) and --redis-wait-timeout-ms (default 1000)", () => {
+    assert.deepEqual([redis([]).waitReplicas, redis([]).waitTimeoutMs], [0, 1000]);
+    const r = redis(["--redis-wait-replicas", "1"], { HERALD_REDIS_WAIT_TIMEOUT_MS: "250" });
+    assert.deepEqual([r.waitReplicas, r.waitTimeoutMs], [1, 250]);
+    assert.equal(redis([], { HERALD_REDIS_WAIT_REPLICAS: "2" }).waitReplicas, 2);
+    assert.throws(() => parseOptions(["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "0"], {}), /at least 1/);
+    assert.throws(() => parseOptions(["--redis-wait-replicas=-1"], {}), /whole number/);
   });
 });
 

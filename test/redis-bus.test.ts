@@ -265,4 +265,55 @@ describe("RedisBus", () => {
     await bus.publish("other", envelope(6));
     await fresh.count(1);
   });
+
+  describe("--redis-wait-replicas (WAIT before answering a publish)", () => {
+    it("sends no WAIT when off, as always", async () => {
+      const before = await calls("wait");
+      const bus = await connect(uniquePrefix());
+      await bus.publish("app", envelope(1));
+      assert.equal(await calls("wait"), before);
+    });
+
+    it("answers UnavailableError when fewer replicas confirm in time, the event published all the same", async () => {
+      const prefix = uniquePrefix();
+      const bus = await connect(prefix, { waitReplicas: 1, waitTimeoutMs: 50 });
+      const before = await calls("wait");
+      await assert.rejects(bus.publish("app", envelope(1)), (err: unknown) => {
+        assert.ok(err instanceof UnavailableError);
+        assert.match(err.message, /only 0 of 1 replicas confirmed it within 50 ms/);
+        return true;
+      });
+      assert.equal(await calls("wait"), before + 1);
+      assert.equal((await bus.history("app", 0n, 10)).latest, 1n, "published: a retry needs the same idempotency key");
+      // A repeat under a key is held to the replicas too: its first call may not have reached one.
+      const keyed = { key: "k", fingerprint: "f", windowMs: 60_000 };
+      await assert.rejects(bus.publishBatch("app", [envelope(2)], keyed), /published, but only 0 of 1/);
+      await assert.rejects(bus.publishBatch("app", [envelope(2)], keyed), /a repeat, but only 0 of 1/);
+      assert.equal((await bus.history("app", 0n, 10)).latest, 2n, "the repeat published nothing");
+    });
+
+    it("answers once a replica holds the publish", async () => {
+      const replica = await RedisServer.start({ durable: false, args: ["--replicaof", "127.0.0.1", String(redis.port)] });
+      try {
+        const raw = new Redis(replica.url);
+        try {
+          while (!/master_link_status:up/.test(await raw.info("replication"))) await new Promise((r) => setTimeout(r, 20));
+        } finally {
+          raw.disconnect();
+        }
+        const prefix = uniquePrefix();
+        const bus = await connect(prefix, { waitReplicas: 1, waitTimeoutMs: 5000 });
+        const r = await bus.publish("app", envelope(1));
+        assert.equal(r.offset, 1n);
+        const onReplica = new Redis(replica.url);
+        try {
+          assert.equal(await onReplica.get(`${prefix}{app}:offset`), "1", "the replica has it when the publish is answered");
+        } finally {
+          onReplica.disconnect();
+        }
+      } finally {
+        await replica.destroy();
+      }
+    });
+  });
 });

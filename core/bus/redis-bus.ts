@@ -1,32 +1,18 @@
 import type { Redis } from "ioredis";
-import { createHash } from "node:crypto";
-import {
-  checkBatch,
-  IdempotencyKeyReused,
-  type BatchPublished,
-  type Bus,
-  type BusListener,
-  type History,
-  type Idempotency,
-  type Published,
-} from "./bus.js";
-import { appendIds } from "./envelope.js";
+import type { BatchPublished, Bus, BusListener, History, Idempotency, Published } from "./bus.js";
 import { callListener } from "./call-listener.js";
+import { BusCommands } from "./redis-bus-commands.js";
 import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
-import { redisKeys, type RedisKeys } from "../redis/keys.js";
-import { defineScripts, type Script } from "../redis/scripts.js";
+import { keysOf, type RedisKeys } from "../redis/keys.js";
 import { UnavailableError } from "../unavailable-error.js";
-import { buf, bytes } from "../redis/buffers.js";
 
 export interface RedisBusOptions extends RedisConnection {
   /** Messages kept per app, approximately: MAXLEN ~ keeps at least this many. */
   historySize: number;
 }
 
-// Keys and channels: keys.ts (msgid, offset, history, channel); scripts: lua/publish-batch-4.lua,
-// lua/history-2.lua. The global msgid counter is the one key not tagged per app: on Redis Cluster it
-// has to be split (e.g. a counter per slot, combined with the slot into an id that still increases)
-// before the publish script can run there.
+// Keys and channels: keys.ts (msgid, offset, history, channel); scripts: redis-bus-commands.ts.
+// On Redis Cluster, RedisClusterBus (redis-cluster-bus.ts) takes this one's place.
 
 /** One channel of this process: its listeners and the state of its one SUBSCRIBE. */
 interface Channel {
@@ -63,10 +49,10 @@ export class RedisBus implements Bus {
   private constructor(
     private readonly options: RedisBusOptions,
     private readonly commands: Redis,
-    private readonly scripts: Record<"publish-batch" | "history", Script>,
+    private readonly calls: BusCommands,
     private readonly subscriber: Redis,
   ) {
-    this.k = redisKeys(options.keyPrefix);
+    this.k = keysOf(options);
     subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => this.receive(channel, message));
     subscriber.on("close", () => {
       // Redis dropped this connection's subscriptions with it.
@@ -83,9 +69,9 @@ export class RedisBus implements Bus {
     }
     const commands = connectRedis({ ...options, role: "bus" }, { enableAutoPipelining: true });
     const subscriber = connectRedis({ ...options, role: "bus-subscriber" }, { autoResubscribe: false });
-    const scripts = defineScripts(commands, ["publish-batch", "history"]);
+    const calls = new BusCommands(commands, keysOf(options), options);
     await readyAll(commands, subscriber);
-    return new RedisBus(options, commands, scripts, subscriber);
+    return new RedisBus(options, commands, calls, subscriber);
   }
 
   async publish(appId: string, envelope: Uint8Array): Promise<Published> {
@@ -95,45 +81,12 @@ export class RedisBus implements Bus {
 
   async publishBatch(appId: string, envelopes: readonly Uint8Array[], idempotency?: Idempotency): Promise<BatchPublished> {
     this.checkOpen();
-    checkBatch(envelopes, idempotency);
-    // Without a key, KEYS[4] is a name of the app's slot the script leaves alone.
-    const record = this.k.idempotency(appId, idempotency ? createHash("sha256").update(idempotency.key).digest("hex") : "");
-    const keys = [this.k.msgid, this.k.offset(appId), this.k.history(appId), record];
-    const reply = await orUnavailable(() =>
-      this.scripts["publish-batch"].runBuffer<Buffer[]>(keys, [
-        this.options.historySize,
-        this.k.channel(appId),
-        idempotency?.windowMs ?? 0,
-        idempotency?.fingerprint ?? "",
-        idempotency?.memo ? buf(idempotency.memo) : "",
-        ...envelopes.map(buf),
-      ]),
-    );
-    const status = reply[0]!.toString();
-    if (status === "C") throw new IdempotencyKeyReused(appId);
-    const first = BigInt(reply[1]!.toString());
-    const offset = BigInt(reply[2]!.toString());
-    const count = Number(reply[3]!.toString());
-    const ids = Array.from({ length: count }, (_, i) => ({ msgId: String(first + BigInt(i)), offset: offset + BigInt(i) }));
-    if (status === "R") return { ids, messages: [], replayed: true, memo: bytes(reply[4]!) };
-    const messages = ids.map(({ msgId, offset: at }, i) => appendIds(envelopes[i]!, msgId, at));
-    return { ids, messages, replayed: false, memo: idempotency?.memo ?? EMPTY };
+    return this.calls.publishBatch(appId, envelopes, idempotency);
   }
 
   async history(appId: string, after: bigint, limit: number): Promise<History> {
     this.checkOpen();
-    const from = after < 0n ? 0n : after;
-    const [earliest, latest, messages] = await orUnavailable(() =>
-      this.scripts.history.runBuffer<[Buffer, Buffer, Buffer[]]>(
-        [this.k.history(appId), this.k.offset(appId)],
-        [`(0-${from}`, Math.max(0, Math.floor(limit))],
-      ),
-    );
-    return {
-      messages: messages.map(bytes),
-      earliest: BigInt(earliest.toString()),
-      latest: BigInt(latest.toString()),
-    };
+    return this.calls.history(appId, after, limit);
   }
 
   async subscribe(appId: string, listener: BusListener): Promise<() => Promise<void>> {
@@ -274,5 +227,3 @@ export class RedisBus implements Bus {
     if (this.closed) throw new UnavailableError("bus is closed");
   }
 }
-
-const EMPTY = new Uint8Array(0);

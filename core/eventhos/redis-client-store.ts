@@ -1,7 +1,6 @@
-import type { Redis } from "ioredis";
 import type { ClientRecord, ClientStore, KeyRecord } from "./client-store.js";
-import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
-import { redisKeys, type RedisKeys } from "../redis/keys.js";
+import { connectClient, orUnavailable, readyAll, type RedisConnection, type RedisClient } from "../redis/connect.js";
+import { keysOf, type RedisKeys } from "../redis/keys.js";
 
 export type RedisClientStoreOptions = RedisConnection;
 
@@ -15,13 +14,13 @@ type Stored = Omit<ClientRecord, "keys">;
 export class RedisClientStore implements ClientStore {
   private constructor(
     private readonly k: RedisKeys["eventhos"],
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
   ) {}
 
   static async connect(options: RedisClientStoreOptions): Promise<RedisClientStore> {
-    const redis = connectRedis({ ...options, role: "client-store" }, { enableAutoPipelining: true });
+    const redis = connectClient({ ...options, role: "client-store" }, { enableAutoPipelining: true });
     await readyAll(redis);
-    return new RedisClientStore(redisKeys(options.keyPrefix).eventhos, redis);
+    return new RedisClientStore(keysOf(options).eventhos, redis);
   }
 
   putClient(client: ClientRecord): Promise<void> {

@@ -1,4 +1,3 @@
-import type { Redis } from "ioredis";
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -15,8 +14,8 @@ import {
   type ReceivedEvent,
 } from "../gen/herald/v1/eventhos_pb.js";
 import type { DeliveryStore, DeliveryStoreOptions, ReceivedFilter } from "./delivery-store.js";
-import { connectRedis, orUnavailable, readyAll, type RedisConnection } from "../redis/connect.js";
-import { redisKeys, type RedisKeys } from "../redis/keys.js";
+import { connectClient, orUnavailable, readyAll, type RedisConnection, type RedisClient } from "../redis/connect.js";
+import { keysOf, type RedisKeys } from "../redis/keys.js";
 import { defineScripts } from "../redis/scripts.js";
 import { buf } from "../redis/buffers.js";
 
@@ -36,15 +35,15 @@ export class RedisDeliveryStore implements DeliveryStore {
   private constructor(
     private readonly options: RedisDeliveryStoreOptions,
     private readonly k: RedisKeys["eventhos"],
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
   ) {
     this.scripts = defineScripts(redis, ["received-create", "attempt-start", "attempt-finish"]);
   }
 
   static async connect(options: RedisDeliveryStoreOptions): Promise<RedisDeliveryStore> {
-    const redis = connectRedis({ ...options, role: "delivery-store" }, { enableAutoPipelining: true });
+    const redis = connectClient({ ...options, role: "delivery-store" }, { enableAutoPipelining: true });
     await readyAll(redis);
-    return new RedisDeliveryStore(options, redisKeys(options.keyPrefix).eventhos, redis);
+    return new RedisDeliveryStore(options, keysOf(options).eventhos, redis);
   }
 
   private async read<D extends DescMessage>(schema: D, key: string): Promise<MessageShape<D> | undefined> {

@@ -3,7 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { ClientService, DeliveryService } from "../gen/herald/v1/eventhos_pb.js";
 import type { Logger } from "../logger.js";
 import type { RedisConnection } from "../redis/connect.js";
-import { redisKeys } from "../redis/keys.js";
+import { keysOf } from "../redis/keys.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import type { WorkQueue } from "../queue/work-queue.js";
 import { MemoryWorkQueue } from "../queue/memory-work-queue.js";
@@ -58,7 +58,7 @@ export async function startEventhos(deps: {
   let queue: WorkQueue | undefined;
   try {
     if (redis) {
-      const stream = redisKeys(redis.keyPrefix).eventhos.deliveries;
+      const stream = keysOf(redis).eventhos.deliveries;
       clientStore = await RedisClientStore.connect(redis);
       deliveryStore = await RedisDeliveryStore.connect({ ...redis, retentionMs: config.logRetentionMs });
       queue = await RedisWorkQueue.connect({ ...redis, ...queueOptions, stream, group: "deliverers", role: "delivery-queue" });

@@ -1,7 +1,6 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
-import { asUnavailable, connectRedis, readyAll, type RedisConnection } from "../redis/connect.js";
+import { asUnavailable, connectClient, readyAll, type RedisConnection, type RedisClient } from "../redis/connect.js";
 import { defineScripts, type Script } from "../redis/scripts.js";
 import type { Job, QueueDepth, WorkQueue, WorkQueueOptions } from "./work-queue.js";
 
@@ -32,16 +31,16 @@ export class RedisWorkQueue implements WorkQueue {
 
   private constructor(
     private readonly options: RedisWorkQueueOptions,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly heartbeatScript: Script,
     /** XREADGROUP BLOCK holds its connection: a connection of its own. */
-    private readonly blocking: Redis,
+    private readonly blocking: RedisClient,
   ) {}
 
   static async connect(options: RedisWorkQueueOptions): Promise<RedisWorkQueue> {
-    const redis = connectRedis({ ...options, role: options.role });
+    const redis = connectClient({ ...options, role: options.role });
     const { "queue-heartbeat": heartbeat } = defineScripts(redis, ["queue-heartbeat"]);
-    const blocking = connectRedis({
+    const blocking = connectClient({
       ...options,
       role: `${options.role}-read`,
       commandTimeoutMs: options.commandTimeoutMs + options.blockMs,

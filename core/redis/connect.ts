@@ -1,9 +1,15 @@
-import { Redis, ReplyError, type RedisOptions } from "ioredis";
+import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { Logger } from "../logger.js";
 import { UnavailableError } from "../unavailable-error.js";
 
 export interface RedisConnectOptions {
   url: string;
+  /** Redis Cluster startup nodes, `host:port,…`; set: connectClient makes a Cluster client. */
+  cluster?: string | undefined;
+  /** Sentinels, `host:port,…`; set: the master `masterName` is found through them (url unused). */
+  sentinels?: string | undefined;
+  /** The master's name in the Sentinels' configuration. */
+  masterName?: string;
   /** What the connection is for, in logs. */
   role: string;
   logger: Logger;
@@ -37,6 +43,16 @@ export interface RedisConfig {
   commandTimeoutMs: number;
   /** Longest wait between reconnection attempts (ms). */
   maxReconnectDelayMs: number;
+  /** Redis Cluster startup nodes, `host:port,…` (any few of its nodes); set: Cluster mode. */
+  cluster: string | undefined;
+  /** Sentinels, `host:port,…`; set: Redis is the master `masterName` they name, followed across failovers. */
+  sentinels: string | undefined;
+  /** The master's name in the Sentinels' configuration. */
+  masterName: string;
+  /** Replicas that must have a send's writes before it is acknowledged (Redis WAIT); 0: no wait. */
+  waitReplicas: number;
+  /** Longest WAIT for those replicas (ms); fewer in time: the send answers UNAVAILABLE. */
+  waitTimeoutMs: number;
 }
 
 export const defaultRedisConfig: RedisConfig = {
@@ -44,10 +60,45 @@ export const defaultRedisConfig: RedisConfig = {
   keyPrefix: "herald:",
   commandTimeoutMs: 2_000,
   maxReconnectDelayMs: 1_000,
+  cluster: undefined,
+  sentinels: undefined,
+  masterName: "mymaster",
+  waitReplicas: 0,
+  waitTimeoutMs: 1_000,
 };
 
+/** Whether a configuration names a Redis at all (a URL, a Cluster or Sentinels); else Herald runs embedded. */
+export const hasRedis = (c: { url?: string | undefined; cluster?: string | undefined; sentinels?: string | undefined }): boolean =>
+  !!(c.url || c.cluster || c.sentinels);
+
+/** The Cluster startup nodes of a configuration: `--redis-cluster`, or a `redis+cluster://h:p,h:p` URL. */
+export function clusterNodes(c: { url?: string | undefined; cluster?: string | undefined }): string | undefined {
+  if (c.cluster) return c.cluster;
+  const m = /^redis\+cluster:\/\/(.+?)\/?$/.exec(c.url ?? "");
+  return m?.[1];
+}
+
+/** `host:port,host:port` as ioredis takes addresses. */
+export function parseAddresses(list: string): Array<{ host: string; port: number }> {
+  return list
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => a !== "")
+    .map((a) => {
+      const m = /^(.*):(\d+)$/.exec(a);
+      if (!m) throw new RangeError(`"${a}" is not host:port`);
+      return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+    });
+}
+
+/** A connection to one Redis (or the master Sentinels name), or a Cluster client. */
+export type RedisClient = Redis | Cluster;
+
 /** What every Redis-backed component takes: a Redis to reach, its key prefix, where to log. */
-export interface RedisConnection extends RedisConfig {
+export interface RedisConnection
+  extends Pick<RedisConfig, "keyPrefix" | "commandTimeoutMs" | "maxReconnectDelayMs">,
+    Partial<Pick<RedisConfig, "cluster" | "sentinels" | "masterName" | "waitReplicas" | "waitTimeoutMs">> {
+  /** "" in Cluster or Sentinel mode. */
   url: string;
   logger: Logger;
   stats?: RedisStats;
@@ -70,7 +121,22 @@ export function connectRedis(options: RedisConnectOptions, extra: Omit<RedisOpti
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), options.maxReconnectDelayMs),
     ...extra,
   };
-  const redis = new Redis(options.url, redisOptions);
+  const redis = options.sentinels
+    ? new Redis({
+        sentinels: parseAddresses(options.sentinels),
+        name: options.masterName ?? defaultRedisConfig.masterName,
+        sentinelRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), options.maxReconnectDelayMs),
+        // A master demoted to a replica answers writes with READONLY: reconnect, asking the
+        // Sentinels again (the command itself fails: it is never resent).
+        reconnectOnError: (err: Error) => (/^READONLY\b/.test(err.message) ? 1 : false),
+        ...redisOptions,
+      })
+    : new Redis(options.url, redisOptions);
+  watch(redis, logger, role, stats);
+  return redis;
+}
+
+function watch(redis: RedisClient, logger: Logger, role: string, stats: RedisStats | undefined): void {
   let down = false;
   redis.on("error", (err: Error) => {
     if (stats) stats.errors++;
@@ -85,11 +151,41 @@ export function connectRedis(options: RedisConnectOptions, extra: Omit<RedisOpti
     if (down) logger.info({ role }, "redis connection restored");
     down = false;
   });
-  return redis;
+}
+
+/**
+ * connectRedis, or in Cluster mode (`options.cluster`) a Cluster client with the same behaviour:
+ * failing fast, never resending a command, following MOVED / ASK and failovers of the slots' masters.
+ */
+export function connectClient(options: RedisConnectOptions, extra: Omit<RedisOptions, "replyMapping"> = {}): RedisClient {
+  const nodes = clusterNodes({ url: options.url, cluster: options.cluster });
+  if (!nodes) return connectRedis(options, extra);
+  const { enableAutoPipelining, ...nodeExtra } = extra;
+  const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times, 10), options.maxReconnectDelayMs);
+  const clusterOptions: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: enableAutoPipelining ?? false,
+    clusterRetryStrategy: backoff,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 50,
+    slotsRefreshTimeout: Math.max(options.commandTimeoutMs, 1000),
+    redisOptions: {
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: Math.max(options.commandTimeoutMs, 1000),
+      ...nodeExtra,
+    } as ClusterOptions["redisOptions"],
+  };
+  const cluster = new Cluster(parseAddresses(nodes), clusterOptions as ConstructorParameters<typeof Cluster>[1]);
+  watch(cluster, options.logger, options.role, options.stats);
+  return cluster;
 }
 
 /** Resolves once the connection is ready; rejects if it cannot connect at first. */
-export async function ready(redis: Redis): Promise<void> {
+export async function ready(redis: RedisClient): Promise<void> {
   if (redis.status === "ready") return;
   await redis.connect();
 }
@@ -98,7 +194,7 @@ export async function ready(redis: Redis): Promise<void> {
  * Connects all of a component's connections, or none: if one cannot connect, every one is
  * disconnected and the call rejects with UnavailableError.
  */
-export async function readyAll(...connections: Redis[]): Promise<void> {
+export async function readyAll(...connections: RedisClient[]): Promise<void> {
   try {
     await Promise.all(connections.map(ready));
   } catch (err) {

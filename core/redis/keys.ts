@@ -1,3 +1,6 @@
+import { clusterNodes } from "./connect.js";
+import { keySlot, slotTag } from "./slots.js";
+
 /**
  * Every Redis key and channel Herald uses, built in one place (P = the key prefix, `herald:` by
  * default). What belongs to one app carries the app's hash tag `{A}`, so that Redis Cluster keeps
@@ -10,15 +13,26 @@
  * `client:<id>` and `client:<id>:keys`), and one with `{` or `}` would leave its hash tag, i.e. reach
  * another app's keys or slot. Ids Herald makes itself (msg ids, ksids, handler and key ids) are safe.
  */
-export function redisKeys(prefix: string) {
+export function redisKeys(prefix: string, options: { cluster?: boolean } = {}) {
   const app = (appId: string, what: string) => `${prefix}{${appId}}:${what}`;
-  const eventhos = `${prefix}eventhos:`;
+  const cluster = options.cluster ?? false;
+  // On a Cluster, every eventhos key shares one hash tag: its scripts and transactions span keys.
+  const eventhos = cluster ? `${prefix}{eventhos}:` : `${prefix}eventhos:`;
   return {
     prefix,
+    cluster,
 
     // The bus (redis-bus.ts): ids, history and the live channel of each app.
-    /** string: the global message id counter. */
+    /** string: the global message id counter (one Redis, Sentinel). */
     msgid: `${prefix}msgid`,
+    /**
+     * string: the counter the app's msg ids are taken from: the global one on one Redis; on a Cluster
+     * the counter of the app's slot (`P{#<n>}:msgid`, a tag that hashes to that slot), shared by the
+     * apps of that slot, so that the publish script touches one slot.
+     */
+    msgidOf: (appId: string) => (cluster ? `${prefix}{${slotTag(appSlot(appId))}}:msgid` : `${prefix}msgid`),
+    /** What the app's msg ids start above: 0 on one Redis; slot × 2^39 on a Cluster (see msgIdBase). */
+    msgIdBase: (appId: string) => (cluster ? msgIdBase(appSlot(appId)) : 0),
     /** string: the app's latest offset. */
     offset: (appId: string) => app(appId, "offset"),
     /** stream: the app's messages, entry id 0-<offset>. */
@@ -110,3 +124,18 @@ export function redisKeys(prefix: string) {
 }
 
 export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/** The keys of a connection's configuration (Cluster or not). */
+export const keysOf = (c: { keyPrefix: string; cluster?: string | undefined; url?: string }) =>
+  redisKeys(c.keyPrefix, { cluster: clusterNodes({ url: c.url, cluster: c.cluster }) !== undefined });
+
+/** The hash slot of an app's keys and channel. */
+export const appSlot = (appId: string) => keySlot(`{${appId}}`);
+
+/**
+ * On a Cluster, msg ids are `slot × 2^39 + n`, n counting per slot from 1: numeric, unique across
+ * the cluster, increasing within a slot (so within an app), below 2^53 (16384 × 2^39 = 2^53), so
+ * Lua's doubles and JSON numbers carry them exactly; 2^39 (5.5 × 10^11) ids per slot.
+ */
+export const MSGID_SLOT_BITS = 39;
+export const msgIdBase = (slot: number) => slot * 2 ** MSGID_SLOT_BITS;

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
+import type { RedisClient } from "./connect.js";
 
 /**
  * The Lua scripts, one `.lua` file each in core/redis/lua (read from the source tree: dist/ holds
@@ -48,6 +49,8 @@ type Arg = string | number | Buffer;
 export interface Script {
   run<T = unknown>(keys: readonly string[], args: readonly Arg[]): Promise<T>;
   runBuffer<T = unknown>(keys: readonly string[], args: readonly Arg[]): Promise<T>;
+  /** Queues the call, answered binary-safe, on a pipeline of the connection it was defined on. */
+  queueBuffer(pipeline: ChainableCommander, keys: readonly string[], args: readonly Arg[]): void;
 }
 
 /** The ioredis command a script is defined as: one prefix for all, `herald` + its name in camel case. */
@@ -57,7 +60,7 @@ export const commandName = (name: string) => `herald${name.replace(/(^|-)([a-z])
  * Defines the named scripts on a connection (ioredis sends EVALSHA, and the script itself when
  * Redis does not know it yet) and returns one runner per name. A wrong number of keys throws.
  */
-export function defineScripts<N extends string>(redis: Redis, names: readonly N[]): Record<N, Script> {
+export function defineScripts<N extends string>(redis: RedisClient, names: readonly N[]): Record<N, Script> {
   cached ??= readScripts();
   const out = {} as Record<N, Script>;
   for (const name of names) {
@@ -66,15 +69,18 @@ export function defineScripts<N extends string>(redis: Redis, names: readonly N[
     const command = commandName(name);
     const { numberOfKeys, readOnly, lua } = script;
     redis.defineCommand(command, numberOfKeys === undefined ? { lua, readOnly } : { numberOfKeys, lua, readOnly });
-    const commands = redis as unknown as Record<string, (...args: Arg[]) => Promise<unknown>>;
-    const call = (fn: string, keys: readonly string[], args: readonly Arg[]) => {
-      if (numberOfKeys === undefined) return commands[fn]!(keys.length, ...keys, ...args);
+    type Commands = Record<string, (...args: Arg[]) => unknown>;
+    const call = (fn: string, keys: readonly string[], args: readonly Arg[], on: Commands = redis as unknown as Commands) => {
+      if (numberOfKeys === undefined) return on[fn]!(keys.length, ...keys, ...args);
       if (keys.length !== numberOfKeys) throw new Error(`${script.file} takes ${numberOfKeys} keys, got ${keys.length}`);
-      return commands[fn]!(...keys, ...args);
+      return on[fn]!(...keys, ...args);
     };
     out[name] = {
       run: <T>(keys: readonly string[], args: readonly Arg[]) => call(command, keys, args) as Promise<T>,
       runBuffer: <T>(keys: readonly string[], args: readonly Arg[]) => call(`${command}Buffer`, keys, args) as Promise<T>,
+      queueBuffer: (pipeline: ChainableCommander, keys: readonly string[], args: readonly Arg[]) => {
+        call(`${command}Buffer`, keys, args, pipeline as unknown as Commands);
+      },
     };
   }
   return out;

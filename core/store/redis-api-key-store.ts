@@ -1,5 +1,4 @@
-import type { Redis } from "ioredis";
-import { orUnavailable } from "../redis/connect.js";
+import { orUnavailable, type RedisClient } from "../redis/connect.js";
 import type { RedisKeys } from "../redis/keys.js";
 import type { TrackedCache } from "../redis/tracked-cache.js";
 import { newestFirst, type ApiKeyRecord, type ApiKeyStore } from "./api-key-store.js";
@@ -11,7 +10,7 @@ import { newestFirst, type ApiKeyRecord, type ApiKeyStore } from "./api-key-stor
  */
 export class RedisApiKeyStore implements ApiKeyStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: RedisKeys,
     private readonly cache: TrackedCache | undefined,
   ) {}
@@ -27,7 +26,7 @@ export class RedisApiKeyStore implements ApiKeyStore {
   }
 
   get(id: string): Promise<ApiKeyRecord | undefined> {
-    const fetch = async (r: Redis) => parse(await r.hget(this.k.apiKeys, id));
+    const fetch = async (r: RedisClient) => parse(await r.hget(this.k.apiKeys, id));
     return orUnavailable(() => (this.cache ? this.cache.read(this.k.apiKeys, id, fetch) : fetch(this.redis)));
   }
 

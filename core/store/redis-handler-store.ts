@@ -1,8 +1,7 @@
-import type { Redis } from "ioredis";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EventHandlerSchema, type EventHandler } from "../gen/herald/v1/handler_pb.js";
 import type { HandlerStore } from "./handler-store.js";
-import { orUnavailable } from "../redis/connect.js";
+import { orUnavailable, type RedisClient } from "../redis/connect.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { defineScripts } from "../redis/scripts.js";
 import { bytes, buf } from "../redis/buffers.js";
@@ -16,7 +15,7 @@ export class RedisHandlerStore implements HandlerStore {
   private readonly scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: RedisKeys,
   ) {
     this.scripts = defineScripts(redis, ["handler-create", "handler-replace", "handler-delete", "handler-cursor"]);

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis/connect.js";
 import { clone, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type PushChannel, type PushProvider, PushProviderSchema } from "../gen/herald/v1/push_pb.js";
 import { orUnavailable } from "../redis/connect.js";
@@ -15,7 +15,7 @@ import type { PushProviderStore } from "./push-provider-store.js";
  */
 export class RedisPushProviderStore implements PushProviderStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: RedisKeys,
     /** Absent: every read goes to Redis. */
     private readonly cache: TrackedCache | undefined,
@@ -47,7 +47,7 @@ export class RedisPushProviderStore implements PushProviderStore {
 
   list(appId: string): Promise<PushProvider[]> {
     const key = this.k.pushProviders(appId);
-    const fetch = async (r: Redis) => {
+    const fetch = async (r: RedisClient) => {
       const all = await r.hgetallBuffer(key);
       return Object.freeze(
         Object.entries(all)

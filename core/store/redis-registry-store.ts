@@ -1,4 +1,3 @@
-import type { Redis } from "ioredis";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import {
   AppSchema,
@@ -10,7 +9,8 @@ import {
 } from "../gen/herald/v1/registry_pb.js";
 import type { SubscriberRef } from "../gen/herald/v1/event_pb.js";
 import type { RegistryStore, Resolved, SubscriberInput } from "./registry-store.js";
-import { orUnavailable } from "../redis/connect.js";
+import { orUnavailable, type RedisClient } from "../redis/connect.js";
+import { transaction } from "../redis/transaction.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { defineScripts } from "../redis/scripts.js";
 import type { TrackedCache } from "../redis/tracked-cache.js";
@@ -29,7 +29,7 @@ export class RedisRegistryStore implements RegistryStore {
   private readonly scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: RedisKeys,
     /** Absent: every read goes to Redis. */
     private readonly cache: TrackedCache | undefined,
@@ -47,7 +47,7 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   /** A registry read through the near cache, if there is one. */
-  private cached<T>(key: string, field: string, fetch: (redis: Redis) => Promise<T>): Promise<T> {
+  private cached<T>(key: string, field: string, fetch: (redis: RedisClient) => Promise<T>): Promise<T> {
     return orUnavailable(() => (this.cache ? this.cache.read(key, field, fetch) : fetch(this.redis)));
   }
 
@@ -64,8 +64,7 @@ export class RedisRegistryStore implements RegistryStore {
     const key = this.k.app(app.id);
     return orUnavailable(() =>
       this.wrote([key], async () => {
-        await this.redis
-          .multi()
+        await transaction(this.redis)
           .set(key, buf(toBinary(AppSchema, app)))
           .sadd(this.k.apps, app.id)
           .exec();
@@ -96,7 +95,7 @@ export class RedisRegistryStore implements RegistryStore {
           this.redis.hvalsBuffer(this.k.subscribers(id)),
         ]);
         const decoded = subs.map((s) => fromBinary(SubscriberSchema, bytes(s)));
-        const tx = this.redis.multi();
+        const tx = transaction(this.redis);
         tx.del(
           this.k.app(id),
           this.k.appEvents(id),
@@ -119,7 +118,7 @@ export class RedisRegistryStore implements RegistryStore {
     return orUnavailable(() =>
       this.wrote([this.k.events], async () => {
         const previous = await this.getEvent(event.id);
-        const tx = this.redis.multi();
+        const tx = transaction(this.redis);
         if (previous && previous.appId !== event.appId) tx.srem(this.k.appEvents(previous.appId), event.id);
         tx.sadd(this.k.appEvents(event.appId), event.id);
         tx.hset(this.k.events, event.id, buf(toBinary(EventDefinitionSchema, event)));
@@ -148,7 +147,7 @@ export class RedisRegistryStore implements RegistryStore {
       this.wrote([this.k.events], async () => {
         const event = await this.getEvent(id);
         if (!event) return false;
-        await this.redis.multi().srem(this.k.appEvents(event.appId), id).hdel(this.k.events, id).exec();
+        await transaction(this.redis).srem(this.k.appEvents(event.appId), id).hdel(this.k.events, id).exec();
         return true;
       }),
     );
@@ -184,7 +183,7 @@ export class RedisRegistryStore implements RegistryStore {
           sid: input.sid ?? previous?.sid ?? "",
           active: true,
         });
-        const tx = this.redis.multi().hset(this.k.subscribers(appId), ksid, buf(toBinary(SubscriberSchema, sub)));
+        const tx = transaction(this.redis).hset(this.k.subscribers(appId), ksid, buf(toBinary(SubscriberSchema, sub)));
         if (input.deviceId) tx.sadd(this.k.subscribersOfDevice(appId, input.deviceId), ksid);
         if (input.ufid) tx.sadd(this.k.subscribersOfUfid(appId, input.ufid), ksid);
         await tx.exec();
@@ -209,8 +208,7 @@ export class RedisRegistryStore implements RegistryStore {
       if (!sub) return false;
       const a = sub.appId;
       await this.wrote([this.k.subscribers(a), this.k.subscribersOfDevice(a, sub.deviceId), this.k.subscribersOfUfid(a, sub.ufid)], () =>
-        this.redis
-          .multi()
+        transaction(this.redis)
           .hdel(this.k.subscribers(a), ksid)
           .hdel(this.k.subscriberByKey(a), `${sub.deviceId}\u0000${sub.ufid}`)
           .srem(this.k.subscribersOfDevice(a, sub.deviceId), ksid)
@@ -268,7 +266,7 @@ export class RedisRegistryStore implements RegistryStore {
       const ksidRefs = refs.flatMap((r) => (r.ref.case === "ksid" ? [r.ref.value] : []));
       const subs = this.k.subscribers(appId);
       // Present and active (a subscriber deactivated by its push service is kept, inactive).
-      const exist = async (r: Redis, ksids: readonly string[]) =>
+      const exist = async (r: RedisClient, ksids: readonly string[]) =>
         (await r.hmgetBuffer(subs, ...ksids)).map((v) => v !== null && fromBinary(SubscriberSchema, bytes(v)).active);
       const members = (key: string) => this.cached(key, "", async (r) => Object.freeze(await r.smembers(key)));
       const [known, sets] = await Promise.all([

@@ -1,13 +1,13 @@
-import type { Redis } from "ioredis";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { MessageStatusSchema, type MessageStatus } from "../gen/herald/v1/hub_pb.js";
 import type { MessageRecord, PushState, StatusStore } from "./status-store.js";
 import { compareMsgIds, messageStatusOf, type RecordedMessage } from "./message-status.js";
 import { encodeStatusRecord } from "./status-record.js";
-import { orUnavailable } from "../redis/connect.js";
+import { orUnavailable, type RedisClient } from "../redis/connect.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { defineScripts } from "../redis/scripts.js";
+import { keySlot } from "../redis/slots.js";
 import { bytes, buf } from "../redis/buffers.js";
 
 /** Most status writes sent in one script call. */
@@ -34,7 +34,7 @@ export class RedisStatusStore implements StatusStore {
   private readonly scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: RedisKeys,
     /** How long a request id's status is kept after its first write (ms). */
     private readonly ttlMs: number,
@@ -92,6 +92,22 @@ export class RedisStatusStore implements StatusStore {
     if (this.statusBatch === batch) this.statusBatch = undefined;
     if (batch.length === 0) return; // sent already, when it filled up
     const writes = batch.splice(0);
+    // A script touches one slot on a Cluster: one call per slot there (one Redis: one call).
+    if (this.k.cluster) {
+      const bySlot = new Map<number, StatusWrite[]>();
+      for (const w of writes) {
+        const slot = keySlot(w.key);
+        const group = bySlot.get(slot);
+        if (group) group.push(w);
+        else bySlot.set(slot, [w]);
+      }
+      for (const group of bySlot.values()) this.writeStatus(group);
+      return;
+    }
+    this.writeStatus(writes);
+  }
+
+  private writeStatus(writes: StatusWrite[]): void {
     const keys: string[] = [];
     const args: Array<string | number | Buffer> = [this.ttlMs];
     for (const w of writes) {

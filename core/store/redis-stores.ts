@@ -1,5 +1,5 @@
-import { connectRedis, readyAll, type RedisConnection } from "../redis/connect.js";
-import { redisKeys } from "../redis/keys.js";
+import { clusterNodes, connectClient, readyAll, type RedisConnection } from "../redis/connect.js";
+import { keysOf } from "../redis/keys.js";
 import { TrackedCache } from "../redis/tracked-cache.js";
 import { UnavailableError } from "../unavailable-error.js";
 import type { StoreConfig } from "./store-config.js";
@@ -19,17 +19,23 @@ export async function connectRedisStores(
   connection: RedisConnection,
   config: Pick<StoreConfig, "messageStatusTtlMs" | "registryCacheMax">,
 ): Promise<Stores> {
-  const redis = connectRedis({ ...connection, role: "store" }, { enableAutoPipelining: true });
+  const redis = connectClient({ ...connection, role: "store" }, { enableAutoPipelining: true });
   await readyAll(redis);
   let cache: TrackedCache | undefined;
+  // On a Cluster the near cache is off: tracking would need a tracked connection and an
+  // invalidation connection per master, kept in step with slot moves (README: its cost, measured).
+  const cluster = clusterNodes(connection) !== undefined;
+  if (cluster && config.registryCacheMax > 0) {
+    connection.logger.info("Redis Cluster: the registry near cache is off; registry reads go to Redis");
+  }
   try {
-    if (config.registryCacheMax > 0)
+    if (config.registryCacheMax > 0 && !cluster)
       cache = await TrackedCache.connect({ ...connection, role: "store", maxEntries: config.registryCacheMax });
   } catch (err) {
     redis.disconnect();
     throw new UnavailableError(`cannot connect to Redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  const keys = redisKeys(connection.keyPrefix);
+  const keys = keysOf(connection);
   return {
     registry: new RedisRegistryStore(redis, keys, cache),
     status: new RedisStatusStore(redis, keys, config.messageStatusTtlMs),

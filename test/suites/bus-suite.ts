@@ -11,6 +11,11 @@ export interface BusFixture {
    * Every bus made here is closed after each test.
    */
   create(options: { historySize: number }): Promise<{ bus: Bus; peer?: Bus }>;
+  /**
+   * Msg ids increase per app only, not across apps (Redis Cluster: each slot counts its own, see
+   * keys.ts msgIdBase); unset: across every app too.
+   */
+  idsPerApp?: boolean;
 }
 
 export const envelope = (n: number): Uint8Array =>
@@ -94,12 +99,22 @@ export function busContract(name: string, fixture: BusFixture): void {
         assert.equal(event.offset, r.offset);
         assert.equal(hex(r.message.subarray(0, env.length)), hex(env));
       }
-      // One publish after another, whichever instance: ids increase, across apps too.
-      let previous = sent.reduce((max, s) => (BigInt(s.r.msgId) > max ? BigInt(s.r.msgId) : max), 0n);
+      // One publish after another, whichever instance: ids increase, across apps too (on a Cluster:
+      // within each app).
+      const highest = (app?: string) =>
+        sent.filter((s) => app === undefined || s.app === app).reduce((max, s) => (BigInt(s.r.msgId) > max ? BigInt(s.r.msgId) : max), 0n);
+      let previous = highest();
+      const previousOf = new Map<string, bigint>([
+        ["a", highest("a")],
+        ["d", 0n],
+      ]);
       for (let i = 0; i < 8; i++) {
-        const r = await instances[i % instances.length]!.publish(i % 2 ? "a" : "d", envelope(i));
-        assert.ok(BigInt(r.msgId) > previous, `msg id ${r.msgId} after ${previous}`);
+        const app = i % 2 ? "a" : "d";
+        const r = await instances[i % instances.length]!.publish(app, envelope(i));
+        const before = fixture.idsPerApp ? previousOf.get(app)! : previous;
+        assert.ok(BigInt(r.msgId) > before, `msg id ${r.msgId} after ${before}`);
         previous = BigInt(r.msgId);
+        previousOf.set(app, previous);
         assert.equal(r.offset, BigInt(i % 2 ? 31 + (i - 1) / 2 : 1 + i / 2));
       }
     });

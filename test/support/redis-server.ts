@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
@@ -8,6 +9,13 @@ import { freePort } from "./free-port.js";
 export interface RedisServerOptions {
   /** Persist with AOF and `appendfsync always`, as a durable deployment would. Default true. */
   durable?: boolean;
+  /** More arguments for redis-server, after Herald's (e.g. `--cluster-enabled yes`). */
+  args?: readonly string[];
+  /**
+   * Run as a Sentinel (`redis-server <dir>/sentinel.conf --sentinel`) with these lines of
+   * configuration; `port`, `bind` and `dir` are written by the server itself.
+   */
+  sentinel?: readonly string[];
 }
 
 /**
@@ -20,13 +28,20 @@ export class RedisServer {
     readonly port: number,
     readonly dir: string,
     private readonly durable: boolean,
+    private readonly extraArgs: readonly string[] = [],
+    private readonly sentinel: readonly string[] | undefined = undefined,
   ) {}
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await mkdtemp(join(tmpdir(), "herald-redis-"));
-    const server = new RedisServer(await freePort(), dir, options.durable ?? true);
+    const server = new RedisServer(await freePort(), dir, options.durable ?? true, options.args ?? [], options.sentinel);
     await server.restart();
     return server;
+  }
+
+  /** `127.0.0.1:<port>`, as Cluster and Sentinel configurations name a node. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
   }
 
   get url(): string {
@@ -45,7 +60,7 @@ export class RedisServer {
   /** Starts the process (again) and resolves once it accepts connections. */
   async restart(): Promise<void> {
     if (this.proc) throw new Error("redis-server is already running");
-    const args = [
+    const base = [
       "--port",
       String(this.port),
       "--bind",
@@ -63,6 +78,16 @@ export class RedisServer {
       "--logfile",
       "",
     ];
+    let args = [...base, ...this.extraArgs];
+    if (this.sentinel) {
+      // A Sentinel rewrites its file (what it learns of the set), so it starts from one it may write.
+      const file = join(this.dir, "sentinel.conf");
+      if (!existsSync(file)) {
+        const lines = [`port ${this.port}`, "bind 127.0.0.1", `dir ${this.dir}`, ...this.sentinel];
+        await writeFile(file, `${lines.join("\n")}\n`);
+      }
+      args = [file, "--sentinel", "--loglevel", "notice", "--logfile", ""];
+    }
     const proc = spawn(process.env["REDIS_SERVER_BIN"] ?? "redis-server", args, {
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -71,7 +96,8 @@ export class RedisServer {
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes("Ready to accept connections")) {
+        // A Sentinel says it is up with its id instead.
+        if (output.includes(this.sentinel ? "Sentinel ID is" : "Ready to accept connections")) {
           proc.stdout?.off("data", onData);
           proc.stdout?.resume();
           resolve();

@@ -7,7 +7,7 @@
   tag 0x0a, length, ASCII digits) and Event.offset (field 2, tag 0x10, varint), byte-identical to
   appendIds (core/bus/envelope.ts). Lua numbers are doubles: ids stay exact up to 2^53.
 
-  KEYS[1] the global msg id counter
+  KEYS[1] the msg id counter: the global one, or on a Cluster the counter of the app's slot
   KEYS[2] the app's offset counter
   KEYS[3] the app's history stream
   KEYS[4] the idempotency record of the key (hash: f fingerprint, i ids, m memo); any key of the
@@ -18,7 +18,10 @@
   ARGV[3] idempotency window (ms); 0: no idempotency key, KEYS[4] is not touched
   ARGV[4] fingerprint of the request (ignored when ARGV[3] is 0)
   ARGV[5] memo kept with the key (ignored when ARGV[3] is 0)
-  ARGV[6..] the envelopes (protobuf Event without msg_id and offset); none: only look the key up
+  ARGV[6] what msg ids start above: 0 on one Redis, slot × 2^39 on a Cluster (the counter counts
+          from 1 on top of it)
+  ARGV[7] the publish command: PUBLISH, or SPUBLISH (sharded pub/sub, Redis Cluster)
+  ARGV[8..] the envelopes (protobuf Event without msg_id and offset); none: only look the key up
 
   Returns {'P', first msg id, first offset, count, ''} when published, {'R', first msg id, first
   offset, count, memo} when the key was already used by the same request (nothing published),
@@ -33,12 +36,12 @@ if keyed then
     return {'R', first, off, count, rec[3] or ''}
   end
 end
-local count = #ARGV - 5
+local count = #ARGV - 7
 -- No envelope (every send of the request had only invalid subscribers): a look-up, nothing kept.
 if count == 0 then return {'P', '0', '0', '0', ''} end
 local lastid = redis.call('INCRBY', KEYS[1], count)
 local lastoff = redis.call('INCRBY', KEYS[2], count)
-local firstid = lastid - count + 1
+local firstid = tonumber(ARGV[6]) + lastid - count + 1
 local firstoff = lastoff - count + 1
 local datas = {}
 for i = 0, count - 1 do
@@ -51,7 +54,7 @@ for i = 0, count - 1 do
     n = math.floor(n / 128)
   end
   v[#v + 1] = string.char(n)
-  local data = ARGV[6 + i] .. '\10' .. string.char(#id) .. id .. '\16' .. table.concat(v)
+  local data = ARGV[8 + i] .. '\10' .. string.char(#id) .. id .. '\16' .. table.concat(v)
   local entry = '0-' .. string.format('%d', offset)
   if i == 0 then
     -- Only the first append can fail (an entry id at or below the stream's last, after someone wrote
@@ -70,7 +73,7 @@ for i = 0, count - 1 do
 end
 redis.call('XTRIM', KEYS[3], 'MAXLEN', '~', ARGV[1])
 for i = 1, #datas do
-  redis.call('PUBLISH', ARGV[2], datas[i])
+  redis.call(ARGV[7], ARGV[2], datas[i])
 end
 local first = string.format('%d', firstid)
 local off = string.format('%d', firstoff)
