@@ -184,6 +184,29 @@ describe("RedisBus", () => {
     assert.equal(await calls("unsubscribe"), unsubscribes + 1);
   });
 
+  it("subscribes again for the next listener when the last one's UNSUBSCRIBE timed out", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix, { commandTimeoutMs: 200 });
+    const channel = `${prefix}{app}:events`;
+    const off = await bus.subscribe("app", () => undefined);
+    assert.equal(await numsub(channel), 1);
+    // A stalled Redis: the UNSUBSCRIBE waits in the socket, and times out before Redis runs it.
+    redis.pause();
+    try {
+      await off();
+    } finally {
+      redis.resume();
+    }
+    // It was sent before this: Redis runs it first.
+    assert.equal(await numsub(channel), 0, "Redis ran the UNSUBSCRIBE that timed out");
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    assert.equal(await numsub(channel), 1, "the next listener's SUBSCRIBE was sent");
+    await bus.publish("app", envelope(1));
+    await c.count(1);
+    assert.deepEqual(c.offsets(), [1n]);
+  });
+
   it("resubscribes before calling onResync when only the subscriber connection was dropped", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix);
