@@ -50,9 +50,9 @@ describe("RedisBus", () => {
   };
 
   busContract("RedisBus", {
-    async create({ historySize }) {
+    async create({ historySize, logger = silentLogger }) {
       const prefix = uniquePrefix();
-      return { bus: await connect(prefix, { historySize }), peer: await connect(prefix, { historySize }) };
+      return { bus: await connect(prefix, { historySize, logger }), peer: await connect(prefix, { historySize }) };
     },
   });
 
