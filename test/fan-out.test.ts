@@ -9,6 +9,10 @@ import { UnavailableError } from "../core/unavailable-error.js";
 import { envelope } from "./suites/bus-suite.js";
 import { appendIds, wrapField1 } from "../core/bus/envelope.js";
 import { pino } from "pino";
+import { Redis } from "ioredis";
+import { RedisBus } from "../core/bus/redis-bus.js";
+import { defaultRedisConfig } from "../core/redis/connect.js";
+import { RedisServer } from "./support/redis-server.js";
 
 const any: Route = { type: "", resourceType: "", resourceId: "" };
 const everything: WatchFilter = { routes: [any], ksid: "", osType: "" };
@@ -411,5 +415,77 @@ describe("FanOut", () => {
     await bus.publish("app", event({ type: "marker", resourceId: "c" })); // 4
     assert.deepEqual((await read(watcher, 4n)).ids, ["a", "c"]);
     assert.deepEqual((await read(plain, 4n)).offsets, [2n, 3n, 4n]);
+  });
+});
+
+/** The fan-out over a real Redis: what it subscribes to, and its catch-up after a reconnection. */
+describe("FanOut over RedisBus", () => {
+  let redis: RedisServer;
+  let admin: Redis;
+  let bus: RedisBus;
+  let prefix: string;
+  let n = 0;
+  before(async () => {
+    redis = await RedisServer.start({ durable: false });
+    admin = new Redis(redis.url);
+  });
+  beforeEach(async () => {
+    prefix = `fan-out-${process.pid}-${++n}:`;
+    bus = await RedisBus.connect({
+      ...defaultRedisConfig,
+      url: redis.url,
+      keyPrefix: prefix,
+      historySize: 100,
+      maxReconnectDelayMs: 50,
+      logger: silentLogger,
+    });
+  });
+  afterEach(() => bus.close());
+  after(async () => {
+    admin.disconnect();
+    await redis.destroy();
+  });
+
+  const numsub = async (app: string) => Number(((await admin.pubsub("NUMSUB", `${prefix}{${app}}:events`)) as unknown[])[1]);
+  const calls = async (command: string) =>
+    Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(await admin.info("commandstats"))?.[1] ?? 0);
+
+  it("unsubscribes from an app when its last watcher goes, and subscribes anew for the next one", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const [one, two] = await Promise.all([fo.watch("app", everything), fo.watch("app", everything)]);
+    assert.equal(await numsub("app"), 1);
+    const [subscribes, unsubscribes] = [await calls("subscribe"), await calls("unsubscribe")];
+    one!.close();
+    await two!.return();
+    // The next watcher's SUBSCRIBE runs after the UNSUBSCRIBE of the channel.
+    const three = await fo.watch("app", everything);
+    assert.deepEqual([await calls("unsubscribe"), await calls("subscribe")], [unsubscribes + 1, subscribes + 1]);
+    assert.equal(await numsub("app"), 1);
+    await bus.publish("app", event());
+    assert.deepEqual((await read(three, 1n)).offsets, [1n]);
+  });
+
+  it("leaves nothing subscribed for a watcher ended while it registered", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watching = fo.watch("app", everything);
+    fo.closeAll(); // before the subscription is made
+    const got = await read(await watching);
+    assert.ok(got.end instanceof WatcherEnded && got.end.kind === "shutdown");
+    assert.equal(await numsub("app"), 0, "subscribed, then unsubscribed once registered");
+    assert.equal(fo.watcherCount, 0);
+  });
+
+  it("catches up from history once after the bus resubscribed, without another publish", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything);
+    await bus.publish("app", event());
+    assert.deepEqual((await read(watcher, 1n)).offsets, [1n]);
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve)); // called after the fan-out's own
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await bus.publish("app", event()); // 2: missed, unless the subscriber was already back
+    await resynced;
+    assert.deepEqual((await read(watcher, 2n)).offsets, [2n]);
+    assert.equal(fo.stats.resyncFills, 1);
+    assert.equal(fo.stats.gapFills, 0);
   });
 });
