@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
+import { pino } from "pino";
 import { RedisBus, type RedisBusOptions } from "../core/bus/redis-bus.js";
 import { UnavailableError } from "../core/unavailable-error.js";
 import { defaultRedisConfig } from "../core/redis/connect.js";
@@ -207,6 +208,75 @@ describe("RedisBus", () => {
     assert.deepEqual(c.offsets(), [1n]);
   });
 
+  it("drops a listener whose SUBSCRIBE timed out: it gets nothing, even once Redis has run the command", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix, { commandTimeoutMs: 200 });
+    const refused = collector();
+    redis.pause();
+    try {
+      await assert.rejects(bus.subscribe("app", refused.listener), UnavailableError);
+    } finally {
+      redis.resume();
+    }
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    await bus.publish("app", envelope(1));
+    await c.count(1);
+    assert.equal(refused.got.length, 0);
+  });
+
+  /** A logger whose lines the test reads, from `level` up. */
+  const recorder = (level: string) => {
+    const lines: Array<Record<string, unknown>> = [];
+    return { lines, logger: pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) }) };
+  };
+
+  it("forgets the channels of apps left without listeners: a resync resubscribes only those listened to", async () => {
+    const prefix = uniquePrefix();
+    const { lines, logger } = recorder("info");
+    const bus = await connect(prefix, { logger });
+    await bus.subscribe("kept", () => undefined);
+    await (await bus.subscribe("left", () => undefined))();
+    // Several operations on one channel at once, the last one removing its last listener.
+    const offs = await Promise.all([bus.subscribe("churn", () => undefined), bus.subscribe("churn", () => undefined)]);
+    await Promise.all(offs.map((off) => off()));
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await resynced;
+    assert.deepEqual(
+      lines.filter((l) => l["msg"] === "bus resubscribed; resyncing").map((l) => l["channels"]),
+      [1],
+    );
+    assert.deepEqual([await numsub(`${prefix}{kept}:events`), await numsub(`${prefix}{left}:events`)], [1, 0]);
+  });
+
+  it("calls every resync listener, reporting one that throws", async () => {
+    const prefix = uniquePrefix();
+    const { lines, logger } = recorder("error");
+    const bus = await connect(prefix, { logger });
+    await bus.subscribe("app", () => undefined);
+    bus.onResync(() => {
+      throw new Error("resync bug");
+    });
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await resynced;
+    assert.deepEqual(
+      lines.map((l) => [l["msg"], (l["err"] as { message?: string } | undefined)?.message]),
+      [["bus resync listener failed", "resync bug"]],
+    );
+  });
+
+  it("closes both of its connections", async () => {
+    const clients = async () => ((await admin.client("LIST")) as string).trim().split("\n").length;
+    const before = await clients();
+    const bus = await connect(uniquePrefix());
+    await bus.subscribe("app", () => undefined);
+    assert.equal(await clients(), before + 2);
+    await bus.close();
+    assert.equal(await clients(), before);
+  });
+
   it("resubscribes before calling onResync when only the subscriber connection was dropped", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix);
@@ -252,7 +322,7 @@ describe("RedisBus", () => {
     await assert.rejects(bus.history("app", 0n, 10), UnavailableError);
     await assert.rejects(
       bus.subscribe("other", () => undefined),
-      UnavailableError,
+      (err: unknown) => err instanceof UnavailableError && /^redis subscriber connection is [a-z]+$/.test(err.message),
     );
     await assert.rejects(bus.publish("app", envelope(4)), UnavailableError);
     await idle.close(); // closing while Redis is down does not wait for it
