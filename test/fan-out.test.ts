@@ -180,7 +180,9 @@ describe("FanOut", () => {
       onResync: () => undefined,
       close: () => bus.close(),
     };
-    const fo = new FanOut(flaky, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const fo = new FanOut(flaky, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger });
     const ended: string[] = [];
     fo.on("ended", (_app, kind) => ended.push(kind));
     const watching = fo.watch("app", everything);
@@ -191,7 +193,12 @@ describe("FanOut", () => {
     const got = await read(watcher);
     assert.deepEqual(got.offsets, []);
     assert.ok(got.end instanceof WatcherEnded && got.end.kind === "unavailable");
+    assert.equal(got.end.message, "event history is unavailable; resume later");
     assert.deepEqual(ended, ["unavailable"]);
+    assert.deepEqual(
+      warnings.map((w) => [w["msg"], w["app"], w["err"]]),
+      [["cannot fill gap from history", "app", "UnavailableError: history down"]],
+    );
   });
 
   it("matches routes (empty or any: everything), subscriber targets and os types", () => {

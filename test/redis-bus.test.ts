@@ -63,6 +63,12 @@ describe("RedisBus", () => {
     return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(stats)?.[1] ?? 0);
   };
 
+  /** A logger whose lines the test reads, from `level` up. */
+  const recorder = (level: string) => {
+    const lines: Array<Record<string, unknown>> = [];
+    return { lines, logger: pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) }) };
+  };
+
   it("builds the message in Lua byte for byte as appendIds does, at every varint length", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix);
@@ -187,7 +193,8 @@ describe("RedisBus", () => {
 
   it("subscribes again for the next listener when the last one's UNSUBSCRIBE timed out", async () => {
     const prefix = uniquePrefix();
-    const bus = await connect(prefix, { commandTimeoutMs: 200 });
+    const { lines, logger } = recorder("debug");
+    const bus = await connect(prefix, { commandTimeoutMs: 200, logger });
     const channel = `${prefix}{app}:events`;
     const off = await bus.subscribe("app", () => undefined);
     assert.equal(await numsub(channel), 1);
@@ -198,6 +205,10 @@ describe("RedisBus", () => {
     } finally {
       redis.resume();
     }
+    assert.deepEqual(
+      lines.filter((l) => l["msg"] === "unsubscribe failed").map((l) => [l["channel"], l["err"]]),
+      [[channel, "UnavailableError: redis: Command timed out"]],
+    );
     // It was sent before this: Redis runs it first.
     assert.equal(await numsub(channel), 0, "Redis ran the UNSUBSCRIBE that timed out");
     const c = collector();
@@ -218,18 +229,17 @@ describe("RedisBus", () => {
     } finally {
       redis.resume();
     }
+    // Redis ran the late SUBSCRIBE: a message of the app comes for no listener, and is dropped
+    // before the reply to a later SUBSCRIBE on that connection.
+    await bus.publish("app", envelope(1));
+    await bus.subscribe("other", () => undefined);
     const c = collector();
     await bus.subscribe("app", c.listener);
-    await bus.publish("app", envelope(1));
+    await bus.publish("app", envelope(2));
     await c.count(1);
+    assert.deepEqual(c.offsets(), [2n]);
     assert.equal(refused.got.length, 0);
   });
-
-  /** A logger whose lines the test reads, from `level` up. */
-  const recorder = (level: string) => {
-    const lines: Array<Record<string, unknown>> = [];
-    return { lines, logger: pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) }) };
-  };
 
   it("forgets the channels of apps left without listeners: a resync resubscribes only those listened to", async () => {
     const prefix = uniquePrefix();
