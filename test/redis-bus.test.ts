@@ -219,6 +219,30 @@ describe("RedisBus", () => {
     assert.deepEqual(c.offsets(), [1n]);
   });
 
+  it("keeps a listener that comes while the last one's UNSUBSCRIBE is on its way", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    const off = await bus.subscribe("app", () => undefined);
+    redis.pause();
+    let offing: Promise<void>;
+    let subscribing: Promise<() => Promise<void>>;
+    const b = collector();
+    try {
+      offing = off();
+      // One turn of the event loop: the UNSUBSCRIBE is written (and waits in the stalled Redis).
+      await new Promise((resolve) => setImmediate(resolve));
+      subscribing = bus.subscribe("app", b.listener);
+    } finally {
+      redis.resume();
+    }
+    await Promise.all([offing, subscribing]);
+    assert.equal(await numsub(`${prefix}{app}:events`), 1);
+    await bus.publish("app", envelope(1));
+    // A SUBSCRIBE sent after that message went out: its reply comes after the message.
+    await bus.subscribe("other", () => undefined);
+    assert.deepEqual(b.offsets(), [1n]);
+  });
+
   it("drops a listener whose SUBSCRIBE timed out: it gets nothing, even once Redis has run the command", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix, { commandTimeoutMs: 200 });
@@ -280,7 +304,7 @@ describe("RedisBus", () => {
   it("closes both of its connections", async () => {
     const clients = async () => ((await admin.client("LIST")) as string).trim().split("\n").length;
     const before = await clients();
-    const bus = await connect(uniquePrefix());
+    const bus = await connect(uniquePrefix(), { historySize: 1 });
     await bus.subscribe("app", () => undefined);
     assert.equal(await clients(), before + 2);
     await bus.close();
