@@ -29,6 +29,7 @@ describe("RedisBus", () => {
   });
   afterEach(async () => {
     if (!redis.running) await redis.restart();
+    else redis.resume(); // a test that failed while Redis was paused must not stall the next ones
     await Promise.all(buses.splice(0).map((b) => b.close()));
   });
   after(async () => {
@@ -299,6 +300,44 @@ describe("RedisBus", () => {
       lines.map((l) => [l["msg"], (l["err"] as { message?: string } | undefined)?.message]),
       [["bus resync listener failed", "resync bug"]],
     );
+  });
+
+  /** The bus's subscriber connection, to stall Redis the moment it is back (a real stall, timed). */
+  const subscriberOf = (bus: RedisBus) => (bus as unknown as { subscriber: Redis }).subscriber;
+
+  it("reconnects again when Redis stalls while it resubscribes, then resyncs", async () => {
+    const prefix = uniquePrefix();
+    const failures: Array<Record<string, unknown>> = [];
+    let failed!: () => void;
+    const resubscribeFailed = new Promise<void>((resolve) => (failed = resolve));
+    const logger = pino(
+      { level: "warn" },
+      {
+        write: (line: string) => {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          if (entry["msg"] !== "resubscribe failed; reconnecting") return;
+          failures.push(entry);
+          failed();
+        },
+      },
+    );
+    const bus = await connect(prefix, { commandTimeoutMs: 200, logger });
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
+    // Redis stalls the moment the subscriber is back, before its SUBSCRIBE: that times out.
+    subscriberOf(bus).prependOnceListener("ready", () => redis.pause());
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await resubscribeFailed;
+    redis.resume();
+    await resynced;
+    assert.deepEqual(
+      failures.map((l) => l["err"]),
+      ["UnavailableError: redis: Command timed out"],
+    );
+    assert.equal(await numsub(`${prefix}{app}:events`), 1);
+    await bus.publish("app", envelope(1));
+    await c.count(1);
   });
 
   it("closes both of its connections", async () => {
