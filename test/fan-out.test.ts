@@ -7,6 +7,12 @@ import { FanOut, WatcherEnded, type Route, type Watcher, type WatchFilter } from
 import { silentLogger } from "../core/logger.js";
 import { UnavailableError } from "../core/unavailable-error.js";
 import { envelope } from "./suites/bus-suite.js";
+import { appendIds, wrapField1 } from "../core/bus/envelope.js";
+import { pino } from "pino";
+import { Redis } from "ioredis";
+import { RedisBus } from "../core/bus/redis-bus.js";
+import { defaultRedisConfig } from "../core/redis/connect.js";
+import { RedisServer } from "./support/redis-server.js";
 
 const any: Route = { type: "", resourceType: "", resourceId: "" };
 const everything: WatchFilter = { routes: [any], ksid: "", osType: "" };
@@ -174,7 +180,9 @@ describe("FanOut", () => {
       onResync: () => undefined,
       close: () => bus.close(),
     };
-    const fo = new FanOut(flaky, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const fo = new FanOut(flaky, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger });
     const ended: string[] = [];
     fo.on("ended", (_app, kind) => ended.push(kind));
     const watching = fo.watch("app", everything);
@@ -185,7 +193,12 @@ describe("FanOut", () => {
     const got = await read(watcher);
     assert.deepEqual(got.offsets, []);
     assert.ok(got.end instanceof WatcherEnded && got.end.kind === "unavailable");
+    assert.equal(got.end.message, "event history is unavailable; resume later");
     assert.deepEqual(ended, ["unavailable"]);
+    assert.deepEqual(
+      warnings.map((w) => [w["msg"], w["app"], w["err"]]),
+      [["cannot fill gap from history", "app", "UnavailableError: history down"]],
+    );
   });
 
   it("matches routes (empty or any: everything), subscriber targets and os types", () => {
@@ -239,5 +252,247 @@ describe("FanOut", () => {
     assert.deepEqual(rest.ids, ["e"]);
     assert.equal(rest.end, "done", "a deleted handler's stream ends normally");
     assert.equal(fanOut.watcherCount, 0);
+  });
+  /** Encoded size of the response that carries `message` with these ids (what a watcher queues). */
+  const responseSize = (message: Uint8Array, msgId: string, offset: bigint) => wrapField1(appendIds(message, msgId, offset)).byteLength;
+
+  it("counts a gap once, fills it over several history pages while live events wait, then goes on live", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 2, logger: silentLogger });
+    await bus.publish("app", event());
+    const watching = fo.watch("app", everything);
+    await bus.publish("app", event()); // 2: between the latest offset and the subscription
+    const watcher = await watching;
+    // 3 shows the gap; the fill reads history from 2 while 4 and 5 arrive live (delivery is synchronous).
+    await Promise.all([bus.publish("app", event()), bus.publish("app", event()), bus.publish("app", event())]);
+    assert.deepEqual((await read(watcher, 5n)).offsets, [2n, 3n, 4n, 5n]);
+    await bus.publish("app", event()); // 6: the next one, live
+    assert.deepEqual((await read(watcher, 6n)).offsets, [6n]);
+    assert.deepEqual(fo.stats, { gapFills: 1, resyncFills: 0, filledEvents: 4, replays: 0 }, "two full pages, then an empty one");
+  });
+
+  it("dispatches what arrived live after the last history page was read", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 3, logger: silentLogger });
+    const watching = fo.watch("app", everything);
+    await bus.publish("app", event()); // 1: missed while registering
+    const watcher = await watching;
+    // 2 shows the gap and the fill reads history (1, 2) at once; 3 arrives after that read, before its page is used.
+    await Promise.all([bus.publish("app", event()), bus.publish("app", event())]);
+    assert.deepEqual((await read(watcher, 3n)).offsets, [1n, 2n, 3n]);
+    assert.deepEqual(fo.stats, { gapFills: 1, resyncFills: 0, filledEvents: 2, replays: 0 });
+  });
+
+  it("folds a resync that comes while a gap is being filled into that fill", async () => {
+    // The one thing made here: the bus's resync signal, which only a reconnection gives.
+    const resyncs: Array<() => void> = [];
+    const reconnecting: Bus = {
+      publish: (app, env) => bus.publish(app, env),
+      publishBatch: (app, envs, idempotency) => bus.publishBatch(app, envs, idempotency),
+      subscribe: (app, listener) => bus.subscribe(app, listener),
+      history: (app, after, limit) => bus.history(app, after, limit),
+      onResync: (listener) => void resyncs.push(listener),
+      close: () => bus.close(),
+    };
+    const fo = new FanOut(reconnecting, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watching = fo.watch("app", everything);
+    await bus.publish("app", event()); // 1: missed while registering
+    const watcher = await watching;
+    const publishing = bus.publish("app", event()); // 2: a gap, being filled
+    for (const resync of resyncs) resync();
+    await publishing;
+    assert.deepEqual((await read(watcher, 2n)).offsets, [1n, 2n]);
+    assert.deepEqual([fo.stats.gapFills, fo.stats.resyncFills], [1, 0]);
+    // Once the fill is done, a resync catches up from history.
+    for (const resync of resyncs) resync();
+    await bus.publish("app", event());
+    assert.deepEqual((await read(watcher, 3n)).offsets, [3n]);
+    assert.deepEqual([fo.stats.gapFills, fo.stats.resyncFills], [1, 1]);
+  });
+
+  it("counts what its watchers have waiting, in events and bytes, and no longer what was read", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const [one, two] = await Promise.all([fo.watch("app", everything), fo.watch("other", everything)]);
+    assert.deepEqual(fo.queued(), { events: 0, bytes: 0 });
+    const messages = [event({ resourceId: "a" }), event({ resourceId: "bb" })];
+    for (const m of messages) await bus.publish("app", m);
+    await bus.publish("other", messages[0]!);
+    const [a, b] = [responseSize(messages[0]!, "1", 1n), responseSize(messages[1]!, "2", 2n)];
+    const c = responseSize(messages[0]!, "3", 1n);
+    assert.deepEqual(fo.queued(), { events: 3, bytes: a + b + c });
+    assert.equal(one!.queuedEvents, 2);
+    await one!.next(); // handed to its reader: still counted in bytes until the next pull
+    assert.deepEqual(fo.queued(), { events: 2, bytes: a + b + c });
+    await one!.next();
+    assert.deepEqual(fo.queued(), { events: 1, bytes: b + c });
+    await two!.next();
+    assert.deepEqual(fo.queued(), { events: 0, bytes: b + c });
+    assert.equal(one!.queuedEvents, 0);
+  });
+
+  it("bounds bytes only behind a queued event: a reader that keeps up gets events larger than the bound", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 10, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything);
+    for (let i = 1; i <= 3; i++) {
+      await bus.publish("app", event({ resourceId: "x".repeat(100) }));
+      assert.deepEqual((await read(watcher, BigInt(i))).offsets, [BigInt(i)]);
+    }
+    assert.equal(fo.watcherCount, 1);
+  });
+
+  it("keeps exactly queueBytes waiting, and ends a watcher at one byte more", async () => {
+    const m = event({ resourceId: "r" });
+    const size = responseSize(m, "1", 1n); // every one of these: one-digit ids
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 2 * size, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything);
+    await bus.publish("app", m);
+    await bus.publish("app", m);
+    assert.equal(fo.watcherCount, 1, "two events of queueBytes / 2 fit");
+    assert.equal(watcher.waitingBytes, 2 * size);
+    await bus.publish("app", m);
+    const got = await read(watcher);
+    assert.ok(got.end instanceof WatcherEnded && got.end.kind === "slow");
+    assert.equal(got.end.message, `watcher fell behind by more than ${2 * size} bytes`);
+  });
+
+  it("counts the bytes its transport holds instead of the last one handed out, and interrupts it when ending", async () => {
+    const m = event({ resourceId: "r" });
+    const size = responseSize(m, "1", 1n);
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 2 * size, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything);
+    let unsent = 0;
+    let interrupts = 0;
+    watcher.attach({ pendingBytes: () => unsent, interrupt: () => void interrupts++ });
+    await bus.publish("app", m);
+    await watcher.next(); // taken, and (unsent = 0) already written
+    await bus.publish("app", m);
+    await bus.publish("app", m);
+    assert.equal(watcher.waitingBytes, 2 * size, "the one handed out is not counted: the transport sent it");
+    assert.equal(fo.watcherCount, 1);
+    unsent = 1;
+    await bus.publish("app", m);
+    assert.equal(fo.watcherCount, 0, "one byte over");
+    assert.equal(interrupts, 1);
+  });
+
+  it("says why it ended a watcher: how far behind, shutdown, or history unavailable", async () => {
+    const slow = await fanOut.watch("app", everything);
+    for (let i = 0; i < 4; i++) await bus.publish("app", event());
+    const got = await read(slow);
+    assert.ok(got.end instanceof WatcherEnded);
+    assert.equal(got.end.message, "watcher fell behind by 3 events");
+    const other = await fanOut.watch("app", everything);
+    fanOut.closeAll();
+    const shut = await read(other);
+    assert.ok(shut.end instanceof WatcherEnded && shut.end.kind === "shutdown");
+    assert.equal(shut.end.message, "server is shutting down");
+    await assert.rejects(fanOut.watch("app", everything), { name: "WatcherEnded", message: "server is shutting down" });
+  });
+
+  it("keeps the reason a watcher was ended for, even once its reader closes it", async () => {
+    const watcher = await fanOut.watch("app", everything);
+    for (let i = 0; i < 4; i++) await bus.publish("app", event());
+    watcher.close();
+    await assert.rejects(watcher.next(), (err: unknown) => err instanceof WatcherEnded && err.kind === "slow");
+    assert.deepEqual(await watcher.return(), { value: undefined, done: true });
+  });
+
+  it("skips an event of the handler kind without a change, for every watcher", async () => {
+    const errors: unknown[] = [];
+    const logged = new MemoryBus({
+      historySize: 10,
+      logger: pino({ level: "error" }, { write: (line: string) => void errors.push(line) }),
+    });
+    const fo = new FanOut(logged, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything);
+    await logged.publish("app", event({ kind: EventKind.HANDLER }));
+    await logged.publish("app", event());
+    assert.deepEqual((await read(watcher, 2n)).offsets, [2n]);
+    assert.deepEqual(errors, []);
+  });
+
+  it("applies a handler's change to its watchers whatever other watchers the app has", async () => {
+    const ringing: Route = { type: "ringing", resourceType: "", resourceId: "" };
+    const hangup: Route = { type: "hangup", resourceType: "", resourceId: "" };
+    const marker: Route = { type: "marker", resourceType: "", resourceId: "" };
+    // A watcher of no handler registered first: it sees the change before the handler's watcher.
+    const plain = await fanOut.watch("app", everything);
+    const watcher = await fanOut.watch("app", { routes: [ringing, marker], ksid: "", osType: "", handler: { id: "h1", revision: 1n } });
+    await bus.publish("app", handlerChange("h1", 2n, [hangup, marker])); // 1
+    await bus.publish("app", event({ type: "hangup", resourceId: "a" })); // 2
+    await bus.publish("app", event({ type: "ringing", resourceId: "b" })); // 3
+    await bus.publish("app", event({ type: "marker", resourceId: "c" })); // 4
+    assert.deepEqual((await read(watcher, 4n)).ids, ["a", "c"]);
+    assert.deepEqual((await read(plain, 4n)).offsets, [2n, 3n, 4n]);
+  });
+});
+
+/** The fan-out over a real Redis: what it subscribes to, and its catch-up after a reconnection. */
+describe("FanOut over RedisBus", () => {
+  let redis: RedisServer;
+  let admin: Redis;
+  let bus: RedisBus;
+  let prefix: string;
+  let n = 0;
+  before(async () => {
+    redis = await RedisServer.start({ durable: false });
+    admin = new Redis(redis.url);
+  });
+  beforeEach(async () => {
+    prefix = `fan-out-${process.pid}-${++n}:`;
+    bus = await RedisBus.connect({
+      ...defaultRedisConfig,
+      url: redis.url,
+      keyPrefix: prefix,
+      historySize: 100,
+      maxReconnectDelayMs: 50,
+      logger: silentLogger,
+    });
+  });
+  afterEach(() => bus.close());
+  after(async () => {
+    admin.disconnect();
+    await redis.destroy();
+  });
+
+  const numsub = async (app: string) => Number(((await admin.pubsub("NUMSUB", `${prefix}{${app}}:events`)) as unknown[])[1]);
+  const calls = async (command: string) =>
+    Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(await admin.info("commandstats"))?.[1] ?? 0);
+
+  it("unsubscribes from an app when its last watcher goes, and subscribes anew for the next one", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const [one, two] = await Promise.all([fo.watch("app", everything), fo.watch("app", everything)]);
+    assert.equal(await numsub("app"), 1);
+    const [subscribes, unsubscribes] = [await calls("subscribe"), await calls("unsubscribe")];
+    one!.close();
+    await two!.return();
+    // The next watcher's SUBSCRIBE runs after the UNSUBSCRIBE of the channel.
+    const three = await fo.watch("app", everything);
+    assert.deepEqual([await calls("unsubscribe"), await calls("subscribe")], [unsubscribes + 1, subscribes + 1]);
+    assert.equal(await numsub("app"), 1);
+    await bus.publish("app", event());
+    assert.deepEqual((await read(three, 1n)).offsets, [1n]);
+  });
+
+  it("leaves nothing subscribed for a watcher ended while it registered", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watching = fo.watch("app", everything);
+    fo.closeAll(); // before the subscription is made
+    const got = await read(await watching);
+    assert.ok(got.end instanceof WatcherEnded && got.end.kind === "shutdown");
+    assert.equal(await numsub("app"), 0, "subscribed, then unsubscribed once registered");
+    assert.equal(fo.watcherCount, 0);
+  });
+
+  it("catches up from history once after the bus resubscribed, without another publish", async () => {
+    const fo = new FanOut(bus, { queueLimit: 10, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything);
+    await bus.publish("app", event());
+    assert.deepEqual((await read(watcher, 1n)).offsets, [1n]);
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve)); // called after the fan-out's own
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await bus.publish("app", event()); // 2: missed, unless the subscriber was already back
+    await resynced;
+    assert.deepEqual((await read(watcher, 2n)).offsets, [2n]);
+    assert.equal(fo.stats.resyncFills, 1);
+    assert.equal(fo.stats.gapFills, 0);
   });
 });

@@ -6,7 +6,7 @@ import { EventSchema } from "../core/gen/herald/v1/event_pb.js";
 import { busContract, collector, envelope } from "./suites/bus-suite.js";
 
 busContract("MemoryBus", {
-  create: async ({ historySize }) => ({ bus: new MemoryBus({ historySize }) }),
+  create: async ({ historySize, logger }) => ({ bus: new MemoryBus(logger ? { historySize, logger } : { historySize }) }),
 });
 
 describe("MemoryBus", () => {

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
+import { pino } from "pino";
 import { RedisBus, type RedisBusOptions } from "../core/bus/redis-bus.js";
 import { UnavailableError } from "../core/unavailable-error.js";
 import { defaultRedisConfig } from "../core/redis/connect.js";
@@ -28,6 +29,7 @@ describe("RedisBus", () => {
   });
   afterEach(async () => {
     if (!redis.running) await redis.restart();
+    else redis.resume(); // a test that failed while Redis was paused must not stall the next ones
     await Promise.all(buses.splice(0).map((b) => b.close()));
   });
   after(async () => {
@@ -50,9 +52,9 @@ describe("RedisBus", () => {
   };
 
   busContract("RedisBus", {
-    async create({ historySize }) {
+    async create({ historySize, logger = silentLogger }) {
       const prefix = uniquePrefix();
-      return { bus: await connect(prefix, { historySize }), peer: await connect(prefix, { historySize }) };
+      return { bus: await connect(prefix, { historySize, logger }), peer: await connect(prefix, { historySize }) };
     },
   });
 
@@ -60,6 +62,12 @@ describe("RedisBus", () => {
   const calls = async (command: string) => {
     const stats = await admin.info("commandstats");
     return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(stats)?.[1] ?? 0);
+  };
+
+  /** A logger whose lines the test reads, from `level` up. */
+  const recorder = (level: string) => {
+    const lines: Array<Record<string, unknown>> = [];
+    return { lines, logger: pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) }) };
   };
 
   it("builds the message in Lua byte for byte as appendIds does, at every varint length", async () => {
@@ -184,6 +192,164 @@ describe("RedisBus", () => {
     assert.equal(await calls("unsubscribe"), unsubscribes + 1);
   });
 
+  it("subscribes again for the next listener when the last one's UNSUBSCRIBE timed out", async () => {
+    const prefix = uniquePrefix();
+    const { lines, logger } = recorder("debug");
+    const bus = await connect(prefix, { commandTimeoutMs: 200, logger });
+    const channel = `${prefix}{app}:events`;
+    const off = await bus.subscribe("app", () => undefined);
+    assert.equal(await numsub(channel), 1);
+    // A stalled Redis: the UNSUBSCRIBE waits in the socket, and times out before Redis runs it.
+    redis.pause();
+    try {
+      await off();
+    } finally {
+      redis.resume();
+    }
+    assert.deepEqual(
+      lines.filter((l) => l["msg"] === "unsubscribe failed").map((l) => [l["channel"], l["err"]]),
+      [[channel, "UnavailableError: redis: Command timed out"]],
+    );
+    // It was sent before this: Redis runs it first.
+    assert.equal(await numsub(channel), 0, "Redis ran the UNSUBSCRIBE that timed out");
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    assert.equal(await numsub(channel), 1, "the next listener's SUBSCRIBE was sent");
+    await bus.publish("app", envelope(1));
+    await c.count(1);
+    assert.deepEqual(c.offsets(), [1n]);
+  });
+
+  it("keeps a listener that comes while the last one's UNSUBSCRIBE is on its way", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix);
+    const off = await bus.subscribe("app", () => undefined);
+    redis.pause();
+    let offing: Promise<void>;
+    let subscribing: Promise<() => Promise<void>>;
+    const b = collector();
+    try {
+      offing = off();
+      // One turn of the event loop: the UNSUBSCRIBE is written (and waits in the stalled Redis).
+      await new Promise((resolve) => setImmediate(resolve));
+      subscribing = bus.subscribe("app", b.listener);
+    } finally {
+      redis.resume();
+    }
+    await Promise.all([offing, subscribing]);
+    assert.equal(await numsub(`${prefix}{app}:events`), 1);
+    await bus.publish("app", envelope(1));
+    // A SUBSCRIBE sent after that message went out: its reply comes after the message.
+    await bus.subscribe("other", () => undefined);
+    assert.deepEqual(b.offsets(), [1n]);
+  });
+
+  it("drops a listener whose SUBSCRIBE timed out: it gets nothing, even once Redis has run the command", async () => {
+    const prefix = uniquePrefix();
+    const bus = await connect(prefix, { commandTimeoutMs: 200 });
+    const refused = collector();
+    redis.pause();
+    try {
+      await assert.rejects(bus.subscribe("app", refused.listener), UnavailableError);
+    } finally {
+      redis.resume();
+    }
+    // Redis ran the late SUBSCRIBE: a message of the app comes for no listener, and is dropped
+    // before the reply to a later SUBSCRIBE on that connection.
+    await bus.publish("app", envelope(1));
+    await bus.subscribe("other", () => undefined);
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    await bus.publish("app", envelope(2));
+    await c.count(1);
+    assert.deepEqual(c.offsets(), [2n]);
+    assert.equal(refused.got.length, 0);
+  });
+
+  it("forgets the channels of apps left without listeners: a resync resubscribes only those listened to", async () => {
+    const prefix = uniquePrefix();
+    const { lines, logger } = recorder("info");
+    const bus = await connect(prefix, { logger });
+    await bus.subscribe("kept", () => undefined);
+    await (await bus.subscribe("left", () => undefined))();
+    // Several operations on one channel at once, the last one removing its last listener.
+    const offs = await Promise.all([bus.subscribe("churn", () => undefined), bus.subscribe("churn", () => undefined)]);
+    await Promise.all(offs.map((off) => off()));
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await resynced;
+    assert.deepEqual(
+      lines.filter((l) => l["msg"] === "bus resubscribed; resyncing").map((l) => l["channels"]),
+      [1],
+    );
+    assert.deepEqual([await numsub(`${prefix}{kept}:events`), await numsub(`${prefix}{left}:events`)], [1, 0]);
+  });
+
+  it("calls every resync listener, reporting one that throws", async () => {
+    const prefix = uniquePrefix();
+    const { lines, logger } = recorder("error");
+    const bus = await connect(prefix, { logger });
+    await bus.subscribe("app", () => undefined);
+    bus.onResync(() => {
+      throw new Error("resync bug");
+    });
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await resynced;
+    assert.deepEqual(
+      lines.map((l) => [l["msg"], (l["err"] as { message?: string } | undefined)?.message]),
+      [["bus resync listener failed", "resync bug"]],
+    );
+  });
+
+  /** The bus's subscriber connection, to stall Redis the moment it is back (a real stall, timed). */
+  const subscriberOf = (bus: RedisBus) => (bus as unknown as { subscriber: Redis }).subscriber;
+
+  it("reconnects again when Redis stalls while it resubscribes, then resyncs", async () => {
+    const prefix = uniquePrefix();
+    const failures: Array<Record<string, unknown>> = [];
+    let failed!: () => void;
+    const resubscribeFailed = new Promise<void>((resolve) => (failed = resolve));
+    const logger = pino(
+      { level: "warn" },
+      {
+        write: (line: string) => {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          if (entry["msg"] !== "resubscribe failed; reconnecting") return;
+          failures.push(entry);
+          failed();
+        },
+      },
+    );
+    const bus = await connect(prefix, { commandTimeoutMs: 200, logger });
+    const c = collector();
+    await bus.subscribe("app", c.listener);
+    const resynced = new Promise<void>((resolve) => bus.onResync(resolve));
+    // Redis stalls the moment the subscriber is back, before its SUBSCRIBE: that times out.
+    subscriberOf(bus).prependOnceListener("ready", () => redis.pause());
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await resubscribeFailed;
+    redis.resume();
+    await resynced;
+    assert.deepEqual(
+      failures.map((l) => l["err"]),
+      ["UnavailableError: redis: Command timed out"],
+    );
+    assert.equal(await numsub(`${prefix}{app}:events`), 1);
+    await bus.publish("app", envelope(1));
+    await c.count(1);
+  });
+
+  it("closes both of its connections", async () => {
+    const clients = async () => ((await admin.client("LIST")) as string).trim().split("\n").length;
+    const before = await clients();
+    const bus = await connect(uniquePrefix(), { historySize: 1 });
+    await bus.subscribe("app", () => undefined);
+    assert.equal(await clients(), before + 2);
+    await bus.close();
+    assert.equal(await clients(), before);
+  });
+
   it("resubscribes before calling onResync when only the subscriber connection was dropped", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix);
@@ -229,7 +395,7 @@ describe("RedisBus", () => {
     await assert.rejects(bus.history("app", 0n, 10), UnavailableError);
     await assert.rejects(
       bus.subscribe("other", () => undefined),
-      UnavailableError,
+      (err: unknown) => err instanceof UnavailableError && /^redis subscriber connection is [a-z]+$/.test(err.message),
     );
     await assert.rejects(bus.publish("app", envelope(4)), UnavailableError);
     await idle.close(); // closing while Redis is down does not wait for it

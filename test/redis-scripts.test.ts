@@ -74,6 +74,30 @@ describe("Lua scripts (core/redis/lua)", () => {
     });
   });
 
+  it("reads the key count from the name, and Read-only from a line of its own in the leading header only", () => {
+    const dir = mkdtempSync(join(tmpdir(), "herald-lua-"));
+    const files: Record<string, string> = {
+      "many-12.lua": "--[[\n  Any.\n]]\nreturn 1",
+      "any.lua": "--[[\n  Takes any number.\n\n  Read-only.  \n  KEYS[1..n] keys\n]]\nreturn 1",
+      "late-1.lua": "return 1\n--[[\n  Read-only.\n]]",
+      "not-1.lua": "--[[\n  Not Read-only.\n]]\nreturn 1",
+      "more-1.lua": "--[[\n  Read-only. Mostly.\n]]\nreturn 1",
+      "body-1.lua": "--[[\n  Writes.\n]]\n-- Read-only.\nreturn 1",
+    };
+    for (const [name, lua] of Object.entries(files)) writeFileSync(join(dir, name), lua);
+    const read = readScripts(`${dir}/`);
+    assert.deepEqual([...read.values()].map((x) => [x.file, x.name, x.numberOfKeys, x.readOnly]).sort(), [
+      ["any.lua", "any", undefined, true],
+      ["body-1.lua", "body", 1, false],
+      ["late-1.lua", "late", 1, false],
+      ["many-12.lua", "many", 12, false],
+      ["more-1.lua", "more", 1, false],
+      ["not-1.lua", "not", 1, false],
+    ]);
+    assert.equal(scripts.get("history")?.readOnly, true);
+    assert.equal(scripts.get("publish-batch")?.readOnly, false);
+  });
+
   it("refuses a file whose name does not say how it takes keys", () => {
     const dir = mkdtempSync(join(tmpdir(), "herald-lua-"));
     writeFileSync(join(dir, "Bad_Name.lua"), "return 1");

@@ -77,6 +77,28 @@ describe("encodeEvent", () => {
     }
   });
 
+  it("falls back to toBinary for negative numbers, which its varints cannot hold: nanos, an unknown kind", () => {
+    const base = {
+      appId: "a",
+      eventId: "e",
+      kind: EventKind.PUSH,
+      type: "",
+      resourceType: "",
+      resourceId: "",
+      targets: [],
+      osType: "",
+      namePairs: [],
+      time: timestampFromMs(1_700_000_000_000),
+      requestId: "",
+    };
+    for (const fields of [
+      { ...base, time: { ...base.time, nanos: -1 } },
+      { ...base, kind: -1 as EventKind },
+    ]) {
+      assert.deepEqual(Buffer.from(encodeEvent(fields)), Buffer.from(toBinary(EventSchema, create(EventSchema, fields))));
+    }
+  });
+
   it("falls back to toBinary for what varints from numbers cannot hold (a time before 1970)", () => {
     const fields = {
       appId: "a",

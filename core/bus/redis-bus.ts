@@ -117,8 +117,8 @@ export class RedisBus implements Bus {
       removed = true;
       ch.listeners.delete(entry);
       if (ch.listeners.size > 0 || this.closed) return;
-      // If UNSUBSCRIBE fails the connection is down (subscriptions gone with it) or Redis is slow:
-      // messages then still arrive, for no listener, until the next change of this channel.
+      // If UNSUBSCRIBE fails the connection is down (subscriptions gone with it) or Redis is slow
+      // (it runs the command late; messages arrive for no listener until then): unsubscribed either way.
       await this.sync(name, ch).catch((err: unknown) =>
         this.options.logger.debug({ channel: name, err: String(err) }, "unsubscribe failed"),
       );
@@ -138,8 +138,10 @@ export class RedisBus implements Bus {
         await orUnavailable(() => this.subscriber.subscribe(name));
         ch.subscribed = true;
       } else if (!wanted && ch.subscribed && this.subscriber.status === "ready") {
-        await orUnavailable(() => this.subscriber.unsubscribe(name));
+        // Unsubscribed from the moment it is sent: one that times out still runs when Redis gets to
+        // it (or the connection drops, subscriptions with it), so the next listener must SUBSCRIBE.
         ch.subscribed = false;
+        await orUnavailable(() => this.subscriber.unsubscribe(name));
       }
     });
     ch.queue = run.catch(() => undefined);

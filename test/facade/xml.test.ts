@@ -52,6 +52,23 @@ describe("parseXml and escapeXml", () => {
     }
   });
 
+  it("forgives white space only before the declaration, never inside the document", () => {
+    assert.deepEqual(xml(`<a>x <?xml-stylesheet href="s"?>y</a>`), { a: "x y" });
+    assert.deepEqual(xml(`<a>x\n<?xml-x?> y</a>`), { a: "x\n y" });
+  });
+
+  it("says what is malformed in the parser's words, without a position", () => {
+    refusedWith(`<a><b></a>`, /^malformed XML: unexpected close tag\.$/);
+    refusedWith(`<a>&nope;</a>`, /^malformed XML: undefined entity\.$/);
+  });
+
+  it("keeps an element named __proto__ as a plain own property, repeated ones as its list", () => {
+    const doc = xml(`<a><__proto__>1</__proto__><__proto__>2</__proto__><b>3</b></a>`);
+    assert.deepEqual(doc, JSON.parse(`{"a":{"__proto__":["1","2"],"b":"3"}}`));
+    assert.equal(Object.getPrototypeOf(doc["a"]), Object.prototype, "no prototype set");
+    assert.deepEqual(Object.keys(doc["a"] as object), ["__proto__", "b"]);
+  });
+
   it("escapes the five XML specials, and nothing else", () => {
     assert.equal(escapeXml(`a&b<c>d"e'f`), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
     assert.equal(escapeXml("plain é text"), "plain é text");

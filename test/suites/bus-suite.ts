@@ -1,16 +1,19 @@
 import { strict as assert } from "node:assert";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { pino } from "pino";
 import { EventSchema } from "../../core/gen/herald/v1/event_pb.js";
 import { appendIds } from "../../core/bus/envelope.js";
 import { IdempotencyKeyReused, type Bus, type Published } from "../../core/bus/bus.js";
+import { UnavailableError } from "../../core/unavailable-error.js";
+import type { Logger } from "../../core/logger.js";
 
 export interface BusFixture {
   /**
    * A bus in a world of its own (nothing published yet). `peer`, where the backend can be shared,
    * is a second instance on the same world (e.g. another RedisBus on the same Redis and key prefix).
-   * Every bus made here is closed after each test.
+   * Every bus made here is closed after each test. `logger`, when given, is where the bus reports.
    */
-  create(options: { historySize: number }): Promise<{ bus: Bus; peer?: Bus }>;
+  create(options: { historySize: number; logger?: Logger }): Promise<{ bus: Bus; peer?: Bus }>;
   /**
    * Msg ids increase per app only, not across apps (Redis Cluster: each slot counts its own, see
    * keys.ts msgIdBase); unset: across every app too.
@@ -52,8 +55,8 @@ export function busContract(name: string, fixture: BusFixture): void {
     /** `bus`, and the peer instance when there is one: "every instance". */
     let instances: Bus[];
     let opened: Bus[] = [];
-    const open = async (historySize = 1000) => {
-      const made = await fixture.create({ historySize });
+    const open = async (historySize = 1000, logger?: Logger) => {
+      const made = await fixture.create(logger ? { historySize, logger } : { historySize });
       opened.push(made.bus, ...(made.peer ? [made.peer] : []));
       return made;
     };
@@ -399,6 +402,84 @@ export function busContract(name: string, fixture: BusFixture): void {
       assert.equal((await bus.history("scoped", 0n, 10)).latest, 1n, "nothing published");
       const elsewhere = await bus.publishBatch("scoped-2", [envelope(2)], { key: "k", fingerprint: "two", windowMs: 60_000 });
       assert.equal(elsewhere.replayed, false, "another app's key of the same name is another key");
+    });
+
+    it("reports a throwing or rejecting listener to its logger, with the error", async () => {
+      const errors: Array<{ msg: string; err?: { message?: string } }> = [];
+      const logger = pino({ level: "error" }, { write: (line: string) => void errors.push(JSON.parse(line)) });
+      const { bus: logged } = await open(1000, logger);
+      const good = collector();
+      await logged.subscribe("app", () => {
+        throw new Error("listener bug");
+      });
+      await logged.subscribe("app", (async () => {
+        throw new Error("async listener bug");
+      }) as (m: Uint8Array) => void);
+      await logged.subscribe("app", good.listener);
+      await logged.publish("app", envelope(1));
+      // Listeners are called in order: the rejection was handled before the last one was called.
+      await good.count(1);
+      assert.deepEqual(
+        errors.map((e) => [e.msg, e.err?.message]),
+        [
+          ["bus listener failed", "listener bug"],
+          ["bus listener failed", "async listener bug"],
+        ],
+      );
+    });
+
+    it("reports an app only subscribed to, never published, as empty", async () => {
+      await bus.subscribe("quiet", () => undefined);
+      assert.deepEqual(await bus.history("quiet", 0n, 10), { messages: [], earliest: 0n, latest: 0n });
+      assert.deepEqual(await bus.history("quiet", -1n, 10), { messages: [], earliest: 0n, latest: 0n });
+    });
+
+    it("only looks a key up with an empty batch: publishes and keeps nothing, or answers the first call", async () => {
+      const memo = new TextEncoder().encode("memo");
+      const looked = await bus.publishBatch("lookup", [], { key: "k", fingerprint: "f", windowMs: 60_000, memo });
+      assert.deepEqual(looked, { ids: [], messages: [], replayed: false, memo });
+      assert.equal((await bus.history("lookup", 0n, 10)).latest, 0n, "nothing published");
+      // Nothing kept under the key: the first real batch under it publishes.
+      const first = await bus.publishBatch("lookup", [envelope(1)], { key: "k", fingerprint: "f2", windowMs: 60_000 });
+      assert.equal(first.replayed, false);
+      assert.equal(first.ids[0]!.offset, 1n);
+      for (const on of instances) {
+        const again = await on.publishBatch("lookup", [], { key: "k", fingerprint: "f2", windowMs: 60_000 });
+        assert.deepEqual([again.replayed, again.ids, again.messages], [true, first.ids, []]);
+        await assert.rejects(on.publishBatch("lookup", [], { key: "k", fingerprint: "other", windowMs: 60_000 }), IdempotencyKeyReused);
+      }
+      assert.equal((await bus.history("lookup", 0n, 10)).latest, 1n);
+    });
+
+    it("names a reused key's error after the app", async () => {
+      await bus.publishBatch("named", [envelope(1)], { key: "k", fingerprint: "one", windowMs: 60_000 });
+      const err: unknown = await bus
+        .publishBatch("named", [envelope(2)], { key: "k", fingerprint: "two", windowMs: 60_000 })
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof IdempotencyKeyReused);
+      assert.equal(err.name, "IdempotencyKeyReused");
+      assert.equal(err.appId, "named");
+      assert.equal(err.message, 'the idempotency key was already used for a different request of app "named"');
+    });
+
+    it("refuses every call once closed, as unavailable, and closing twice is harmless", async () => {
+      const { bus: closing } = await open();
+      const c = collector();
+      await closing.subscribe("app", c.listener);
+      await closing.close();
+      await closing.close();
+      const closed = (err: unknown) => err instanceof UnavailableError && err.message === "bus is closed";
+      await assert.rejects(closing.publish("app", envelope(1)), closed);
+      await assert.rejects(closing.publishBatch("app", [envelope(1)]), closed);
+      await assert.rejects(closing.history("app", 0n, 1), closed);
+      await assert.rejects(
+        closing.subscribe("app", () => undefined),
+        closed,
+      );
+      // The world goes on without it.
+      await bus.publish("app", envelope(2));
+      assert.equal((await bus.history("app", 0n, 10)).latest, 1n);
+      assert.equal(c.got.length, 0);
     });
 
     it("forgets a key after its window: a repeat then publishes again", async () => {

@@ -453,6 +453,22 @@ export function storeSuite(name: string, make: (config?: Partial<StoreConfig>) =
         assert.equal(await stores.handlers.handlerCursor("unregistered", "h1"), 5n);
       });
 
+      it("lists many handlers in creation order, whatever their ids", async () => {
+        const n = 200;
+        const ids: string[] = [];
+        for (let i = 0; i < n; i++) {
+          // Values past 64 bytes: Redis keeps such a hash as a hash table, not in insertion order.
+          const h = handler("many", `h-${String(n - i).padStart(3, "0")}`, ["ringing", "hangup", "answered"]); // ids in the reverse order
+          h.created = timestampFromMs(1_700_000_000_000 + i * 400); // across seconds: nanos go up and down
+          ids.push(h.id);
+          await stores.handlers.createHandler(h, 0n, n);
+        }
+        assert.deepEqual(
+          (await stores.handlers.listHandlers("many")).map((h) => h.id),
+          ids,
+        );
+      });
+
       it("refuses a handler over maxPerApp, or with an id already there", async () => {
         assert.ok(await stores.handlers.createHandler(handler("a", "h1"), 0n, 2));
         assert.equal(await stores.handlers.createHandler(handler("a", "h1"), 0n, 2), undefined, "same id");
