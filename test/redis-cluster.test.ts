@@ -49,10 +49,10 @@ describe("on Redis Cluster", function () {
 
   busContract("RedisClusterBus", {
     idsPerApp: true,
-    async create({ historySize }) {
+    async create({ historySize, logger = silentLogger }) {
       const keyPrefix = uniquePrefix();
-      const connect = () => RedisClusterBus.connect({ ...common(), keyPrefix, historySize });
-      return { bus: await connect(), peer: await connect() };
+      const connect = (log = silentLogger) => RedisClusterBus.connect({ ...common(), keyPrefix, historySize, logger: log });
+      return { bus: await connect(logger), peer: await connect() };
     },
   });
 
