@@ -239,6 +239,15 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     return { key, fingerprint };
   }
 
+  /** Checks one message of a batch: the batch's app (or none), no request id or key of its own, its sizes. */
+  function batchMember(at: string, m: SendEventRequest | SendPushRequest, appId: string): void {
+    if (m.appId !== "" && m.appId !== appId) throw invalidArgument(`${at}app_id must be empty or the batch's app_id`);
+    if (m.requestId !== "" || m.idempotencyKey !== "") {
+      throw invalidArgument(`${at}request_id and ${at}idempotency_key must be empty: the batch's apply`);
+    }
+    v.message(m);
+  }
+
   /** The envelope of one registered event of a published app (SendEvent, or one of a SendEventBatch). */
   function eventSend(appId: string, definition: EventDefinition, req: SendEventRequest, index?: number): Send {
     const push = checkPushOptions(index === undefined ? "" : `events[${index}].`, req.pushOptions);
@@ -326,11 +335,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       const idempotency = keyed(SendEventBatchRequestSchema, req, true);
       const eventIds = req.events.map((event, i) => {
         const at = `events[${i}].`;
-        if (event.appId !== "" && event.appId !== appId) throw invalidArgument(`${at}app_id must be empty or the batch's app_id`);
-        if (event.requestId !== "" || event.idempotencyKey !== "") {
-          throw invalidArgument(`${at}request_id and ${at}idempotency_key must be empty: the batch's apply`);
-        }
-        v.message(event);
+        batchMember(at, event, appId);
         return v.id(`${at}event_id`, event.eventId);
       });
       // The app's checks come first, as for SendEvent; then every event, read at once.
@@ -367,11 +372,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       const idempotency = keyed(SendPushBatchRequestSchema, req, true);
       const sends = req.pushes.map((push, i) => {
         const at = `pushes[${i}].`;
-        if (push.appId !== "" && push.appId !== appId) throw invalidArgument(`${at}app_id must be empty or the batch's app_id`);
-        if (push.requestId !== "" || push.idempotencyKey !== "") {
-          throw invalidArgument(`${at}request_id and ${at}idempotency_key must be empty: the batch's apply`);
-        }
-        v.message(push);
+        batchMember(at, push, appId);
         return pushSend(appId, push, at);
       });
       await publishedApp(appId);
