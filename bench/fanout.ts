@@ -6,7 +6,7 @@ import { RedisServer } from "../test/support/redis-server.js";
 import { RedisCluster } from "../test/support/redis-cluster.js";
 import { appSlot } from "../core/redis/keys.js";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { WatchEventsRequestSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
+import { SendEventBatchRequestSchema, WatchEventsRequestSchema, WatchEventsResponseSchema } from "../core/gen/herald/v1/hub_pb.js";
 import { rawClients, unary } from "../test/support/grpc-client.js";
 import {
   cpuMs,
@@ -32,6 +32,8 @@ import {
 const events = Number(process.env["BENCH_EVENTS"] ?? 20_000);
 const events100 = Number(process.env["BENCH_EVENTS_100"] ?? 4_000);
 const payloadBytes = 160; // about the size of the Event envelope below
+/** Events a SendEventBatch call carries on the batch rows. */
+const batchSize = Number(process.env["BENCH_BATCH"] ?? 64);
 
 interface Row {
   name: string;
@@ -51,6 +53,8 @@ async function measured(redisPid: number | undefined, row: () => Promise<Row>): 
 }
 
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
+/** BENCH_CLUSTER=0: the one-Redis rows only (no Cluster is started). */
+const withCluster = process.env["BENCH_CLUSTER"] !== "0";
 
 /** The row of median events/s among `rounds` runs of `row`. */
 function medianRow(rows: Row[]): Row {
@@ -124,7 +128,11 @@ const WatchClient = grpc.makeGenericClientConstructor(
   "HubService",
 );
 
-async function herald(procs: Proc[], watchers: number, n: number, rps?: number, label = ""): Promise<Row> {
+/**
+ * Herald end to end: `n` events sent over both instances (SendEvent, or SendEventBatch with `batch`
+ * events a call), received by `watchers` streams spread over both.
+ */
+async function herald(procs: Proc[], watchers: number, n: number, rps?: number, label = "", batch = 1): Promise<Row> {
   const ports = procs.map((p) => p.ready["grpcPort"] as number);
   const clients = ports.map((port) => new WatchClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure()));
   // Watchers resume after the latest offset: whenever each stream registers, it misses nothing.
@@ -134,7 +142,7 @@ async function herald(procs: Proc[], watchers: number, n: number, rps?: number, 
   const watchRequest = Buffer.from(
     toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { appId: "demo", resumeAfter: BigInt(offset) })),
   );
-  const expected = n * watchers;
+  const expected = Math.ceil(n / ports.length / batch) * ports.length * batch * watchers;
   const latencies: number[] = [];
   let received = 0;
   let resolveDone!: (t: number) => void;
@@ -148,16 +156,31 @@ async function herald(procs: Proc[], watchers: number, n: number, rps?: number, 
       }
       if (++received === expected) resolveDone(performance.now());
     });
-    call.on("error", () => {});
+    call.on("error", (err) => {
+      if ((err as grpc.ServiceError).code !== grpc.status.CANCELLED) process.stderr.write(`watcher ended: ${err.message}\n`);
+    });
     return call;
   });
-  const body = grpcFrameFile({ eventId: "1" });
-  const urls = ports.map((p) => `http://127.0.0.1:${p}/herald.v1.HubService/SendEvent`);
+  const body =
+    batch > 1
+      ? grpcFrameFile({ appId: "demo", events: Array.from({ length: batch }, () => ({ eventId: "1" })) }, SendEventBatchRequestSchema)
+      : grpcFrameFile({ eventId: "1" });
+  const method = batch > 1 ? "SendEventBatch" : "SendEvent";
+  const urls = ports.map((p) => `http://127.0.0.1:${p}/herald.v1.HubService/${method}`);
   const t0 = performance.now();
-  const per = Math.ceil(n / urls.length);
+  // Calls per instance; a batch call carries `batch` events (a few calls in flight: each is many events).
+  const per = Math.ceil(n / urls.length / batch);
   const loads = await Promise.all(
     urls.map((u) =>
-      h2load(u, body, rps ? { requests: per, clients: 1, streams: 1, rps: rps / urls.length } : { requests: per, clients: 2, streams: 32 }),
+      h2load(
+        u,
+        body,
+        rps
+          ? { requests: per, clients: 1, streams: 1, rps: rps / urls.length }
+          : batch > 1
+            ? { requests: per, clients: 1, streams: 8 }
+            : { requests: per, clients: 2, streams: 32 },
+      ),
     ),
   );
   const failed = loads.reduce((s, l) => s + (l.requests - l.succeeded), 0);
@@ -165,8 +188,10 @@ async function herald(procs: Proc[], watchers: number, n: number, rps?: number, 
   for (const c of calls) c.cancel();
   for (const c of clients) c.close();
   if (Number.isNaN(end) || failed > 0) throw new Error(`received ${received} of ${expected} deliveries (${failed} sends failed)`);
-  const name = `herald${label}, ${watchers} watcher${watchers > 1 ? "s" : ""} over 2 instances${rps ? `, ${rps.toLocaleString("en")}/s` : ""}`;
-  return { name, events: per * urls.length, watchers, seconds: (end - t0) / 1000, latencies };
+  const name =
+    `herald${label}${batch > 1 ? `, SendEventBatch x${batch}` : ""}, ${watchers} watcher${watchers > 1 ? "s" : ""} over 2 instances` +
+    `${rps ? `, ${rps.toLocaleString("en")}/s` : ""}`;
+  return { name, events: per * urls.length * batch, watchers, seconds: (end - t0) / 1000, latencies };
 }
 
 /**
@@ -200,11 +225,11 @@ try {
   process.stderr.write(`raw: ${fmt(rawRow.events / rawRow.seconds)} msgs/s\n`);
   const ceiling = await unaryCeiling(events);
   process.stderr.write(`unary ceiling: ${fmt(ceiling.events / ceiling.seconds)} calls/s\n`);
-  cluster = await RedisCluster.start();
-  const nodes = cluster.nodes.join(",");
+  cluster = withCluster ? await RedisCluster.start() : undefined;
+  const nodes = cluster?.nodes.join(",") ?? "";
   // Redis Cluster: 3 masters + 3 replicas; app "demo" lives on one shard, whose CPU the rows read.
-  const shard = await cluster.ownerOf(appSlot("demo"));
-  const shardPid = cluster.servers.find((s) => s.port === shard.port)?.pid;
+  const shard = cluster ? await cluster.ownerOf(appSlot("demo")) : undefined;
+  const shardPid = cluster?.servers.find((s) => s.port === shard?.port)?.pid;
   const q = ["--watch-queue-limit", "100000"];
   /** Two Herald instances per configuration, measured in turn, round after round, after a warm-up. */
   const groups: Array<{ label: string; args: string[]; pid: number | undefined; procs: Proc[] }> = [
@@ -220,20 +245,30 @@ try {
       pid: shardPid,
       procs: [],
     },
-  ];
+  ].filter((g) => withCluster || !g.label.includes("Cluster"));
   for (const g of groups) {
     for (let i = 0; i < 2; i++) g.procs.push(await startHeraldProcess(g.args));
     procs.push(...g.procs);
     await herald(g.procs, 1, Math.ceil(events / 5), undefined, g.label); // warm-up, not reported
   }
+  await herald(groups[0]!.procs, 1, Math.ceil(events / 5), undefined, "", batchSize); // warm-up, not reported
   const oneRuns = groups.map(() => [] as Row[]);
-  const hundredGroups = [0, 1, 3];
+  const batchRuns: Row[] = [];
+  const hundredGroups = withCluster ? [0, 1, 3] : [0, 1];
   const hundredRuns = hundredGroups.map(() => [] as Row[]);
   for (let r = 0; r < rounds; r++) {
     for (const [i, g] of groups.entries()) {
       const row = await measured(g.pid, () => herald(g.procs, 1, events, undefined, g.label));
       oneRuns[i]!.push(row);
       process.stderr.write(`round ${r + 1}: herald${g.label} 1 watcher: ${fmt(row.events / row.seconds)} events/s\n`);
+      if (i === 0) {
+        // The batch RPC beside unary, on the same instances in the same round.
+        const batched = await measured(g.pid, () => herald(g.procs, 1, events, undefined, g.label, batchSize));
+        batchRuns.push(batched);
+        process.stderr.write(
+          `round ${r + 1}: herald SendEventBatch x${batchSize} 1 watcher: ${fmt(batched.events / batched.seconds)} events/s\n`,
+        );
+      }
     }
     for (const [j, i] of hundredGroups.entries()) {
       const g = groups[i]!;
@@ -243,11 +278,12 @@ try {
     }
   }
   const oneRows = oneRuns.map(medianRow);
+  oneRows.splice(1, 0, medianRow(batchRuns));
   const hundredRows = hundredRuns.map(medianRow);
   // Latency is read at a steady 1,000 events/s; at saturation it would only measure queueing.
   const rawPaced = await raw(redis.url, 5_000, 10, true);
   const pacedRows: Row[] = [];
-  for (const i of [0, 3, 4]) pacedRows.push(await herald(groups[i]!.procs, 1, 5_000, 1_000, groups[i]!.label));
+  for (const i of withCluster ? [0, 3, 4] : [0]) pacedRows.push(await herald(groups[i]!.procs, 1, 5_000, 1_000, groups[i]!.label));
 
   const limit = rawRow.events / rawRow.seconds;
   const rows = [rawRow, ceiling, ...oneRows, ...hundredRows, rawPaced, ...pacedRows].map((r) => {
@@ -267,7 +303,7 @@ try {
     ];
   });
   report(
-    `bench:fanout — one Redis, then a Redis Cluster (3 masters + 3 replicas, the app on one shard), ${payloadBytes}-byte messages; Herald: SendEvent via h2load on both instances, ` +
+    `bench:fanout — one Redis, then a Redis Cluster (3 masters + 3 replicas, the app on one shard), ${payloadBytes}-byte messages; Herald: SendEvent (or SendEventBatch, ${batchSize} events a call, 8 in flight) via h2load on both instances, ` +
       `WatchEvents from this process; Node ${process.version}, ${cpus().length} cores\n` +
       `latency: raw from publish to receive; herald from the core accepting the event to a watcher receiving it ` +
       `(1 ms clock granularity); read it on the 1,000/s rows — at full load it is mostly queueing\n` +

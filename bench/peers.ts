@@ -28,6 +28,8 @@ const batchInflight = Number(process.env["BENCH_BATCH_INFLIGHT"] ?? 8);
 const warmup = Number(process.env["BENCH_WARMUP_SECONDS"] ?? 1);
 /** Processes the watchers are spread over (they share the machine's cores with the servers). */
 const watcherProcs = Number(process.env["BENCH_WATCHER_PROCS"] ?? 1);
+/** Only the measurements whose target name matches (e.g. to profile one path with BENCH_PROFILE); the others print as "-". */
+const only = new RegExp(process.env["BENCH_ONLY"] ?? "");
 const now = () => performance.timeOrigin + performance.now();
 
 interface Target {
@@ -94,9 +96,25 @@ async function redisCommands(url: string | undefined): Promise<number> {
   }
 }
 
+const skipped: Measured = {
+  perSecond: NaN,
+  deliveries: NaN,
+  p50: NaN,
+  p99: NaN,
+  serverCores: NaN,
+  serverUsPer: NaN,
+  watcherCores: NaN,
+  publisherCores: NaN,
+  redisCores: NaN,
+  redisCommands: NaN,
+  inCallMs: NaN,
+  failures: 0,
+};
+
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - now())));
 
 async function measure(target: Target, watchers: number): Promise<Measured> {
+  if (!only.test(target.name)) return skipped;
   const clients: IpcChild[] = [];
   try {
     // The watchers over `watcherProcs` processes; watcher i (of all) on instance (i + 1) mod 2.

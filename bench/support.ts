@@ -243,9 +243,8 @@ export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(di
 import { execFile, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { SendEventRequestSchema, type SendEventRequest } from "../core/gen/herald/v1/hub_pb.js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { SendEventRequestSchema } from "../core/gen/herald/v1/hub_pb.js";
 
 /**
  * The load generator is h2load (nghttp2, in C): measured here, a grpc-js client saturates its own
@@ -261,8 +260,10 @@ export async function requireH2load(): Promise<void> {
 }
 
 /** A SendEvent request as a gRPC length-prefixed frame in a file, for h2load -d. */
-export function grpcFrameFile(request: MessageInitShape<typeof SendEventRequestSchema>): string {
-  const msg = toBinary(SendEventRequestSchema, create(SendEventRequestSchema, request) as SendEventRequest);
+export function grpcFrameFile(request: MessageInitShape<typeof SendEventRequestSchema>): string;
+export function grpcFrameFile<D extends DescMessage>(request: MessageInitShape<D>, schema: D): string;
+export function grpcFrameFile(request: MessageInitShape<DescMessage>, schema: DescMessage = SendEventRequestSchema): string {
+  const msg = toBinary(schema, create(schema, request));
   const frame = Buffer.alloc(5 + msg.length);
   frame.writeUInt32BE(msg.length, 1);
   Buffer.from(msg).copy(frame, 5);
@@ -353,8 +354,20 @@ export function logPercentiles(file: string, ps: number[]): number[] {
  * measured in turn moves by tens of percent between rounds on a small machine.
  */
 export function pinned(role: "server" | "load", command: string[]): string[] {
-  if (!process.env["BENCH_PIN"]) return command;
-  return ["taskset", "-c", role === "server" ? "1" : "0", ...command];
+  const profiled = profiling(command);
+  if (!process.env["BENCH_PIN"]) return profiled;
+  return ["taskset", "-c", role === "server" ? "1" : "0", ...profiled];
+}
+
+/**
+ * With `BENCH_PROFILE=<dir>`, every node process a bench starts writes a V8 CPU profile there when
+ * it exits (`node --cpu-prof`), named by its pid: open them in Chrome DevTools, or sum their self
+ * times with `node dist/bench/profile-top.js <dir>/*.cpuprofile`.
+ */
+function profiling(command: string[]): string[] {
+  const dir = process.env["BENCH_PROFILE"];
+  if (!dir || command[0] !== process.execPath) return command;
+  return [command[0], "--cpu-prof", `--cpu-prof-dir=${dir}`, ...command.slice(1)];
 }
 
 function pinnedExec(command: string[]): [string, string[]] {
