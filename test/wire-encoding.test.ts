@@ -11,9 +11,11 @@ import {
   SendEventResponseSchema,
   SendPushResponseSchema,
   WatchEventsResponseSchema,
+  SendEventBatchResponseSchema,
+  SendPushBatchResponseSchema,
 } from "../core/gen/herald/v1/hub_pb.js";
 import { encodeStatusRecord } from "../core/store/status-record.js";
-import { encodeSendResponse } from "../core/hub/send-response-encoder.js";
+import { encodeBatchResponse, encodeSendResponse } from "../core/hub/send-response-encoder.js";
 
 describe("envelope encoding", () => {
   it("appends msg_id and offset so the bytes decode as an Event carrying both", () => {
@@ -166,5 +168,36 @@ describe("encodeSendResponse", () => {
     assert.equal(encodeSendResponse({ msgId: "", offset: 0n, invalidSubscribers: invalid }), undefined);
     assert.equal(encodeSendResponse({ msgId: "1", offset: 2n ** 60n, invalidSubscribers: [] }), undefined);
     assert.equal(encodeSendResponse({ msgId: "1" }), undefined);
+  });
+});
+
+describe("encodeBatchResponse", () => {
+  it("writes exactly the bytes toBinary writes, for batches of every size and unpublished members", () => {
+    for (const schema of [SendEventBatchResponseSchema, SendPushBatchResponseSchema]) {
+      for (const count of [0, 1, 2, 64, 300]) {
+        for (const requestId of ["", "r-1", "x".repeat(200)]) {
+          // Every third member not published (empty msg id, offset 0): an empty message in the list.
+          const responses = Array.from({ length: count }, (_, i) =>
+            i % 3 === 2
+              ? { msgId: "", offset: 0n, invalidSubscribers: [] }
+              : { msgId: String(1000 + i), offset: BigInt(2 ** 20 + i), invalidSubscribers: [] },
+          );
+          const reply = { responses, requestId };
+          const expected = toBinary(schema, create(schema, reply));
+          assert.deepEqual(Buffer.from(encodeBatchResponse(reply)!), Buffer.from(expected), `${schema.typeName} ${count} ${requestId}`);
+        }
+      }
+    }
+  });
+
+  it("leaves the whole reply to toBinary when one member is", () => {
+    const invalid = [create(SubscriberRefSchema, { ref: { case: "ksid", value: "k" } })];
+    const ok = { msgId: "1", offset: 1n, invalidSubscribers: [] };
+    assert.equal(
+      encodeBatchResponse({ responses: [ok, { msgId: "", offset: 0n, invalidSubscribers: invalid }], requestId: "" }),
+      undefined,
+    );
+    assert.equal(encodeBatchResponse({ responses: [ok] }), undefined);
+    assert.notEqual(encodeBatchResponse({ responses: [ok], requestId: "" }), undefined);
   });
 });

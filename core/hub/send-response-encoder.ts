@@ -1,6 +1,11 @@
 import type { DescMessage } from "@bufbuild/protobuf";
-import { SendEventResponseSchema, SendPushResponseSchema } from "../gen/herald/v1/hub_pb.js";
-import { ProtoWriter, strSize, varintFieldSize } from "../wire/proto-writer.js";
+import {
+  SendEventBatchResponseSchema,
+  SendEventResponseSchema,
+  SendPushBatchResponseSchema,
+  SendPushResponseSchema,
+} from "../gen/herald/v1/hub_pb.js";
+import { lenSize, ProtoWriter, strSize, varintFieldSize } from "../wire/proto-writer.js";
 import type { FastEncoders } from "../wire/fast-encoders.js";
 
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
@@ -23,8 +28,32 @@ export function encodeSendResponse(reply: unknown): Uint8Array | undefined {
   return w.finish();
 }
 
+/**
+ * Encodes the reply of SendEventBatch and SendPushBatch (responses = 1, each as above; request_id =
+ * 2) the same way: a batch is many sends, and its reply costs as much as the rest of the call to
+ * encode through the descriptor. Undefined (toBinary) when any response is left to toBinary.
+ */
+export function encodeBatchResponse(reply: unknown): Uint8Array | undefined {
+  const r = reply as { responses?: unknown; requestId?: unknown; $unknown?: unknown };
+  if (!Array.isArray(r.responses) || typeof r.requestId !== "string" || r.$unknown !== undefined) return undefined;
+  const parts: Uint8Array[] = [];
+  let size = strSize(r.requestId);
+  for (const response of r.responses) {
+    const part = encodeSendResponse(response);
+    if (!part) return undefined;
+    parts.push(part);
+    size += 1 + lenSize(part.length);
+  }
+  const w = new ProtoWriter(size);
+  for (const part of parts) w.bytes(1, part);
+  w.str(2, r.requestId);
+  return w.finish();
+}
+
 /** For the gRPC bridge: the replies above by message type. */
-export const sendResponseEncoders: FastEncoders = new Map<DescMessage, typeof encodeSendResponse>([
+export const sendResponseEncoders: FastEncoders = new Map<DescMessage, (reply: unknown) => Uint8Array | undefined>([
   [SendEventResponseSchema, encodeSendResponse],
   [SendPushResponseSchema, encodeSendResponse],
+  [SendEventBatchResponseSchema, encodeBatchResponse],
+  [SendPushBatchResponseSchema, encodeBatchResponse],
 ]);
