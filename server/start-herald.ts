@@ -12,6 +12,7 @@ import { FanOut } from "../core/hub/fan-out.js";
 import { HandlerCursors } from "../core/hub/handler-cursors.js";
 import { createHubService } from "../core/hub/hub-service.js";
 import { sendResponseEncoders } from "../core/hub/send-response-encoder.js";
+import { sendRequestDecoders } from "../core/hub/send-request-decoder.js";
 import { createRegistryService } from "../core/registry/registry-service.js";
 import { Validator } from "../core/rpc/validate.js";
 import { withErrorMapping } from "../core/rpc/map-errors.js";
@@ -124,7 +125,7 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
       return metrics ? withMetrics(service, mapped, metrics) : mapped;
     };
     const services: ServiceBinding[] = [
-      { service: HubService, impl: guarded(HubService, hub, hubRules), encoders: sendResponseEncoders },
+      { service: HubService, impl: guarded(HubService, hub, hubRules), encoders: sendResponseEncoders, decoders: sendRequestDecoders },
       { service: RegistryService, impl: guarded(RegistryService, registry, registryRules) },
       { service: ClientService, impl: guarded(ClientService, clients, clientRules) },
       { service: DeliveryService, impl: guarded(DeliveryService, delivery, deliveryRules) },

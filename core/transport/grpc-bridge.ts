@@ -7,6 +7,7 @@ import { LazyHandlerContext } from "./handler-context.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { getEncoded } from "../wire/pre-encoded.js";
 import type { FastEncoders } from "../wire/fast-encoders.js";
+import type { FastDecoders } from "../wire/fast-decoders.js";
 import { streamFlowKey, type StreamFlow } from "../wire/stream-flow.js";
 import type { Logger } from "../logger.js";
 
@@ -42,6 +43,7 @@ export function addService(
   impl: object,
   options: AddServiceOptions,
   encoders?: FastEncoders,
+  decoders?: FastDecoders,
 ): void {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
@@ -68,7 +70,7 @@ export function addService(
     const handler = (impl as AnyImpl)[method.localName];
     const fast = encoders?.get(method.output);
     const encodeOutput = (m: unknown) => encode(method.output, m, fast);
-    const bridged: Bridged = { method, handler, encodeOutput, options };
+    const bridged: Bridged = { method, handler, encodeOutput, decodeInput: decoders?.get(method.input), options };
     handlers[method.localName] = method.methodKind === "unary" ? unaryHandler(bridged) : streamHandler(bridged);
   }
   server.addService(definition, handlers);
@@ -129,9 +131,14 @@ function handlerContext(method: DescMethod, call: ServerCall, shutdownSignal: Ab
  * The request message from its bytes; bytes that are not one (broken wire data, invalid UTF-8 in a
  * string) are the caller's error, INVALID_ARGUMENT, as Connect answers JSON it cannot read.
  */
-function decodeRequest(method: DescMethod, bytes: unknown, options: AddServiceOptions): unknown {
+function decodeRequest(
+  method: DescMethod,
+  bytes: unknown,
+  options: AddServiceOptions,
+  fast: ((bytes: Uint8Array) => unknown) | undefined,
+): unknown {
   try {
-    return fromBinary(method.input, bytes as Uint8Array);
+    return fast?.(bytes as Uint8Array) ?? fromBinary(method.input, bytes as Uint8Array);
   } catch (err) {
     const message = `request is not a valid ${method.input.typeName}: ${err instanceof Error ? err.message : String(err)}`;
     throw options.malformedRequest?.(method, message) ?? new ConnectError(message, Code.InvalidArgument);
@@ -143,10 +150,12 @@ interface Bridged {
   method: DescMethod;
   handler: AnyHandler | undefined;
   encodeOutput: (message: unknown) => Buffer;
+  /** The request type's fast decoder, if it has one (else fromBinary). */
+  decodeInput: ((bytes: Uint8Array) => unknown) | undefined;
   options: AddServiceOptions;
 }
 
-function unaryHandler({ method, handler, encodeOutput, options }: Bridged): grpc.handleUnaryCall<unknown, unknown> {
+function unaryHandler({ method, handler, encodeOutput, decodeInput, options }: Bridged): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     if (!handler) {
       callback(unimplemented(method));
@@ -157,7 +166,7 @@ function unaryHandler({ method, handler, encodeOutput, options }: Bridged): grpc
       // Encoding here, not in grpc-js, so that a response that cannot be encoded is logged.
       let bytes: Buffer;
       try {
-        bytes = encodeOutput(await handler(decodeRequest(method, call.request, options), ctx));
+        bytes = encodeOutput(await handler(decodeRequest(method, call.request, options, decodeInput), ctx));
       } catch (err) {
         sendUnaryHeader(call, ctx, options.logger);
         callback(toStatus(err, method, ctx, call.cancelled, options.logger));
@@ -172,7 +181,7 @@ function unaryHandler({ method, handler, encodeOutput, options }: Bridged): grpc
   };
 }
 
-function streamHandler({ method, handler, encodeOutput, options }: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
+function streamHandler({ method, handler, encodeOutput, decodeInput, options }: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     // grpc-js's server stream ends the call with the status of an 'error' event (after what was
     // written is flushed), trailers included; destroy() would drop the status.
@@ -187,7 +196,9 @@ function streamHandler({ method, handler, encodeOutput, options }: Bridged): grp
       let iterator: AsyncIterator<unknown> | undefined;
       let done = false;
       try {
-        iterator = (handler(decodeRequest(method, call.request, options), ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+        iterator = (handler(decodeRequest(method, call.request, options, decodeInput), ctx) as AsyncIterable<unknown>)[
+          Symbol.asyncIterator
+        ]();
         for (;;) {
           const next = await iterator.next();
           if (next.done) {

@@ -36,8 +36,8 @@ export function createGrpcServer(options: GrpcServerOptions): { server: grpc.Ser
     ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}),
     ...(options.malformedRequest ? { malformedRequest: options.malformedRequest } : {}),
   };
-  for (const { service, impl, encoders } of options.services) {
-    addService(server, service, impl, context, encoders);
+  for (const { service, impl, encoders, decoders } of options.services) {
+    addService(server, service, impl, context, encoders, decoders);
   }
   const health = new HealthImplementation({
     "": "SERVING",

@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { FastEncoders } from "../wire/fast-encoders.js";
+import type { FastDecoders } from "../wire/fast-decoders.js";
 
 /** A service and the connect-es handlers that implement it, as every transport takes them. */
 export interface ServiceBinding {
@@ -8,6 +9,7 @@ export interface ServiceBinding {
   /** A connect-es ServiceImpl (or part of one): the same functions every transport serves. */
   impl: object;
   encoders?: FastEncoders;
+  decoders?: FastDecoders;
 }
 
 /** A ServiceBinding whose impl is type-checked against its service. */
