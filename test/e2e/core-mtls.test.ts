@@ -74,7 +74,9 @@ describe("facade → core over mTLS (--core-client-cert, --core-client-key)", ()
     }
   });
 
-  it("refuses to start with half a pair, a key that is not the certificate's, or a plain http:// core", async () => {
+  it("refuses to start with half a pair, a key that is not the certificate's, or a plain http:// core", async function () {
+    // Six Herald processes start at once: on a busy 2-core machine their imports alone take ~20 s.
+    this.timeout(90_000);
     const cases: Array<[string[], RegExp]> = [
       [["--core-url", coreUrl, "--core-client-cert", pki.client.cert], /--core-client-cert and --core-client-key go together/],
       [["--core-url", coreUrl, "--core-client-key", pki.client.key], /go together/],
