@@ -1,19 +1,18 @@
 import type { DescMessage } from "@bufbuild/protobuf";
-import type { Content, NamePair, SubscriberRef } from "../gen/herald/v1/event_pb.js";
-import type { Value } from "@bufbuild/protobuf/wkt";
 import {
   SendEventBatchRequestSchema,
   SendEventRequestSchema,
   type SendEventBatchRequest,
   type SendEventRequest,
 } from "../gen/herald/v1/hub_pb.js";
-import { I64, LEN, ProtoReader, VARINT } from "../wire/proto-reader.js";
+import { LEN, ProtoReader } from "../wire/proto-reader.js";
+import { readContent, readNamePair, readSubscriberRef, readValue } from "../wire/herald-readers.js";
 import type { FastDecoders } from "../wire/fast-decoders.js";
 
 /**
  * Decodes SendEvent and SendEventBatch requests without walking their descriptors: on a batch of
  * small events, fromBinary costs more than everything else the core does with them. The result is
- * the message fromBinary makes (test/units compares both on generated and broken input). Anything
+ * the message fromBinary makes (test/wire-decoding.test.ts compares both on generated and broken input). Anything
  * out of the ordinary — push options, a struct or list payload, a field given twice where
  * fromBinary would merge, unknown fields, bad wire data, invalid UTF-8 — answers undefined, and
  * the caller decodes with fromBinary, as before.
@@ -116,59 +115,6 @@ function readEvent(r: ProtoReader): SendEventRequest {
       default:
         r.bad = true;
     }
-  }
-  return m;
-}
-
-function readSubscriberRef(r: ProtoReader): SubscriberRef {
-  const m: SubscriberRef = { $typeName: "herald.v1.SubscriberRef", ref: { case: undefined } };
-  while (!r.done && !r.bad) {
-    const [no, wire] = r.tag();
-    if (wire !== LEN) r.bad = true;
-    else if (no === 1) m.ref = { case: "ksid", value: r.str() };
-    else if (no === 2) m.ref = { case: "ufid", value: r.str() };
-    else if (no === 3) m.ref = { case: "deviceId", value: r.str() };
-    else r.bad = true;
-  }
-  return m;
-}
-
-function readNamePair(r: ProtoReader): NamePair {
-  const m: NamePair = { $typeName: "herald.v1.NamePair", name: "", content: "" };
-  while (!r.done && !r.bad) {
-    const [no, wire] = r.tag();
-    if (wire !== LEN) r.bad = true;
-    else if (no === 1) m.name = r.str();
-    else if (no === 2) m.content = r.str();
-    else r.bad = true;
-  }
-  return m;
-}
-
-function readContent(r: ProtoReader): Content {
-  const m: Content = { $typeName: "herald.v1.Content", mimeType: "", data: "", priority: false };
-  while (!r.done && !r.bad) {
-    const [no, wire] = r.tag();
-    if (no === 1 && wire === LEN) m.mimeType = r.str();
-    else if (no === 2 && wire === LEN) m.data = r.str();
-    else if (no === 3 && wire === VARINT) m.priority = r.varint() !== 0;
-    else r.bad = true;
-  }
-  return m;
-}
-
-/** A scalar google.protobuf.Value (null, number, string, bool); a struct or list is left to fromBinary. */
-function readValue(r: ProtoReader): Value {
-  const m: Value = { $typeName: "google.protobuf.Value", kind: { case: undefined } };
-  while (!r.done && !r.bad) {
-    const [no, wire] = r.tag();
-    if (no === 1 && wire === VARINT) {
-      if (r.varint() === 0) m.kind = { case: "nullValue", value: 0 };
-      else r.bad = true;
-    } else if (no === 2 && wire === I64) m.kind = { case: "numberValue", value: r.double() };
-    else if (no === 3 && wire === LEN) m.kind = { case: "stringValue", value: r.str() };
-    else if (no === 4 && wire === VARINT) m.kind = { case: "boolValue", value: r.varint() !== 0 };
-    else r.bad = true;
   }
   return m;
 }

@@ -26,7 +26,7 @@ export class ProtoReader {
     return this.pos >= this.end;
   }
 
-  /** A varint of at most 53 bits (larger ones, or one running past the end: bad). */
+  /** A varint of at most 53 bits (larger ones, longer ones, or one running past the end: bad). */
   varint(): number {
     const buf = this.buf;
     let n = 0;
@@ -35,7 +35,11 @@ export class ProtoReader {
       if (this.pos >= this.end) break;
       const b = buf[this.pos++]!;
       n += (b & 0x7f) * scale;
-      if (b < 0x80) return n;
+      if (b < 0x80) {
+        // Past 2^53 the sum is no longer exact (and rounds to at least 2^53): left to fromBinary.
+        if (n > Number.MAX_SAFE_INTEGER) break;
+        return n;
+      }
       scale *= 0x80;
     }
     this.bad = true;

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { SendEventBatchRequestSchema, SendEventRequestSchema } from "../core/gen/herald/v1/hub_pb.js";
 import { decodeSendEventBatchRequest, decodeSendEventRequest } from "../core/hub/send-request-decoder.js";
+import { EventSchema } from "../core/gen/herald/v1/event_pb.js";
+import { readEvent } from "../core/hub/decode-event.js";
+import { appendIds } from "../core/bus/envelope.js";
 
 /** Deterministic pseudo-random numbers (xorshift), so a failure replays the same way. */
 let x = 2463534242;
@@ -135,6 +138,62 @@ describe("decodeSendEventBatchRequest", () => {
         changed[rnd(changed.length)] = rnd(256);
         agrees(SendEventBatchRequestSchema, decodeSendEventBatchRequest, changed);
         agrees(SendEventBatchRequestSchema, decodeSendEventBatchRequest, valid.subarray(0, rnd(valid.length)));
+      }
+    }
+  });
+});
+
+describe("readEvent (decodeEvent's fast path)", () => {
+  const event = (): MessageInitShape<typeof EventSchema> => {
+    const payload = payloads[rnd(payloads.length)];
+    return {
+      msgId: rnd(4) ? String(rnd(1e9)) : "",
+      offset: [0n, 1n, 127n, 128n, 2n ** 40n, 2n ** 53n - 1n][rnd(6)]!,
+      appId: text(),
+      eventId: text(),
+      kind: rnd(4),
+      type: text(),
+      resourceType: text(),
+      resourceId: text(),
+      targets: Array.from({ length: rnd(4) }, text),
+      osType: text(),
+      namePairs: Array.from({ length: rnd(3) }, () => ({ name: text(), content: text() })),
+      ...(rnd(2) ? { content: { mimeType: text(), data: text(), priority: rnd(2) === 1 } } : {}),
+      ...(payload ? { payload: payload() } : {}),
+      ...(rnd(4) ? { time: { seconds: BigInt(rnd(2 ** 31)) * 2n, nanos: rnd(1e9) } } : {}),
+      requestId: text(),
+    };
+  };
+
+  it("makes the event fromBinary makes, for generated events, and the envelope with its ids appended", () => {
+    for (let i = 0; i < 1500; i++) {
+      const bytes = toBinary(EventSchema, create(EventSchema, event()));
+      assert.equal(agrees(EventSchema, readEvent, bytes), "fast");
+      assert.equal(agrees(EventSchema, readEvent, appendIds(bytes, String(rnd(1e9)), BigInt(rnd(1e9)))), "fast");
+    }
+  });
+
+  it("leaves to fromBinary handler changes, negative times, offsets past 2^53, and never differs on changed bytes", () => {
+    const fallback = [
+      { handlerChange: { deleted: true } },
+      { time: { seconds: -1n } },
+      { time: { nanos: -1 } },
+      { offset: 2n ** 53n },
+      { offset: 2n ** 64n - 1n },
+      { kind: -1 },
+    ];
+    for (const m of fallback) {
+      const bytes = toBinary(EventSchema, create(EventSchema, m as MessageInitShape<typeof EventSchema>));
+      assert.equal(readEvent(bytes), undefined, String(Object.keys(m)));
+      assert.ok(fromBinary(EventSchema, bytes));
+    }
+    for (let i = 0; i < 60; i++) {
+      const valid = Buffer.from(toBinary(EventSchema, create(EventSchema, event())));
+      for (let j = 0; j < 30; j++) {
+        const changed = Buffer.from(valid);
+        changed[rnd(changed.length)] = rnd(256);
+        agrees(EventSchema, readEvent, changed);
+        agrees(EventSchema, readEvent, valid.subarray(0, rnd(valid.length)));
       }
     }
   });
