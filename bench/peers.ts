@@ -19,13 +19,15 @@ import { cpuMs, fmt, IpcChild, median, ProcGroup, type Proc, report } from "./su
  * client (the unary ceiling), beside itself publishing with `SendEventBatch` (`BENCH_BATCH` events a
  * call), and with access control on (an API key on every call, as bench:grpc).
  */
-const seconds = Number(process.env["BENCH_SECONDS"] ?? 5);
+const measureSeconds = Number(process.env["BENCH_SECONDS"] ?? 5);
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const watcherCounts = (process.env["BENCH_WATCHERS"] ?? "1,10,100").split(",").map(Number);
 const inflight = Number(process.env["BENCH_INFLIGHT"] ?? 64);
 const batch = Number(process.env["BENCH_BATCH"] ?? 64);
 const batchInflight = Number(process.env["BENCH_BATCH_INFLIGHT"] ?? 8);
 const warmup = Number(process.env["BENCH_WARMUP_SECONDS"] ?? 1);
+/** The unrecorded pass of every target before the rounds (s). */
+const warmupSeconds = Number(process.env["BENCH_WARMUP_PASS_SECONDS"] ?? 3);
 /** Processes the watchers are spread over (they share the machine's cores with the servers). */
 const watcherProcs = Number(process.env["BENCH_WATCHER_PROCS"] ?? 1);
 /** Only the measurements whose target name matches (e.g. to profile one path with BENCH_PROFILE); the others print as "-". */
@@ -113,7 +115,7 @@ const skipped: Measured = {
 
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - now())));
 
-async function measure(target: Target, watchers: number): Promise<Measured> {
+async function measure(target: Target, watchers: number, seconds = measureSeconds): Promise<Measured> {
   if (!only.test(target.name)) return skipped;
   const clients: IpcChild[] = [];
   try {
@@ -279,6 +281,10 @@ try {
     socketio: [] as Measured[],
     herald: [] as Measured[],
   };
+  // Each target once, unrecorded, before the rounds: a fresh process runs its first seconds
+  // unoptimized (measured here: a cold first Herald row at a fifth of its later rate).
+  process.stderr.write("warm-up (not recorded)\n");
+  for (const t of [socketio, herald, ceiling, batched, keyed]) await measure(t, t === ceiling ? 0 : 1, warmupSeconds);
   for (let r = 0; r < rounds; r++) {
     process.stderr.write(`round ${r + 1} of ${rounds}\n`);
     for (const [i, w] of watcherCounts.entries()) {
@@ -314,7 +320,7 @@ try {
   report(
     `bench:peers — two instances on one Redis, W watchers split over both, one publisher (${inflight} calls in flight) on ` +
       `instance 1; stock clients (grpc-js + proto-loader; socket.io-client, websocket) in their own processes, one connection ` +
-      `per watcher; ${seconds} s after ${warmup} s of warm-up, ${rounds} interleaved rounds: medians, and the median of the ` +
+      `per watcher; every target first warmed up for ${warmupSeconds} s unrecorded, then ${measureSeconds} s after ${warmup} s of warm-up, ${rounds} interleaved rounds: medians, and the median of the ` +
       `per-round ratios; latency from the publisher stamping the message to a watcher receiving it (same host clock); server ` +
       `CPU: both instances' user + system time (Redis not counted) per delivery; watcher CPU: cores the watchers' ` +
       `${watcherProcs} process(es) used (near 1 a process: the client was the limit); Herald with access control off ` +
@@ -427,7 +433,7 @@ try {
         1,
       ),
       fmt(
-        mid(xs, (m) => m.redisCommands / m.perSecond / seconds),
+        mid(xs, (m) => m.redisCommands / m.perSecond / measureSeconds),
         1,
       ),
       fmt(
