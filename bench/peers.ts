@@ -273,7 +273,7 @@ try {
     watchKey: await createKey(keyedPort, admin, "ROLE_WATCH"),
   });
 
-  const sweep = new Map(watcherCounts.map((w) => [w, { socketio: [] as Measured[], herald: [] as Measured[] }]));
+  const sweep = new Map(watcherCounts.map((w) => [w, { socketio: [] as Measured[], herald: [] as Measured[], batched: [] as Measured[] }]));
   const one = {
     ceiling: [] as Measured[],
     batched: [] as Measured[],
@@ -290,9 +290,12 @@ try {
     for (const [i, w] of watcherCounts.entries()) {
       const results = sweep.get(w)!;
       // Alternate which peer goes first, so that a drift within the round favours neither.
+      // Herald twice: publishing with unary SendEvent, and as a service that sends a lot would, with
+      // SendEventBatch (the delivery side is then what is measured, not the stock client's calls/s).
       const order: Array<[Target, Measured[]]> = [
         [socketio, results.socketio],
         [herald, results.herald],
+        [batched, results.batched],
       ];
       if ((r + i) % 2 === 1) order.reverse();
       for (const [t, into] of order) into.push(await measure(t, w));
@@ -300,15 +303,15 @@ try {
     const w1 = sweep.get(1);
     const extras: Array<[Target, number, Measured[]]> = [
       [ceiling, 0, one.ceiling],
-      [batched, 1, one.batched],
       [keyed, 1, one.keyed],
     ];
-    if (!w1) extras.push([socketio, 1, one.socketio], [herald, 1, one.herald]);
+    if (!w1) extras.push([socketio, 1, one.socketio], [herald, 1, one.herald], [batched, 1, one.batched]);
     if (r % 2 === 1) extras.reverse();
     for (const [t, w, into] of extras) into.push(await measure(t, w));
     if (w1) {
       one.socketio = w1.socketio;
       one.herald = w1.herald;
+      one.batched = w1.batched;
     }
   }
 
@@ -324,30 +327,37 @@ try {
       `per-round ratios; latency from the publisher stamping the message to a watcher receiving it (same host clock); server ` +
       `CPU: both instances' user + system time (Redis not counted) per delivery; watcher CPU: cores the watchers' ` +
       `${watcherProcs} process(es) used (near 1 a process: the client was the limit); Herald with access control off ` +
-      `(as ProcGroup.herald starts it); ` +
+      `(as ProcGroup.herald starts it); Herald batch: the same pair published to with SendEventBatch (${batch} events a call, ` +
+      `${batchInflight} calls in flight), as a service that sends a lot would; ` +
       `Node ${process.version}, ${cpus().length} cores`,
     [
       "watchers",
       "socket.io deliveries/s",
       "Herald deliveries/s",
       "Herald / socket.io",
+      `Herald batch x${batch} deliveries/s`,
+      "Herald batch / socket.io",
       "p50 ms socket.io",
       "p50 ms Herald",
+      "p50 ms Herald batch",
       "p99 ms socket.io",
       "p99 ms Herald",
+      "p99 ms Herald batch",
       "server CPU µs/delivery socket.io",
       "server CPU µs/delivery Herald",
       "watcher CPU socket.io",
       "watcher CPU Herald",
       "rounds socket.io",
       "rounds Herald",
-      "failures",
+      "failures socket.io / Herald / batch",
     ],
-    [...sweep].map(([w, { socketio: s, herald: h }]) => [
+    [...sweep].map(([w, { socketio: s, herald: h, batched: b }]) => [
       w,
       fmt(mid(s, deliveries)),
       fmt(mid(h, deliveries)),
       `${fmt(100 * ratio(h, s, deliveries))}%`,
+      fmt(mid(b, deliveries)),
+      `${fmt(100 * ratio(b, s, deliveries))}%`,
       fmt(
         mid(s, (m) => m.p50),
         2,
@@ -357,11 +367,19 @@ try {
         2,
       ),
       fmt(
+        mid(b, (m) => m.p50),
+        2,
+      ),
+      fmt(
         mid(s, (m) => m.p99),
         2,
       ),
       fmt(
         mid(h, (m) => m.p99),
+        2,
+      ),
+      fmt(
+        mid(b, (m) => m.p99),
         2,
       ),
       fmt(
@@ -382,7 +400,7 @@ try {
       ),
       rates(s, deliveries),
       rates(h, deliveries),
-      `${failures(s)} / ${failures(h)}`,
+      `${failures(s)} / ${failures(h)} / ${failures(b)}`,
     ]),
   );
   const perSecond = (m: Measured) => m.perSecond;
