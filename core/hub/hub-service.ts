@@ -31,6 +31,7 @@ import { renderTemplate } from "./template.js";
 import type { Validator } from "../rpc/validate.js";
 import type { Logger } from "../logger.js";
 import { mayTouch, principalOf, requireApp } from "../auth/principal.js";
+import { pushStream, type StreamSink } from "../wire/push-stream.js";
 
 export interface HubDeps {
   stores: Stores;
@@ -382,7 +383,8 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       return { responses: results, requestId: grouped };
     },
 
-    async *watchEvents(req: WatchEventsRequest, ctx: HandlerContext): AsyncIterable<WatchEventsResponse> {
+    // Push-style (core/wire/push-stream.ts): an idle stream is its watcher and the transport's sink.
+    watchEvents: pushStream(async (req: WatchEventsRequest, ctx: HandlerContext, sink: StreamSink<WatchEventsResponse>) => {
       const appId = v.id("app_id", req.appId);
       v.routing(req);
       v.optionalId("ksid", req.ksid);
@@ -391,8 +393,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         if (req.type !== "" || req.resourceType !== "" || req.resourceId !== "" || req.ksid !== "") {
           throw invalidArgument("handler_id cannot be combined with type, resource_type, resource_id or ksid");
         }
-        yield* watching.handler(appId, req.handlerId, req.resumeAfter, ctx);
-        return;
+        return watching.handler(appId, req.handlerId, req.resumeAfter, ctx, sink);
       }
       const app = await registry.getApp(appId);
       if (!app) throw appNotFound(appId);
@@ -404,8 +405,8 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
         }
         osType = sub.osType;
       }
-      yield* watching.events(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter, ctx);
-    },
+      return watching.events(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter, ctx, sink);
+    }),
 
     async getMessageStatus(req: GetMessageStatusRequest, ctx: HandlerContext) {
       const requestId = v.id("request_id", req.requestId);

@@ -9,7 +9,7 @@ import type { HandlerStore } from "../store/handler-store.js";
 import type { StatusStore } from "../store/status-store.js";
 import { handlerNotFound, heraldError } from "../rpc/errors.js";
 import type { Logger } from "../logger.js";
-import { streamFlowKey } from "../wire/stream-flow.js";
+import type { SinkListener, StreamSink } from "../wire/push-stream.js";
 import { WatcherEnded, type FanOut, type Watcher, type WatchFilter } from "./fan-out.js";
 import type { HandlerCursors } from "./handler-cursors.js";
 
@@ -26,30 +26,51 @@ export interface WatchStreamsDeps {
 
 export interface WatchStreams {
   /**
-   * The events of an app that pass `filter`: history after `resumeAfter` (when set), then live,
-   * without gap or duplicate. A ksid watcher's every event is marked delivered to it.
+   * The events of an app that pass `filter`, sent to `sink`: history after `resumeAfter` (when
+   * set), then live, without gap or duplicate. A ksid watcher's every event is marked delivered to
+   * it. Settles when the stream ends: rejected with its status (e.g. SLOW_CONSUMER with where to resume).
    */
-  events(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined, ctx: HandlerContext): AsyncIterable<WatchEventsResponse>;
+  events(
+    appId: string,
+    filter: WatchFilter,
+    resumeAfter: bigint | undefined,
+    ctx: HandlerContext,
+    sink: StreamSink<WatchEventsResponse>,
+  ): Promise<void>;
   /** The events of an event handler's subscriptions, followed live, from where its streams stopped. */
-  handler(appId: string, id: string, resumeAfter: bigint | undefined, ctx: HandlerContext): AsyncIterable<WatchEventsResponse>;
+  handler(
+    appId: string,
+    id: string,
+    resumeAfter: bigint | undefined,
+    ctx: HandlerContext,
+    sink: StreamSink<WatchEventsResponse>,
+  ): Promise<void>;
 }
 
 /**
  * The streaming half of WatchEvents: registering with the fan-out, replaying history, handing on
  * live events, and ending with the status and offset to resume from. Input is checked by the caller.
+ * Push-style (core/wire/push-stream.ts): once live, a stream is its watcher writing to the sink, and
+ * no function stays suspended for it.
  */
 export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   const { bus, fanOut, handlers, status, cursors } = deps;
 
   return {
-    async *events(appId, filter, resumeAfter, ctx) {
-      const watcher = await watch(appId, filter, resumeAfter);
-      // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one it
-      // takes is a delivery. Marked once the transport pulls the next, i.e. has written this one.
+    events(appId, filter, resumeAfter, _ctx, sink) {
+      // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one its
+      // transport takes is a delivery.
       const delivered = filter.ksid === "" ? undefined : (event: Event) => markDelivered(event, filter.ksid);
-      yield* stream(appId, watcher, resumeAfter, ctx, delivered);
+      return watch(appId, filter, resumeAfter).then((watcher) => stream(appId, watcher, resumeAfter, sink, delivered));
     },
-    handler,
+    handler(appId, id, resumeAfter, _ctx, sink) {
+      return openHandler(appId, id, resumeAfter).then(({ watcher, from }) =>
+        stream(appId, watcher, from, sink, (event) => cursors.note(appId, id, event.offset)).finally(() => {
+          watcher.close();
+          cursors.close(appId, id);
+        }),
+      );
+    },
   };
 
   /** Registers a watcher; a fan-out refusal becomes the RPC's status. */
@@ -65,52 +86,51 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
    * History after `resumeAfter` (when set), then live events, without gap or duplicate.
    * `delivered` runs once the transport has taken an event.
    */
-  async function* stream(
+  function stream(
     appId: string,
     watcher: Watcher,
     resumeAfter: bigint | undefined,
-    ctx: HandlerContext,
+    sink: StreamSink<WatchEventsResponse>,
     delivered?: (event: Event) => void,
-  ): AsyncIterable<WatchEventsResponse> {
-    const onAbort = () => watcher.close();
-    ctx.signal.addEventListener("abort", onAbort);
-    // The transport's view of its socket, if it has one: its unsent bytes count against the bound.
-    watcher.attach(ctx.values.get(streamFlowKey));
-    // The offset of the last event handed on (delivered or filtered out): where to resume.
-    let last = resumeAfter;
-    try {
-      if (resumeAfter !== undefined) {
-        for await (const event of replay(appId, resumeAfter)) {
-          last = event.offset;
-          if (watcher.matches(event)) {
-            yield create(WatchEventsResponseSchema, { event });
-            delivered?.(event);
-          }
-          if (ctx.signal.aborted) return;
-        }
-      }
-      for await (const response of watcher) {
-        const offset = response.event?.offset ?? 0n;
-        if (last !== undefined && offset <= last) continue; // already sent from history
-        last = offset;
-        yield response;
-        if (delivered && response.event) delivered(response.event);
-      }
-    } catch (err) {
-      throw err instanceof WatcherEnded ? ended(err, last) : err;
-    } finally {
-      ctx.signal.removeEventListener("abort", onAbort);
-      watcher.close();
-    }
+  ): Promise<void> {
+    if (resumeAfter === undefined) return watcher.run(sink, undefined, ended, delivered);
+    // Live events queue in the watcher (within its bounds) while history is sent.
+    return replayTo(appId, watcher, resumeAfter, sink, delivered).then(
+      (last) => (last === null ? watcher.close() : watcher.run(sink, last, ended, delivered)),
+      (err: unknown) => {
+        watcher.close();
+        throw err;
+      },
+    );
   }
 
-  /** WatchEvents of an event handler: its subscriptions, followed live, from where its streams stopped. */
-  async function* handler(
+  /**
+   * Sends the history after `after` that the watcher matches, as the sink takes it; resolves with
+   * the offset of the last event read (sent or filtered out), or null if the call was cancelled.
+   */
+  async function replayTo(
     appId: string,
-    id: string,
-    resumeAfter: bigint | undefined,
-    ctx: HandlerContext,
-  ): AsyncIterable<WatchEventsResponse> {
+    watcher: Watcher,
+    after: bigint,
+    sink: StreamSink<WatchEventsResponse>,
+    delivered?: (event: Event) => void,
+  ): Promise<bigint | null> {
+    const flow = new ReplayFlow();
+    sink.listen(flow);
+    let last = after;
+    for await (const event of replay(appId, after)) {
+      if (flow.cancelled) return null;
+      last = event.offset;
+      if (!watcher.matches(event)) continue;
+      const room = sink.send(create(WatchEventsResponseSchema, { event }));
+      delivered?.(event);
+      if (!room) await flow.drained();
+    }
+    return flow.cancelled ? null : last;
+  }
+
+  /** Opens an event handler's watcher and its cursor; resolves with where its stream starts. */
+  async function openHandler(appId: string, id: string, resumeAfter: bigint | undefined): Promise<{ watcher: Watcher; from: bigint }> {
     const stored = await handlers.getHandler(appId, id);
     if (!stored) throw handlerNotFound(appId, id);
     const watcher = await watch(
@@ -125,11 +145,11 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
       watcher.apply(create(HandlerChangeSchema, { handler: now ?? stored, deleted: !now }));
       const saved = await cursors.open(appId, id);
       opened = true;
-      const from = resumeAfter ?? (await withinHistory(appId, saved));
-      yield* stream(appId, watcher, from, ctx, (event) => cursors.note(appId, id, event.offset));
-    } finally {
+      return { watcher, from: resumeAfter ?? (await withinHistory(appId, saved)) };
+    } catch (err) {
       watcher.close();
       if (opened) cursors.close(appId, id);
+      throw err;
     }
   }
 
@@ -193,6 +213,32 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   }
 }
 
+/** What the transport tells a history replay: room again, or the call is over. */
+class ReplayFlow implements SinkListener {
+  cancelled = false;
+  private wake: (() => void) | undefined;
+
+  drain(): void {
+    this.signal();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.signal();
+  }
+
+  drained(): Promise<void> {
+    return this.cancelled ? Promise.resolve() : new Promise((resolve) => (this.wake = resolve));
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+/** A watcher's end as the RPC's status, with where to resume. */
 function ended(err: WatcherEnded, last: bigint | undefined) {
   const meta: Record<string, string> = last === undefined ? {} : { resume_after: String(last) };
   const hint = last === undefined ? "" : `; resume after offset ${last}`;

@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { HeraldMetrics, StreamKind } from "./herald-metrics.js";
+import { pushStream, pushStreamOf, startPush, type SinkListener, type StreamSink } from "../wire/push-stream.js";
 
 type AnyImpl = Record<string, (req: never, ctx: HandlerContext) => unknown>;
 
@@ -46,6 +47,28 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
     }
     const stats = metrics.callStats(service.typeName, method.name, method.methodKind === "unary");
     const counted = (code: string) => stats.ended(code);
+    const push = pushStreamOf(fn);
+    if (push) {
+      out[name] = pushStream((req: never, ctx: HandlerContext, sink: StreamSink<unknown>) => {
+        const kind = kindOf(ctx, req);
+        const streams = metrics.streamStats(kind);
+        streams.open++;
+        const ended = (failure: unknown) => {
+          streams.open--;
+          metrics.streamsEnded.inc({ kind, reason: endReason(failure, ctx) });
+          const gone = ctx.signal.aborted && !(failure instanceof ConnectError);
+          counted(gone ? "canceled" : failure === undefined ? "ok" : codeOf(failure));
+        };
+        return startPush(push, req, ctx, new CountingSink(sink, streams)).then(
+          () => ended(undefined),
+          (err: unknown) => {
+            ended(err);
+            throw err;
+          },
+        );
+      });
+      continue;
+    }
     if (method.methodKind === "server_streaming") {
       out[name] = async function* (req: never, ctx: HandlerContext) {
         const kind = kindOf(ctx, req);
@@ -86,4 +109,26 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
     };
   }
   return out as T;
+}
+
+/** A push stream's sink that counts the events its transport takes. */
+class CountingSink<T> implements StreamSink<T> {
+  constructor(
+    private readonly inner: StreamSink<T>,
+    private readonly streams: { delivered: number },
+  ) {}
+
+  send(response: T): boolean {
+    const room = this.inner.send(response);
+    this.streams.delivered++;
+    return room;
+  }
+
+  pendingBytes(): number {
+    return this.inner.pendingBytes();
+  }
+
+  listen(listener: SinkListener): void {
+    this.inner.listen(listener);
+  }
 }

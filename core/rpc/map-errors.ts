@@ -2,6 +2,7 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { UnavailableError } from "../unavailable-error.js";
 import type { Logger } from "../logger.js";
 import { heraldError } from "./errors.js";
+import { pushStream, pushStreamOf, startPush } from "../wire/push-stream.js";
 
 /**
  * What a handler's failure becomes for the caller. A ConnectError is the handler's answer and passes
@@ -26,11 +27,21 @@ export function mapError(err: unknown, method: string, ctx: HandlerContext | und
 
 type AnyImpl = Record<string, (req: never, ctx: HandlerContext) => unknown>;
 
-/** Wraps every method of a service implementation with mapError, unary and streaming alike. */
+/** Wraps every method of a service implementation with mapError, unary and streaming (pull or push) alike. */
 export function withErrorMapping<T extends object>(impl: T, logger: Logger, serviceName = ""): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(impl as AnyImpl)) {
     const method = serviceName === "" ? name : `${serviceName}/${name}`;
+    const push = pushStreamOf(fn);
+    if (push) {
+      const map = (err: unknown, ctx: HandlerContext) => {
+        throw mapError(err, method, ctx, logger);
+      };
+      out[name] = pushStream((req: never, ctx: HandlerContext, sink) =>
+        startPush(push, req, ctx, sink).catch((err: unknown) => map(err, ctx)),
+      );
+      continue;
+    }
     const isStream = Object.prototype.toString.call(fn) === "[object AsyncGeneratorFunction]";
     out[name] = isStream
       ? async function* (req: never, ctx: HandlerContext) {

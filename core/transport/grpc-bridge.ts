@@ -8,6 +8,7 @@ import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { getEncoded } from "../wire/pre-encoded.js";
 import type { FastEncoders } from "../wire/fast-encoders.js";
 import { streamFlowKey, type StreamFlow } from "../wire/stream-flow.js";
+import { pushStreamOf, startPush, type PushStream, type SinkListener, type StreamSink } from "../wire/push-stream.js";
 import type { Logger } from "../logger.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
@@ -172,7 +173,33 @@ function unaryHandler({ method, handler, encodeOutput, options }: Bridged): grpc
   };
 }
 
-function streamHandler({ method, handler, encodeOutput, options }: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
+function streamHandler(bridged: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
+  const push = pushStreamOf(bridged.handler);
+  return push ? pushHandler(bridged, push) : pullHandler(bridged);
+}
+
+/**
+ * A push stream (core/wire/push-stream.ts) writes through its sink straight to the call: nothing
+ * waits per stream between its events, and its promise ends the call with its status.
+ */
+function pushHandler({ method, encodeOutput, options }: Bridged, push: PushStream): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const ctx = handlerContext(method, call, options.shutdownSignal);
+    const sink = new PushOut(call, ctx, method, encodeOutput, options.logger);
+    let running: Promise<void>;
+    try {
+      running = startPush(push, decodeRequest(method, call.request, options), ctx, sink);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    running.then(
+      () => sink.end(),
+      (err: unknown) => sink.fail(err),
+    );
+  };
+}
+
+function pullHandler({ method, handler, encodeOutput, options }: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     // grpc-js's server stream ends the call with the status of an 'error' event (after what was
     // written is flushed), trailers included; destroy() would drop the status.
@@ -253,7 +280,7 @@ class StreamOut implements StreamFlow {
   private headersSent = false;
   private wake: (() => void) | undefined;
 
-  constructor(private readonly call: grpc.ServerWritableStream<unknown, unknown>) {
+  constructor(protected readonly call: grpc.ServerWritableStream<unknown, unknown>) {
     const inner = (call as unknown as { call?: { stream?: unknown } }).call;
     this.h2 = isServerStream(inner?.stream) ? inner.stream : undefined;
   }
@@ -309,6 +336,92 @@ class StreamOut implements StreamFlow {
       call.on("close", done);
       h2?.on("close", done);
     });
+  }
+}
+
+/**
+ * The sink of a push stream on a grpc-js call: each response is encoded (or its shared bytes taken)
+ * and written at once; when the socket's buffer is full, `send` says so and the producer is told
+ * when it drains. The client's cancellation finishes the context (its signal aborts) and then
+ * cancels the producer, as the pull loop did by returning the generator.
+ */
+class PushOut extends StreamOut implements StreamSink<unknown> {
+  private listener: SinkListener | undefined;
+  private cancelled = false;
+  private finished = false;
+  private readonly onCancel = () => this.cancel();
+
+  constructor(
+    call: grpc.ServerWritableStream<unknown, unknown>,
+    private readonly ctx: LazyHandlerContext,
+    private readonly method: DescMethod,
+    private readonly encodeOutput: (message: unknown) => Buffer,
+    private readonly logger: Logger,
+  ) {
+    super(call);
+    if (call.cancelled) this.cancelled = true;
+    else call.once("cancelled", this.onCancel);
+  }
+
+  send(response: unknown): boolean {
+    if (this.cancelled || this.finished) return true;
+    let bytes: Buffer;
+    try {
+      bytes = this.encodeOutput(response);
+    } catch (err) {
+      // A response that cannot be encoded ends this stream (INTERNAL, logged), not the producer's caller.
+      this.fail(err);
+      this.cancel();
+      return true;
+    }
+    sendHeader(this.call, this.ctx, this.logger);
+    if (this.write(bytes)) return true;
+    void this.drained().then(() => {
+      if (!this.cancelled && !this.finished) this.listener?.drain();
+    });
+    return false;
+  }
+
+  listen(listener: SinkListener): void {
+    this.listener = listener;
+    if (this.cancelled) listener.cancel();
+  }
+
+  /** The producer ended normally: OK, with the trailers it set. */
+  end(): void {
+    if (!this.settle()) return;
+    const call = this.call;
+    if (!call.cancelled) {
+      sendHeader(call, this.ctx, this.logger);
+      call.end(toMetadata(this.ctx.setResponseTrailer, this.logger));
+    }
+    this.ctx.finish();
+  }
+
+  /** The producer failed (or a response could not be encoded): its status. */
+  fail(err: unknown): void {
+    if (!this.settle()) return;
+    const call = this.call;
+    const status = toStatus(err, this.method, this.ctx, call.cancelled, this.logger);
+    if (!call.cancelled) {
+      sendHeader(call, this.ctx, this.logger);
+      call.emit("error", status);
+    }
+    this.ctx.finish();
+  }
+
+  private settle(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    this.call.off("cancelled", this.onCancel);
+    return true;
+  }
+
+  private cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.ctx.finish();
+    this.listener?.cancel();
   }
 }
 
