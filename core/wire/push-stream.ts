@@ -162,3 +162,23 @@ class PullSink<T> implements StreamSink<T>, AsyncIterator<T> {
     wake?.();
   }
 }
+
+/**
+ * A client's server-streaming method that can also be called push-style: `call(input, sink)` sends
+ * the responses into `sink` and settles when the stream ends (rejected: with its error); the
+ * caller cancels through the sink's listener. The in-process client's methods carry one, so that
+ * a long-held facade stream holds no reader either.
+ */
+export type PushCall<I, O> = (input: I, sink: StreamSink<O>) => Promise<void>;
+
+const callKey = Symbol("herald push call");
+
+/** A client method that can also be called push-style. */
+export function withPushCall<F extends object, I, O>(method: F, call: PushCall<I, O>): F {
+  return Object.assign(method, { [callKey]: call });
+}
+
+/** The push form of a client method, if it has one (else: call it and read its AsyncIterable). */
+export function pushCallOf<I, O>(method: (input: I, ...rest: never[]) => AsyncIterable<O>): PushCall<I, O> | undefined {
+  return (method as unknown as { [callKey]?: PushCall<I, O> })[callKey];
+}

@@ -19,6 +19,8 @@ import {
 } from "./documents.js";
 import { eventFrame, KEEPALIVE_FRAME } from "./event-frame.js";
 import { CHALLENGE, xmsCredential, xmsRefusal } from "./access.js";
+import type { WatchEventsResponse } from "../../core/gen/herald/v1/hub_pb.js";
+import { pushCallOf, type PushCall, type SinkListener, type StreamSink } from "../../core/wire/push-stream.js";
 
 export interface XmsDeps extends LegacyDeps {
   /** Interval of keepalive events on a stream (ms). */
@@ -202,10 +204,103 @@ async function streamEvents(ctx: Context, deps: XmsDeps): Promise<void> {
   ctx.respond = false;
   // Koa is done with this request: the stream lives on with the raw response only, so that an
   // idle stream does not hold Koa's context objects.
+  const push = pushCallOf(deps.hub.watchEvents);
+  if (push) {
+    holdPushed(res, appId, id, deps, push);
+    return;
+  }
   hold(res, appId, id, deps).catch((err: unknown) => {
     deps.logger.error({ err, app: appId, handler: id }, "event stream failed");
     res.destroy();
   });
+}
+
+/**
+ * The stream when the core can push it (in process): its events are framed and written as the core
+ * sends them, and nothing waits per idle stream but the sink below.
+ */
+function holdPushed(
+  res: ServerResponse,
+  appId: string,
+  id: string,
+  deps: XmsDeps,
+  push: PushCall<WatchEventsRequestInit, WatchEventsResponse>,
+): void {
+  res.writeHead(200, { "Content-Type": XMS_TYPE, "Cache-Control": "no-cache" });
+  res.flushHeaders();
+  const sink = new XmsSink(res, deps.keepaliveMs);
+  push({ appId, handlerId: id }, sink).then(
+    () => sink.close(false),
+    (err: unknown) => {
+      if (!sink.gone) deps.logger.info({ app: appId, handler: id, reason: reasonOf(err) ?? String(err) }, "event stream ended by the core");
+      sink.close(true);
+    },
+  );
+}
+
+type WatchEventsRequestInit = Parameters<LegacyDeps["hub"]["watchEvents"]>[0];
+
+/**
+ * An XMS response as the core's sink: events framed and written, keepalives while it is idle. A
+ * full socket buffer holds the core's next events in its bounded queue until the socket drains;
+ * the client going cancels the core's stream.
+ */
+class XmsSink implements StreamSink<WatchEventsResponse> {
+  /** The client went (the response closed before the core ended the stream). */
+  gone = false;
+  private listener: SinkListener | undefined;
+  private waiting = false;
+  private readonly keepalive: NodeJS.Timeout;
+  private readonly onClose = () => {
+    this.gone = true;
+    this.listener?.cancel();
+  };
+  private readonly onDrain = () => {
+    this.waiting = false;
+    this.listener?.drain();
+  };
+
+  constructor(
+    private readonly res: ServerResponse,
+    keepaliveMs: number,
+  ) {
+    res.on("close", this.onClose);
+    // Keepalives keep idle connections and proxies open; skipped while the socket is backed up.
+    this.keepalive = setInterval(() => {
+      if (!res.writableNeedDrain) res.write(KEEPALIVE_FRAME);
+    }, keepaliveMs);
+  }
+
+  send(response: WatchEventsResponse): boolean {
+    if (this.gone) return true;
+    // Events an XMS client cannot read (not of the schema's types) are passed over.
+    const frame = response.event && eventFrame(response.event);
+    if (!frame || this.res.write(frame)) return true;
+    if (!this.waiting) {
+      this.waiting = true;
+      this.res.once("drain", this.onDrain);
+    }
+    return false;
+  }
+
+  pendingBytes(): number {
+    return this.res.writableLength;
+  }
+
+  listen(listener: SinkListener): void {
+    this.listener = listener;
+    if (this.gone) listener.cancel();
+  }
+
+  /** The core ended the stream: the response ends, or, if it failed while the client was not reading, is cut. */
+  close(failed: boolean): void {
+    const res = this.res;
+    clearInterval(this.keepalive);
+    res.off("close", this.onClose);
+    res.off("drain", this.onDrain);
+    if (failed && this.waiting) res.destroy();
+    else if (!res.writableEnded && !res.destroyed) res.end();
+  }
 }
 
 async function hold(res: ServerResponse, appId: string, id: string, deps: XmsDeps): Promise<void> {
