@@ -41,7 +41,12 @@ export function withAuthorization<T extends object>(service: DescService, impl: 
     };
     const push = pushStreamOf(fn);
     out[method.localName] = push
-      ? pushStream((req: never, ctx: HandlerContext, sink) => admit(auth, rule, req, ctx).then(() => startPush(push, req, ctx, sink)))
+      ? pushStream((req: never, ctx: HandlerContext, sink) => {
+          admit(auth, rule, req, ctx).then(
+            () => startPush(push, req, ctx, sink),
+            (err: unknown) => sink.fail(err),
+          );
+        })
       : method.methodKind === "server_streaming"
         ? async function* (req: never, ctx: HandlerContext) {
             await admit(auth, rule, req, ctx);

@@ -73,12 +73,15 @@ export class FanOut extends EventEmitter<FanOutEvents> {
   readonly stats: FanOutStats = { gapFills: 0, resyncFills: 0, filledEvents: 0, replays: 0 };
   private readonly channels = new Map<string, AppChannel>();
   private closed = false;
+  /** One for all watchers. */
+  private readonly limits: WatcherLimits;
 
   constructor(
     private readonly bus: Bus,
     private readonly options: FanOutOptions,
   ) {
     super();
+    this.limits = { events: options.queueLimit, bytes: options.queueBytes };
     bus.onResync(() => {
       for (const channel of this.channels.values()) channel.catchUp();
     });
@@ -92,7 +95,7 @@ export class FanOut extends EventEmitter<FanOutEvents> {
       channel = new AppChannel(appId, this.bus, this.options, this, this.stats, () => this.channels.delete(appId));
       this.channels.set(appId, channel);
     }
-    const watcher = new Watcher(filter, { events: this.options.queueLimit, bytes: this.options.queueBytes }, channel);
+    const watcher = new Watcher(filter, this.limits, channel);
     channel.add(watcher);
     try {
       await channel.ready;
@@ -300,14 +303,12 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   private revision: bigint;
 
   // Push mode (run): the sink, whether it has room, the offset of the last response sent, who is
-  // told of each delivery, and how the run's promise settles.
+  // told of each delivery, what a WatcherEnded becomes, and whether the sink was ended.
   private sink: StreamSink<WatchEventsResponse> | undefined;
   private blocked = false;
   private sent: bigint | undefined;
-  private delivered: ((event: Event) => void) | undefined;
   private failure: ((ended: WatcherEnded, lastSent: bigint | undefined) => unknown) | undefined;
-  private resolve: (() => void) | undefined;
-  private reject: ((reason: unknown) => void) | undefined;
+  private settled = false;
 
   constructor(
     private readonly filter: WatchFilter,
@@ -370,28 +371,21 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   /**
    * Pushes to `sink` from now on: what is queued, then each event as it comes, queued only while
    * the sink has no room; responses at or below offset `after` are skipped (already sent, e.g. from
-   * history). `delivered` is told of each event the sink took. Resolves when the watcher is closed
-   * (by its reader, the sink's cancel, or its handler's deletion once the queue is sent); rejects
-   * with `failure` of the WatcherEnded that ended it and the last offset sent (a slow one at once,
-   * others after what is queued).
+   * history). The sink is ended when the watcher
+   * is closed (by its reader, the sink's cancel, or its handler's deletion once the queue is sent),
+   * and failed with `failure` of the WatcherEnded that ended it and the last offset sent (a slow
+   * one at once, others after what is queued).
    */
   run(
     sink: StreamSink<WatchEventsResponse>,
     after: bigint | undefined,
     failure: (ended: WatcherEnded, lastSent: bigint | undefined) => unknown,
-    delivered?: (event: Event) => void,
-  ): Promise<void> {
+  ): void {
     this.sink = sink;
     this.sent = after;
     this.failure = failure;
-    this.delivered = delivered;
-    const done = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
     sink.listen(this);
     this.flush();
-    return done;
   }
 
   /** The sink has room again. */
@@ -419,20 +413,19 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   }
 
   private deliver(response: WatchEventsResponse): void {
-    const event = response.event;
-    const offset = event?.offset ?? 0n;
+    const offset = response.event?.offset ?? 0n;
     if (this.sent !== undefined && offset <= this.sent) return; // already sent from history
     this.sent = offset;
     if (!(this.sink as StreamSink<WatchEventsResponse>).send(response)) this.blocked = true;
-    if (event) this.delivered?.(event);
   }
 
   private settle(): void {
-    const { resolve, reject, ended } = this;
-    this.resolve = undefined;
-    this.reject = undefined;
-    if (!ended) resolve?.();
-    else reject?.(this.failure ? this.failure(ended, this.sent) : ended);
+    const sink = this.sink;
+    if (!sink || this.settled) return;
+    this.settled = true;
+    const ended = this.ended;
+    if (!ended) sink.end();
+    else sink.fail(this.failure ? this.failure(ended, this.sent) : ended);
   }
 
   /** Queues a response of `size` encoded bytes, or ends the watcher if that would exceed a bound. */

@@ -1,4 +1,4 @@
-import { Code, type HandlerContext } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { decodeEvent } from "./decode-event.js";
 import { create } from "@bufbuild/protobuf";
 import type { Event } from "../gen/herald/v1/event_pb.js";
@@ -9,7 +9,7 @@ import type { HandlerStore } from "../store/handler-store.js";
 import type { StatusStore } from "../store/status-store.js";
 import { handlerNotFound, heraldError } from "../rpc/errors.js";
 import type { Logger } from "../logger.js";
-import type { SinkListener, StreamSink } from "../wire/push-stream.js";
+import { ForwardingSink, type SinkListener, type StreamSink } from "../wire/push-stream.js";
 import { WatcherEnded, type FanOut, type Watcher, type WatchFilter } from "./fan-out.js";
 import type { HandlerCursors } from "./handler-cursors.js";
 
@@ -28,48 +28,39 @@ export interface WatchStreams {
   /**
    * The events of an app that pass `filter`, sent to `sink`: history after `resumeAfter` (when
    * set), then live, without gap or duplicate. A ksid watcher's every event is marked delivered to
-   * it. Settles when the stream ends: rejected with its status (e.g. SLOW_CONSUMER with where to resume).
+   * it. The sink is ended when the stream ends (failed with its status, e.g. SLOW_CONSUMER with
+   * where to resume); the promise settles once the stream is live (rejected: it could not start,
+   * and the sink is not ended).
    */
-  events(
-    appId: string,
-    filter: WatchFilter,
-    resumeAfter: bigint | undefined,
-    ctx: HandlerContext,
-    sink: StreamSink<WatchEventsResponse>,
-  ): Promise<void>;
+  events(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined, sink: StreamSink<WatchEventsResponse>): Promise<void>;
   /** The events of an event handler's subscriptions, followed live, from where its streams stopped. */
-  handler(
-    appId: string,
-    id: string,
-    resumeAfter: bigint | undefined,
-    ctx: HandlerContext,
-    sink: StreamSink<WatchEventsResponse>,
-  ): Promise<void>;
+  handler(appId: string, id: string, resumeAfter: bigint | undefined, sink: StreamSink<WatchEventsResponse>): Promise<void>;
 }
 
 /**
  * The streaming half of WatchEvents: registering with the fan-out, replaying history, handing on
  * live events, and ending with the status and offset to resume from. Input is checked by the caller.
  * Push-style (core/wire/push-stream.ts): once live, a stream is its watcher writing to the sink, and
- * no function stays suspended for it.
+ * nothing is pending for it.
  */
 export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   const { bus, fanOut, handlers, status, cursors } = deps;
 
   return {
-    events(appId, filter, resumeAfter, _ctx, sink) {
+    async events(appId, filter, resumeAfter, sink) {
+      const watcher = await watch(appId, filter, resumeAfter);
       // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one its
       // transport takes is a delivery.
-      const delivered = filter.ksid === "" ? undefined : (event: Event) => markDelivered(event, filter.ksid);
-      return watch(appId, filter, resumeAfter).then((watcher) => stream(appId, watcher, resumeAfter, sink, delivered));
+      await stream(appId, watcher, resumeAfter, filter.ksid === "" ? sink : new DeliveredSink(sink, filter.ksid, markDelivered));
     },
-    handler(appId, id, resumeAfter, _ctx, sink) {
-      return openHandler(appId, id, resumeAfter).then(({ watcher, from }) =>
-        stream(appId, watcher, from, sink, (event) => cursors.note(appId, id, event.offset)).finally(() => {
-          watcher.close();
-          cursors.close(appId, id);
-        }),
-      );
+    async handler(appId, id, resumeAfter, sink) {
+      const { watcher, from } = await openHandler(appId, id, resumeAfter);
+      try {
+        await stream(appId, watcher, from, new HandlerSink(sink, cursors, appId, id));
+      } catch (err) {
+        cursors.close(appId, id); // the stream did not start: its sink, which would, is not ended
+        throw err;
+      }
     },
   };
 
@@ -83,38 +74,40 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   }
 
   /**
-   * History after `resumeAfter` (when set), then live events, without gap or duplicate.
-   * `delivered` runs once the transport has taken an event.
+   * History after `resumeAfter` (when set), then live events, without gap or duplicate. Resolves
+   * once live (the watcher ends the sink from then on); a failed replay rejects and ends nothing.
    */
-  function stream(
+  async function stream(
     appId: string,
     watcher: Watcher,
     resumeAfter: bigint | undefined,
     sink: StreamSink<WatchEventsResponse>,
-    delivered?: (event: Event) => void,
   ): Promise<void> {
-    if (resumeAfter === undefined) return watcher.run(sink, undefined, ended, delivered);
+    if (resumeAfter === undefined) {
+      watcher.run(sink, undefined, ended);
+      return;
+    }
     // Live events queue in the watcher (within its bounds) while history is sent.
-    return replayTo(appId, watcher, resumeAfter, sink, delivered).then(
-      (last) => (last === null ? watcher.close() : watcher.run(sink, last, ended, delivered)),
-      (err: unknown) => {
-        watcher.close();
-        throw err;
-      },
-    );
+    let last: bigint | null;
+    try {
+      last = await replayTo(appId, watcher, resumeAfter, sink);
+    } catch (err) {
+      watcher.close();
+      throw err;
+    }
+    if (last === null) {
+      watcher.close();
+      sink.end();
+      return;
+    }
+    watcher.run(sink, last, ended);
   }
 
   /**
    * Sends the history after `after` that the watcher matches, as the sink takes it; resolves with
    * the offset of the last event read (sent or filtered out), or null if the call was cancelled.
    */
-  async function replayTo(
-    appId: string,
-    watcher: Watcher,
-    after: bigint,
-    sink: StreamSink<WatchEventsResponse>,
-    delivered?: (event: Event) => void,
-  ): Promise<bigint | null> {
+  async function replayTo(appId: string, watcher: Watcher, after: bigint, sink: StreamSink<WatchEventsResponse>): Promise<bigint | null> {
     const flow = new ReplayFlow();
     sink.listen(flow);
     let last = after;
@@ -122,9 +115,7 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
       if (flow.cancelled) return null;
       last = event.offset;
       if (!watcher.matches(event)) continue;
-      const room = sink.send(create(WatchEventsResponseSchema, { event }));
-      delivered?.(event);
-      if (!room) await flow.drained();
+      if (!sink.send(create(WatchEventsResponseSchema, { event }))) await flow.drained();
     }
     return flow.cancelled ? null : last;
   }
@@ -210,6 +201,51 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
       }
       if (page.messages.length < deps.historyPage) return;
     }
+  }
+}
+
+/** A ksid watcher's sink: each event its transport takes is marked delivered to the subscriber. */
+class DeliveredSink extends ForwardingSink<WatchEventsResponse> {
+  constructor(
+    inner: StreamSink<WatchEventsResponse>,
+    private readonly ksid: string,
+    private readonly mark: (event: Event, ksid: string) => void,
+  ) {
+    super(inner);
+  }
+
+  override send(response: WatchEventsResponse): boolean {
+    const room = this.inner.send(response);
+    if (response.event) this.mark(response.event, this.ksid);
+    return room;
+  }
+}
+
+/** An event handler's sink: its position follows what its transport takes; its cursor closes with the stream. */
+class HandlerSink extends ForwardingSink<WatchEventsResponse> {
+  constructor(
+    inner: StreamSink<WatchEventsResponse>,
+    private readonly cursors: HandlerCursors,
+    private readonly appId: string,
+    private readonly id: string,
+  ) {
+    super(inner);
+  }
+
+  override send(response: WatchEventsResponse): boolean {
+    const room = this.inner.send(response);
+    if (response.event) this.cursors.note(this.appId, this.id, response.event.offset);
+    return room;
+  }
+
+  override end(): void {
+    this.cursors.close(this.appId, this.id);
+    this.inner.end();
+  }
+
+  override fail(error: unknown): void {
+    this.cursors.close(this.appId, this.id);
+    this.inner.fail(error);
   }
 }
 

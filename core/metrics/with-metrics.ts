@@ -1,7 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { HeraldMetrics, StreamKind } from "./herald-metrics.js";
-import { pushStream, pushStreamOf, startPush, type SinkListener, type StreamSink } from "../wire/push-stream.js";
+import { ForwardingSink, pushStream, pushStreamOf, startPush, type StreamSink } from "../wire/push-stream.js";
 
 type AnyImpl = Record<string, (req: never, ctx: HandlerContext) => unknown>;
 
@@ -53,19 +53,7 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
         const kind = kindOf(ctx, req);
         const streams = metrics.streamStats(kind);
         streams.open++;
-        const ended = (failure: unknown) => {
-          streams.open--;
-          metrics.streamsEnded.inc({ kind, reason: endReason(failure, ctx) });
-          const gone = ctx.signal.aborted && !(failure instanceof ConnectError);
-          counted(gone ? "canceled" : failure === undefined ? "ok" : codeOf(failure));
-        };
-        return startPush(push, req, ctx, new CountingSink(sink, streams)).then(
-          () => ended(undefined),
-          (err: unknown) => {
-            ended(err);
-            throw err;
-          },
-        );
+        startPush(push, req, ctx, new CountingSink(sink, metrics, streams, kind, ctx, stats));
       });
       continue;
     }
@@ -111,24 +99,39 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
   return out as T;
 }
 
-/** A push stream's sink that counts the events its transport takes. */
-class CountingSink<T> implements StreamSink<T> {
+/** A push stream's sink that counts the events its transport takes, and how the stream ends (as the pull wrapper does). */
+class CountingSink<T> extends ForwardingSink<T> {
   constructor(
-    private readonly inner: StreamSink<T>,
-    private readonly streams: { delivered: number },
-  ) {}
+    inner: StreamSink<T>,
+    private readonly metrics: HeraldMetrics,
+    private readonly streams: { open: number; delivered: number },
+    private readonly kind: StreamKind,
+    private readonly ctx: HandlerContext,
+    private readonly stats: { ended(code: string): void },
+  ) {
+    super(inner);
+  }
 
-  send(response: T): boolean {
+  override send(response: T): boolean {
     const room = this.inner.send(response);
     this.streams.delivered++;
     return room;
   }
 
-  pendingBytes(): number {
-    return this.inner.pendingBytes();
+  override end(): void {
+    this.ended(undefined);
+    this.inner.end();
   }
 
-  listen(listener: SinkListener): void {
-    this.inner.listen(listener);
+  override fail(error: unknown): void {
+    this.ended(error);
+    this.inner.fail(error);
+  }
+
+  private ended(failure: unknown): void {
+    this.streams.open--;
+    this.metrics.streamsEnded.inc({ kind: this.kind, reason: endReason(failure, this.ctx) });
+    const gone = this.ctx.signal.aborted && !(failure instanceof ConnectError);
+    this.stats.ended(gone ? "canceled" : failure === undefined ? "ok" : codeOf(failure));
   }
 }

@@ -2,7 +2,7 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { UnavailableError } from "../unavailable-error.js";
 import type { Logger } from "../logger.js";
 import { heraldError } from "./errors.js";
-import { pushStream, pushStreamOf, startPush } from "../wire/push-stream.js";
+import { ForwardingSink, pushStream, pushStreamOf, startPush, type StreamSink } from "../wire/push-stream.js";
 
 /**
  * What a handler's failure becomes for the caller. A ConnectError is the handler's answer and passes
@@ -34,11 +34,8 @@ export function withErrorMapping<T extends object>(impl: T, logger: Logger, serv
     const method = serviceName === "" ? name : `${serviceName}/${name}`;
     const push = pushStreamOf(fn);
     if (push) {
-      const map = (err: unknown, ctx: HandlerContext) => {
-        throw mapError(err, method, ctx, logger);
-      };
       out[name] = pushStream((req: never, ctx: HandlerContext, sink) =>
-        startPush(push, req, ctx, sink).catch((err: unknown) => map(err, ctx)),
+        startPush(push, req, ctx, new MappedSink(sink, method, ctx, logger)),
       );
       continue;
     }
@@ -60,4 +57,20 @@ export function withErrorMapping<T extends object>(impl: T, logger: Logger, serv
         };
   }
   return out as T;
+}
+
+/** A push stream's sink whose failure is mapped as a pull stream's error is. */
+class MappedSink<T> extends ForwardingSink<T> {
+  constructor(
+    inner: StreamSink<T>,
+    private readonly method: string,
+    private readonly ctx: HandlerContext,
+    private readonly logger: Logger,
+  ) {
+    super(inner);
+  }
+
+  override fail(error: unknown): void {
+    this.inner.fail(mapError(error, this.method, this.ctx, this.logger));
+  }
 }

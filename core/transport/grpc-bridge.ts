@@ -180,22 +180,20 @@ function streamHandler(bridged: Bridged): grpc.handleServerStreamingCall<unknown
 
 /**
  * A push stream (core/wire/push-stream.ts) writes through its sink straight to the call: nothing
- * waits per stream between its events, and its promise ends the call with its status.
+ * waits per stream between its events, and ending the sink ends the call with its status.
  */
 function pushHandler({ method, encodeOutput, options }: Bridged, push: PushStream): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     const ctx = handlerContext(method, call, options.shutdownSignal);
     const sink = new PushOut(call, ctx, method, encodeOutput, options.logger);
-    let running: Promise<void>;
+    let req: unknown;
     try {
-      running = startPush(push, decodeRequest(method, call.request, options), ctx, sink);
+      req = decodeRequest(method, call.request, options);
     } catch (err) {
-      running = Promise.reject(err);
+      sink.fail(err);
+      return;
     }
-    running.then(
-      () => sink.end(),
-      (err: unknown) => sink.fail(err),
-    );
+    startPush(push, req, ctx, sink);
   };
 }
 

@@ -50,8 +50,12 @@ export function createInProcessClient<S extends DescService>(service: S, impl: P
         const push = pushStreamOf(handler);
         const call = (input: object, options?: CallOptions) => stream(method, handler, input, options, context);
         // A push handler can also be called push-style (pushCallOf), its responses into the caller's sink.
+        // Without call options: one init for every such call.
+        const init = { service, method, protocolName: "in-process", signals: [] };
         client[method.localName] = push
-          ? withPushCall(call, (input: object, sink: StreamSink<unknown>) => pushInto(method, push, input, context(undefined), sink))
+          ? withPushCall(call, (input: object, sink: StreamSink<unknown>) =>
+              pushInto(method, push, input, new LazyHandlerContext(init), sink),
+            )
           : call;
         break;
       }
@@ -89,14 +93,8 @@ async function* stream(
  * type, errors as ConnectErrors. The caller's cancel (through its sink's listener) finishes the
  * context first, as a transport's cancellation does.
  */
-function pushInto(method: DescMethod, push: PushStream, input: object, ctx: LazyHandlerContext, sink: StreamSink<unknown>): Promise<void> {
-  return startPush(push, create(method.input, input as never), ctx, new InProcessSink(method, ctx, sink)).then(
-    () => ctx.finish(),
-    (err: unknown) => {
-      ctx.finish();
-      throw ConnectError.from(err);
-    },
-  );
+function pushInto(method: DescMethod, push: PushStream, input: object, ctx: LazyHandlerContext, sink: StreamSink<unknown>): void {
+  startPush(push, create(method.input, input as never), ctx, new InProcessSink(method, ctx, sink));
 }
 
 class InProcessSink implements StreamSink<unknown>, SinkListener {
@@ -121,6 +119,16 @@ class InProcessSink implements StreamSink<unknown>, SinkListener {
     this.listener = listener;
     if (this.cancelled) listener.cancel();
     else this.inner.listen(this);
+  }
+
+  end(): void {
+    this.ctx.finish();
+    this.inner.end();
+  }
+
+  fail(error: unknown): void {
+    this.ctx.finish();
+    this.inner.fail(ConnectError.from(error));
   }
 
   drain(): void {

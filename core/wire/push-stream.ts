@@ -6,8 +6,8 @@ import { streamFlowKey } from "./stream-flow.js";
  * Push-style server streams. An idle stream written as a chain of async generators (the handler,
  * each layer around it, the transport's loop) holds a suspended generator, a pending promise and
  * their closures per layer; that was most of what an idle WatchEvents stream cost. A push stream
- * instead hands its responses to a sink the transport gives it, and its one promise settles when
- * the stream ends: an idle stream holds a few small objects. The handler is still written once:
+ * instead hands its responses to a sink the transport gives it and ends that sink when it is over;
+ * each layer is a sink wrapping the next: an idle stream holds a few small objects. The handler is still written once:
  * `pushStream` makes it a connect-es streaming handler too (an AsyncIterable over the same push),
  * which Connect, gRPC-Web and the in-process client serve; the grpc-js bridge and the layers take
  * the push form (`pushStreamOf`).
@@ -21,7 +21,11 @@ export interface SinkListener {
   cancel(): void;
 }
 
-/** Where a push stream's responses go. */
+/**
+ * Where a push stream's responses go, and how it ends: exactly one `end` or `fail`, after which
+ * nothing more is sent. Completion is a call, not a promise, so that a layer around the stream is
+ * one small object (a sink wrapping the next) and nothing is pending per idle stream.
+ */
 export interface StreamSink<T> {
   /** Hands one response to the transport; false: it holds enough, send no more until `drain`. */
   send(response: T): boolean;
@@ -29,15 +33,18 @@ export interface StreamSink<T> {
   pendingBytes(): number;
   /** Who hears `drain` and `cancel` (the last one given); a call already cancelled cancels it at once. */
   listen(listener: SinkListener): void;
+  /** The stream ended normally. */
+  end(): void;
+  /** The stream ended with `error` (its status). */
+  fail(error: unknown): void;
 }
 
 /**
- * A server-streaming handler in push form: it sends through `sink` and its promise settles when the
- * stream is over (resolved: the stream ends normally; rejected: with that error). It must not throw
- * synchronously.
+ * A server-streaming handler in push form: it sends through `sink` and ends it (`end` or `fail`)
+ * once. A synchronous throw fails it (startPush).
  */
 // biome-ignore lint/suspicious/noExplicitAny: the request and response types of any method
-export type PushStream<I = any, O = any> = (req: I, ctx: HandlerContext, sink: StreamSink<O>) => Promise<void>;
+export type PushStream<I = any, O = any> = (req: I, ctx: HandlerContext, sink: StreamSink<O>) => void;
 
 /** A connect-es streaming handler that carries its push form. */
 export type DualStream<I, O> = ((req: I, ctx: HandlerContext) => AsyncIterable<O>) & { readonly [pushKey]: PushStream<I, O> };
@@ -57,12 +64,42 @@ export function pushStream<I, O>(push: PushStream<I, O>): DualStream<I, O> {
   return Object.assign(handler, { [pushKey]: push }) as DualStream<I, O>;
 }
 
-/** Starts a push stream; a synchronous throw becomes its rejection. */
-export function startPush<I, O>(push: PushStream<I, O>, req: I, ctx: HandlerContext, sink: StreamSink<O>): Promise<void> {
+/**
+ * A push handler written as an async function that starts the stream (checks, lookups, handing
+ * the sink to whatever will end it): its failure before that fails the stream.
+ */
+export function startedBy<I, O>(start: (req: I, ctx: HandlerContext, sink: StreamSink<O>) => Promise<void>): PushStream<I, O> {
+  return (req, ctx, sink) => {
+    start(req, ctx, sink).catch((err: unknown) => sink.fail(err));
+  };
+}
+
+/** Runs a push stream; a synchronous throw fails it. */
+export function startPush<I, O>(push: PushStream<I, O>, req: I, ctx: HandlerContext, sink: StreamSink<O>): void {
   try {
-    return push(req, ctx, sink);
+    push(req, ctx, sink);
   } catch (err) {
-    return Promise.reject(err);
+    sink.fail(err);
+  }
+}
+
+/** A sink that hands everything to `inner`; a layer overrides what it adds to. */
+export class ForwardingSink<T> implements StreamSink<T> {
+  constructor(protected readonly inner: StreamSink<T>) {}
+  send(response: T): boolean {
+    return this.inner.send(response);
+  }
+  pendingBytes(): number {
+    return this.inner.pendingBytes();
+  }
+  listen(listener: SinkListener): void {
+    this.inner.listen(listener);
+  }
+  end(): void {
+    this.inner.end();
+  }
+  fail(error: unknown): void {
+    this.inner.fail(error);
   }
 }
 
@@ -83,7 +120,7 @@ class PullSink<T> implements StreamSink<T>, AsyncIterator<T> {
   private cancelled = false;
   private outcome: { error: unknown } | null | undefined; // undefined: running; null: ended normally
   private wake: (() => void) | undefined;
-  private readonly settled: Promise<void>;
+  private settled: (() => void) | undefined;
   private readonly onAbort = () => this.cancel();
 
   constructor(
@@ -93,10 +130,7 @@ class PullSink<T> implements StreamSink<T>, AsyncIterator<T> {
   ) {
     // The caller's abort (client gone, deadline, shutdown) ends the stream, as it ended a generator.
     ctx.signal.addEventListener("abort", this.onAbort);
-    this.settled = startPush(push, req, ctx, this).then(
-      () => this.finish(null),
-      (error: unknown) => this.finish({ error }),
-    );
+    startPush(push, req, ctx, this);
   }
 
   send(response: T): boolean {
@@ -118,6 +152,14 @@ class PullSink<T> implements StreamSink<T>, AsyncIterator<T> {
     if (this.cancelled) listener.cancel();
   }
 
+  end(): void {
+    this.finish(null);
+  }
+
+  fail(error: unknown): void {
+    this.finish({ error });
+  }
+
   async next(): Promise<IteratorResult<T>> {
     // Pulling again means the transport has room: what it was handed last is on its way.
     this.handedBytes = 0;
@@ -137,7 +179,7 @@ class PullSink<T> implements StreamSink<T>, AsyncIterator<T> {
   /** The reader stops early: the producer is cancelled, and this resolves once it has ended. */
   async return(): Promise<IteratorResult<T>> {
     this.cancel();
-    await this.settled;
+    if (this.outcome === undefined) await new Promise<void>((resolve) => (this.settled = resolve));
     return { value: undefined, done: true };
   }
 
@@ -149,11 +191,13 @@ class PullSink<T> implements StreamSink<T>, AsyncIterator<T> {
   }
 
   private finish(outcome: { error: unknown } | null): void {
+    if (this.outcome !== undefined) return;
     this.outcome = outcome;
     this.ctx.signal.removeEventListener("abort", this.onAbort);
     // A transport waiting for its socket to take more would not pull the end until the reader reads.
     if (outcome) this.ctx.values.get(streamFlowKey)?.interrupt();
     this.signal();
+    this.settled?.();
   }
 
   private signal(): void {
@@ -165,11 +209,10 @@ class PullSink<T> implements StreamSink<T>, AsyncIterator<T> {
 
 /**
  * A client's server-streaming method that can also be called push-style: `call(input, sink)` sends
- * the responses into `sink` and settles when the stream ends (rejected: with its error); the
- * caller cancels through the sink's listener. The in-process client's methods carry one, so that
+ * the responses into `sink` and ends or fails it; the caller cancels through the sink's listener. The in-process client's methods carry one, so that
  * a long-held facade stream holds no reader either.
  */
-export type PushCall<I, O> = (input: I, sink: StreamSink<O>) => Promise<void>;
+export type PushCall<I, O> = (input: I, sink: StreamSink<O>) => void;
 
 const callKey = Symbol("herald push call");
 

@@ -7,6 +7,7 @@ import { Role, SubscriptionAction } from "../../core/gen/herald/v1/registry_pb.j
 import { TooLargeError } from "../body.js";
 import { FormatError } from "../format-error.js";
 import type { LegacyDeps } from "../legacy-deps.js";
+import type { Logger } from "../../core/logger.js";
 import { reasonOf } from "../../core/rpc/errors.js";
 import {
   handlerHref,
@@ -226,16 +227,60 @@ function holdPushed(
   deps: XmsDeps,
   push: PushCall<WatchEventsRequestInit, WatchEventsResponse>,
 ): void {
+  releaseKoaContext(res);
   res.writeHead(200, { "Content-Type": XMS_TYPE, "Cache-Control": "no-cache" });
   res.flushHeaders();
-  const sink = new XmsSink(res, deps.keepaliveMs);
-  push({ appId, handlerId: id }, sink).then(
-    () => sink.close(false),
-    (err: unknown) => {
-      if (!sink.gone) deps.logger.info({ app: appId, handler: id, reason: reasonOf(err) ?? String(err) }, "event stream ended by the core");
-      sink.close(true);
-    },
-  );
+  push({ appId, handlerId: id }, new XmsSink(res, keepalivesOf(deps), appId, id, deps.logger));
+}
+
+/**
+ * One timer for the keepalives of every pushed stream of a router: a timer per idle stream would
+ * cost more than the rest of it. A stream gets its first keepalive within one interval of opening.
+ */
+class Keepalives {
+  private readonly sinks = new Set<XmsSink>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ms: number) {}
+
+  add(sink: XmsSink): void {
+    this.sinks.add(sink);
+    this.timer ??= setInterval(() => {
+      for (const s of this.sinks) s.keepalive();
+    }, this.ms);
+  }
+
+  delete(sink: XmsSink): void {
+    this.sinks.delete(sink);
+    if (this.sinks.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+const keepalives = new WeakMap<XmsDeps, Keepalives>();
+
+function keepalivesOf(deps: XmsDeps): Keepalives {
+  let k = keepalives.get(deps);
+  if (!k) keepalives.set(deps, (k = new Keepalives(deps.keepaliveMs)));
+  return k;
+}
+
+/**
+ * Koa keeps a request's context (its request, response, state, router params) until the response
+ * ends: on-finished holds Koa's error listener, and its own listeners on the response and socket,
+ * until the response emits 'end' or 'finish' (or the socket closes). A long-held stream that Koa has
+ * let go (`respond = false`) would hold them as long as it lives, more than the rest of the stream.
+ * So the listener is dropped and on-finished told that Koa's part is over ('end', which a response
+ * itself never emits): what the listener did for a finished request (report a socket error of
+ * the response) the sink does here (the client going ends the stream).
+ */
+function releaseKoaContext(res: ServerResponse): void {
+  const pending = (res as { __onFinished?: { queue?: unknown[] | null } }).__onFinished;
+  if (!pending?.queue) return;
+  pending.queue = [];
+  res.emit("end");
 }
 
 type WatchEventsRequestInit = Parameters<LegacyDeps["hub"]["watchEvents"]>[0];
@@ -250,25 +295,26 @@ class XmsSink implements StreamSink<WatchEventsResponse> {
   gone = false;
   private listener: SinkListener | undefined;
   private waiting = false;
-  private readonly keepalive: NodeJS.Timeout;
+  private onDrain: (() => void) | undefined;
   private readonly onClose = () => {
     this.gone = true;
     this.listener?.cancel();
   };
-  private readonly onDrain = () => {
-    this.waiting = false;
-    this.listener?.drain();
-  };
 
   constructor(
     private readonly res: ServerResponse,
-    keepaliveMs: number,
+    private readonly keepalives: Keepalives,
+    private readonly appId: string,
+    private readonly id: string,
+    private readonly logger: Logger,
   ) {
     res.on("close", this.onClose);
-    // Keepalives keep idle connections and proxies open; skipped while the socket is backed up.
-    this.keepalive = setInterval(() => {
-      if (!res.writableNeedDrain) res.write(KEEPALIVE_FRAME);
-    }, keepaliveMs);
+    keepalives.add(this);
+  }
+
+  /** Keepalives keep idle connections and proxies open; skipped while the socket is backed up. */
+  keepalive(): void {
+    if (!this.res.writableNeedDrain) this.res.write(KEEPALIVE_FRAME);
   }
 
   send(response: WatchEventsResponse): boolean {
@@ -278,6 +324,10 @@ class XmsSink implements StreamSink<WatchEventsResponse> {
     if (!frame || this.res.write(frame)) return true;
     if (!this.waiting) {
       this.waiting = true;
+      this.onDrain ??= () => {
+        this.waiting = false;
+        this.listener?.drain();
+      };
       this.res.once("drain", this.onDrain);
     }
     return false;
@@ -292,12 +342,22 @@ class XmsSink implements StreamSink<WatchEventsResponse> {
     if (this.gone) listener.cancel();
   }
 
+  end(): void {
+    this.close(false);
+  }
+
+  fail(error: unknown): void {
+    if (!this.gone)
+      this.logger.info({ app: this.appId, handler: this.id, reason: reasonOf(error) ?? String(error) }, "event stream ended by the core");
+    this.close(true);
+  }
+
   /** The core ended the stream: the response ends, or, if it failed while the client was not reading, is cut. */
-  close(failed: boolean): void {
+  private close(failed: boolean): void {
     const res = this.res;
-    clearInterval(this.keepalive);
+    this.keepalives.delete(this);
     res.off("close", this.onClose);
-    res.off("drain", this.onDrain);
+    if (this.onDrain) res.off("drain", this.onDrain);
     if (failed && this.waiting) res.destroy();
     else if (!res.writableEnded && !res.destroyed) res.end();
   }
