@@ -273,7 +273,7 @@ const COPY_BELOW = 16 * 1024;
  * room, and `pendingBytes` tells the handler what is taken and not yet sent.
  */
 class StreamOut implements StreamFlow {
-  private readonly h2: ServerHttp2Stream | undefined;
+  protected readonly h2: ServerHttp2Stream | undefined;
   private interrupted = false;
   private headersSent = false;
   private wake: (() => void) | undefined;
@@ -298,11 +298,7 @@ class StreamOut implements StreamFlow {
     const h2 = this.h2;
     if (!h2) return this.call.write(bytes);
     if (h2.destroyed || h2.closed) return true; // the call is cancelled; the caller sees it
-    // Headers first: grpc-js's own, unless the handler's were sent (then this is a no-op).
-    if (!this.headersSent) {
-      this.headersSent = true;
-      this.call.sendMetadata(new grpc.Metadata());
-    }
+    this.sendHeaders();
     const prefix = Buffer.allocUnsafe(5);
     prefix[0] = 0; // not compressed
     prefix.writeUInt32BE(bytes.byteLength, 1);
@@ -312,6 +308,20 @@ class StreamOut implements StreamFlow {
     const room = h2.write(bytes);
     h2.uncork();
     return room;
+  }
+
+  /** Headers now, if not yet sent: grpc-js's own, unless the handler's were sent (then this is a no-op). */
+  protected sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.call.sendMetadata(new grpc.Metadata());
+  }
+
+  /** Writes a whole gRPC frame (prefix and message) to the HTTP/2 stream; false: wait for drained(). */
+  protected writeFrame(h2: ServerHttp2Stream, frame: Buffer): boolean {
+    if (h2.destroyed || h2.closed) return true;
+    this.sendHeaders();
+    return h2.write(frame);
   }
 
   /** Resolves when the stream's buffer drains, the call ends without draining, or interrupt() is called. */
@@ -347,6 +357,7 @@ class PushOut extends StreamOut implements StreamSink<unknown> {
   private listener: SinkListener | undefined;
   private cancelled = false;
   private finished = false;
+  private opened = false;
   private readonly onCancel = () => this.cancel();
 
   constructor(
@@ -363,17 +374,25 @@ class PushOut extends StreamOut implements StreamSink<unknown> {
 
   send(response: unknown): boolean {
     if (this.cancelled || this.finished) return true;
-    let bytes: Buffer;
-    try {
-      bytes = this.encodeOutput(response);
-    } catch (err) {
-      // A response that cannot be encoded ends this stream (INTERNAL, logged), not the producer's caller.
-      this.fail(err);
-      this.cancel();
-      return true;
+    this.open();
+    // An event fan-out encoded once goes to every stream as one shared frame, framed once.
+    const shared = this.h2 && typeof response === "object" && response !== null ? getEncoded(response) : undefined;
+    let room: boolean;
+    if (shared && shared.byteLength < COPY_BELOW) {
+      room = this.writeFrame(this.h2 as ServerHttp2Stream, sharedFrame(shared));
+    } else {
+      let bytes: Buffer;
+      try {
+        bytes = this.encodeOutput(response);
+      } catch (err) {
+        // A response that cannot be encoded ends this stream (INTERNAL, logged), not the producer's caller.
+        this.fail(err);
+        this.cancel();
+        return true;
+      }
+      room = this.write(bytes);
     }
-    sendHeader(this.call, this.ctx, this.logger);
-    if (this.write(bytes)) return true;
+    if (room) return true;
     void this.drained().then(() => {
       if (!this.cancelled && !this.finished) this.listener?.drain();
     });
@@ -383,6 +402,17 @@ class PushOut extends StreamOut implements StreamSink<unknown> {
   listen(listener: SinkListener): void {
     this.listener = listener;
     if (this.cancelled) listener.cancel();
+    // The stream is accepted: its headers go now, not with its first event, so that an event
+    // reaching many idle streams at once costs each a write, not a HEADERS frame besides.
+    else this.open();
+  }
+
+  /** Response headers (the handler's, if it set any), once. */
+  private open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    sendHeader(this.call, this.ctx, this.logger);
+    this.sendHeaders();
   }
 
   /** The producer ended normally: OK, with the trailers it set. */
@@ -421,6 +451,21 @@ class PushOut extends StreamOut implements StreamSink<unknown> {
     this.ctx.finish();
     this.listener?.cancel();
   }
+}
+
+/** gRPC frames of encodings shared by many streams (fan-out's), built once: weak, gone with the encoding. */
+const frames = new WeakMap<Uint8Array, Buffer>();
+
+function sharedFrame(bytes: Uint8Array): Buffer {
+  let frame = frames.get(bytes);
+  if (!frame) {
+    frame = Buffer.allocUnsafe(bytes.byteLength + 5);
+    frame[0] = 0; // not compressed
+    frame.writeUInt32BE(bytes.byteLength, 1);
+    frame.set(bytes, 5);
+    frames.set(bytes, frame);
+  }
+  return frame;
 }
 
 const headerSent = new WeakSet<ServerCall>();
