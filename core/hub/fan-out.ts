@@ -302,8 +302,8 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   private routes: readonly Route[];
   private revision: bigint;
 
-  // Push mode (run): the sink, whether it has room, the offset of the last response sent, who is
-  // told of each delivery, what a WatcherEnded becomes, and whether the sink was ended.
+  // Push mode (run): the sink, whether it has room, the offset of the last response sent, what a
+  // WatcherEnded becomes, and whether the sink was ended.
   private sink: StreamSink<WatchEventsResponse> | undefined;
   private blocked = false;
   private sent: bigint | undefined;
@@ -363,18 +363,13 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     return this.queuedBytes + (this.sink ? this.sink.pendingBytes() : this.flow ? this.flow.pendingBytes() : this.handedBytes);
   }
 
-  /** The offset of the last response sent to the sink (or the `after` given to `run`): where to resume. */
-  get lastSent(): bigint | undefined {
-    return this.sent;
-  }
-
   /**
    * Pushes to `sink` from now on: what is queued, then each event as it comes, queued only while
    * the sink has no room; responses at or below offset `after` are skipped (already sent, e.g. from
-   * history). The sink is ended when the watcher
-   * is closed (by its reader, the sink's cancel, or its handler's deletion once the queue is sent),
-   * and failed with `failure` of the WatcherEnded that ended it and the last offset sent (a slow
-   * one at once, others after what is queued).
+   * history). The sink is ended when the watcher is closed (by its reader, the sink's cancel, or
+   * its handler's deletion once the queue is sent), and failed with `failure` of the WatcherEnded
+   * that ended it and the last offset sent, where to resume (a slow one at once, others after what
+   * is queued).
    */
   run(
     sink: StreamSink<WatchEventsResponse>,
