@@ -46,10 +46,10 @@ module.exports = {
     forbid("facade-not-to-server", "Only the composition root (server/) wires the facade.", "^facade/", "^server/"),
     forbid(
       "facade-only-core-api",
-      "The facade reaches the core through the generated clients: from core/ it uses the generated code, the logger and the error reasons only.",
+      "The facade reaches the core through the generated clients: from core/ it uses the generated code, the logger, the error reasons and the push-stream protocol (an in-process client's streams taken push-style) only.",
       "^facade/",
       "^core/",
-      "^core/(gen/|logger\\.ts$|rpc/errors\\.ts$)",
+      "^core/(gen/|logger\\.ts$|rpc/errors\\.ts$|wire/push-stream\\.ts$)",
     ),
     forbid(
       "core-base-is-a-leaf",

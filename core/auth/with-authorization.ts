@@ -4,6 +4,7 @@ import { heraldError } from "../rpc/errors.js";
 import type { Authenticator } from "./authenticator.js";
 import { appNotAllowed, hasRole, isAll, mayTouch, principalKey, roleRequired, type Principal } from "./principal.js";
 import { SubscriberScopeError, type Rule } from "./policy.js";
+import { pushStream, pushStreamOf, startPush } from "../wire/push-stream.js";
 
 type AnyHandler = (req: never, ctx: HandlerContext) => unknown;
 // biome-ignore lint/suspicious/noExplicitAny: a rule of any method; its functions get that method's request
@@ -38,8 +39,15 @@ export function withAuthorization<T extends object>(service: DescService, impl: 
       }
       return res;
     };
-    out[method.localName] =
-      method.methodKind === "server_streaming"
+    const push = pushStreamOf(fn);
+    out[method.localName] = push
+      ? pushStream((req: never, ctx: HandlerContext, sink) => {
+          admit(auth, rule, req, ctx).then(
+            () => startPush(push, req, ctx, sink),
+            (err: unknown) => sink.fail(err),
+          );
+        })
+      : method.methodKind === "server_streaming"
         ? async function* (req: never, ctx: HandlerContext) {
             await admit(auth, rule, req, ctx);
             yield* fn(req, ctx) as AsyncIterable<unknown>;

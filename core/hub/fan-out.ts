@@ -8,6 +8,7 @@ import type { Bus } from "../bus/bus.js";
 import { wrapField1 } from "../bus/envelope.js";
 import { getEncoded, setEncoded } from "../wire/pre-encoded.js";
 import type { StreamFlow } from "../wire/stream-flow.js";
+import type { SinkListener, StreamSink } from "../wire/push-stream.js";
 import type { Logger } from "../logger.js";
 
 export interface FanOutOptions {
@@ -72,12 +73,15 @@ export class FanOut extends EventEmitter<FanOutEvents> {
   readonly stats: FanOutStats = { gapFills: 0, resyncFills: 0, filledEvents: 0, replays: 0 };
   private readonly channels = new Map<string, AppChannel>();
   private closed = false;
+  /** One for all watchers. */
+  private readonly limits: WatcherLimits;
 
   constructor(
     private readonly bus: Bus,
     private readonly options: FanOutOptions,
   ) {
     super();
+    this.limits = { events: options.queueLimit, bytes: options.queueBytes };
     bus.onResync(() => {
       for (const channel of this.channels.values()) channel.catchUp();
     });
@@ -91,7 +95,7 @@ export class FanOut extends EventEmitter<FanOutEvents> {
       channel = new AppChannel(appId, this.bus, this.options, this, this.stats, () => this.channels.delete(appId));
       this.channels.set(appId, channel);
     }
-    const watcher = new Watcher(filter, { events: this.options.queueLimit, bytes: this.options.queueBytes }, channel);
+    const watcher = new Watcher(filter, this.limits, channel);
     channel.add(watcher);
     try {
       await channel.ready;
@@ -279,11 +283,12 @@ export interface WatcherLimits {
 const sizeOf = (response: WatchEventsResponse) => getEncoded(response)?.byteLength ?? 0;
 
 /**
- * One watcher: a bounded queue read as an async iterator by the RPC handler. Bounded in events and
- * in bytes; the bytes count what is queued plus what its transport has taken and not yet sent (the
- * transport's StreamFlow, if it has one; else the last response handed out, until the next pull).
+ * One watcher: a bounded queue, read as an async iterator, or pushing to a transport's sink (`run`),
+ * when it queues only while the sink has no room. Bounded in events and in bytes; the bytes count
+ * what is queued plus what its transport has taken and not yet sent (the sink's, else the
+ * transport's StreamFlow if it has one, else the last response handed out, until the next pull).
  */
-export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
+export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, SinkListener {
   private queue: WatchEventsResponse[] = [];
   private head = 0;
   /** Encoded bytes of the responses in `queue` from `head`. */
@@ -296,6 +301,14 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
 
   private routes: readonly Route[];
   private revision: bigint;
+
+  // Push mode (run): the sink, whether it has room, the offset of the last response sent, what a
+  // WatcherEnded becomes, and whether the sink was ended.
+  private sink: StreamSink<WatchEventsResponse> | undefined;
+  private blocked = false;
+  private sent: bigint | undefined;
+  private failure: ((ended: WatcherEnded, lastSent: bigint | undefined) => unknown) | undefined;
+  private settled = false;
 
   constructor(
     private readonly filter: WatchFilter,
@@ -327,6 +340,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
       this.ended = null;
       this.channel.remove(this);
       this.signal();
+      if (this.sink) this.flush();
       return;
     }
     if (h.revision <= this.revision) return;
@@ -346,12 +360,76 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
 
   /** Bytes waiting for the reader: queued, and taken by the transport but not yet sent. */
   get waitingBytes(): number {
-    return this.queuedBytes + (this.flow ? this.flow.pendingBytes() : this.handedBytes);
+    return this.queuedBytes + (this.sink ? this.sink.pendingBytes() : this.flow ? this.flow.pendingBytes() : this.handedBytes);
+  }
+
+  /**
+   * Pushes to `sink` from now on: what is queued, then each event as it comes, queued only while
+   * the sink has no room; responses at or below offset `after` are skipped (already sent, e.g. from
+   * history). The sink is ended when the watcher is closed (by its reader, the sink's cancel, or
+   * its handler's deletion once the queue is sent), and failed with `failure` of the WatcherEnded
+   * that ended it and the last offset sent, where to resume (a slow one at once, others after what
+   * is queued).
+   */
+  run(
+    sink: StreamSink<WatchEventsResponse>,
+    after: bigint | undefined,
+    failure: (ended: WatcherEnded, lastSent: bigint | undefined) => unknown,
+  ): void {
+    this.sink = sink;
+    this.sent = after;
+    this.failure = failure;
+    sink.listen(this);
+    this.flush();
+  }
+
+  /** The sink has room again. */
+  drain(): void {
+    this.blocked = false;
+    if (this.sink) this.flush();
+  }
+
+  /** The sink's call is over. */
+  cancel(): void {
+    this.close();
+  }
+
+  /** Sends what is queued while the sink has room (an ended watcher: all of it), then settles if over. */
+  private flush(): void {
+    while (this.head < this.queue.length && (!this.blocked || this.ended)) {
+      const response = this.queue[this.head++] as WatchEventsResponse;
+      this.queuedBytes -= sizeOf(response);
+      this.deliver(response);
+    }
+    if (this.head === this.queue.length) {
+      if (this.head > 0) this.dropQueue();
+      if (this.ended !== undefined) this.settle();
+    }
+  }
+
+  private deliver(response: WatchEventsResponse): void {
+    const offset = response.event?.offset ?? 0n;
+    if (this.sent !== undefined && offset <= this.sent) return; // already sent from history
+    this.sent = offset;
+    if (!(this.sink as StreamSink<WatchEventsResponse>).send(response)) this.blocked = true;
+  }
+
+  private settle(): void {
+    const sink = this.sink;
+    if (!sink || this.settled) return;
+    this.settled = true;
+    const ended = this.ended;
+    if (!ended) sink.end();
+    else sink.fail(this.failure ? this.failure(ended, this.sent) : ended);
   }
 
   /** Queues a response of `size` encoded bytes, or ends the watcher if that would exceed a bound. */
   push(response: WatchEventsResponse, size = sizeOf(response)): void {
     if (this.ended !== undefined) return;
+    if (this.sink && !this.blocked && this.head === this.queue.length) {
+      this.deliver(response);
+      return;
+    }
     if (this.queue.length - this.head >= this.limits.events) {
       this.end(new WatcherEnded("slow", `watcher fell behind by ${this.limits.events} events`));
       return;
@@ -378,6 +456,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
     this.signal();
     // A transport waiting for a stalled socket would not pull the end until the reader reads.
     this.flow?.interrupt();
+    if (this.sink) this.flush();
   }
 
   close(): void {
@@ -385,6 +464,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse> {
     this.dropQueue();
     this.channel.remove(this);
     this.signal();
+    if (this.sink) this.settle();
   }
 
   private dropQueue(): void {

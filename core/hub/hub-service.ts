@@ -31,6 +31,7 @@ import { renderTemplate } from "./template.js";
 import type { Validator } from "../rpc/validate.js";
 import type { Logger } from "../logger.js";
 import { mayTouch, principalOf, requireApp } from "../auth/principal.js";
+import { pushStream, startedBy, type StreamSink } from "../wire/push-stream.js";
 
 export interface HubDeps {
   stores: Stores;
@@ -382,30 +383,32 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
       return { responses: results, requestId: grouped };
     },
 
-    async *watchEvents(req: WatchEventsRequest, ctx: HandlerContext): AsyncIterable<WatchEventsResponse> {
-      const appId = v.id("app_id", req.appId);
-      v.routing(req);
-      v.optionalId("ksid", req.ksid);
-      v.optionalId("handler_id", req.handlerId);
-      if (req.handlerId !== "") {
-        if (req.type !== "" || req.resourceType !== "" || req.resourceId !== "" || req.ksid !== "") {
-          throw invalidArgument("handler_id cannot be combined with type, resource_type, resource_id or ksid");
+    // Push-style (core/wire/push-stream.ts): an idle stream is its watcher and the transport's sink.
+    watchEvents: pushStream(
+      startedBy(async (req: WatchEventsRequest, _ctx: HandlerContext, sink: StreamSink<WatchEventsResponse>) => {
+        const appId = v.id("app_id", req.appId);
+        v.routing(req);
+        v.optionalId("ksid", req.ksid);
+        v.optionalId("handler_id", req.handlerId);
+        if (req.handlerId !== "") {
+          if (req.type !== "" || req.resourceType !== "" || req.resourceId !== "" || req.ksid !== "") {
+            throw invalidArgument("handler_id cannot be combined with type, resource_type, resource_id or ksid");
+          }
+          return watching.handler(appId, req.handlerId, req.resumeAfter, sink);
         }
-        yield* watching.handler(appId, req.handlerId, req.resumeAfter, ctx);
-        return;
-      }
-      const app = await registry.getApp(appId);
-      if (!app) throw appNotFound(appId);
-      let osType = "";
-      if (req.ksid !== "") {
-        const sub = await registry.getSubscriber(req.ksid);
-        if (!sub || sub.appId !== appId) {
-          throw heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${req.ksid}" not found in app "${appId}"`);
+        const app = await registry.getApp(appId);
+        if (!app) throw appNotFound(appId);
+        let osType = "";
+        if (req.ksid !== "") {
+          const sub = await registry.getSubscriber(req.ksid);
+          if (!sub || sub.appId !== appId) {
+            throw heraldError(Code.NotFound, "SUBSCRIBER_NOT_FOUND", `subscriber "${req.ksid}" not found in app "${appId}"`);
+          }
+          osType = sub.osType;
         }
-        osType = sub.osType;
-      }
-      yield* watching.events(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter, ctx);
-    },
+        return watching.events(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter, sink);
+      }),
+    ),
 
     async getMessageStatus(req: GetMessageStatusRequest, ctx: HandlerContext) {
       const requestId = v.id("request_id", req.requestId);

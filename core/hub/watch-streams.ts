@@ -1,4 +1,4 @@
-import { Code, type HandlerContext } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { decodeEvent } from "./decode-event.js";
 import { create } from "@bufbuild/protobuf";
 import type { Event } from "../gen/herald/v1/event_pb.js";
@@ -9,7 +9,7 @@ import type { HandlerStore } from "../store/handler-store.js";
 import type { StatusStore } from "../store/status-store.js";
 import { handlerNotFound, heraldError } from "../rpc/errors.js";
 import type { Logger } from "../logger.js";
-import { streamFlowKey } from "../wire/stream-flow.js";
+import { ForwardingSink, type SinkListener, type StreamSink } from "../wire/push-stream.js";
 import { WatcherEnded, type FanOut, type Watcher, type WatchFilter } from "./fan-out.js";
 import type { HandlerCursors } from "./handler-cursors.js";
 
@@ -26,30 +26,42 @@ export interface WatchStreamsDeps {
 
 export interface WatchStreams {
   /**
-   * The events of an app that pass `filter`: history after `resumeAfter` (when set), then live,
-   * without gap or duplicate. A ksid watcher's every event is marked delivered to it.
+   * The events of an app that pass `filter`, sent to `sink`: history after `resumeAfter` (when
+   * set), then live, without gap or duplicate. A ksid watcher's every event is marked delivered to
+   * it. The sink is ended when the stream ends (failed with its status, e.g. SLOW_CONSUMER with
+   * where to resume); the promise settles once the stream is live (rejected: it could not start,
+   * and the sink is not ended).
    */
-  events(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined, ctx: HandlerContext): AsyncIterable<WatchEventsResponse>;
+  events(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined, sink: StreamSink<WatchEventsResponse>): Promise<void>;
   /** The events of an event handler's subscriptions, followed live, from where its streams stopped. */
-  handler(appId: string, id: string, resumeAfter: bigint | undefined, ctx: HandlerContext): AsyncIterable<WatchEventsResponse>;
+  handler(appId: string, id: string, resumeAfter: bigint | undefined, sink: StreamSink<WatchEventsResponse>): Promise<void>;
 }
 
 /**
  * The streaming half of WatchEvents: registering with the fan-out, replaying history, handing on
  * live events, and ending with the status and offset to resume from. Input is checked by the caller.
+ * Push-style (core/wire/push-stream.ts): once live, a stream is its watcher writing to the sink, and
+ * nothing is pending for it.
  */
 export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   const { bus, fanOut, handlers, status, cursors } = deps;
 
   return {
-    async *events(appId, filter, resumeAfter, ctx) {
+    async events(appId, filter, resumeAfter, sink) {
       const watcher = await watch(appId, filter, resumeAfter);
-      // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one it
-      // takes is a delivery. Marked once the transport pulls the next, i.e. has written this one.
-      const delivered = filter.ksid === "" ? undefined : (event: Event) => markDelivered(event, filter.ksid);
-      yield* stream(appId, watcher, resumeAfter, ctx, delivered);
+      // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one its
+      // transport takes is a delivery.
+      await stream(appId, watcher, resumeAfter, filter.ksid === "" ? sink : new DeliveredSink(sink, filter.ksid, markDelivered));
     },
-    handler,
+    async handler(appId, id, resumeAfter, sink) {
+      const { watcher, from } = await openHandler(appId, id, resumeAfter);
+      try {
+        await stream(appId, watcher, from, new HandlerSink(sink, cursors, appId, id));
+      } catch (err) {
+        cursors.close(appId, id); // the stream did not start: its sink, which would, is not ended
+        throw err;
+      }
+    },
   };
 
   /** Registers a watcher; a fan-out refusal becomes the RPC's status. */
@@ -62,55 +74,54 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   }
 
   /**
-   * History after `resumeAfter` (when set), then live events, without gap or duplicate.
-   * `delivered` runs once the transport has taken an event.
+   * History after `resumeAfter` (when set), then live events, without gap or duplicate. Resolves
+   * once live (the watcher ends the sink from then on); a failed replay rejects and ends nothing.
    */
-  async function* stream(
+  async function stream(
     appId: string,
     watcher: Watcher,
     resumeAfter: bigint | undefined,
-    ctx: HandlerContext,
-    delivered?: (event: Event) => void,
-  ): AsyncIterable<WatchEventsResponse> {
-    const onAbort = () => watcher.close();
-    ctx.signal.addEventListener("abort", onAbort);
-    // The transport's view of its socket, if it has one: its unsent bytes count against the bound.
-    watcher.attach(ctx.values.get(streamFlowKey));
-    // The offset of the last event handed on (delivered or filtered out): where to resume.
-    let last = resumeAfter;
-    try {
-      if (resumeAfter !== undefined) {
-        for await (const event of replay(appId, resumeAfter)) {
-          last = event.offset;
-          if (watcher.matches(event)) {
-            yield create(WatchEventsResponseSchema, { event });
-            delivered?.(event);
-          }
-          if (ctx.signal.aborted) return;
-        }
-      }
-      for await (const response of watcher) {
-        const offset = response.event?.offset ?? 0n;
-        if (last !== undefined && offset <= last) continue; // already sent from history
-        last = offset;
-        yield response;
-        if (delivered && response.event) delivered(response.event);
-      }
-    } catch (err) {
-      throw err instanceof WatcherEnded ? ended(err, last) : err;
-    } finally {
-      ctx.signal.removeEventListener("abort", onAbort);
-      watcher.close();
+    sink: StreamSink<WatchEventsResponse>,
+  ): Promise<void> {
+    if (resumeAfter === undefined) {
+      watcher.run(sink, undefined, ended);
+      return;
     }
+    // Live events queue in the watcher (within its bounds) while history is sent.
+    let last: bigint | null;
+    try {
+      last = await replayTo(appId, watcher, resumeAfter, sink);
+    } catch (err) {
+      watcher.close();
+      throw err;
+    }
+    if (last === null) {
+      watcher.close();
+      sink.end();
+      return;
+    }
+    watcher.run(sink, last, ended);
   }
 
-  /** WatchEvents of an event handler: its subscriptions, followed live, from where its streams stopped. */
-  async function* handler(
-    appId: string,
-    id: string,
-    resumeAfter: bigint | undefined,
-    ctx: HandlerContext,
-  ): AsyncIterable<WatchEventsResponse> {
+  /**
+   * Sends the history after `after` that the watcher matches, as the sink takes it; resolves with
+   * the offset of the last event read (sent or filtered out), or null if the call was cancelled.
+   */
+  async function replayTo(appId: string, watcher: Watcher, after: bigint, sink: StreamSink<WatchEventsResponse>): Promise<bigint | null> {
+    const flow = new ReplayFlow();
+    sink.listen(flow);
+    let last = after;
+    for await (const event of replay(appId, after)) {
+      if (flow.cancelled) return null;
+      last = event.offset;
+      if (!watcher.matches(event)) continue;
+      if (!sink.send(create(WatchEventsResponseSchema, { event }))) await flow.drained();
+    }
+    return flow.cancelled ? null : last;
+  }
+
+  /** Opens an event handler's watcher and its cursor; resolves with where its stream starts. */
+  async function openHandler(appId: string, id: string, resumeAfter: bigint | undefined): Promise<{ watcher: Watcher; from: bigint }> {
     const stored = await handlers.getHandler(appId, id);
     if (!stored) throw handlerNotFound(appId, id);
     const watcher = await watch(
@@ -125,11 +136,11 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
       watcher.apply(create(HandlerChangeSchema, { handler: now ?? stored, deleted: !now }));
       const saved = await cursors.open(appId, id);
       opened = true;
-      const from = resumeAfter ?? (await withinHistory(appId, saved));
-      yield* stream(appId, watcher, from, ctx, (event) => cursors.note(appId, id, event.offset));
-    } finally {
+      return { watcher, from: resumeAfter ?? (await withinHistory(appId, saved)) };
+    } catch (err) {
       watcher.close();
       if (opened) cursors.close(appId, id);
+      throw err;
     }
   }
 
@@ -193,6 +204,77 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   }
 }
 
+/** A ksid watcher's sink: each event its transport takes is marked delivered to the subscriber. */
+class DeliveredSink extends ForwardingSink<WatchEventsResponse> {
+  constructor(
+    inner: StreamSink<WatchEventsResponse>,
+    private readonly ksid: string,
+    private readonly mark: (event: Event, ksid: string) => void,
+  ) {
+    super(inner);
+  }
+
+  override send(response: WatchEventsResponse): boolean {
+    const room = this.inner.send(response);
+    if (response.event) this.mark(response.event, this.ksid);
+    return room;
+  }
+}
+
+/** An event handler's sink: its position follows what its transport takes; its cursor closes with the stream. */
+class HandlerSink extends ForwardingSink<WatchEventsResponse> {
+  constructor(
+    inner: StreamSink<WatchEventsResponse>,
+    private readonly cursors: HandlerCursors,
+    private readonly appId: string,
+    private readonly id: string,
+  ) {
+    super(inner);
+  }
+
+  override send(response: WatchEventsResponse): boolean {
+    const room = this.inner.send(response);
+    if (response.event) this.cursors.note(this.appId, this.id, response.event.offset);
+    return room;
+  }
+
+  override end(): void {
+    this.cursors.close(this.appId, this.id);
+    this.inner.end();
+  }
+
+  override fail(error: unknown): void {
+    this.cursors.close(this.appId, this.id);
+    this.inner.fail(error);
+  }
+}
+
+/** What the transport tells a history replay: room again, or the call is over. */
+class ReplayFlow implements SinkListener {
+  cancelled = false;
+  private wake: (() => void) | undefined;
+
+  drain(): void {
+    this.signal();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.signal();
+  }
+
+  drained(): Promise<void> {
+    return this.cancelled ? Promise.resolve() : new Promise((resolve) => (this.wake = resolve));
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+/** A watcher's end as the RPC's status, with where to resume. */
 function ended(err: WatcherEnded, last: bigint | undefined) {
   const meta: Record<string, string> = last === undefined ? {} : { resume_after: String(last) };
   const hint = last === undefined ? "" : `; resume after offset ${last}`;

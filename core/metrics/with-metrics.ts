@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { HeraldMetrics, StreamKind } from "./herald-metrics.js";
+import { ForwardingSink, pushStream, pushStreamOf, startPush, type StreamSink } from "../wire/push-stream.js";
 
 type AnyImpl = Record<string, (req: never, ctx: HandlerContext) => unknown>;
 
@@ -46,6 +47,16 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
     }
     const stats = metrics.callStats(service.typeName, method.name, method.methodKind === "unary");
     const counted = (code: string) => stats.ended(code);
+    const push = pushStreamOf(fn);
+    if (push) {
+      out[name] = pushStream((req: never, ctx: HandlerContext, sink: StreamSink<unknown>) => {
+        const kind = kindOf(ctx, req);
+        const streams = metrics.streamStats(kind);
+        streams.open++;
+        startPush(push, req, ctx, new CountingSink(sink, metrics, streams, kind, ctx, stats));
+      });
+      continue;
+    }
     if (method.methodKind === "server_streaming") {
       out[name] = async function* (req: never, ctx: HandlerContext) {
         const kind = kindOf(ctx, req);
@@ -86,4 +97,41 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
     };
   }
   return out as T;
+}
+
+/** A push stream's sink that counts the events its transport takes, and how the stream ends (as the pull wrapper does). */
+class CountingSink<T> extends ForwardingSink<T> {
+  constructor(
+    inner: StreamSink<T>,
+    private readonly metrics: HeraldMetrics,
+    private readonly streams: { open: number; delivered: number },
+    private readonly kind: StreamKind,
+    private readonly ctx: HandlerContext,
+    private readonly stats: { ended(code: string): void },
+  ) {
+    super(inner);
+  }
+
+  override send(response: T): boolean {
+    const room = this.inner.send(response);
+    this.streams.delivered++;
+    return room;
+  }
+
+  override end(): void {
+    this.ended(undefined);
+    this.inner.end();
+  }
+
+  override fail(error: unknown): void {
+    this.ended(error);
+    this.inner.fail(error);
+  }
+
+  private ended(failure: unknown): void {
+    this.streams.open--;
+    this.metrics.streamsEnded.inc({ kind: this.kind, reason: endReason(failure, this.ctx) });
+    const gone = this.ctx.signal.aborted && !(failure instanceof ConnectError);
+    this.stats.ended(gone ? "canceled" : failure === undefined ? "ok" : codeOf(failure));
+  }
 }

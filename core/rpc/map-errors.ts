@@ -2,6 +2,7 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { UnavailableError } from "../unavailable-error.js";
 import type { Logger } from "../logger.js";
 import { heraldError } from "./errors.js";
+import { ForwardingSink, pushStream, pushStreamOf, startPush, type StreamSink } from "../wire/push-stream.js";
 
 /**
  * What a handler's failure becomes for the caller. A ConnectError is the handler's answer and passes
@@ -26,11 +27,18 @@ export function mapError(err: unknown, method: string, ctx: HandlerContext | und
 
 type AnyImpl = Record<string, (req: never, ctx: HandlerContext) => unknown>;
 
-/** Wraps every method of a service implementation with mapError, unary and streaming alike. */
+/** Wraps every method of a service implementation with mapError, unary and streaming (pull or push) alike. */
 export function withErrorMapping<T extends object>(impl: T, logger: Logger, serviceName = ""): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(impl as AnyImpl)) {
     const method = serviceName === "" ? name : `${serviceName}/${name}`;
+    const push = pushStreamOf(fn);
+    if (push) {
+      out[name] = pushStream((req: never, ctx: HandlerContext, sink) =>
+        startPush(push, req, ctx, new MappedSink(sink, method, ctx, logger)),
+      );
+      continue;
+    }
     const isStream = Object.prototype.toString.call(fn) === "[object AsyncGeneratorFunction]";
     out[name] = isStream
       ? async function* (req: never, ctx: HandlerContext) {
@@ -49,4 +57,20 @@ export function withErrorMapping<T extends object>(impl: T, logger: Logger, serv
         };
   }
   return out as T;
+}
+
+/** A push stream's sink whose failure is mapped as a pull stream's error is. */
+class MappedSink<T> extends ForwardingSink<T> {
+  constructor(
+    inner: StreamSink<T>,
+    private readonly method: string,
+    private readonly ctx: HandlerContext,
+    private readonly logger: Logger,
+  ) {
+    super(inner);
+  }
+
+  override fail(error: unknown): void {
+    this.inner.fail(mapError(error, this.method, this.ctx, this.logger));
+  }
 }

@@ -9,6 +9,7 @@ import { getEncoded } from "../wire/pre-encoded.js";
 import type { FastEncoders } from "../wire/fast-encoders.js";
 import type { FastDecoders } from "../wire/fast-decoders.js";
 import { streamFlowKey, type StreamFlow } from "../wire/stream-flow.js";
+import { pushStreamOf, startPush, type PushStream, type SinkListener, type StreamSink } from "../wire/push-stream.js";
 import type { Logger } from "../logger.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
@@ -181,7 +182,34 @@ function unaryHandler({ method, handler, encodeOutput, decodeInput, options }: B
   };
 }
 
-function streamHandler({ method, handler, encodeOutput, decodeInput, options }: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
+function streamHandler(bridged: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
+  const push = pushStreamOf(bridged.handler);
+  return push ? pushHandler(bridged, push) : pullHandler(bridged);
+}
+
+/**
+ * A push stream (core/wire/push-stream.ts) writes through its sink straight to the call: nothing
+ * waits per stream between its events, and ending the sink ends the call with its status.
+ */
+function pushHandler(
+  { method, encodeOutput, decodeInput, options }: Bridged,
+  push: PushStream,
+): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const ctx = handlerContext(method, call, options.shutdownSignal);
+    const sink = new PushOut(call, ctx, method, encodeOutput, options.logger);
+    let req: unknown;
+    try {
+      req = decodeRequest(method, call.request, options, decodeInput);
+    } catch (err) {
+      sink.fail(err);
+      return;
+    }
+    startPush(push, req, ctx, sink);
+  };
+}
+
+function pullHandler({ method, handler, encodeOutput, decodeInput, options }: Bridged): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     // grpc-js's server stream ends the call with the status of an 'error' event (after what was
     // written is flushed), trailers included; destroy() would drop the status.
@@ -259,12 +287,12 @@ const COPY_BELOW = 16 * 1024;
  * room, and `pendingBytes` tells the handler what is taken and not yet sent.
  */
 class StreamOut implements StreamFlow {
-  private readonly h2: ServerHttp2Stream | undefined;
+  protected readonly h2: ServerHttp2Stream | undefined;
   private interrupted = false;
   private headersSent = false;
   private wake: (() => void) | undefined;
 
-  constructor(private readonly call: grpc.ServerWritableStream<unknown, unknown>) {
+  constructor(protected readonly call: grpc.ServerWritableStream<unknown, unknown>) {
     const inner = (call as unknown as { call?: { stream?: unknown } }).call;
     this.h2 = isServerStream(inner?.stream) ? inner.stream : undefined;
   }
@@ -284,11 +312,7 @@ class StreamOut implements StreamFlow {
     const h2 = this.h2;
     if (!h2) return this.call.write(bytes);
     if (h2.destroyed || h2.closed) return true; // the call is cancelled; the caller sees it
-    // Headers first: grpc-js's own, unless the handler's were sent (then this is a no-op).
-    if (!this.headersSent) {
-      this.headersSent = true;
-      this.call.sendMetadata(new grpc.Metadata());
-    }
+    this.sendHeaders();
     const prefix = Buffer.allocUnsafe(5);
     prefix[0] = 0; // not compressed
     prefix.writeUInt32BE(bytes.byteLength, 1);
@@ -298,6 +322,20 @@ class StreamOut implements StreamFlow {
     const room = h2.write(bytes);
     h2.uncork();
     return room;
+  }
+
+  /** Headers now, if not yet sent: grpc-js's own, unless the handler's were sent (then this is a no-op). */
+  protected sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.call.sendMetadata(new grpc.Metadata());
+  }
+
+  /** Writes a whole gRPC frame (prefix and message) to the HTTP/2 stream; false: wait for drained(). */
+  protected writeFrame(h2: ServerHttp2Stream, frame: Buffer): boolean {
+    if (h2.destroyed || h2.closed) return true;
+    this.sendHeaders();
+    return h2.write(frame);
   }
 
   /** Resolves when the stream's buffer drains, the call ends without draining, or interrupt() is called. */
@@ -321,6 +359,127 @@ class StreamOut implements StreamFlow {
       h2?.on("close", done);
     });
   }
+}
+
+/**
+ * The sink of a push stream on a grpc-js call: each response is encoded (or its shared bytes taken)
+ * and written at once; when the socket's buffer is full, `send` says so and the producer is told
+ * when it drains. The client's cancellation finishes the context (its signal aborts) and then
+ * cancels the producer, as the pull loop did by returning the generator.
+ */
+class PushOut extends StreamOut implements StreamSink<unknown> {
+  private listener: SinkListener | undefined;
+  private cancelled = false;
+  private finished = false;
+  private opened = false;
+  private readonly onCancel = () => this.cancel();
+
+  constructor(
+    call: grpc.ServerWritableStream<unknown, unknown>,
+    private readonly ctx: LazyHandlerContext,
+    private readonly method: DescMethod,
+    private readonly encodeOutput: (message: unknown) => Buffer,
+    private readonly logger: Logger,
+  ) {
+    super(call);
+    if (call.cancelled) this.cancelled = true;
+    else call.once("cancelled", this.onCancel);
+  }
+
+  send(response: unknown): boolean {
+    if (this.cancelled || this.finished) return true;
+    this.open();
+    // An event fan-out encoded once goes to every stream as one shared frame, framed once.
+    const shared = this.h2 && typeof response === "object" && response !== null ? getEncoded(response) : undefined;
+    let room: boolean;
+    if (shared && shared.byteLength < COPY_BELOW) {
+      room = this.writeFrame(this.h2 as ServerHttp2Stream, sharedFrame(shared));
+    } else {
+      let bytes: Buffer;
+      try {
+        bytes = this.encodeOutput(response);
+      } catch (err) {
+        // A response that cannot be encoded ends this stream (INTERNAL, logged), not the producer's caller.
+        this.fail(err);
+        this.cancel();
+        return true;
+      }
+      room = this.write(bytes);
+    }
+    if (room) return true;
+    void this.drained().then(() => {
+      if (!this.cancelled && !this.finished) this.listener?.drain();
+    });
+    return false;
+  }
+
+  listen(listener: SinkListener): void {
+    this.listener = listener;
+    if (this.cancelled) listener.cancel();
+    // The stream is accepted: its headers go now, not with its first event, so that an event
+    // reaching many idle streams at once costs each a write, not a HEADERS frame besides.
+    else this.open();
+  }
+
+  /** Response headers (the handler's, if it set any), once. */
+  private open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    sendHeader(this.call, this.ctx, this.logger);
+    this.sendHeaders();
+  }
+
+  /** The producer ended normally: OK, with the trailers it set. */
+  end(): void {
+    if (!this.settle()) return;
+    const call = this.call;
+    if (!call.cancelled) {
+      sendHeader(call, this.ctx, this.logger);
+      call.end(toMetadata(this.ctx.setResponseTrailer, this.logger));
+    }
+    this.ctx.finish();
+  }
+
+  /** The producer failed (or a response could not be encoded): its status. */
+  fail(err: unknown): void {
+    if (!this.settle()) return;
+    const call = this.call;
+    const status = toStatus(err, this.method, this.ctx, call.cancelled, this.logger);
+    if (!call.cancelled) {
+      sendHeader(call, this.ctx, this.logger);
+      call.emit("error", status);
+    }
+    this.ctx.finish();
+  }
+
+  private settle(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    this.call.off("cancelled", this.onCancel);
+    return true;
+  }
+
+  private cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.ctx.finish();
+    this.listener?.cancel();
+  }
+}
+
+/** gRPC frames of encodings shared by many streams (fan-out's), built once: weak, gone with the encoding. */
+const frames = new WeakMap<Uint8Array, Buffer>();
+
+function sharedFrame(bytes: Uint8Array): Buffer {
+  let frame = frames.get(bytes);
+  if (!frame) {
+    frame = Buffer.allocUnsafe(bytes.byteLength + 5);
+    frame[0] = 0; // not compressed
+    frame.writeUInt32BE(bytes.byteLength, 1);
+    frame.set(bytes, 5);
+    frames.set(bytes, frame);
+  }
+  return frame;
 }
 
 const headerSent = new WeakSet<ServerCall>();

@@ -1,5 +1,5 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextKey, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 
 export interface LazyContextInit {
   service: DescService;
@@ -25,7 +25,7 @@ export interface LazyContextInit {
 export class LazyHandlerContext implements HandlerContext {
   readonly requestMethod = "POST";
   private controller: AbortController | undefined;
-  private unlink: Array<() => void> = [];
+  private unlink: Array<() => void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
   private reqHeader: Headers | undefined;
@@ -51,7 +51,10 @@ export class LazyHandlerContext implements HandlerContext {
     return `/${this.init.service.typeName}/${this.init.method.name}`;
   }
 
-  timeoutMs = (): number | undefined => (this.deadline === undefined ? undefined : this.deadline - Date.now());
+  // A method, not an arrow property: a context per call (and per idle stream) holds no closure for it.
+  timeoutMs(): number | undefined {
+    return this.deadline === undefined ? undefined : this.deadline - Date.now();
+  }
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -69,10 +72,10 @@ export class LazyHandlerContext implements HandlerContext {
         }
         const onAbort = () => controller.abort(s.reason);
         s.addEventListener("abort", onAbort);
-        this.unlink.push(() => s.removeEventListener("abort", onAbort));
+        (this.unlink ??= []).push(() => s.removeEventListener("abort", onAbort));
       }
       if (this.init.onCancel && !controller.signal.aborted) {
-        this.unlink.push(this.init.onCancel(() => controller.abort(new ConnectError("cancelled by the client", Code.Canceled))));
+        (this.unlink ??= []).push(this.init.onCancel(() => controller.abort(new ConnectError("cancelled by the client", Code.Canceled))));
       }
       const left = this.timeoutMs();
       if (left !== undefined && !controller.signal.aborted) {
@@ -102,7 +105,7 @@ export class LazyHandlerContext implements HandlerContext {
     return (this.resTrailer ??= new Headers());
   }
   get values(): ContextValues {
-    return (this.contextValues ??= createContextValues());
+    return (this.contextValues ??= new Values());
   }
 
   /** Response headers set by the handler, if any. */
@@ -118,10 +121,29 @@ export class LazyHandlerContext implements HandlerContext {
   finish(reason?: unknown): void {
     if (this.done) return;
     this.done = true;
-    for (const u of this.unlink) u();
-    this.unlink = [];
+    if (this.unlink) for (const u of this.unlink) u();
+    this.unlink = undefined;
     if (this.timer) clearTimeout(this.timer);
     if (this.controller && !this.controller.signal.aborted) this.controller.abort(reason ?? completed());
+  }
+}
+
+/**
+ * connect's ContextValues with its methods on a prototype: createContextValues builds three
+ * closures per call, which an idle stream would hold as long as it lives.
+ */
+class Values implements ContextValues {
+  get<T>(key: ContextKey<T>): T {
+    const own = this as unknown as Record<symbol, T>;
+    return key.id in own ? (own[key.id] as T) : key.defaultValue;
+  }
+  set<T>(key: ContextKey<T>, value: T): this {
+    (this as unknown as Record<symbol, T>)[key.id] = value;
+    return this;
+  }
+  delete(key: ContextKey<unknown>): this {
+    delete (this as unknown as Record<symbol, unknown>)[key.id];
+    return this;
   }
 }
 

@@ -1,6 +1,7 @@
 import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type CallOptions, type Client, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { LazyHandlerContext } from "./handler-context.js";
+import { pushStreamOf, startPush, withPushCall, type PushStream, type SinkListener, type StreamSink } from "../wire/push-stream.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
 
@@ -45,9 +46,19 @@ export function createInProcessClient<S extends DescService>(service: S, impl: P
           }
         };
         break;
-      case "server_streaming":
-        client[method.localName] = (input: object, options?: CallOptions) => stream(method, handler, input, options, context);
+      case "server_streaming": {
+        const push = pushStreamOf(handler);
+        const call = (input: object, options?: CallOptions) => stream(method, handler, input, options, context);
+        // A push handler can also be called push-style (pushCallOf), its responses into the caller's sink.
+        // Without call options: one init for every such call.
+        const init = { service, method, protocolName: "in-process", signals: [] };
+        client[method.localName] = push
+          ? withPushCall(call, (input: object, sink: StreamSink<unknown>) =>
+              pushInto(method, push, input, new LazyHandlerContext(init), sink),
+            )
+          : call;
         break;
+      }
       default:
         client[method.localName] = () => {
           throw unimplemented(method);
@@ -74,6 +85,61 @@ async function* stream(
     throw ConnectError.from(err);
   } finally {
     ctx.finish();
+  }
+}
+
+/**
+ * A push handler's stream straight into the caller's sink: responses as messages of the output
+ * type, errors as ConnectErrors. The caller's cancel (through its sink's listener) finishes the
+ * context first, as a transport's cancellation does.
+ */
+function pushInto(method: DescMethod, push: PushStream, input: object, ctx: LazyHandlerContext, sink: StreamSink<unknown>): void {
+  startPush(push, create(method.input, input as never), ctx, new InProcessSink(method, ctx, sink));
+}
+
+class InProcessSink implements StreamSink<unknown>, SinkListener {
+  private listener: SinkListener | undefined;
+  private cancelled = false;
+
+  constructor(
+    private readonly method: DescMethod,
+    private readonly ctx: LazyHandlerContext,
+    private readonly inner: StreamSink<unknown>,
+  ) {}
+
+  send(response: unknown): boolean {
+    return this.inner.send(create(this.method.output, response as never));
+  }
+
+  pendingBytes(): number {
+    return this.inner.pendingBytes();
+  }
+
+  listen(listener: SinkListener): void {
+    this.listener = listener;
+    if (this.cancelled) listener.cancel();
+    else this.inner.listen(this);
+  }
+
+  end(): void {
+    this.ctx.finish();
+    this.inner.end();
+  }
+
+  fail(error: unknown): void {
+    this.ctx.finish();
+    this.inner.fail(ConnectError.from(error));
+  }
+
+  drain(): void {
+    this.listener?.drain();
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.ctx.finish();
+    this.listener?.cancel();
   }
 }
 

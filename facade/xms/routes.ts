@@ -7,6 +7,7 @@ import { Role, SubscriptionAction } from "../../core/gen/herald/v1/registry_pb.j
 import { TooLargeError } from "../body.js";
 import { FormatError } from "../format-error.js";
 import type { LegacyDeps } from "../legacy-deps.js";
+import type { Logger } from "../../core/logger.js";
 import { reasonOf } from "../../core/rpc/errors.js";
 import {
   handlerHref,
@@ -19,6 +20,8 @@ import {
 } from "./documents.js";
 import { eventFrame, KEEPALIVE_FRAME } from "./event-frame.js";
 import { CHALLENGE, xmsCredential, xmsRefusal } from "./access.js";
+import type { WatchEventsResponse } from "../../core/gen/herald/v1/hub_pb.js";
+import { pushCallOf, type PushCall, type SinkListener, type StreamSink } from "../../core/wire/push-stream.js";
 
 export interface XmsDeps extends LegacyDeps {
   /** Interval of keepalive events on a stream (ms). */
@@ -202,10 +205,162 @@ async function streamEvents(ctx: Context, deps: XmsDeps): Promise<void> {
   ctx.respond = false;
   // Koa is done with this request: the stream lives on with the raw response only, so that an
   // idle stream does not hold Koa's context objects.
+  const push = pushCallOf(deps.hub.watchEvents);
+  if (push) {
+    holdPushed(res, appId, id, deps, push);
+    return;
+  }
   hold(res, appId, id, deps).catch((err: unknown) => {
     deps.logger.error({ err, app: appId, handler: id }, "event stream failed");
     res.destroy();
   });
+}
+
+/**
+ * The stream when the core can push it (in process): its events are framed and written as the core
+ * sends them, and nothing waits per idle stream but the sink below.
+ */
+function holdPushed(
+  res: ServerResponse,
+  appId: string,
+  id: string,
+  deps: XmsDeps,
+  push: PushCall<WatchEventsRequestInit, WatchEventsResponse>,
+): void {
+  releaseKoaContext(res);
+  res.writeHead(200, { "Content-Type": XMS_TYPE, "Cache-Control": "no-cache" });
+  res.flushHeaders();
+  push({ appId, handlerId: id }, new XmsSink(res, keepalivesOf(deps), appId, id, deps.logger));
+}
+
+/**
+ * One timer for the keepalives of every pushed stream of a router: a timer per idle stream would
+ * cost more than the rest of it. A stream gets its first keepalive within one interval of opening.
+ */
+class Keepalives {
+  private readonly sinks = new Set<XmsSink>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ms: number) {}
+
+  add(sink: XmsSink): void {
+    this.sinks.add(sink);
+    this.timer ??= setInterval(() => {
+      for (const s of this.sinks) s.keepalive();
+    }, this.ms);
+  }
+
+  delete(sink: XmsSink): void {
+    this.sinks.delete(sink);
+    if (this.sinks.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+const keepalives = new WeakMap<XmsDeps, Keepalives>();
+
+function keepalivesOf(deps: XmsDeps): Keepalives {
+  let k = keepalives.get(deps);
+  if (!k) keepalives.set(deps, (k = new Keepalives(deps.keepaliveMs)));
+  return k;
+}
+
+/**
+ * Koa keeps a request's context (its request, response, state, router params) until the response
+ * ends: on-finished holds Koa's error listener, and its own listeners on the response and socket,
+ * until the response emits 'end' or 'finish' (or the socket closes). A long-held stream that Koa has
+ * let go (`respond = false`) would hold them as long as it lives, more than the rest of the stream.
+ * So the listener is dropped and on-finished told that Koa's part is over ('end', which a response
+ * itself never emits): what the listener did for a finished request (report a socket error of
+ * the response) the sink does here (the client going ends the stream).
+ */
+function releaseKoaContext(res: ServerResponse): void {
+  const pending = (res as { __onFinished?: { queue?: unknown[] | null } }).__onFinished;
+  if (!pending?.queue) return;
+  pending.queue = [];
+  res.emit("end");
+}
+
+type WatchEventsRequestInit = Parameters<LegacyDeps["hub"]["watchEvents"]>[0];
+
+/**
+ * An XMS response as the core's sink: events framed and written, keepalives while it is idle. A
+ * full socket buffer holds the core's next events in its bounded queue until the socket drains;
+ * the client going cancels the core's stream.
+ */
+class XmsSink implements StreamSink<WatchEventsResponse> {
+  /** The client went (the response closed before the core ended the stream). */
+  gone = false;
+  private listener: SinkListener | undefined;
+  private waiting = false;
+  private onDrain: (() => void) | undefined;
+  private readonly onClose = () => {
+    this.gone = true;
+    this.listener?.cancel();
+  };
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly keepalives: Keepalives,
+    private readonly appId: string,
+    private readonly id: string,
+    private readonly logger: Logger,
+  ) {
+    res.on("close", this.onClose);
+    keepalives.add(this);
+  }
+
+  /** Keepalives keep idle connections and proxies open; skipped while the socket is backed up. */
+  keepalive(): void {
+    if (!this.res.writableNeedDrain) this.res.write(KEEPALIVE_FRAME);
+  }
+
+  send(response: WatchEventsResponse): boolean {
+    if (this.gone) return true;
+    // Events an XMS client cannot read (not of the schema's types) are passed over.
+    const frame = response.event && eventFrame(response.event);
+    if (!frame || this.res.write(frame)) return true;
+    if (!this.waiting) {
+      this.waiting = true;
+      this.onDrain ??= () => {
+        this.waiting = false;
+        this.listener?.drain();
+      };
+      this.res.once("drain", this.onDrain);
+    }
+    return false;
+  }
+
+  pendingBytes(): number {
+    return this.res.writableLength;
+  }
+
+  listen(listener: SinkListener): void {
+    this.listener = listener;
+    if (this.gone) listener.cancel();
+  }
+
+  end(): void {
+    this.close(false);
+  }
+
+  fail(error: unknown): void {
+    if (!this.gone)
+      this.logger.info({ app: this.appId, handler: this.id, reason: reasonOf(error) ?? String(error) }, "event stream ended by the core");
+    this.close(true);
+  }
+
+  /** The core ended the stream: the response ends, or, if it failed while the client was not reading, is cut. */
+  private close(failed: boolean): void {
+    const res = this.res;
+    this.keepalives.delete(this);
+    res.off("close", this.onClose);
+    if (this.onDrain) res.off("drain", this.onDrain);
+    if (failed && this.waiting) res.destroy();
+    else if (!res.writableEnded && !res.destroyed) res.end();
+  }
 }
 
 async function hold(res: ServerResponse, appId: string, id: string, deps: XmsDeps): Promise<void> {

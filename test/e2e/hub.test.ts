@@ -77,6 +77,21 @@ describe("hub (embedded, over gRPC)", () => {
     for (const w of [all, ringing, call7]) w.cancel();
   });
 
+  it("answers a watch's response headers once it is live, before any event (not with its first one)", async function () {
+    this.timeout(5000); // without them, nothing ever comes: fail soon
+    const w = new Watch(h.clients.hub, { appId: "shop", type: "never-sent" });
+    const headers = await Promise.race([
+      new Promise<grpc.Metadata>((resolve) => w.call.once("metadata", resolve)),
+      w.status.then((s) => {
+        throw new Error(`stream ended: ${s.code} ${s.details}`);
+      }),
+    ]);
+    assert.ok(headers instanceof grpc.Metadata);
+    assert.equal(w.events.length, 0);
+    w.call.cancel();
+    assert.equal((await w.status).code, grpc.status.CANCELLED);
+  });
+
   it("delivers to a ksid watcher only what targets it, and reports invalid subscribers", async () => {
     const [a, b] = [await subscribe("dev-a"), await subscribe("dev-b", "iphone")];
     const wa = new Watch(h.clients.hub, { appId: "shop", ksid: a });
