@@ -28,7 +28,6 @@ const CDATA = 8; // "<![" … "]]>"
 
 /** Counts element nesting and elements of an XML body; DOCTYPE / ENTITY declarations are refused at once. */
 export function scanXml(limits: XmlScanLimits): BodyScan {
-  const { maxDepth, maxElements } = limits;
   let state = TEXT;
   let depth = 0;
   let elements = 0;
@@ -36,89 +35,75 @@ export function scanXml(limits: XmlScanLimits): BodyScan {
   let prev = 0; // previous character inside a tag / PI
   let run = 0; // "-" (comment) or "]" (CDATA) seen in a row
   return (chunk) => {
-    // The state lives in locals while a chunk is read (closure variables cost a memory access each
-    // time), and is saved back when the chunk ends or the scan throws.
-    let s = state;
-    let d = depth;
-    let q = quote;
-    let p = prev;
-    let r = run;
-    const n = chunk.length;
-    try {
-      for (let i = 0; i < n; i++) {
-        if (s === TEXT) {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      switch (state) {
+        case TEXT: {
           // Text runs are most of a body: jump to the next "<" instead of stepping through them.
-          const lt = chunk.indexOf("<", i);
-          if (lt === -1) break;
-          i = lt;
-          s = LT;
-          continue;
+          const lt = c === 0x3c ? i : chunk.indexOf("<", i);
+          if (lt === -1) i = chunk.length;
+          else {
+            i = lt;
+            state = LT;
+          }
+          break;
         }
-        const c = chunk.charCodeAt(i);
-        switch (s) {
-          case LT:
-            if (c === 0x2f) s = CLOSE;
-            else if (c === 0x3f) s = PI;
-            else if (c === 0x21) s = BANG;
-            else {
-              if (++d > maxDepth) throw new FormatError(`XML nested deeper than ${maxDepth} elements`);
-              if (++elements > maxElements) throw new FormatError(`XML has more than ${maxElements} elements`);
-              s = OPEN;
-              q = 0;
-            }
-            p = c;
-            break;
-          case OPEN:
-            if (q !== 0) {
-              if (c === q) q = 0;
-            } else if (c === 0x22 || c === 0x27) {
-              q = c;
-            } else if (c === 0x3e) {
-              if (p === 0x2f) d--; // <a/>
-              s = TEXT;
-            }
-            p = c;
-            break;
-          case CLOSE:
-            if (c === 0x3e) {
-              // More end tags than start tags: never well-formed, so no reason to read on.
-              if (--d < 0) throw new FormatError("malformed XML: end tag without a start tag");
-              s = TEXT;
-            }
-            break;
-          case PI:
-            if (c === 0x3e && p === 0x3f) s = TEXT;
-            p = c;
-            break;
-          case BANG:
-            if (c === 0x2d) s = COMMENT_START;
-            else if (c === 0x5b) {
-              s = CDATA;
-              r = 0;
-            } else throw new FormatError("DOCTYPE and entity declarations are not accepted");
-            break;
-          case COMMENT_START:
-            s = COMMENT;
-            r = 0;
-            break;
-          case COMMENT:
-            if (c === 0x2d) r++;
-            else if (c === 0x3e && r >= 2) s = TEXT;
-            else r = 0;
-            break;
-          case CDATA:
-            if (c === 0x5d) r++;
-            else if (c === 0x3e && r >= 2) s = TEXT;
-            else r = 0;
-            break;
-        }
+        case LT:
+          if (c === 0x2f) state = CLOSE;
+          else if (c === 0x3f) state = PI;
+          else if (c === 0x21) state = BANG;
+          else {
+            if (++depth > limits.maxDepth) throw new FormatError(`XML nested deeper than ${limits.maxDepth} elements`);
+            if (++elements > limits.maxElements) throw new FormatError(`XML has more than ${limits.maxElements} elements`);
+            state = OPEN;
+            quote = 0;
+          }
+          prev = c;
+          break;
+        case OPEN:
+          if (quote !== 0) {
+            if (c === quote) quote = 0;
+          } else if (c === 0x22 || c === 0x27) {
+            quote = c;
+          } else if (c === 0x3e) {
+            if (prev === 0x2f) depth--; // <a/>
+            state = TEXT;
+          }
+          prev = c;
+          break;
+        case CLOSE:
+          if (c === 0x3e) {
+            // More end tags than start tags: never well-formed, so no reason to read on.
+            if (--depth < 0) throw new FormatError("malformed XML: end tag without a start tag");
+            state = TEXT;
+          }
+          break;
+        case PI:
+          if (c === 0x3e && prev === 0x3f) state = TEXT;
+          prev = c;
+          break;
+        case BANG:
+          if (c === 0x2d) state = COMMENT_START;
+          else if (c === 0x5b) {
+            state = CDATA;
+            run = 0;
+          } else throw new FormatError("DOCTYPE and entity declarations are not accepted");
+          break;
+        case COMMENT_START:
+          state = COMMENT;
+          run = 0;
+          break;
+        case COMMENT:
+          if (c === 0x2d) run++;
+          else if (c === 0x3e && run >= 2) state = TEXT;
+          else run = 0;
+          break;
+        case CDATA:
+          if (c === 0x5d) run++;
+          else if (c === 0x3e && run >= 2) state = TEXT;
+          else run = 0;
+          break;
       }
-    } finally {
-      state = s;
-      depth = d;
-      quote = q;
-      prev = p;
-      run = r;
     }
   };
 }
@@ -129,27 +114,16 @@ export function scanJson(maxDepth: number): BodyScan {
   let inString = false;
   let escaped = false;
   return (chunk) => {
-    // Locals while a chunk is read, saved back at its end (see scanXml).
-    let d = depth;
-    let str = inString;
-    let esc = escaped;
-    const n = chunk.length;
-    try {
-      for (let i = 0; i < n; i++) {
-        const c = chunk.charCodeAt(i);
-        if (str) {
-          if (esc) esc = false;
-          else if (c === 0x5c) esc = true;
-          else if (c === 0x22) str = false;
-        } else if (c === 0x22) str = true;
-        else if (c === 0x7b || c === 0x5b) {
-          if (++d > maxDepth) throw new FormatError(`body nested deeper than ${maxDepth} levels`);
-        } else if (c === 0x7d || c === 0x5d) d--;
-      }
-    } finally {
-      depth = d;
-      inString = str;
-      escaped = esc;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === 0x5c) escaped = true;
+        else if (c === 0x22) inString = false;
+      } else if (c === 0x22) inString = true;
+      else if (c === 0x7b || c === 0x5b) {
+        if (++depth > maxDepth) throw new FormatError(`body nested deeper than ${maxDepth} levels`);
+      } else if (c === 0x7d || c === 0x5d) depth--;
     }
   };
 }
