@@ -148,7 +148,7 @@ const rows: Array<[string, Row]> = [];
   calls = 0;
 }
 const [bareRow, targetRow] = [rows[0]![1], rows[1]![1]];
-const embedded = await startHeraldProcess(["--admin-token", ADMIN, "--delivery-allow-hosts", "127.0.0.1"]);
+const embedded = await startHeraldProcess(["--delivery-allow-hosts", "127.0.0.1"], { HERALD_ADMIN_KEY: ADMIN });
 try {
   rows.push(["Herald embedded (memory queue)", await measure("embedded", embedded)]);
 } finally {
@@ -156,7 +156,9 @@ try {
 }
 const redis = await RedisServer.start({ durable: false });
 try {
-  const withRedis = await startHeraldProcess(["--admin-token", ADMIN, "--delivery-allow-hosts", "127.0.0.1", "--redis-url", redis.url]);
+  const withRedis = await startHeraldProcess(["--delivery-allow-hosts", "127.0.0.1", "--redis-url", redis.url], {
+    HERALD_ADMIN_KEY: ADMIN,
+  });
   try {
     rows.push(["Herald + Redis (stream queue)", await measure("redis", withRedis)]);
   } finally {

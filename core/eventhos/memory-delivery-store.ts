@@ -1,4 +1,4 @@
-import { clone, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   ActionSchema,
@@ -16,6 +16,26 @@ import {
 } from "../gen/herald/v1/eventhos_pb.js";
 import type { DeliveryStore, DeliveryStoreOptions, ReceivedFilter } from "./delivery-store.js";
 
+/**
+ * A deep copy of a message of these proto3 types, which `create` makes as plain objects (no
+ * prototype defaults): objects, arrays, byte arrays and scalars copied as they are. Several times
+ * cheaper than `clone`, which walks the message by reflection, and the store copies every message
+ * in and out.
+ */
+function copyPlain<T>(value: T): T {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyPlain) as T;
+  if (value instanceof Uint8Array) return value.slice() as T;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const v = copyPlain((value as Record<string, unknown>)[key]);
+    // A map key (header names are the client's) may be "__proto__": an own property all the same.
+    if (key === "__proto__") Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+  }
+  return out as T;
+}
+const clone = <D extends DescMessage>(_schema: D, m: MessageShape<D>): MessageShape<D> => copyPlain(m);
 const copy = <D extends DescMessage>(schema: D, m: MessageShape<D> | undefined) => (m ? clone(schema, m) : undefined);
 const receivedMs = (r: ReceivedEvent) => (r.time ? timestampMs(r.time) : 0);
 

@@ -7,11 +7,21 @@ import { AsyncLocalStorage } from "node:async_hooks";
  */
 export class ForwardCredential {
   private readonly current = new AsyncLocalStorage<string>();
+  /** Admin requests in progress. */
+  private running = 0;
 
   /** Runs `fn` with `authorization` (never empty) carried by every call of the clients from `forward`. */
-  run<T>(authorization: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(authorization: string, fn: () => Promise<T>): Promise<T> {
     if (authorization === "") throw new Error("no credential to forward");
-    return this.current.run(authorization, fn);
+    this.running++;
+    try {
+      return await this.current.run(authorization, fn);
+    } finally {
+      // Once enabled, an AsyncLocalStorage makes Node 20 run hooks on every promise of the process
+      // (a tenth of /event/send's CPU, long after the one admin call that enabled it): it is
+      // switched off whenever no admin request runs, and run() switches it on again.
+      if (--this.running === 0) this.current.disable();
+    }
   }
 
   /** The client, its calls carrying the credential of the admin request in progress. */
