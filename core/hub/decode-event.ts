@@ -3,7 +3,18 @@ import { EventSchema, type Event } from "../gen/herald/v1/event_pb.js";
 import { makeJsonable } from "../rpc/jsonable-value.js";
 import type { Logger } from "../logger.js";
 import { LEN, ProtoReader, VARINT } from "../wire/proto-reader.js";
-import { readContent, readNamePair, readTimestamp, readValue } from "../wire/herald-readers.js";
+import { readContent, readInto, readNamePair, readOnce, readStringField, readTimestamp, readValue } from "../wire/herald-readers.js";
+
+const STRINGS = {
+  1: "msgId",
+  3: "appId",
+  4: "eventId",
+  6: "type",
+  7: "resourceType",
+  8: "resourceId",
+  10: "osType",
+  15: "requestId",
+} as const;
 
 /**
  * Decodes an event of the bus. A payload stored before such values were refused (a non-finite
@@ -56,69 +67,14 @@ export function readEvent(bytes: Uint8Array): Event | undefined {
         if (kind > 0x7fffffff) r.bad = true;
         else m.kind = kind;
       } else r.bad = true;
-      continue;
-    }
-    if (wire !== LEN) {
-      r.bad = true;
-      break;
-    }
-    switch (no) {
-      case 1:
-        m.msgId = r.str();
-        break;
-      case 3:
-        m.appId = r.str();
-        break;
-      case 4:
-        m.eventId = r.str();
-        break;
-      case 6:
-        m.type = r.str();
-        break;
-      case 7:
-        m.resourceType = r.str();
-        break;
-      case 8:
-        m.resourceId = r.str();
-        break;
-      case 9:
-        m.targets.push(r.str());
-        break;
-      case 10:
-        m.osType = r.str();
-        break;
-      case 11: {
-        const pair = r.nested(readNamePair);
-        if (pair) m.namePairs.push(pair);
-        break;
-      }
-      case 12:
-        if (m.content) r.bad = true;
-        else {
-          const content = r.nested(readContent);
-          if (content) m.content = content;
-        }
-        break;
-      case 13:
-        if (m.payload) r.bad = true;
-        else {
-          const payload = r.nested(readValue);
-          if (payload) m.payload = payload;
-        }
-        break;
-      case 14:
-        if (m.time) r.bad = true;
-        else {
-          const time = r.nested(readTimestamp);
-          if (time) m.time = time;
-        }
-        break;
-      case 15:
-        m.requestId = r.str();
-        break;
-      default:
-        r.bad = true;
-    }
+    } else if (wire !== LEN) r.bad = true;
+    else if (readStringField(r, m, STRINGS, no)) continue;
+    else if (no === 9) m.targets.push(r.str());
+    else if (no === 11) readInto(r, m.namePairs, readNamePair);
+    else if (no === 12) readOnce(r, m, "content", readContent);
+    else if (no === 13) readOnce(r, m, "payload", readValue);
+    else if (no === 14) readOnce(r, m, "time", readTimestamp);
+    else r.bad = true; // handler_change (16) and unknown fields: fromBinary's
   }
   return r.bad ? undefined : m;
 }

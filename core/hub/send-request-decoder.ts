@@ -6,7 +6,7 @@ import {
   type SendEventRequest,
 } from "../gen/herald/v1/hub_pb.js";
 import { LEN, ProtoReader } from "../wire/proto-reader.js";
-import { readContent, readNamePair, readSubscriberRef, readValue } from "../wire/herald-readers.js";
+import { readContent, readInto, readNamePair, readOnce, readStringField, readSubscriberRef, readValue } from "../wire/herald-readers.js";
 import type { FastDecoders } from "../wire/fast-decoders.js";
 
 /**
@@ -34,17 +34,24 @@ export function decodeSendEventBatchRequest(bytes: Uint8Array): SendEventBatchRe
   };
   while (!r.done && !r.bad) {
     const [no, wire] = r.tag();
-    if (no === 2 && wire === LEN) {
-      const event = r.nested(readEvent);
-      if (event) m.events.push(event);
-    } else if (wire !== LEN) r.bad = true;
-    else if (no === 1) m.appId = r.str();
-    else if (no === 3) m.requestId = r.str();
-    else if (no === 4) m.idempotencyKey = r.str();
+    if (wire !== LEN) r.bad = true;
+    else if (readStringField(r, m, BATCH_STRINGS, no)) continue;
+    else if (no === 2) readInto(r, m.events, readEvent);
     else r.bad = true;
   }
   return r.bad ? undefined : m;
 }
+
+const BATCH_STRINGS = { 1: "appId", 3: "requestId", 4: "idempotencyKey" } as const;
+const EVENT_STRINGS = {
+  1: "appId",
+  2: "eventId",
+  6: "type",
+  7: "resourceType",
+  8: "resourceId",
+  10: "requestId",
+  11: "idempotencyKey",
+} as const;
 
 function readEvent(r: ProtoReader): SendEventRequest {
   const m: SendEventRequest = {
@@ -61,60 +68,13 @@ function readEvent(r: ProtoReader): SendEventRequest {
   };
   while (!r.done && !r.bad) {
     const [no, wire] = r.tag();
-    if (wire !== LEN) {
-      r.bad = true;
-      break;
-    }
-    switch (no) {
-      case 1:
-        m.appId = r.str();
-        break;
-      case 2:
-        m.eventId = r.str();
-        break;
-      case 3: {
-        const ref = r.nested(readSubscriberRef);
-        if (ref) m.subscribers.push(ref);
-        break;
-      }
-      case 4: {
-        const pair = r.nested(readNamePair);
-        if (pair) m.namePairs.push(pair);
-        break;
-      }
-      case 5:
-        // Given twice, fromBinary merges the two.
-        if (m.content) r.bad = true;
-        else {
-          const content = r.nested(readContent);
-          if (content) m.content = content;
-        }
-        break;
-      case 6:
-        m.type = r.str();
-        break;
-      case 7:
-        m.resourceType = r.str();
-        break;
-      case 8:
-        m.resourceId = r.str();
-        break;
-      case 9:
-        if (m.payload) r.bad = true;
-        else {
-          const payload = r.nested(readValue);
-          if (payload) m.payload = payload;
-        }
-        break;
-      case 10:
-        m.requestId = r.str();
-        break;
-      case 11:
-        m.idempotencyKey = r.str();
-        break;
-      default:
-        r.bad = true;
-    }
+    if (wire !== LEN) r.bad = true;
+    else if (readStringField(r, m, EVENT_STRINGS, no)) continue;
+    else if (no === 3) readInto(r, m.subscribers, readSubscriberRef);
+    else if (no === 4) readInto(r, m.namePairs, readNamePair);
+    else if (no === 5) readOnce(r, m, "content", readContent);
+    else if (no === 9) readOnce(r, m, "payload", readValue);
+    else r.bad = true; // push_options (12) and unknown fields: fromBinary's
   }
   return m;
 }

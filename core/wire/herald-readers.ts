@@ -74,3 +74,30 @@ export function readTimestamp(r: ProtoReader): Timestamp {
   }
   return m;
 }
+
+/** The keys of a message's string fields. */
+export type StringField<M> = { [K in keyof M]-?: M[K] extends string ? K : never }[keyof M];
+
+/** Reads the string field that `fields` names for field number `no` into `m`; false when it names none. */
+export function readStringField<M>(r: ProtoReader, m: M, fields: Readonly<Partial<Record<number, StringField<M>>>>, no: number): boolean {
+  const key = fields[no];
+  if (key === undefined) return false;
+  (m as Record<StringField<M>, string>)[key] = r.str();
+  return true;
+}
+
+/** Reads one element of a repeated message field onto `list`. */
+export function readInto<T>(r: ProtoReader, list: T[], read: (r: ProtoReader) => T): void {
+  const value = r.nested(read);
+  if (value !== undefined) list.push(value);
+}
+
+/** Reads a singular message field into `m[key]`; given twice, fromBinary would merge the two: bad. */
+export function readOnce<M, K extends keyof M>(r: ProtoReader, m: M, key: K, read: (r: ProtoReader) => NonNullable<M[K]>): void {
+  if (m[key] !== undefined) {
+    r.bad = true;
+    return;
+  }
+  const value = r.nested(read);
+  if (value !== undefined) m[key] = value;
+}
