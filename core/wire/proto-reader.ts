@@ -4,9 +4,9 @@
  * and its user hands the bytes to fromBinary, which decodes them (or explains what is wrong) as
  * before. So only well-formed, ordinary messages take the fast path.
  */
-export const VARINT = 0;
+export { LEN, VARINT } from "./proto-writer.js";
+/** Wire type of a 64-bit fixed field (a double here); the writer writes none. */
 export const I64 = 1;
-export const LEN = 2;
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 
