@@ -24,7 +24,8 @@ export type Peer = "herald" | "socketio" | "echo";
 
 export type ClientConfig =
   /** Watchers `first` … `first + count - 1` of all; watcher i connects to instance (i + 1) mod 2. */
-  | { role: "watchers"; peer: Peer; addresses: string[]; first: number; count: number; key?: string }
+  /** `maxBatch`: Herald watchers ask for batches (WatchEvents `max_batch`). */
+  | { role: "watchers"; peer: Peer; addresses: string[]; first: number; count: number; key?: string; maxBatch?: number }
   | { role: "publisher"; peer: Peer; address: string; inflight: number; batch: number; key?: string };
 
 export interface ClientResult {
@@ -145,10 +146,15 @@ if (process.send) {
           }),
       );
       const streams = clients.map((client, i) => {
-        const call = client["watchEvents"]({ appId: "demo" }, metadata) as grpc.ClientReadableStream<{
-          event?: { payload?: { numberValue?: number } };
+        type Received = { payload?: { numberValue?: number } };
+        const call = client["watchEvents"]({ appId: "demo", maxBatch: config.maxBatch ?? 0 }, metadata) as grpc.ClientReadableStream<{
+          event?: Received | null;
+          events?: Received[];
         }>;
-        call.on("data", (r) => received(i, r.event?.payload?.numberValue));
+        call.on("data", (r) => {
+          if (r.event) received(i, r.event.payload?.numberValue);
+          for (const e of r.events ?? []) received(i, e.payload?.numberValue);
+        });
         call.on("error", (err) => {
           if ((err as grpc.ServiceError).code !== grpc.status.CANCELLED) failed(err);
         });

@@ -25,6 +25,8 @@ const watcherCounts = (process.env["BENCH_WATCHERS"] ?? "1,10,100").split(",").m
 const inflight = Number(process.env["BENCH_INFLIGHT"] ?? 64);
 const batch = Number(process.env["BENCH_BATCH"] ?? 64);
 const batchInflight = Number(process.env["BENCH_BATCH_INFLIGHT"] ?? 8);
+/** `max_batch` of the watchers of the "batched watch" target. */
+const watchBatch = Number(process.env["BENCH_WATCH_BATCH"] ?? 64);
 const warmup = Number(process.env["BENCH_WARMUP_SECONDS"] ?? 1);
 /** The unrecorded pass of every target before the rounds (s). */
 const warmupSeconds = Number(process.env["BENCH_WARMUP_PASS_SECONDS"] ?? 3);
@@ -45,6 +47,8 @@ interface Target {
   redisUrl?: string;
   publishKey?: string;
   watchKey?: string;
+  /** Herald: the watchers ask for batches of up to this many events (WatchEvents `max_batch`). */
+  watchBatch?: number;
   /** Herald: instance 1's /metrics, and the credential it needs with access control on. */
   metrics?: { url: string; key?: string };
   batch: number;
@@ -131,6 +135,7 @@ async function measure(target: Target, watchers: number, seconds = measureSecond
           first,
           count,
           ...(target.watchKey ? { key: target.watchKey } : {}),
+          ...(target.watchBatch ? { maxBatch: target.watchBatch } : {}),
         }),
       );
       first += count;
@@ -265,6 +270,11 @@ try {
   delete ceiling.metrics;
   delete ceiling.redisUrl;
   const batched = grpcTarget(`Herald SendEventBatch x${batch}`, heralds, { batch, inflight: batchInflight });
+  const batchedWatch = grpcTarget(`Herald SendEventBatch x${batch}, watchers max_batch ${watchBatch}`, heralds, {
+    batch,
+    inflight: batchInflight,
+    watchBatch,
+  });
   const keyed = grpcTarget("Herald SendEvent, API keys", keyedHeralds, {
     redisPid: redisKeyed.pid,
     redisUrl: redisKeyed.url,
@@ -273,10 +283,16 @@ try {
     watchKey: await createKey(keyedPort, admin, "ROLE_WATCH"),
   });
 
-  const sweep = new Map(watcherCounts.map((w) => [w, { socketio: [] as Measured[], herald: [] as Measured[], batched: [] as Measured[] }]));
+  const sweep = new Map(
+    watcherCounts.map((w) => [
+      w,
+      { socketio: [] as Measured[], herald: [] as Measured[], batched: [] as Measured[], batchedWatch: [] as Measured[] },
+    ]),
+  );
   const one = {
     ceiling: [] as Measured[],
     batched: [] as Measured[],
+    batchedWatch: [] as Measured[],
     keyed: [] as Measured[],
     socketio: [] as Measured[],
     herald: [] as Measured[],
@@ -284,7 +300,7 @@ try {
   // Each target once, unrecorded, before the rounds: a fresh process runs its first seconds
   // unoptimized (measured here: a cold first Herald row at a fifth of its later rate).
   process.stderr.write("warm-up (not recorded)\n");
-  for (const t of [socketio, herald, ceiling, batched, keyed]) await measure(t, t === ceiling ? 0 : 1, warmupSeconds);
+  for (const t of [socketio, herald, ceiling, batched, batchedWatch, keyed]) await measure(t, t === ceiling ? 0 : 1, warmupSeconds);
   for (let r = 0; r < rounds; r++) {
     process.stderr.write(`round ${r + 1} of ${rounds}\n`);
     for (const [i, w] of watcherCounts.entries()) {
@@ -296,6 +312,7 @@ try {
         [socketio, results.socketio],
         [herald, results.herald],
         [batched, results.batched],
+        [batchedWatch, results.batchedWatch],
       ];
       if ((r + i) % 2 === 1) order.reverse();
       for (const [t, into] of order) into.push(await measure(t, w));
@@ -305,13 +322,16 @@ try {
       [ceiling, 0, one.ceiling],
       [keyed, 1, one.keyed],
     ];
-    if (!w1) extras.push([socketio, 1, one.socketio], [herald, 1, one.herald], [batched, 1, one.batched]);
+    if (!w1) {
+      extras.push([socketio, 1, one.socketio], [herald, 1, one.herald], [batched, 1, one.batched], [batchedWatch, 1, one.batchedWatch]);
+    }
     if (r % 2 === 1) extras.reverse();
     for (const [t, w, into] of extras) into.push(await measure(t, w));
     if (w1) {
       one.socketio = w1.socketio;
       one.herald = w1.herald;
       one.batched = w1.batched;
+      one.batchedWatch = w1.batchedWatch;
     }
   }
 
@@ -328,7 +348,8 @@ try {
       `CPU: both instances' user + system time (Redis not counted) per delivery; watcher CPU: cores the watchers' ` +
       `${watcherProcs} process(es) used (near 1 a process: the client was the limit); Herald with access control off ` +
       `(as ProcGroup.herald starts it); Herald batch: the same pair published to with SendEventBatch (${batch} events a call, ` +
-      `${batchInflight} calls in flight), as a service that sends a lot would; ` +
+      `${batchInflight} calls in flight), as a service that sends a lot would; Herald batch + batched watch: that, and the ` +
+      `watchers ask for up to ${watchBatch} events a response (WatchEvents max_batch), as a consumer of many events would; ` +
       `Node ${process.version}, ${cpus().length} cores`,
     [
       "watchers",
@@ -337,27 +358,33 @@ try {
       "Herald / socket.io",
       `Herald batch x${batch} deliveries/s`,
       "Herald batch / socket.io",
+      "Herald batch + batched watch deliveries/s",
+      "Herald batch + batched watch / socket.io",
       "p50 ms socket.io",
       "p50 ms Herald",
       "p50 ms Herald batch",
       "p99 ms socket.io",
       "p99 ms Herald",
       "p99 ms Herald batch",
+      "p99 ms Herald batch + batched watch",
       "server CPU µs/delivery socket.io",
       "server CPU µs/delivery Herald",
       "watcher CPU socket.io",
       "watcher CPU Herald",
+      "watcher CPU Herald batch + batched watch",
       "rounds socket.io",
       "rounds Herald",
-      "failures socket.io / Herald / batch",
+      "failures socket.io / Herald / batch / batched watch",
     ],
-    [...sweep].map(([w, { socketio: s, herald: h, batched: b }]) => [
+    [...sweep].map(([w, { socketio: s, herald: h, batched: b, batchedWatch: bw }]) => [
       w,
       fmt(mid(s, deliveries)),
       fmt(mid(h, deliveries)),
       `${fmt(100 * ratio(h, s, deliveries))}%`,
       fmt(mid(b, deliveries)),
       `${fmt(100 * ratio(b, s, deliveries))}%`,
+      fmt(mid(bw, deliveries)),
+      `${fmt(100 * ratio(bw, s, deliveries))}%`,
       fmt(
         mid(s, (m) => m.p50),
         2,
@@ -383,6 +410,10 @@ try {
         2,
       ),
       fmt(
+        mid(bw, (m) => m.p99),
+        2,
+      ),
+      fmt(
         mid(s, (m) => m.serverUsPer),
         1,
       ),
@@ -398,9 +429,13 @@ try {
         mid(h, (m) => m.watcherCores),
         2,
       ),
+      fmt(
+        mid(bw, (m) => m.watcherCores),
+        2,
+      ),
       rates(s, deliveries),
       rates(h, deliveries),
-      `${failures(s)} / ${failures(h)} / ${failures(b)}`,
+      `${failures(s)} / ${failures(h)} / ${failures(b)} / ${failures(bw)}`,
     ]),
   );
   const perSecond = (m: Measured) => m.perSecond;
@@ -408,6 +443,7 @@ try {
     [ceiling.name, one.ceiling],
     ["Herald SendEvent", one.herald],
     [`Herald SendEventBatch, ${batch} events a call, ${batchInflight} calls in flight`, one.batched],
+    [`Herald SendEventBatch x${batch}, watcher max_batch ${watchBatch}`, one.batchedWatch],
     ["Herald SendEvent, access control on (API keys)", one.keyed],
     ["socket.io + redis-adapter", one.socketio],
   ];

@@ -23,6 +23,8 @@ const clientProcs = Number(process.env["BENCH_CLIENT_PROCS"] ?? 4);
 /** HTTP/2 connections per client process. */
 const connections = Number(process.env["BENCH_CONNECTIONS"] ?? 4);
 const samples = Number(process.env["BENCH_SAMPLES"] ?? 3);
+/** Rows to run (comma-separated: floor, grpc, xms); all by default. */
+const only = (process.env["BENCH_ONLY"] ?? "floor,grpc,xms").split(",");
 /** How long the streams may take to open (a 2-core machine opens some thousands a second). */
 const openTimeout = Number(process.env["BENCH_OPEN_TIMEOUT_SECONDS"] ?? 600) * 1000;
 const now = () => performance.timeOrigin + performance.now();
@@ -254,7 +256,9 @@ async function xmsRow(): Promise<Row> {
 
 try {
   const rows: Row[] = [];
-  for (const run of [floorRow, grpcRow, xmsRow]) {
+  const runs = { floor: floorRow, grpc: grpcRow, xms: xmsRow };
+  for (const [name, run] of Object.entries(runs)) {
+    if (!only.includes(name)) continue;
     const row = await run();
     process.stderr.write(
       `${row.server}: ${row.streams} streams open in ${fmt(row.openSeconds, 1)} s; heap ${fmt(row.before.heap / 2 ** 20)} → ` +
@@ -264,7 +268,8 @@ try {
     rows.push(row);
   }
   const perStream = (r: Row, k: keyof Memory) => (r.after[k] - r.before[k]) / r.streams / 1024;
-  const floor = rows[0]!;
+  const floor = only.includes("floor") ? rows[0] : undefined;
+  const vsFloor = (r: Row, k: keyof Memory) => (floor ? `${fmt(perStream(r, k) / perStream(floor, k), 1)}x` : "");
   report(
     `bench:streams — idle streams held by one server process (each its own process, fresh per row); clients in ` +
       `${clientProcs} processes of their own (gRPC: ${connections} HTTP/2 connections each, calls multiplexed on them; ` +
@@ -287,8 +292,8 @@ try {
       r.streams,
       fmt(perStream(r, "heap"), 2),
       fmt(perStream(r, "rss"), 2),
-      `${fmt(perStream(r, "heap") / perStream(floor, "heap"), 1)}x`,
-      `${fmt(perStream(r, "rss") / perStream(floor, "rss"), 1)}x`,
+      vsFloor(r, "heap"),
+      vsFloor(r, "rss"),
       fmt(r.fanMs, 1),
       fmt(r.openSeconds, 1),
       fmt(r.after.rss / 2 ** 20),

@@ -39,6 +39,8 @@ export const flags: Flag[] = [
   { flag: "history-size", env: "HERALD_HISTORY_SIZE", key: "watch.historySize", kind: "integer", help: "events kept per app for resuming watchers" },
   { flag: "watch-queue-limit", env: "HERALD_WATCH_QUEUE_LIMIT", key: "watch.queueLimit", kind: "integer", help: "events queued per watcher before it is ended as too slow" },
   { flag: "watch-queue-bytes", env: "HERALD_WATCH_QUEUE_BYTES", key: "watch.queueBytes", kind: "integer", help: "bytes waiting per watcher (queued or unsent in the transport) before it is ended as too slow" },
+  { flag: "watch-fan-out-slice", env: "HERALD_WATCH_FAN_OUT_SLICE", key: "watch.fanOutSlice", kind: "integer", help: "deliveries of one event per event-loop turn; an event for more watchers goes out in slices, in order" },
+  { flag: "watch-max-batch", env: "HERALD_WATCH_MAX_BATCH", key: "watch.maxBatch", kind: "integer", help: "most events in one WatchEvents response of a stream that asks for batches (max_batch); capped at --watch-queue-limit" },
   { flag: "message-status-ttl-ms", env: "HERALD_MESSAGE_STATUS_TTL_MS", key: "store.messageStatusTtlMs", kind: "integer", help: "how long a request's delivery status is kept (GetMessageStatus)" },
   { flag: "message-status-max", env: "HERALD_MESSAGE_STATUS_MAX", key: "store.messageStatusMax", kind: "integer", help: "embedded: most request ids with delivery status kept, oldest dropped" },
   { flag: "registry-cache-max", env: "HERALD_REGISTRY_CACHE_MAX", key: "store.registryCacheMax", kind: "integer", help: "Redis: registry values kept near the core, kept true by Redis key tracking (0: read Redis on every call)" },
@@ -179,6 +181,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Parsed {
   if (targets.filter(Boolean).length > 1) {
     throw new UsageError(`${targets.filter(Boolean).join(", ")}: give one way to reach Redis`);
   }
+  if (config.watch.fanOutSlice < 1) throw new UsageError("--watch-fan-out-slice must be at least 1");
+  if (config.watch.maxBatch < 1) throw new UsageError("--watch-max-batch must be at least 1");
   if (config.redis.waitReplicas > 0 && config.redis.waitTimeoutMs < 1) {
     throw new UsageError("--redis-wait-timeout-ms must be at least 1 with --redis-wait-replicas");
   }

@@ -87,6 +87,8 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
     const fanOut = new FanOut(bus, {
       queueLimit: config.watch.queueLimit,
       queueBytes: config.watch.queueBytes,
+      fanOutSlice: config.watch.fanOutSlice,
+      maxBatch: config.watch.maxBatch,
       historyPage: HISTORY_PAGE,
       logger,
     });

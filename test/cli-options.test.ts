@@ -177,4 +177,14 @@ describe("flags", () => {
       [2048, 4096, 16 * 1024 * 1024],
     );
   });
+  it("take the fan-out's slice and batch sizes, at least 1 each", () => {
+    const watch = (argv: string[]) => {
+      const q = parseOptions(argv, {});
+      return q.help ? undefined : [q.config.watch.fanOutSlice, q.config.watch.maxBatch];
+    };
+    assert.deepEqual(watch([]), [1024, 256]);
+    assert.deepEqual(watch(["--watch-fan-out-slice", "50", "--watch-max-batch", "8"]), [50, 8]);
+    assert.throws(() => parseOptions(["--watch-fan-out-slice", "0"], {}), /--watch-fan-out-slice must be at least 1/);
+    assert.throws(() => parseOptions(["--watch-max-batch", "0"], {}), /--watch-max-batch must be at least 1/);
+  });
 });

@@ -1,8 +1,11 @@
 import { strict as assert } from "node:assert";
-import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { MemoryBus } from "../core/bus/memory-bus.js";
 import type { Bus } from "../core/bus/bus.js";
 import { EventKind, EventSchema } from "../core/gen/herald/v1/event_pb.js";
+import { WatchEventsResponseSchema, type WatchEventsResponse } from "../core/gen/herald/v1/hub_pb.js";
+import { getEncoded } from "../core/wire/pre-encoded.js";
+import type { SinkListener, StreamSink } from "../core/wire/push-stream.js";
 import { FanOut, WatcherEnded, type Route, type Watcher, type WatchFilter } from "../core/hub/fan-out.js";
 import { silentLogger } from "../core/logger.js";
 import { UnavailableError } from "../core/unavailable-error.js";
@@ -494,5 +497,176 @@ describe("FanOut over RedisBus", () => {
     assert.deepEqual((await read(watcher, 2n)).offsets, [2n]);
     assert.equal(fo.stats.resyncFills, 1);
     assert.equal(fo.stats.gapFills, 0);
+  });
+});
+
+/** An event for more watchers than `fanOutSlice` goes out over several turns of the event loop. */
+describe("FanOut in slices", () => {
+  let bus: MemoryBus;
+  beforeEach(() => {
+    bus = new MemoryBus({ historySize: 100 });
+  });
+  afterEach(() => bus.close());
+
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  const watchers = (fo: FanOut, n: number, filter: WatchFilter = everything) =>
+    Promise.all(Array.from({ length: n }, () => fo.watch("app", filter)));
+
+  it("delivers a slice a turn, and the events behind it wait: every watcher gets every event, in order", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, fanOutSlice: 2, logger: silentLogger });
+    const five = await watchers(fo, 5);
+    await bus.publish("app", event({ resourceId: "a" }));
+    await bus.publish("app", event({ resourceId: "b" }));
+    assert.deepEqual(
+      five.map((w) => w.queuedEvents),
+      [1, 1, 0, 0, 0],
+      "the first slice at once, the rest later",
+    );
+    await turn();
+    assert.deepEqual(
+      five.map((w) => w.queuedEvents),
+      [1, 1, 1, 1, 0],
+    );
+    await turn();
+    assert.deepEqual(
+      five.map((w) => w.queuedEvents),
+      [2, 1, 1, 1, 1],
+      "then the second event, from the first watcher",
+    );
+    for (const w of five) assert.deepEqual((await read(w, 2n)).ids, ["a", "b"]);
+  });
+
+  it("a watcher registered while an event is sliced gets the events after it, not that one", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, fanOutSlice: 1, logger: silentLogger });
+    const three = await watchers(fo, 3);
+    await bus.publish("app", event({ resourceId: "a" }));
+    const late = await fo.watch("app", everything);
+    await bus.publish("app", event({ resourceId: "b" }));
+    for (const w of three) assert.deepEqual((await read(w, 2n)).ids, ["a", "b"]);
+    assert.deepEqual((await read(late, 2n)).ids, ["b"]);
+  });
+
+  it("applies a handler's deletion after the events sliced before it: each of its streams gets them, then ends", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, fanOutSlice: 1, logger: silentLogger });
+    const three = await watchers(fo, 3, { routes: [any], ksid: "", osType: "", handler: { id: "h1", revision: 1n } });
+    await bus.publish("app", event({ resourceId: "a" }));
+    await bus.publish("app", handlerChange("h1", 2n, [any], true));
+    for (const w of three) {
+      const got = await read(w);
+      assert.deepEqual(got.ids, ["a"]);
+      assert.equal(got.end, "done");
+    }
+    assert.equal(fo.watcherCount, 0);
+  });
+
+  it("finishes at once when more than queueLimit events wait (what waits is bounded)", async () => {
+    const fo = new FanOut(bus, { queueLimit: 3, queueBytes: 1 << 30, historyPage: 10, fanOutSlice: 1, logger: silentLogger });
+    const two = await watchers(fo, 2);
+    for (const id of ["a", "b", "c"]) await bus.publish("app", event({ resourceId: id }));
+    assert.deepEqual(
+      two.map((w) => w.queuedEvents),
+      [1, 0],
+      "three waiting dispatches are within the bound",
+    );
+    const ended: string[] = [];
+    fo.on("ended", (_app, kind) => ended.push(kind));
+    await bus.publish("app", event({ resourceId: "d" }));
+    assert.deepEqual(ended, ["slow", "slow"], "the fourth finished them all in this turn: four queued each, past the watchers' own limit");
+  });
+});
+
+/** A watcher that asks for batches (WatchEvents `max_batch`). */
+describe("FanOut batching watchers", () => {
+  let bus: MemoryBus;
+  beforeEach(() => {
+    bus = new MemoryBus({ historySize: 100 });
+  });
+  afterEach(() => bus.close());
+
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  const publish = (n: number) => {
+    for (let i = 0; i < n; i++) void bus.publish("app", event());
+  };
+  const offsets = (r: WatchEventsResponse) => r.events.map((e) => Number(e.offset));
+
+  /** A transport's sink that records what it takes, with room or not. */
+  class RecordingSink implements StreamSink<WatchEventsResponse> {
+    readonly sent: WatchEventsResponse[] = [];
+    room = true;
+    listener: SinkListener | undefined;
+    send(response: WatchEventsResponse): boolean {
+      this.sent.push(response);
+      return this.room;
+    }
+    pendingBytes(): number {
+      return 0;
+    }
+    listen(listener: SinkListener): void {
+      this.listener = listener;
+    }
+    end(): void {}
+    fail(): void {}
+  }
+
+  it("sends what one turn brings as one response of at most maxBatch; while its sink is full it queues, and batches on drain", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything, 3);
+    const sink = new RecordingSink();
+    watcher.run(sink, undefined, (e) => e);
+    publish(5);
+    assert.deepEqual(sink.sent.map(offsets), [[1, 2, 3]], "a full batch goes at once");
+    await turn();
+    assert.deepEqual(
+      sink.sent.map(offsets),
+      [
+        [1, 2, 3],
+        [4, 5],
+      ],
+      "the rest once the turn is over",
+    );
+    assert.ok(sink.sent.every((r) => r.event === undefined));
+    sink.room = false;
+    publish(1);
+    await turn();
+    publish(4);
+    await turn();
+    assert.equal(sink.sent.length, 3, "nothing more while the sink is full");
+    assert.equal(watcher.queuedEvents, 4);
+    sink.room = true;
+    sink.listener?.drain();
+    assert.deepEqual(sink.sent.slice(2).map(offsets), [[6], [7, 8, 9], [10]]);
+    watcher.close();
+  });
+
+  it("gives the same batch object to watchers that take the same events (encoded once, its bytes field 2 of each)", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const [a, b] = await Promise.all([fo.watch("app", everything, 8), fo.watch("app", everything, 8)]);
+    const sinks = [new RecordingSink(), new RecordingSink()];
+    a!.run(sinks[0]!, undefined, (e) => e);
+    b!.run(sinks[1]!, undefined, (e) => e);
+    publish(2);
+    await turn();
+    const [x, y] = sinks.map((s) => s.sent[0]);
+    assert.equal(x, y);
+    const bytes = getEncoded(x as WatchEventsResponse);
+    assert.ok(bytes);
+    assert.deepEqual(fromBinary(WatchEventsResponseSchema, bytes), x, "its recorded bytes decode to it");
+  });
+
+  it("pulled: hands out up to maxBatch queued events a response", async () => {
+    const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything, 3);
+    publish(5);
+    assert.deepEqual(offsets((await watcher.next()).value), [1, 2, 3]);
+    assert.deepEqual(offsets((await watcher.next()).value), [4, 5]);
+    watcher.close();
+  });
+
+  it("is capped by the options' maxBatch and by the queue's bound", async () => {
+    const capped = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, maxBatch: 2, logger: silentLogger });
+    assert.equal((await capped.watch("app", everything, 50)).maxBatch, 2);
+    const bounded = new FanOut(bus, { queueLimit: 4, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    assert.equal((await bounded.watch("app", everything, 50)).maxBatch, 4);
+    assert.equal((await bounded.watch("app", everything)).maxBatch, 1);
   });
 });

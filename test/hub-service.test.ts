@@ -349,6 +349,48 @@ for (const [name, make] of Object.entries(transports)) {
       await it.return?.();
     });
 
+    it("batches a stream's events when it asks (max_batch): history and live, in order, in `events`, each marked delivered", async () => {
+      const { ksid } = await c.registry.subscribe({ appId: "app", deviceId: "d1", osType: "iphone" });
+      const to = [{ ref: { case: "ksid" as const, value: ksid } }];
+      for (let i = 0; i < 3; i++) await c.hub.sendEvent({ eventId: "e1", subscribers: to, requestId: "grp" });
+      const abort = new AbortController();
+      const live = new Promise<void>((resolve) => c.fanOut.once("watch", () => resolve()));
+      const it = c.hub.watchEvents({ appId: "app", ksid, resumeAfter: 0n, maxBatch: 2 }, { signal: abort.signal })[Symbol.asyncIterator]();
+      const batches: bigint[][] = [];
+      const read = async (until: bigint) => {
+        while ((batches.at(-1)?.at(-1) ?? 0n) < until) {
+          const r = await it.next();
+          assert.equal(r.value?.event, undefined, "a batching stream's events are in `events` only");
+          batches.push((r.value?.events ?? []).map((e: { offset: bigint }) => e.offset));
+        }
+      };
+      await read(3n);
+      assert.deepEqual(batches, [[1n, 2n], [3n]], "history in batches of at most max_batch");
+      await live;
+      await c.hub.sendEventBatch({
+        appId: "app",
+        requestId: "grp",
+        events: Array.from({ length: 5 }, () => ({ eventId: "e1", subscribers: to })),
+      });
+      await read(8n);
+      assert.deepEqual(batches.flat(), [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n], "every event once, in order");
+      assert.ok(
+        batches.every((b) => b.length >= 1 && b.length <= 2),
+        `one or two events a response: ${JSON.stringify(batches, (_k, v) => (typeof v === "bigint" ? Number(v) : v))}`,
+      );
+      assert.ok(
+        batches.slice(2).some((b) => b.length === 2),
+        "live events that arrive together go together",
+      );
+      await until(
+        async () => (await c.hub.getMessageStatus({ requestId: "grp" })).messages.map((m) => DeliveryState[m.subscribers[0]?.state ?? 0]),
+        (states) => states.length === 8 && states.every((s) => s === "DELIVERED"),
+        "every event of every batch to be marked delivered",
+      );
+      abort.abort();
+      await it.return?.();
+    });
+
     it("answers GetMessageStatus errors and records nothing when every subscriber is invalid", async () => {
       const reason = (p: Promise<unknown>) =>
         p.then(

@@ -10,6 +10,7 @@ import { getEncoded, setEncoded } from "../wire/pre-encoded.js";
 import type { StreamFlow } from "../wire/stream-flow.js";
 import type { SinkListener, StreamSink } from "../wire/push-stream.js";
 import type { Logger } from "../logger.js";
+import { defaultWatchConfig } from "./watch-config.js";
 
 export interface FanOutOptions {
   /** Events a watcher may have queued before it is ended as too slow. */
@@ -18,6 +19,14 @@ export interface FanOutOptions {
   queueBytes: number;
   /** Page size when filling a gap from history. */
   historyPage: number;
+  /**
+   * Deliveries made in one turn of the event loop. An event for more watchers than this goes out
+   * in slices, so that sockets flush (and readers start) while the rest is still being written;
+   * events behind it wait, so each watcher still gets them in order. Default: the watch config's.
+   */
+  fanOutSlice?: number;
+  /** Most events a batching watcher gets in one response (it may ask for fewer). Default: the watch config's. */
+  maxBatch?: number;
   logger: Logger;
 }
 
@@ -87,15 +96,20 @@ export class FanOut extends EventEmitter<FanOutEvents> {
     });
   }
 
-  /** Registers a watcher; resolves once live events flow to it. */
-  async watch(appId: string, filter: WatchFilter): Promise<Watcher> {
+  /**
+   * Registers a watcher; resolves once live events flow to it. With `maxBatch` above 1 (capped by
+   * the options') its responses carry their events in `events`, as many as are waiting, up to that.
+   */
+  async watch(appId: string, filter: WatchFilter, maxBatch = 1): Promise<Watcher> {
     if (this.closed) throw new WatcherEnded("shutdown", "server is shutting down");
     let channel = this.channels.get(appId);
     if (!channel) {
       channel = new AppChannel(appId, this.bus, this.options, this, this.stats, () => this.channels.delete(appId));
       this.channels.set(appId, channel);
     }
-    const watcher = new Watcher(filter, this.limits, channel);
+    // At most the queue's bound: a batch is sent once full, before the bound could end a watcher with room.
+    const batch = Math.min(maxBatch, this.options.maxBatch ?? defaultWatchConfig.maxBatch, this.options.queueLimit);
+    const watcher = new Watcher(filter, this.limits, channel, batch);
     channel.add(watcher);
     try {
       await channel.ready;
@@ -151,6 +165,15 @@ class AppChannel {
   private pending: Uint8Array[] | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
   private released = false;
+  /** Dispatches being sliced (the first) and waiting behind it, in order. */
+  private readonly backlog: SlicedDispatch[] = [];
+  private readonly slice: number;
+  /** A slice is running; `drainAll`: it is to finish the whole backlog; `scheduled`: the next one is. */
+  private slicing = false;
+  private drainAll = false;
+  private scheduled = false;
+  /** The watchers as an array, shared by the sliced dispatches until the set changes. */
+  private snapshot: Watcher[] | undefined;
 
   constructor(
     readonly appId: string,
@@ -160,6 +183,7 @@ class AppChannel {
     private readonly stats: FanOutStats,
     private readonly onEmpty: () => void,
   ) {
+    this.slice = options.fanOutSlice ?? defaultWatchConfig.fanOutSlice;
     this.ready = this.open();
     // A failed open is reported to the watchers awaiting `ready`; nothing else must see it.
     this.ready.catch(() => this.release());
@@ -180,10 +204,12 @@ class AppChannel {
 
   add(watcher: Watcher): void {
     this.watchers.add(watcher);
+    this.snapshot = undefined;
   }
 
   remove(watcher: Watcher): void {
     if (!this.watchers.delete(watcher)) return;
+    this.snapshot = undefined;
     this.events.emit("unwatch", this.appId);
     if (this.watchers.size === 0) this.release();
   }
@@ -258,15 +284,77 @@ class AppChannel {
     if (this.watchers.size === 0) return;
     if (event.kind === EventKind.HANDLER) {
       const change = event.handlerChange;
-      if (change) for (const w of [...this.watchers]) w.apply(change);
+      if (change) this.each((w) => w.apply(change));
       return;
     }
     const response = create(WatchEventsResponseSchema, { event });
     const bytes = wrapField1(message);
     setEncoded(response, bytes);
+    const size = bytes.byteLength;
     const targets = event.targets.length > 8 ? new Set(event.targets) : event.targets;
-    for (const w of this.watchers) if (w.matches(event, targets)) w.push(response, bytes.byteLength);
+    this.each((w) => {
+      if (w.matches(event, targets)) w.push(response, size);
+    });
   }
+
+  /**
+   * Calls `apply` for every watcher registered now: at once when there are few and nothing is
+   * being sliced, else in slices of `fanOutSlice` a turn, behind the dispatches already waiting.
+   * A watcher registered after this call does not get it (as if it had registered a moment later).
+   * The wait is bounded: past `queueLimit` waiting dispatches, all of them are finished at once.
+   */
+  private each(apply: (w: Watcher) => void): void {
+    const slice = this.slice;
+    if (this.backlog.length === 0 && this.watchers.size <= slice) {
+      // Deleting the watcher being visited (an ended one removes itself) is safe in a Set's iteration.
+      for (const w of this.watchers) apply(w);
+      return;
+    }
+    this.snapshot ??= [...this.watchers];
+    this.backlog.push({ watchers: this.snapshot, at: 0, apply });
+    if (this.backlog.length > this.options.queueLimit) this.runSlices(Number.POSITIVE_INFINITY);
+    else if (this.backlog.length === 1) this.runSlices(slice); // else it waits for the scheduled turn
+  }
+
+  /** Makes up to `budget` deliveries from the backlog, in order; the rest goes on in a later turn. */
+  private runSlices(budget: number): void {
+    if (this.slicing) {
+      if (budget !== Number.POSITIVE_INFINITY) return;
+      // Called from within a slice (an apply that dispatched): the running loop finishes the backlog.
+      this.drainAll = true;
+      return;
+    }
+    this.slicing = true;
+    try {
+      while (this.backlog.length > 0 && (budget > 0 || this.drainAll)) {
+        const job = this.backlog[0] as SlicedDispatch;
+        const end = this.drainAll ? job.watchers.length : Math.min(job.watchers.length, job.at + budget);
+        for (let i = job.at; i < end; i++) job.apply(job.watchers[i] as Watcher);
+        budget -= end - job.at;
+        job.at = end;
+        if (end === job.watchers.length) this.backlog.shift();
+      }
+    } finally {
+      this.slicing = false;
+      this.drainAll = false;
+    }
+    if (this.backlog.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.nextSlice);
+    }
+  }
+
+  private readonly nextSlice = (): void => {
+    this.scheduled = false;
+    this.runSlices(this.slice);
+  };
+}
+
+/** A dispatch going out in slices: `apply` for each of `watchers`, from index `at`. */
+interface SlicedDispatch {
+  readonly watchers: readonly Watcher[];
+  at: number;
+  readonly apply: (w: Watcher) => void;
 }
 
 const matchesAttr = (want: string, have: string) => want === "" || want === "any" || want === have;
@@ -281,6 +369,40 @@ export interface WatcherLimits {
 
 /** Encoded size of a queued response (fan-out records it with setEncoded). */
 const sizeOf = (response: WatchEventsResponse) => getEncoded(response)?.byteLength ?? 0;
+
+/** The last batch built: the watchers of one fan-out mostly take the same group, and share it (and its frame). */
+let lastGroup: readonly WatchEventsResponse[] = [];
+let lastBatch: WatchEventsResponse | undefined;
+
+/**
+ * One response carrying the events of `group` (single-event responses, in order) in `events`. Its
+ * encoding, when each part's is known: each part's bytes, field 1, retagged as field 2 (the same
+ * length-delimited value), one after the other.
+ */
+function batchOf(group: readonly WatchEventsResponse[]): WatchEventsResponse {
+  if (lastBatch && group.length === lastGroup.length && group.every((r, i) => r === lastGroup[i])) return lastBatch;
+  const response = create(WatchEventsResponseSchema, { events: group.map((r) => r.event as Event) });
+  const parts = group.map(getEncoded);
+  if (parts.every((p) => p !== undefined && p[0] === EVENT_TAG)) {
+    let length = 0;
+    for (const p of parts as Uint8Array[]) length += p.byteLength;
+    const bytes = new Uint8Array(length);
+    let at = 0;
+    for (const p of parts as Uint8Array[]) {
+      bytes.set(p, at);
+      bytes[at] = EVENTS_TAG;
+      at += p.byteLength;
+    }
+    setEncoded(response, bytes);
+  }
+  lastGroup = group;
+  lastBatch = response;
+  return response;
+}
+
+/** Field 1 (`event`) and field 2 (`events`), length-delimited: the first byte of each part. */
+const EVENT_TAG = (1 << 3) | 2;
+const EVENTS_TAG = (2 << 3) | 2;
 
 /**
  * One watcher: a bounded queue, read as an async iterator, or pushing to a transport's sink (`run`),
@@ -310,10 +432,15 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   private failure: ((ended: WatcherEnded, lastSent: bigint | undefined) => unknown) | undefined;
   private settled = false;
 
+  /** Batching (maxBatch above 1): a flush of what this turn queued is scheduled. */
+  private flushScheduled = false;
+
   constructor(
     private readonly filter: WatchFilter,
     private readonly limits: WatcherLimits,
     private readonly channel: AppChannel,
+    /** Events a response may carry (above 1: in `events`, see batchOf). */
+    readonly maxBatch = 1,
   ) {
     this.routes = filter.routes;
     this.revision = filter.handler?.revision ?? 0n;
@@ -397,6 +524,10 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   /** Sends what is queued while the sink has room (an ended watcher: all of it), then settles if over. */
   private flush(): void {
     while (this.head < this.queue.length && (!this.blocked || this.ended)) {
+      if (this.maxBatch > 1) {
+        this.deliverBatch(this.take());
+        continue;
+      }
       const response = this.queue[this.head++] as WatchEventsResponse;
       this.queuedBytes -= sizeOf(response);
       this.deliver(response);
@@ -404,7 +535,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     if (this.head === this.queue.length) {
       if (this.head > 0) this.dropQueue();
       if (this.ended !== undefined) this.settle();
-    }
+    } else this.compact();
   }
 
   private deliver(response: WatchEventsResponse): void {
@@ -413,6 +544,30 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     this.sent = offset;
     if (!(this.sink as StreamSink<WatchEventsResponse>).send(response)) this.blocked = true;
   }
+
+  /** Up to maxBatch queued responses, taken off the queue. */
+  private take(): WatchEventsResponse[] {
+    const end = Math.min(this.queue.length, this.head + this.maxBatch);
+    const group = this.queue.slice(this.head, end);
+    this.head = end;
+    for (const r of group) this.queuedBytes -= sizeOf(r);
+    return group;
+  }
+
+  /** Sends `group` as one batch response, without what was already sent from history. */
+  private deliverBatch(group: WatchEventsResponse[]): void {
+    const sent = this.sent;
+    const fresh = sent === undefined ? group : group.filter((r) => (r.event?.offset ?? 0n) > sent);
+    if (fresh.length === 0) return;
+    this.sent = (fresh[fresh.length - 1] as WatchEventsResponse).event?.offset ?? 0n;
+    if (!(this.sink as StreamSink<WatchEventsResponse>).send(batchOf(fresh))) this.blocked = true;
+  }
+
+  /** Batching: sends what this turn queued once the turn is over (or at once, when a batch is full). */
+  private readonly flushLater = (): void => {
+    this.flushScheduled = false;
+    if (this.sink) this.flush();
+  };
 
   private settle(): void {
     const sink = this.sink;
@@ -426,7 +581,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   /** Queues a response of `size` encoded bytes, or ends the watcher if that would exceed a bound. */
   push(response: WatchEventsResponse, size = sizeOf(response)): void {
     if (this.ended !== undefined) return;
-    if (this.sink && !this.blocked && this.head === this.queue.length) {
+    if (this.sink && !this.blocked && this.head === this.queue.length && this.maxBatch <= 1) {
       this.deliver(response);
       return;
     }
@@ -443,6 +598,14 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     this.queue.push(response);
     this.queuedBytes += size;
     this.signal();
+    // Batching with room: what else this turn brings goes in the same response, up to maxBatch.
+    if (this.maxBatch > 1 && this.sink && !this.blocked) {
+      if (this.queue.length - this.head >= this.maxBatch) this.flush();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        process.nextTick(this.flushLater);
+      }
+    }
   }
 
   /** Ends the watcher: the reader gets the events already queued, then `reason` (a slow one: at once). */
@@ -467,6 +630,14 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     if (this.sink) this.settle();
   }
 
+  /** Drops the read part of a long queue once it is most of it. */
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
   private dropQueue(): void {
     this.queue = [];
     this.head = 0;
@@ -483,15 +654,18 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     // Pulling again means the transport has room: what it was handed last is on its way.
     this.handedBytes = 0;
     for (;;) {
+      if (this.head < this.queue.length && this.maxBatch > 1) {
+        const value = batchOf(this.take());
+        this.handedBytes = sizeOf(value);
+        this.compact();
+        return { value, done: false };
+      }
       if (this.head < this.queue.length) {
         const value = this.queue[this.head++] as WatchEventsResponse;
         const size = sizeOf(value);
         this.queuedBytes -= size;
         this.handedBytes = size;
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue = this.queue.slice(this.head);
-          this.head = 0;
-        }
+        this.compact();
         return { value, done: false };
       }
       if (this.ended === null) return { value: undefined, done: true };

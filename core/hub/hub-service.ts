@@ -394,7 +394,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
           if (req.type !== "" || req.resourceType !== "" || req.resourceId !== "" || req.ksid !== "") {
             throw invalidArgument("handler_id cannot be combined with type, resource_type, resource_id or ksid");
           }
-          return watching.handler(appId, req.handlerId, req.resumeAfter, sink);
+          return watching.handler(appId, req.handlerId, req.resumeAfter, sink, req.maxBatch);
         }
         const app = await registry.getApp(appId);
         if (!app) throw appNotFound(appId);
@@ -406,7 +406,7 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
           }
           osType = sub.osType;
         }
-        return watching.events(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter, sink);
+        return watching.events(appId, { routes: [routing(req)], ksid: req.ksid, osType }, req.resumeAfter, sink, req.maxBatch);
       }),
     ),
 

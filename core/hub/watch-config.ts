@@ -9,6 +9,14 @@ export interface WatchConfig {
    * its socket) before it is ended as too slow.
    */
   queueBytes: number;
+  /**
+   * Deliveries of one event made in one turn of the event loop: an event for more watchers goes out
+   * in slices, so sockets flush while the rest is written (the first watchers get it sooner, and
+   * the process keeps serving other calls meanwhile).
+   */
+  fanOutSlice: number;
+  /** Most events in one WatchEvents response of a stream that asks for batches (`max_batch`); capped at queueLimit. */
+  maxBatch: number;
   /** How often the position of open event handler streams is saved (ms); a crash may replay this much. */
   handlerCursorFlushMs: number;
 }
@@ -17,5 +25,7 @@ export const defaultWatchConfig: WatchConfig = {
   historySize: 10_000,
   queueLimit: 1_000,
   queueBytes: 16 * 1024 * 1024,
+  fanOutSlice: 1_024,
+  maxBatch: 256,
   handlerCursorFlushMs: 1_000,
 };

@@ -32,9 +32,21 @@ export interface WatchStreams {
    * where to resume); the promise settles once the stream is live (rejected: it could not start,
    * and the sink is not ended).
    */
-  events(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined, sink: StreamSink<WatchEventsResponse>): Promise<void>;
+  events(
+    appId: string,
+    filter: WatchFilter,
+    resumeAfter: bigint | undefined,
+    sink: StreamSink<WatchEventsResponse>,
+    maxBatch?: number,
+  ): Promise<void>;
   /** The events of an event handler's subscriptions, followed live, from where its streams stopped. */
-  handler(appId: string, id: string, resumeAfter: bigint | undefined, sink: StreamSink<WatchEventsResponse>): Promise<void>;
+  handler(
+    appId: string,
+    id: string,
+    resumeAfter: bigint | undefined,
+    sink: StreamSink<WatchEventsResponse>,
+    maxBatch?: number,
+  ): Promise<void>;
 }
 
 /**
@@ -47,14 +59,14 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   const { bus, fanOut, handlers, status, cursors } = deps;
 
   return {
-    async events(appId, filter, resumeAfter, sink) {
-      const watcher = await watch(appId, filter, resumeAfter);
+    async events(appId, filter, resumeAfter, sink, maxBatch) {
+      const watcher = await watch(appId, filter, resumeAfter, maxBatch);
       // A ksid watcher only gets events that target it or nobody (Watcher.matches): each one its
       // transport takes is a delivery.
       await stream(appId, watcher, resumeAfter, filter.ksid === "" ? sink : new DeliveredSink(sink, filter.ksid, markDelivered));
     },
-    async handler(appId, id, resumeAfter, sink) {
-      const { watcher, from } = await openHandler(appId, id, resumeAfter);
+    async handler(appId, id, resumeAfter, sink, maxBatch) {
+      const { watcher, from } = await openHandler(appId, id, resumeAfter, maxBatch);
       try {
         await stream(appId, watcher, from, new HandlerSink(sink, cursors, appId, id));
       } catch (err) {
@@ -65,9 +77,9 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
   };
 
   /** Registers a watcher; a fan-out refusal becomes the RPC's status. */
-  async function watch(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined): Promise<Watcher> {
+  async function watch(appId: string, filter: WatchFilter, resumeAfter: bigint | undefined, maxBatch?: number): Promise<Watcher> {
     try {
-      return await fanOut.watch(appId, filter);
+      return await fanOut.watch(appId, filter, maxBatch);
     } catch (err) {
       throw err instanceof WatcherEnded ? ended(err, resumeAfter) : err;
     }
@@ -111,23 +123,36 @@ export function createWatchStreams(deps: WatchStreamsDeps): WatchStreams {
     const flow = new ReplayFlow();
     sink.listen(flow);
     let last = after;
+    // A batching watcher's history goes out in batches too (its reader reads `events` only).
+    const batch: Event[] = [];
+    const send = async (response: WatchEventsResponse) => {
+      if (!sink.send(response)) await flow.drained();
+    };
     for await (const event of replay(appId, after)) {
       if (flow.cancelled) return null;
       last = event.offset;
       if (!watcher.matches(event)) continue;
-      if (!sink.send(create(WatchEventsResponseSchema, { event }))) await flow.drained();
+      if (watcher.maxBatch <= 1) await send(create(WatchEventsResponseSchema, { event }));
+      else if (batch.push(event) === watcher.maxBatch) await send(create(WatchEventsResponseSchema, { events: batch.splice(0) }));
     }
+    if (batch.length > 0 && !flow.cancelled) await send(create(WatchEventsResponseSchema, { events: batch }));
     return flow.cancelled ? null : last;
   }
 
   /** Opens an event handler's watcher and its cursor; resolves with where its stream starts. */
-  async function openHandler(appId: string, id: string, resumeAfter: bigint | undefined): Promise<{ watcher: Watcher; from: bigint }> {
+  async function openHandler(
+    appId: string,
+    id: string,
+    resumeAfter: bigint | undefined,
+    maxBatch: number | undefined,
+  ): Promise<{ watcher: Watcher; from: bigint }> {
     const stored = await handlers.getHandler(appId, id);
     if (!stored) throw handlerNotFound(appId, id);
     const watcher = await watch(
       appId,
       { routes: stored.subscriptions, ksid: "", osType: "", handler: { id, revision: stored.revision } },
       resumeAfter,
+      maxBatch,
     );
     let opened = false;
     try {
@@ -217,6 +242,7 @@ class DeliveredSink extends ForwardingSink<WatchEventsResponse> {
   override send(response: WatchEventsResponse): boolean {
     const room = this.inner.send(response);
     if (response.event) this.mark(response.event, this.ksid);
+    for (const event of response.events) this.mark(event, this.ksid);
     return room;
   }
 }
@@ -234,7 +260,8 @@ class HandlerSink extends ForwardingSink<WatchEventsResponse> {
 
   override send(response: WatchEventsResponse): boolean {
     const room = this.inner.send(response);
-    if (response.event) this.cursors.note(this.appId, this.id, response.event.offset);
+    const last = response.event ?? response.events[response.events.length - 1];
+    if (last) this.cursors.note(this.appId, this.id, last.offset);
     return room;
   }
 

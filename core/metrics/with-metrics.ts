@@ -66,7 +66,7 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
         try {
           for await (const response of fn(req, ctx) as AsyncIterable<unknown>) {
             yield response;
-            streams.delivered++;
+            streams.delivered += eventsIn(response);
           }
         } catch (err) {
           failure = err;
@@ -99,6 +99,12 @@ export function withMetrics<T extends object>(service: DescService, impl: T, met
   return out as T;
 }
 
+/** Events in a streamed response: a WatchEvents batch (`events`) counts each; anything else is one. */
+function eventsIn(response: unknown): number {
+  const events = (response as { events?: unknown } | null)?.events;
+  return Array.isArray(events) && events.length > 0 ? events.length : 1;
+}
+
 /** A push stream's sink that counts the events its transport takes, and how the stream ends (as the pull wrapper does). */
 class CountingSink<T> extends ForwardingSink<T> {
   constructor(
@@ -114,7 +120,7 @@ class CountingSink<T> extends ForwardingSink<T> {
 
   override send(response: T): boolean {
     const room = this.inner.send(response);
-    this.streams.delivered++;
+    this.streams.delivered += eventsIn(response);
     return room;
   }
 

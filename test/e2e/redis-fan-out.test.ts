@@ -67,6 +67,35 @@ describe("fan-out over Redis", () => {
       assert.equal(onA.events.length, 40);
     });
 
+    it("sends a batching watcher (max_batch) what arrives together in one response, read by a stock client, across instances", async () => {
+      const batching = new Watch(b.clients.hub, { appId: "calls", maxBatch: 16 });
+      const single = new Watch(b.clients.hub, { appId: "calls" });
+      await watchersLive(b, 2);
+      const events = Array.from({ length: 40 }, (_, i) => ({
+        eventId,
+        resourceId: String(i),
+        namePairs: [{ name: "n", content: `é${i}` }],
+      }));
+      const sent = await unary(a.clients.hub, "sendEventBatch", { appId: "calls", events });
+      const msgIds = (sent.responses as Array<{ msgId: string }>).map((r) => r.msgId);
+      await Promise.all([batching.received(40), single.received(40)]);
+      assert.deepEqual(
+        batching.events.map((e) => e.msgId),
+        msgIds,
+        "every event once, in order",
+      );
+      assert.deepEqual(batching.events, single.events, "the same events, field for field, as one at a time");
+      assert.deepEqual(batching.offsets(), contiguous(1, 40));
+      assert.ok(
+        batching.batches.every((n) => n >= 1 && n <= 16),
+        `at most max_batch a response: ${batching.batches}`,
+      );
+      assert.ok(batching.batches.length < 40, `events that arrived together went together: ${batching.batches}`);
+      assert.ok(single.batches.every((n) => n === 1));
+      batching.cancel();
+      single.cancel();
+    });
+
     it("resumes after an offset with no gap and no duplicate while events keep arriving", async () => {
       let sending = true;
       let sent = 0;

@@ -99,18 +99,27 @@ export interface WatchOptions {
   keepContent?: boolean;
 }
 
-/** A WatchEvents stream that collects what it receives and lets a test await a count or the end. */
+/**
+ * A WatchEvents stream that collects what it receives and lets a test await a count or the end. A
+ * stream that asks for batches (`maxBatch`) reads `events` and keeps each response's size in `batches`.
+ */
 export class Watch {
   readonly events: ReceivedEvent[] = [];
-  readonly call: grpc.ClientReadableStream<{ event: ReceivedEvent }>;
+  /** Events in each response, in order. */
+  readonly batches: number[] = [];
+  readonly call: grpc.ClientReadableStream<{ event: ReceivedEvent | null; events: ReceivedEvent[] }>;
   readonly status: Promise<grpc.StatusObject>;
   private waiters: Array<{ n: number; resolve: () => void }> = [];
 
   constructor(client: RawClient, request: object, options: WatchOptions = {}) {
     this.call = client["watchEvents"](request);
-    this.call.on("data", (m: { event: ReceivedEvent }) => {
-      if (options.keepContent === false) delete m.event.content;
-      this.events.push(m.event);
+    this.call.on("data", (m: { event: ReceivedEvent | null; events: ReceivedEvent[] }) => {
+      const events = m.event ? [m.event, ...m.events] : m.events;
+      for (const event of events) {
+        if (options.keepContent === false) delete event.content;
+        this.events.push(event);
+      }
+      this.batches.push(events.length);
       options.onData?.(this.events.length);
       this.waiters = this.waiters.filter((w) => (this.events.length >= w.n ? (w.resolve(), false) : true));
     });
