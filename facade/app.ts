@@ -8,6 +8,7 @@ import { kpnsRouter } from "./kpns/routes.js";
 import { xmsRouter } from "./xms/routes.js";
 import type { XmsConfig } from "./xms/xms-config.js";
 import { eventhosRouter, type EventhosClients } from "./eventhos/routes.js";
+import { staticRoutes } from "./static-routes.js";
 import { requestMetrics, type FacadeMetrics } from "./request-metrics.js";
 
 export interface FacadeDeps {
@@ -66,6 +67,7 @@ export function createFacade(deps: FacadeDeps): Koa {
   });
   const legacy = { hub: deps.hub, registry: deps.registry, readBody: createBodyReader(deps.limits), logger: deps.logger };
   const kpns = kpnsRouter({ ...legacy, accessControl: deps.accessControl, maxPushMessages: deps.limits.maxPushMessages });
+  app.use(staticRoutes(kpns)); // before the router: its exact routes without the router's per-request cost
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
   const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xms.keepaliveMs, accessControl: deps.accessControl });

@@ -6,7 +6,8 @@ import { FormatError } from "./format-error.js";
  * the body is read whole and parsed. Parsing 1 MB of nested or repeated elements costs the event
  * loop half a second; this costs a few milliseconds. They only count: a body they pass is still
  * parsed and checked in full, so they may pass malformed input but never refuse a well-formed body
- * within the limits.
+ * within the limits. A body that arrives whole in one chunk is not scanned (readText): the parsers
+ * refuse it at the same limits.
  */
 export type BodyScan = (chunk: string) => void;
 

@@ -60,6 +60,6 @@ export function createBodyReader(limits: BodyLimits): (ctx: Context) => Promise<
     });
     if (text.trim() === "") throw new FormatError("empty body");
     if (json) return parseJsonBody(text, limits.maxBodyDepth, true);
-    return parseXml(text, { maxDepth: limits.maxBodyDepth });
+    return parseXml(text, { maxDepth: limits.maxBodyDepth, maxElements: limits.maxBodyElements });
   };
 }

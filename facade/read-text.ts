@@ -13,7 +13,10 @@ export interface ReadTextOptions {
   limit: number;
   /** The Content-Type's charset ("" → UTF-8). */
   charset: string;
-  /** Sees each decoded chunk as it arrives and throws to refuse the body there. */
+  /**
+   * Sees each decoded chunk as it arrives and throws to refuse the body there. Not called for a
+   * UTF-8 body that arrived whole in its first chunk: the caller's parser must check the same limits.
+   */
   scan?: BodyScan;
 }
 
@@ -44,6 +47,16 @@ export function readText(req: IncomingMessage, options: ReadTextOptions): Promis
     let received = 0;
     let text = "";
     const chunks: Buffer[] = [];
+    /** Scans a part; false once the scan refused it (and the read is stopped). */
+    const scan = (part: string): boolean => {
+      try {
+        options.scan?.(part);
+        return true;
+      } catch (err) {
+        stop(err as Error);
+        return false;
+      }
+    };
     const stop = (err: Error | undefined) => {
       req.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
       if (!err) return resolve(text);
@@ -53,26 +66,24 @@ export function readText(req: IncomingMessage, options: ReadTextOptions): Promis
     const onData = (chunk: Buffer) => {
       received += chunk.length;
       if (received > options.limit) return stop(new TooLargeError(`body larger than ${options.limit} bytes`));
-      // UTF-8 (nearly every body): the scans look only at ASCII characters, which UTF-8 never uses
-      // inside a multi-byte character, so they read the raw bytes (as Latin-1), and the body is
-      // decoded once at the end; no decoder is set up per request.
-      const part = decoder ? decoder.decode(chunk, { stream: true }) : chunk.toString("latin1");
-      try {
-        options.scan?.(part);
-      } catch (err) {
-        return stop(err as Error);
+      if (decoder) {
+        const part = decoder.decode(chunk, { stream: true });
+        text += part;
+        if (!scan(part)) return;
+      } else {
+        chunks.push(chunk);
+        // The whole body in its first chunk, as its Content-Length says (nearly every legacy
+        // request): nothing is left to refuse before it is read, and the parsers check the same
+        // limits, so it is not scanned twice. Otherwise the scans look only at ASCII characters,
+        // which UTF-8 never uses inside a multi-byte character, so they read the raw bytes (as
+        // Latin-1), and the body is decoded once at the end; no decoder is set up per request.
+        if (!(chunks.length === 1 && received === declared) && options.scan && !scan(chunk.toString("latin1"))) return;
       }
-      if (decoder) text += part;
-      else chunks.push(chunk);
     };
     const onEnd = () => {
       if (decoder) {
         const last = decoder.decode();
-        try {
-          options.scan?.(last);
-        } catch (err) {
-          return stop(err as Error);
-        }
+        if (!scan(last)) return;
         text += last;
       } else {
         text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString("utf8");

@@ -4,6 +4,8 @@ import { FormatError } from "./format-error.js";
 export interface XmlLimits {
   /** Deepest element nesting accepted. */
   maxDepth: number;
+  /** Most elements accepted; absent: no limit. */
+  maxElements?: number;
 }
 
 // No DTDs at all: refusing them up front rules out entity expansion ("billion laughs") and
@@ -29,15 +31,19 @@ class PlainReader {
   private stack: Open[] = [];
   private root: Record<string, unknown> | undefined;
   private maxDepth = 0;
+  private elements = 0;
+  private maxElements = 0;
 
   constructor() {
     this.reset();
   }
 
-  read(text: string, maxDepth: number): Record<string, unknown> {
+  read(text: string, limits: XmlLimits): Record<string, unknown> {
     this.stack = [];
     this.root = undefined;
-    this.maxDepth = maxDepth;
+    this.maxDepth = limits.maxDepth;
+    this.elements = 0;
+    this.maxElements = limits.maxElements ?? Number.POSITIVE_INFINITY;
     try {
       this.parser.write(text).close();
     } catch (err) {
@@ -67,6 +73,7 @@ class PlainReader {
 
   private open(tag: SaxesTagPlain): void {
     if (this.stack.length >= this.maxDepth) throw new FormatError(`XML nested deeper than ${this.maxDepth} elements`);
+    if (++this.elements > this.maxElements) throw new FormatError(`XML has more than ${this.maxElements} elements`);
     let out: Record<string, unknown> | undefined;
     for (const name in tag.attributes) out = own(out ?? {}, name, tag.attributes[name]!);
     this.stack.push({ name: tag.name, attributes: tag.attributes, out, text: "" });
@@ -107,14 +114,15 @@ const reader = new PlainReader();
  * attributes and child elements, repeated children becoming arrays. Comments, processing
  * instructions and the declaration are ignored. A document that is not well-formed XML 1.0 (unclosed
  * or mismatched tags, several roots, an undefined entity or bad character reference, …), mixed
- * content, DTDs and nesting deeper than `maxDepth` are refused (FormatError).
+ * content, DTDs, nesting deeper than `maxDepth` and more than `maxElements` elements are refused
+ * (FormatError), at the first element past the limit.
  * Returns `{ [rootName]: value }`.
  */
 export function parseXml(text: string, limits: XmlLimits): Record<string, unknown> {
   if (DTD.test(text)) throw new FormatError("DOCTYPE and entity declarations are not accepted");
   // White space before the declaration breaks XML 1.0, but templated clients send it (a newline
   // before `<?xml`); nothing is cut short by dropping it, so it is forgiven.
-  return reader.read(text.replace(/^[\s\uFEFF]+(?=<\?xml)/, ""), limits.maxDepth);
+  return reader.read(text.replace(/^[\s\uFEFF]+(?=<\?xml)/, ""), limits);
 }
 
 /** Sets an own, enumerable property, even one named `__proto__` (which the mappers then refuse as unknown). */

@@ -29,6 +29,27 @@ describe("envelope encoding", () => {
       assert.equal(wrapped.event?.offset, offset);
     }
   });
+
+  it("appends exactly the bytes toBinary writes for msg_id and offset: digit ids byte by byte, any other id encoded", () => {
+    const event = create(EventSchema, { appId: "a", eventId: "e", targets: ["k"] });
+    const env = toBinary(EventSchema, event);
+    const ids = ["1", "9876543210", "9".repeat(127), "9".repeat(128), "id-é", ""];
+    for (const msgId of ids) {
+      for (const offset of [0n, 1n, 127n, 128n, 2n ** 53n - 1n]) {
+        const expected = toBinary(EventSchema, { ...event, msgId: "", offset: 0n });
+        const ids = toBinary(EventSchema, create(EventSchema, { msgId, offset: offset === 0n ? 1n : offset }));
+        // toBinary leaves a zero offset out; appendIds always writes it (0x10 0x00), as the Lua does.
+        const tail = offset === 0n ? Buffer.concat([ids.subarray(0, ids.length - 2), Buffer.from([0x10, 0x00])]) : ids;
+        assert.equal(
+          Buffer.from(appendIds(env, msgId, offset)).toString("hex"),
+          Buffer.concat([expected, msgId === "" ? Buffer.from([0x0a, 0x00]) : Buffer.alloc(0), tail]).toString("hex"),
+          `${msgId.slice(0, 12)}… at ${offset}`,
+        );
+      }
+    }
+    assert.throws(() => appendIds(env, "1", -1n), RangeError);
+    assert.throws(() => appendIds(env, "1", 2n ** 53n), RangeError);
+  });
 });
 
 describe("encodeEvent", () => {

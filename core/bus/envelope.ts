@@ -1,17 +1,43 @@
+import { varintSize } from "../wire/proto-writer.js";
+
 /**
  * Appends `msg_id` (field 1, string) and `offset` (field 2, varint) to an encoded Event. The Redis
  * bus does the same in Lua; both must produce identical bytes.
  */
-const ascii = new TextEncoder();
+const utf8 = new TextEncoder();
 
 export function appendIds(envelope: Uint8Array, msgId: string, offset: bigint): Uint8Array {
-  const id = ascii.encode(msgId);
-  const off = varint(offset);
-  const out = new Uint8Array(envelope.length + 2 + id.length + 1 + off.length);
+  let n = Number(offset);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varint out of range: ${offset}`);
+  // A msg id is digits: written a byte per character, without an encoder's call and array per send.
+  if (!DIGITS.test(msgId)) return appendEncodedIds(envelope, utf8.encode(msgId), offset);
+  const out = new Uint8Array(envelope.length + 2 + msgId.length + 1 + varintSize(n));
   out.set(envelope, 0);
   let i = envelope.length;
   out[i++] = 0x0a;
-  out[i++] = id.length; // a numeric id is far below 128 bytes
+  out[i++] = msgId.length;
+  for (let k = 0; k < msgId.length; k++) out[i++] = msgId.charCodeAt(k);
+  out[i++] = 0x10;
+  while (n >= 0x80) {
+    out[i++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[i] = n;
+  return out;
+}
+
+/** Up to 127 ASCII digits: their length is one byte. */
+const DIGITS = /^[0-9]{1,127}$/;
+
+function appendEncodedIds(envelope: Uint8Array, id: Uint8Array, offset: bigint): Uint8Array {
+  const len = varint(BigInt(id.length));
+  const off = varint(offset);
+  const out = new Uint8Array(envelope.length + 1 + len.length + id.length + 1 + off.length);
+  out.set(envelope, 0);
+  let i = envelope.length;
+  out[i++] = 0x0a;
+  out.set(len, i);
+  i += len.length;
   out.set(id, i);
   i += id.length;
   out[i++] = 0x10;

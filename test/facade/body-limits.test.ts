@@ -5,6 +5,7 @@ import { FormatError } from "../../facade/format-error.js";
 import { startTestHerald, type TestHerald } from "../support/herald.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
 import { RawConnection } from "../support/raw-connection.js";
+import { http } from "../support/http.js";
 
 /** Feeds `text` to a fresh scan whole, then a character at a time (every chunk boundary): both must agree. */
 function scans(make: () => BodyScan, text: string): boolean {
@@ -125,6 +126,24 @@ describe("facade bodies are refused while they are read", () => {
   it("Kony XML with more than --max-body-elements elements: 400", async () => {
     const r = await refusedEarly(h.httpPort, "/vpns/service/eventpushmessage", "text/xml", "<event>" + "<a/>".repeat(1001), admin);
     assert.equal(r.status, 400);
+  });
+
+  it("Kony XML with more than --max-body-elements elements, sent whole in one chunk (no pre-scan): 400, nothing published", async () => {
+    const subscribers = (n: number) => '<subscriber ksid="xxxx"/>'.repeat(n);
+    // <event>, <eventid>, <message>, <subscribers>: 4 elements besides the subscribers.
+    const doc = (n: number) => `<event><eventid>1</eventid><message><subscribers>${subscribers(n)}</subscribers></message></event>`;
+    const headers = { "content-type": "text/xml", authorization: `Bearer ${ADMIN_TOKEN}` };
+    const url = `http://127.0.0.1:${h.httpPort}/kpns/service/eventpushmessage`;
+    const msgId = async () => {
+      const r = await http(url, "POST", doc(996), headers);
+      assert.equal(r.status, 200, r.body);
+      return Number(/msgId="(\d+)"/.exec(r.body)?.[1]);
+    };
+    const before = await msgId();
+    const over = await http(url, "POST", doc(997), headers);
+    assert.equal(over.status, 400, over.body);
+    assert.match(over.body, /<code>400<\/code>/);
+    assert.equal(await msgId(), before + 1, "the refused body published nothing");
   });
 
   it("Kony JSON nested too deep: 400 in JSON", async () => {

@@ -76,4 +76,19 @@ describe("readText (pure)", () => {
     await assert.rejects(deep("", "<é><é><é></é></é></é>"), /deeper than 2/);
     assert.equal(await deep("", "<é><é>😀</é></é>"), "<é><é>😀</é></é>");
   });
+
+  it("UTF-8: a body whole in its first chunk, as its Content-Length says, is not scanned (its parser checks the limits); any other is", async () => {
+    const text = "<a><a><a></a></a></a>";
+    const length = { "content-length": String(text.length) };
+    const scan = () => scanXml({ maxDepth: 2, maxElements: 100 });
+    assert.equal(await readText(body([bytes(text)], length), { limit: 1 << 20, charset: "", scan: scan() }), text);
+    await assert.rejects(readText(body([bytes(text)]), { limit: 1 << 20, charset: "", scan: scan() }), /deeper than 2/, "no length");
+    const halves = [bytes(text.slice(0, 9)), bytes(text.slice(9))];
+    await assert.rejects(readText(body(halves, length), { limit: 1 << 20, charset: "", scan: scan() }), /deeper than 2/, "two chunks");
+    await assert.rejects(
+      readText(body([bytes(text)], length), { limit: 1 << 20, charset: "latin1", scan: scan() }),
+      /deeper than 2/,
+      "decoded",
+    );
+  });
 });

@@ -32,6 +32,19 @@ describe("parseXml and escapeXml", () => {
     refusedWith(`<a><b><c><d><e>1</e></d></c></b></a>`, /^XML nested deeper than 4 elements$/);
     refusedWith(`<a x="1"><y/><x>2</x></a>`, /^"x" is both an attribute and an element$/);
     refusedWith(`<a>t<b/></a>`, /^mixed text and elements are not accepted$/);
+    // Exactly maxElements elements are read; one more is refused (the limit a body whole in one chunk
+    // meets here, where its pre-scan is skipped).
+    const many = (n: number) => `<r>${"<a/>".repeat(n - 1)}</r>`;
+    assert.deepEqual(parseXml(many(5), { maxDepth: 4, maxElements: 5 }), { r: { a: ["", "", "", ""] } });
+    assert.throws(
+      () => parseXml(many(6), { maxDepth: 4, maxElements: 5 }),
+      (err: unknown) => err instanceof FormatError && /^XML has more than 5 elements$/.test(err.message),
+    );
+    assert.throws(
+      () => parseXml(`${many(3)}${many(3)}`, { maxDepth: 4, maxElements: 5 }),
+      FormatError,
+      "counted per document, not per root",
+    );
     // Read without recursion: however deep, refused at the first element past the limit.
     refusedWith(`${"<a>".repeat(20_000)}${"</a>".repeat(20_000)}`, /^XML nested deeper than 9 elements$/, 9);
   });
