@@ -638,6 +638,22 @@ describe("FanOut batching watchers", () => {
     watcher.close();
   });
 
+  it("is bounded once its sink is full, as any watcher", async () => {
+    const fo = new FanOut(bus, { queueLimit: 4, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
+    const watcher = await fo.watch("app", everything, 3);
+    const sink = new RecordingSink();
+    sink.room = false;
+    watcher.run(sink, undefined, (e) => e);
+    const ended: string[] = [];
+    fo.on("ended", (_app, kind) => ended.push(kind));
+    publish(3);
+    assert.deepEqual(sink.sent.map(offsets), [[1, 2, 3]], "a full batch is sent, and the sink says it is full");
+    publish(4);
+    assert.deepEqual(ended, [], "four queued: within the bound");
+    publish(1);
+    assert.deepEqual(ended, ["slow"]);
+  });
+
   it("gives the same batch object to watchers that take the same events (encoded once, its bytes field 2 of each)", async () => {
     const fo = new FanOut(bus, { queueLimit: 100, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
     const [a, b] = await Promise.all([fo.watch("app", everything, 8), fo.watch("app", everything, 8)]);

@@ -581,9 +581,25 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   /** Queues a response of `size` encoded bytes, or ends the watcher if that would exceed a bound. */
   push(response: WatchEventsResponse, size = sizeOf(response)): void {
     if (this.ended !== undefined) return;
-    if (this.sink && !this.blocked && this.head === this.queue.length && this.maxBatch <= 1) {
-      this.deliver(response);
-      return;
+    if (this.sink && !this.blocked) {
+      if (this.maxBatch <= 1) {
+        if (this.head === this.queue.length) {
+          this.deliver(response);
+          return;
+        }
+      } else {
+        // Batching with room: what else this turn brings goes in the same response, sent once the
+        // turn is over or the batch is full. Not bounded here, as an event handed straight to a
+        // transport with room is not: at most maxBatch wait, and the bounds apply once it is full.
+        this.queue.push(response);
+        this.queuedBytes += size;
+        if (this.queue.length - this.head >= this.maxBatch) this.flush();
+        else if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          process.nextTick(this.flushLater);
+        }
+        return;
+      }
     }
     if (this.queue.length - this.head >= this.limits.events) {
       this.end(new WatcherEnded("slow", `watcher fell behind by ${this.limits.events} events`));
@@ -598,14 +614,6 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     this.queue.push(response);
     this.queuedBytes += size;
     this.signal();
-    // Batching with room: what else this turn brings goes in the same response, up to maxBatch.
-    if (this.maxBatch > 1 && this.sink && !this.blocked) {
-      if (this.queue.length - this.head >= this.maxBatch) this.flush();
-      else if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        process.nextTick(this.flushLater);
-      }
-    }
   }
 
   /** Ends the watcher: the reader gets the events already queued, then `reason` (a slow one: at once). */
