@@ -375,12 +375,13 @@ let lastGroup: readonly WatchEventsResponse[] = [];
 let lastBatch: WatchEventsResponse | undefined;
 
 /**
- * One response carrying the events of `group` (single-event responses, in order) in `events`. Its
- * encoding, when each part's is known: each part's bytes, field 1, retagged as field 2 (the same
- * length-delimited value), one after the other.
+ * One response carrying the events of `queue[start..end)` (single-event responses, in order) in
+ * `events`. Its encoding, when each part's is known: each part's bytes, field 1, retagged as field 2
+ * (the same length-delimited value), one after the other.
  */
-function batchOf(group: readonly WatchEventsResponse[]): WatchEventsResponse {
-  if (lastBatch && group.length === lastGroup.length && group.every((r, i) => r === lastGroup[i])) return lastBatch;
+function batchOf(queue: readonly WatchEventsResponse[], start: number, end: number): WatchEventsResponse {
+  if (lastBatch && sameGroup(queue, start, end)) return lastBatch;
+  const group = queue.slice(start, end);
   const response = create(WatchEventsResponseSchema, { events: group.map((r) => r.event as Event) });
   const parts = group.map(getEncoded);
   if (parts.every((p) => p !== undefined && p[0] === EVENT_TAG)) {
@@ -400,6 +401,12 @@ function batchOf(group: readonly WatchEventsResponse[]): WatchEventsResponse {
   return response;
 }
 
+function sameGroup(queue: readonly WatchEventsResponse[], start: number, end: number): boolean {
+  if (end - start !== lastGroup.length) return false;
+  for (let i = start; i < end; i++) if (queue[i] !== lastGroup[i - start]) return false;
+  return true;
+}
+
 /** Field 1 (`event`) and field 2 (`events`), length-delimited: the first byte of each part. */
 const EVENT_TAG = (1 << 3) | 2;
 const EVENTS_TAG = (2 << 3) | 2;
@@ -412,6 +419,8 @@ const EVENTS_TAG = (2 << 3) | 2;
  */
 export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, SinkListener {
   private queue: WatchEventsResponse[] = [];
+  /** The encoded size of each response in `queue`, by index (not looked up again when it leaves). */
+  private sizes: number[] = [];
   private head = 0;
   /** Encoded bytes of the responses in `queue` from `head`. */
   private queuedBytes = 0;
@@ -525,11 +534,11 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   private flush(): void {
     while (this.head < this.queue.length && (!this.blocked || this.ended)) {
       if (this.maxBatch > 1) {
-        this.deliverBatch(this.take());
+        this.deliverBatch();
         continue;
       }
+      this.queuedBytes -= this.sizes[this.head] as number;
       const response = this.queue[this.head++] as WatchEventsResponse;
-      this.queuedBytes -= sizeOf(response);
       this.deliver(response);
     }
     if (this.head === this.queue.length) {
@@ -545,22 +554,26 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     if (!(this.sink as StreamSink<WatchEventsResponse>).send(response)) this.blocked = true;
   }
 
-  /** Up to maxBatch queued responses, taken off the queue. */
-  private take(): WatchEventsResponse[] {
+  /**
+   * Takes up to maxBatch queued responses off the queue; the batch of those not yet sent (from
+   * history, whose offsets are at or below `sent`: the first ones, as offsets increase), if any.
+   */
+  private take(): WatchEventsResponse | undefined {
     const end = Math.min(this.queue.length, this.head + this.maxBatch);
-    const group = this.queue.slice(this.head, end);
+    let start = this.head;
+    const sent = this.sent;
+    if (sent !== undefined) while (start < end && ((this.queue[start] as WatchEventsResponse).event?.offset ?? 0n) <= sent) start++;
+    for (let i = this.head; i < end; i++) this.queuedBytes -= this.sizes[i] as number;
     this.head = end;
-    for (const r of group) this.queuedBytes -= sizeOf(r);
-    return group;
+    if (start === end) return undefined;
+    this.sent = (this.queue[end - 1] as WatchEventsResponse).event?.offset ?? 0n;
+    return batchOf(this.queue, start, end);
   }
 
-  /** Sends `group` as one batch response, without what was already sent from history. */
-  private deliverBatch(group: WatchEventsResponse[]): void {
-    const sent = this.sent;
-    const fresh = sent === undefined ? group : group.filter((r) => (r.event?.offset ?? 0n) > sent);
-    if (fresh.length === 0) return;
-    this.sent = (fresh[fresh.length - 1] as WatchEventsResponse).event?.offset ?? 0n;
-    if (!(this.sink as StreamSink<WatchEventsResponse>).send(batchOf(fresh))) this.blocked = true;
+  /** Sends up to maxBatch queued responses as one batch response. */
+  private deliverBatch(): void {
+    const batch = this.take();
+    if (batch && !(this.sink as StreamSink<WatchEventsResponse>).send(batch)) this.blocked = true;
   }
 
   /** Batching: sends what this turn queued once the turn is over (or at once, when a batch is full). */
@@ -592,6 +605,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
         // turn is over or the batch is full. Not bounded here, as an event handed straight to a
         // transport with room is not: at most maxBatch wait, and the bounds apply once it is full.
         this.queue.push(response);
+        this.sizes.push(size);
         this.queuedBytes += size;
         if (this.queue.length - this.head >= this.maxBatch) this.flush();
         else if (!this.flushScheduled) {
@@ -612,6 +626,7 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
       return;
     }
     this.queue.push(response);
+    this.sizes.push(size);
     this.queuedBytes += size;
     this.signal();
   }
@@ -642,12 +657,14 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
   private compact(): void {
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
       this.head = 0;
     }
   }
 
   private dropQueue(): void {
     this.queue = [];
+    this.sizes = [];
     this.head = 0;
     this.queuedBytes = 0;
   }
@@ -663,14 +680,15 @@ export class Watcher implements AsyncIterableIterator<WatchEventsResponse>, Sink
     this.handedBytes = 0;
     for (;;) {
       if (this.head < this.queue.length && this.maxBatch > 1) {
-        const value = batchOf(this.take());
-        this.handedBytes = sizeOf(value);
+        const value = this.take();
         this.compact();
+        if (!value) continue;
+        this.handedBytes = sizeOf(value);
         return { value, done: false };
       }
       if (this.head < this.queue.length) {
+        const size = this.sizes[this.head] as number;
         const value = this.queue[this.head++] as WatchEventsResponse;
-        const size = sizeOf(value);
         this.queuedBytes -= size;
         this.handedBytes = size;
         this.compact();
