@@ -96,31 +96,33 @@ describe("fan-out over Redis", () => {
       single.cancel();
     });
 
-    it("resumes after an offset with no gap and no duplicate while events keep arriving", async () => {
-      let sending = true;
-      let sent = 0;
-      const publisher = (async () => {
-        while (sending) {
-          const via = sent % 2 === 0 ? a : b;
-          await unary(via.clients.hub, "sendEvent", { eventId });
-          sent++;
-        }
-      })();
-      const first = new Watch(a.clients.hub, { appId: "calls", resumeAfter: "0" });
-      await first.received(25);
-      first.cancel();
-      await first.status;
-      const seen = first.events.length;
-      const lastOffset = first.events[seen - 1]!.offset;
-      const second = new Watch(b.clients.hub, { appId: "calls", resumeAfter: lastOffset });
-      await second.received(50);
-      sending = false;
-      await publisher;
-      await second.received(sent - seen);
-      second.cancel();
-      const offsets = [...first.offsets(), ...second.offsets()];
-      assert.deepEqual(offsets, contiguous(1, sent), `received ${offsets.length} of ${sent}`);
-    });
+    for (const maxBatch of [0, 8]) {
+      it(`resumes after an offset with no gap and no duplicate while events keep arriving (max_batch ${maxBatch})`, async () => {
+        let sending = true;
+        let sent = 0;
+        const publisher = (async () => {
+          while (sending) {
+            const via = sent % 2 === 0 ? a : b;
+            await unary(via.clients.hub, "sendEvent", { eventId });
+            sent++;
+          }
+        })();
+        const first = new Watch(a.clients.hub, { appId: "calls", resumeAfter: "0", maxBatch });
+        await first.received(25);
+        first.cancel();
+        await first.status;
+        const seen = first.events.length;
+        const lastOffset = first.events[seen - 1]!.offset;
+        const second = new Watch(b.clients.hub, { appId: "calls", resumeAfter: lastOffset, maxBatch });
+        await second.received(50);
+        sending = false;
+        await publisher;
+        await second.received(sent - seen);
+        second.cancel();
+        const offsets = [...first.offsets(), ...second.offsets()];
+        assert.deepEqual(offsets, contiguous(1, sent), `received ${offsets.length} of ${sent}`);
+      });
+    }
 
     it("ends a watcher that cannot keep up with RESOURCE_EXHAUSTED and a resume offset, without slowing the others", async () => {
       await Promise.all([a.stop(), b.stop()]);
