@@ -1,4 +1,5 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   ActionSchema,
@@ -23,6 +24,11 @@ export interface RedisDeliveryStoreOptions extends DeliveryStoreOptions, RedisCo
 
 const encode = <D extends DescMessage>(schema: D, m: MessageShape<D>) => buf(toBinary(schema, m));
 
+/** Field numbers of the fields a state change appends (proto/herald/v1/eventhos.proto). */
+const RECEIVED_STATE = ReceivedEventSchema.field.state.number;
+const EXECUTION_STATE = ExecutionSchema.field.state.number;
+const EXECUTION_RUN_START = ExecutionSchema.field.runStart.number;
+
 /**
  * The delivery registry and log in Redis, values as protobuf binary, keys under `eventhos:`:
  * `action:<id>` + set `actions`; `contract:<id>` + set `contracts` + set `contracts:by-event:<event>`;
@@ -37,7 +43,7 @@ export class RedisDeliveryStore implements DeliveryStore {
     private readonly k: RedisKeys["eventhos"],
     private readonly redis: RedisClient,
   ) {
-    this.scripts = defineScripts(redis, ["received-create", "attempt-start", "attempt-finish"]);
+    this.scripts = defineScripts(redis, ["received-create", "attempt-start", "attempt-finish", "append-fields"]);
   }
 
   static async connect(options: RedisDeliveryStoreOptions): Promise<RedisDeliveryStore> {
@@ -165,12 +171,11 @@ export class RedisDeliveryStore implements DeliveryStore {
       return out;
     });
   }
+  /** The new state appended to the stored record: its reader keeps the last value. */
   setReceivedState(id: string, state: ReceivedState) {
+    const fields = new BinaryWriter().tag(RECEIVED_STATE, WireType.Varint).int32(state).finish();
     return orUnavailable(async () => {
-      const r = await this.read(ReceivedEventSchema, this.k.received(id));
-      if (!r) return;
-      r.state = state;
-      await this.redis.set(this.k.received(id), encode(ReceivedEventSchema, r), "KEEPTTL");
+      await this.scripts["append-fields"].run([this.k.received(id)], [buf(fields)]);
     });
   }
 
@@ -188,14 +193,12 @@ export class RedisDeliveryStore implements DeliveryStore {
       return e;
     });
   }
+  /** As setReceivedState: the changed fields appended (the record holds no attempts: they have their hash). */
   updateExecution(id: string, change: { state: Execution["state"]; runStart?: number }) {
+    const w = new BinaryWriter().tag(EXECUTION_STATE, WireType.Varint).int32(change.state);
+    if (change.runStart !== undefined) w.tag(EXECUTION_RUN_START, WireType.Varint).uint32(change.runStart);
     return orUnavailable(async () => {
-      const e = await this.read(ExecutionSchema, this.k.execution(id));
-      if (!e) return;
-      e.state = change.state;
-      if (change.runStart !== undefined) e.runStart = change.runStart;
-      e.attempts = [];
-      await this.redis.set(this.k.execution(id), encode(ExecutionSchema, e), "KEEPTTL");
+      await this.scripts["append-fields"].run([this.k.execution(id)], [buf(w.finish())]);
     });
   }
   startAttempt(executionId: string, attempt: Attempt) {
