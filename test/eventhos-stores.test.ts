@@ -4,6 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ExecutionSchema, ExecutionState, ReceivedEventSchema, ReceivedState } from "../core/gen/herald/v1/eventhos_pb.js";
 import { keysOf } from "../core/redis/keys.js";
+import { TrackedCache } from "../core/redis/tracked-cache.js";
 import { RedisServer } from "./support/redis-server.js";
 import { uniquePrefix } from "./support/herald.js";
 import { silentLogger } from "../core/logger.js";
@@ -36,6 +37,24 @@ describe("eventhos stores on Redis", () => {
   deliveryStoreContract("RedisDeliveryStore", (options) =>
     RedisDeliveryStore.connect({ ...common(), keyPrefix: uniquePrefix(), ...options }),
   );
+  /** A store with a near cache of its own, closed with it. */
+  async function cached<S extends { close(): Promise<void> }>(make: (cache: TrackedCache) => Promise<S>): Promise<S> {
+    const cache = await TrackedCache.connect({ ...common(), role: "test", maxEntries: 1000 });
+    const store = await make(cache);
+    const close = store.close.bind(store);
+    store.close = async () => {
+      await close();
+      await cache.close();
+    };
+    return store;
+  }
+  clientStoreContract("RedisClientStore behind a near cache", () =>
+    cached((cache) => RedisClientStore.connect({ ...common(), keyPrefix: uniquePrefix() }, cache)),
+  );
+  deliveryStoreContract("RedisDeliveryStore behind a near cache", (options) =>
+    cached((cache) => RedisDeliveryStore.connect({ ...common(), keyPrefix: uniquePrefix(), ...options }, cache)),
+  );
+
   it("RedisDeliveryStore: a state change keeps the record's expiry", async () => {
     const keyPrefix = uniquePrefix();
     const store = await RedisDeliveryStore.connect({ ...common(), keyPrefix, retentionMs: 60_000 });
