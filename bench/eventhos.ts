@@ -4,7 +4,19 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisServer } from "../test/support/redis-server.js";
-import { closedLoop, fmt, h2load, percentile, report, requireH2load, startHeraldProcess, startNode, type Proc } from "./support.js";
+import {
+  closedLoop,
+  cpuMs,
+  fmt,
+  h2load,
+  median as middle,
+  percentile,
+  ProcGroup,
+  report,
+  requireH2load,
+  roundsSummary,
+  type Proc,
+} from "./support.js";
 
 /**
  * bench:eventhos — events/s accepted by POST /event/send (h2load, HTTP/1.1 keep-alive), contract
@@ -12,11 +24,14 @@ import { closedLoop, fmt, h2load, percentile, report, requireH2load, startHerald
  * call (p50/p99, a closed loop of senders stamping each body). Herald runs in its own process,
  * embedded and on Redis; the target runs in this process, so both ends read one clock. Ceilings,
  * in the same run: a bare Koa route answering /event/send's success (accepting), and the target
- * itself loaded straight by h2load (executing).
+ * itself loaded straight by h2load (executing). The rows are measured in turn, `BENCH_ROUNDS` times
+ * over, with each process's CPU per request (/proc), which moves much less than the rate when others
+ * load the machine.
  */
 const requests = Number(process.env["BENCH_REQUESTS"] ?? 20_000);
 const clients = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
 const latencySeconds = Number(process.env["BENCH_LATENCY_SECONDS"] ?? 5);
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const ADMIN = "bench-admin-token";
 const dir = mkdtempSync(join(tmpdir(), "herald-bench-eventhos-"));
 const bodyFile = join(dir, "event.json");
@@ -87,10 +102,28 @@ async function setUp(port: number): Promise<string> {
   return `/event/send?event-identifier=bench-event&access-key=${encodeURIComponent(key as string)}`;
 }
 
-interface Row {
-  accepted: number;
+interface Measured {
+  perSecond: number;
   succeeded: number;
+  requests: number;
+  /** Executions/s, from the load's start to the last call landing. */
   executions: number;
+  /** The Herald (or bare Koa) process's CPU (user + system) per request while h2load ran, µs. */
+  cpuLoad: number;
+  /** Its CPU per event from the load's start until every execution reached the target, µs. */
+  cpuAll: number;
+  /** redis-server's CPU per event over the same span, µs (Redis rows). */
+  cpuRedis: number;
+}
+
+interface Row {
+  name: string;
+  pid: number | undefined;
+  redisPid?: number | undefined;
+  url: string;
+  /** Herald rows: the send path drives contract executions to drain. */
+  delivers: boolean;
+  results: Measured[];
   p50: number;
   p99: number;
 }
@@ -100,87 +133,140 @@ async function drain(expected: number, timeoutMs = 120_000): Promise<void> {
   while (calls < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
-async function measure(name: string, herald: Proc): Promise<Row> {
-  const port = herald.ready["httpPort"] as number;
-  const path = await setUp(port);
-  const url = `http://127.0.0.1:${port}${path}`;
-  const options = { clients, streams: 1, http1: { contentType: "application/json" } };
-  // Warm-up (JIT, connections), then drained so it does not count.
-  const warm = await h2load(url, bodyFile, { ...options, requests: Math.ceil(requests / 10) });
-  await drain(calls + warm.succeeded);
+const loadOptions = { clients, streams: 1, http1: { contentType: "application/json" } };
+
+async function measure(row: Row): Promise<void> {
   calls = 0;
+  const [cpu0, redis0] = [cpuMs(row.pid), cpuMs(row.redisPid)];
   const started = now();
-  const load = await h2load(url, bodyFile, { ...options, requests });
-  await drain(load.succeeded);
-  const executions = (calls / (lastCallMs - started)) * 1000;
-  // Latency: senders in a closed loop, each body stamped; the target measures on arrival.
+  const load = await h2load(row.url, bodyFile, { ...loadOptions, requests });
+  const cpuLoad = cpuMs(row.pid) - cpu0;
+  if (row.delivers) await drain(load.succeeded);
+  const [cpuAll, cpuRedis] = [cpuMs(row.pid) - cpu0, cpuMs(row.redisPid) - redis0];
+  const executions = row.delivers ? (calls / (lastCallMs - started)) * 1000 : NaN;
+  const per = (ms: number) => (ms * 1000) / load.requests;
+  process.stderr.write(
+    `${row.name}: ${fmt(load.perSecond)} req/s, ${fmt(per(cpuLoad))} µs CPU/req` +
+      (row.delivers ? `, ${fmt(executions)} executions/s, ${fmt(per(cpuAll))} µs CPU/event to drained` : "") +
+      (row.redisPid ? `, redis ${fmt(per(cpuRedis))} µs/event` : "") +
+      "\n",
+  );
+  row.results.push({
+    perSecond: load.perSecond,
+    succeeded: load.succeeded,
+    requests: load.requests,
+    executions,
+    cpuLoad: per(cpuLoad),
+    cpuAll: row.delivers ? per(cpuAll) : NaN,
+    cpuRedis: row.redisPid ? per(cpuRedis) : NaN,
+  });
+}
+
+/** Latency: senders in a closed loop, each body stamped; the target measures on arrival. */
+async function latency(row: Row, port: number, path: string): Promise<void> {
   latencies = [];
   await closedLoop(() => call(port, "POST", path, { sentAt: now() }), { concurrency: 8, warmup: 1, seconds: latencySeconds });
   await drain(Infinity, 2000); // let the last calls land
   const sorted = latencies.sort((a, b) => a - b);
-  process.stderr.write(`${name}: ${fmt(load.perSecond)} events/s accepted, ${fmt(executions)} executions/s\n`);
-  return { accepted: load.perSecond, succeeded: load.succeeded, executions, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  row.p50 = percentile(sorted, 50);
+  row.p99 = percentile(sorted, 99);
 }
 
 await requireH2load();
-const rows: Array<[string, Row]> = [];
-{
-  const options = { clients, streams: 1, http1: { contentType: "application/json" } };
-  const bare = await startNode("dist/bench/koa-bare.js", ["eventhos"]);
-  try {
-    const url = `http://127.0.0.1:${bare.ready["port"] as number}/event/send`;
-    await h2load(url, bodyFile, { ...options, requests: Math.ceil(requests / 10) });
-    const r = await h2load(url, bodyFile, { ...options, requests });
-    rows.push([
-      "bare Koa route, fixed reply (accepting ceiling)",
-      { accepted: r.perSecond, succeeded: r.succeeded, executions: NaN, p50: NaN, p99: NaN },
-    ]);
-  } finally {
-    await bare.stop();
-  }
-  const url = `http://127.0.0.1:${targetPort}/hook`;
-  await h2load(url, bodyFile, { ...options, requests: Math.ceil(requests / 10) });
-  const r = await h2load(url, bodyFile, { ...options, requests });
-  rows.push([
-    "the target alone, loaded directly (executing ceiling)",
-    { accepted: NaN, succeeded: r.succeeded, executions: r.perSecond, p50: NaN, p99: NaN },
-  ]);
-  calls = 0;
-}
-const [bareRow, targetRow] = [rows[0]![1], rows[1]![1]];
-const embedded = await startHeraldProcess(["--delivery-allow-hosts", "127.0.0.1"], { HERALD_ADMIN_KEY: ADMIN });
-try {
-  rows.push(["Herald embedded (memory queue)", await measure("embedded", embedded)]);
-} finally {
-  await embedded.stop();
-}
+const procs = new ProcGroup();
 const redis = await RedisServer.start({ durable: false });
 try {
-  const withRedis = await startHeraldProcess(["--delivery-allow-hosts", "127.0.0.1", "--redis-url", redis.url], {
-    HERALD_ADMIN_KEY: ADMIN,
-  });
-  try {
-    rows.push(["Herald + Redis (stream queue)", await measure("redis", withRedis)]);
-  } finally {
-    await withRedis.stop();
-  }
-} finally {
-  await redis.destroy();
-}
-agent.destroy();
-target.close();
-report(
-  `bench:eventhos — POST /event/send (the document's sample body), one contract to a local target; h2load HTTP/1.1, ` +
-    `${requests} events, ${clients} connections; latency: 8 senders in a closed loop for ${latencySeconds} s; Node ${process.version}, ${cpus().length} cores`,
-  ["server", "events/s accepted", "vs bare", "executions/s", "vs target", "send→target p50 ms", "p99 ms", "2xx"],
-  rows.map(([name, r]) => [
+  const bare = await procs.node("dist/bench/koa-bare.js", ["eventhos"]);
+  const embedded = await procs.herald(["--delivery-allow-hosts", "127.0.0.1"], { HERALD_ADMIN_KEY: ADMIN });
+  const withRedis = await procs.herald(["--delivery-allow-hosts", "127.0.0.1", "--redis-url", redis.url], { HERALD_ADMIN_KEY: ADMIN });
+  const httpPort = (p: Proc) => p.ready["httpPort"] as number;
+  const paths = [await setUp(httpPort(embedded)), await setUp(httpPort(withRedis))];
+  const row = (name: string, p: Proc, path: string, extra: Partial<Row> = {}): Row => ({
     name,
-    Number.isNaN(r.accepted) ? "-" : fmt(r.accepted),
-    Number.isNaN(r.accepted) ? "-" : `${fmt((100 * r.accepted) / bareRow.accepted)}%`,
-    Number.isNaN(r.executions) ? "-" : fmt(r.executions),
-    Number.isNaN(r.executions) ? "-" : `${fmt((100 * r.executions) / targetRow.executions)}%`,
-    Number.isNaN(r.p50) ? "-" : fmt(r.p50, 2),
-    Number.isNaN(r.p99) ? "-" : fmt(r.p99, 2),
-    `${r.succeeded}/${requests}`,
-  ]),
-);
+    pid: p.proc.pid,
+    url: `http://127.0.0.1:${httpPort(p) ?? (p.ready["port"] as number)}${path}`,
+    delivers: true,
+    results: [],
+    p50: NaN,
+    p99: NaN,
+    ...extra,
+  });
+  const rows: Row[] = [
+    row("bare Koa route, fixed reply (accepting ceiling)", bare, "/event/send", { delivers: false }),
+    row("Herald embedded (memory queue)", embedded, paths[0]!),
+    row("Herald + Redis (stream queue)", withRedis, paths[1]!, { redisPid: redis.pid }),
+  ];
+  // Warm-up (JIT, connections), drained so that it does not count.
+  for (const r of rows) {
+    calls = 0;
+    const warm = await h2load(r.url, bodyFile, { ...loadOptions, requests: Math.ceil(requests / 10) });
+    if (r.delivers) await drain(warm.succeeded);
+  }
+  for (let round = 0; round < rounds; round++) for (const r of rows) await measure(r);
+  await latency(rows[1]!, httpPort(embedded), paths[0]!);
+  await latency(rows[2]!, httpPort(withRedis), paths[1]!);
+  // The executing ceiling: the target itself, loaded directly.
+  const targetUrl = `http://127.0.0.1:${targetPort}/hook`;
+  await h2load(targetUrl, bodyFile, { ...loadOptions, requests: Math.ceil(requests / 10) });
+  const targetRate = (await h2load(targetUrl, bodyFile, { ...loadOptions, requests })).perSecond;
+
+  const ceiling = rows[0]!.results;
+  report(
+    `bench:eventhos — POST /event/send (the document's sample body), one contract to a local target; h2load HTTP/1.1, ` +
+      `${requests} events, ${clients} connections, ${rounds} interleaved rounds: median rate, median of the per-round ratios; ` +
+      `latency: 8 senders in a closed loop for ${latencySeconds} s; Node ${process.version}, ${cpus().length} cores\n` +
+      `CPU µs/req: the server process's user + system time per request while h2load ran (/proc; the delivery engine runs ` +
+      `meanwhile); to drained: per event until every execution reached the target; redis: redis-server's per event; ` +
+      `medians of the rounds. The target alone, loaded directly (executing ceiling): ${fmt(targetRate)} req/s`,
+    [
+      "server",
+      "events/s accepted",
+      "vs bare",
+      "CPU µs/req",
+      "CPU vs bare",
+      "CPU µs/event to drained",
+      "redis µs/event",
+      "executions/s",
+      "vs target",
+      "send→target p50 ms",
+      "p99 ms",
+      "rounds req/s",
+      "2xx",
+    ],
+    rows.map((r) => {
+      const { median, ratio, rates } = roundsSummary(r.results, ceiling);
+      const mid = (f: (m: Measured) => number) => middle(r.results.map(f));
+      const ok = r.results.reduce((n, x) => n + x.succeeded, 0);
+      const all = r.results.reduce((n, x) => n + x.requests, 0);
+      return [
+        r.name,
+        fmt(median.perSecond),
+        ratio,
+        fmt(
+          mid((m) => m.cpuLoad),
+          1,
+        ),
+        `${fmt(100 * middle(r.results.map((m, i) => ceiling[i]!.cpuLoad / m.cpuLoad)))}%`,
+        fmt(
+          mid((m) => m.cpuAll),
+          1,
+        ),
+        fmt(
+          mid((m) => m.cpuRedis),
+          1,
+        ),
+        fmt(mid((m) => m.executions)),
+        r.delivers ? `${fmt((100 * mid((m) => m.executions)) / targetRate)}%` : "-",
+        fmt(r.p50, 2),
+        fmt(r.p99, 2),
+        rates,
+        `${ok}/${all}`,
+      ];
+    }),
+  );
+} finally {
+  await procs.stop();
+  await redis.destroy();
+  agent.destroy();
+  target.close();
+}

@@ -109,7 +109,14 @@ export async function startHerald(input: HeraldConfigInput, logger: Logger): Pro
         ? { published: (appId: string, count: number) => metrics.appEventsPublished.inc({ app: metrics.appLabel(appId) }, count) }
         : {}),
     });
-    eventhos = await startEventhos({ config: config.eventhos, redis: backends.redis, registry: stores.registry, validator, logger });
+    eventhos = await startEventhos({
+      config: config.eventhos,
+      redis: backends.redis,
+      cache: stores.nearCache,
+      registry: stores.registry,
+      validator,
+      logger,
+    });
     const auth = new Authenticator({
       adminKey: config.auth.adminKey,
       apiKeys: stores.apiKeys,

@@ -1,3 +1,10 @@
+import { strict as assert } from "node:assert";
+import { Redis } from "ioredis";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { ExecutionSchema, ExecutionState, ReceivedEventSchema, ReceivedState } from "../core/gen/herald/v1/eventhos_pb.js";
+import { keysOf } from "../core/redis/keys.js";
+import { TrackedCache } from "../core/redis/tracked-cache.js";
 import { RedisServer } from "./support/redis-server.js";
 import { uniquePrefix } from "./support/herald.js";
 import { silentLogger } from "../core/logger.js";
@@ -30,6 +37,46 @@ describe("eventhos stores on Redis", () => {
   deliveryStoreContract("RedisDeliveryStore", (options) =>
     RedisDeliveryStore.connect({ ...common(), keyPrefix: uniquePrefix(), ...options }),
   );
+  /** A store with a near cache of its own, closed with it. */
+  async function cached<S extends { close(): Promise<void> }>(make: (cache: TrackedCache) => Promise<S>): Promise<S> {
+    const cache = await TrackedCache.connect({ ...common(), role: "test", maxEntries: 1000 });
+    const store = await make(cache);
+    const close = store.close.bind(store);
+    store.close = async () => {
+      await close();
+      await cache.close();
+    };
+    return store;
+  }
+  clientStoreContract("RedisClientStore behind a near cache", () =>
+    cached((cache) => RedisClientStore.connect({ ...common(), keyPrefix: uniquePrefix() }, cache)),
+  );
+  deliveryStoreContract("RedisDeliveryStore behind a near cache", (options) =>
+    cached((cache) => RedisDeliveryStore.connect({ ...common(), keyPrefix: uniquePrefix(), ...options }, cache)),
+  );
+
+  it("RedisDeliveryStore: a state change keeps the record's expiry", async () => {
+    const keyPrefix = uniquePrefix();
+    const store = await RedisDeliveryStore.connect({ ...common(), keyPrefix, retentionMs: 60_000 });
+    const raw = new Redis(redis.url);
+    try {
+      const k = keysOf({ keyPrefix }).eventhos;
+      const time = timestampFromMs(Date.now());
+      await store.createReceived(create(ReceivedEventSchema, { id: "1", eventId: "e", time, executionIds: ["1-1"] }), [
+        create(ExecutionSchema, { id: "1-1", receivedId: "1", state: ExecutionState.PENDING }),
+      ]);
+      await store.setReceivedState("1", ReceivedState.PROCESSED);
+      await store.updateExecution("1-1", { state: ExecutionState.PROCESSED, runStart: 2 });
+      for (const key of [k.received("1"), k.execution("1-1")]) {
+        const ttl = await raw.pttl(key);
+        assert.ok(ttl > 50_000 && ttl <= 60_000, `${key} expires in ${ttl} ms`);
+      }
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   workQueueContract("RedisWorkQueue", async (options) => {
     const keyPrefix = uniquePrefix();
     const queue = { ...common(), keyPrefix, ...options, stream: `${keyPrefix}queue`, group: "workers", role: "queue" };

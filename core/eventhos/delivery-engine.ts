@@ -56,8 +56,12 @@ export class DeliveryEngine {
   };
   private readonly stop = new AbortController();
   private readonly running = new Set<Promise<void>>();
-  /** Queue ids of the jobs running here: a job reclaimed by this same instance is not run twice. */
-  private readonly runningIds = new Set<string>();
+  /**
+   * The jobs running here by queue id (a job reclaimed by this same instance is not run twice), each
+   * with what stops it: its ownership lost, or the engine closing (one signal per job: cheaper than
+   * combining two with AbortSignal.any for every job).
+   */
+  private readonly runningIds = new Map<string, AbortController>();
   private readonly caller: ActionCaller;
   private loop: Promise<void> | undefined;
 
@@ -79,6 +83,7 @@ export class DeliveryEngine {
   /** Stops taking work, interrupts calls and backoff waits, and leaves unfinished jobs to others. */
   async close(): Promise<void> {
     this.stop.abort();
+    for (const job of this.runningIds.values()) job.abort();
     await this.deps.queue.close();
     await this.loop;
     await Promise.allSettled([...this.running]);
@@ -108,9 +113,10 @@ export class DeliveryEngine {
       if (this.stop.signal.aborted) break;
       for (const job of jobs) {
         if (this.runningIds.has(job.id)) continue;
-        this.runningIds.add(job.id);
+        const stop = new AbortController();
+        this.runningIds.set(job.id, stop);
         this.stats.jobs++;
-        const p: Promise<void> = this.runJob(job)
+        const p: Promise<void> = this.runJob(job, stop)
           .catch((err: unknown) => logger.warn({ received: job.value, err: String(err) }, "delivery job failed; it will be taken up again"))
           .finally(() => {
             this.running.delete(p);
@@ -121,14 +127,13 @@ export class DeliveryEngine {
     }
   }
 
-  private async runJob(job: Job): Promise<void> {
+  private async runJob(job: Job, stop: AbortController): Promise<void> {
     const { store, queue } = this.deps;
-    const lost = new AbortController();
-    const signal = AbortSignal.any([this.stop.signal, lost.signal]);
+    const signal = stop.signal;
     const heartbeat = setInterval(
       () => {
         queue.heartbeat(job).then(
-          (owned) => owned || lost.abort(),
+          (owned) => owned || stop.abort(),
           () => undefined, // Redis away: the next beat tries again
         );
       },
@@ -147,8 +152,8 @@ export class DeliveryEngine {
         const outcomes = await Promise.all(group.map((e) => this.runExecution(received, e, signal)));
         if (outcomes.some((o) => o !== "done") || signal.aborted) return; // the next owner continues
       }
-      const final = await this.executions(received);
-      const state = final.every((e) => e.state === ExecutionState.PROCESSED) ? ReceivedState.PROCESSED : ReceivedState.ERROR;
+      // Every execution is final now, each run here or before: their states are known without a read.
+      const state = executions.every((e) => e.state === ExecutionState.PROCESSED) ? ReceivedState.PROCESSED : ReceivedState.ERROR;
       await store.setReceivedState(received.id, state);
       await queue.ack(job);
     } finally {
@@ -172,10 +177,7 @@ export class DeliveryEngine {
       await store.finishAttempt(execution.id, a);
     }
     const run = execution.attempts.filter((a) => a.number >= execution.runStart);
-    if (run.some((a) => a.outcome === AttemptOutcome.SUCCESS)) {
-      await store.updateExecution(execution.id, { state: ExecutionState.PROCESSED });
-      return "done";
-    }
+    if (run.some((a) => a.outcome === AttemptOutcome.SUCCESS)) return this.final(execution, ExecutionState.PROCESSED);
     let number = execution.attempts.reduce((n, a) => Math.max(n, a.number), 0);
     let used = run.length;
     while (used <= this.options.retryLimit) {
@@ -225,16 +227,21 @@ export class DeliveryEngine {
       this.stats.attempts[result.ok ? "success" : result.interrupted ? "interrupted" : "failure"]++;
       used++;
       if (result.ok) {
-        await store.updateExecution(execution.id, { state: ExecutionState.PROCESSED });
         this.stats.executions.processed++;
-        return "done";
+        return this.final(execution, ExecutionState.PROCESSED);
       }
       if (result.interrupted) return "stopped";
       // A missing action, a broken template or a refused address will not get better by retrying.
       if (!request || result.refused) break;
     }
-    await store.updateExecution(execution.id, { state: ExecutionState.ERROR });
     this.stats.executions.error++;
+    return this.final(execution, ExecutionState.ERROR);
+  }
+
+  /** Records an execution's final state, in the store and in the job's copy (which decides the received event's state). */
+  private async final(execution: Execution, state: ExecutionState.PROCESSED | ExecutionState.ERROR): Promise<Outcome> {
+    await this.deps.store.updateExecution(execution.id, { state });
+    execution.state = state;
     return "done";
   }
 

@@ -170,8 +170,6 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       }
       if (req.appId !== "" && req.appId !== auth.appId)
         throw invalidArgument(`app_id "${req.appId}" is not the app of event "${auth.eventId}"`);
-      const known = await delivery.getReceived(id);
-      if (known) return { receivedId: id, contracts: known.executionIds.length };
       // A snapshot of the active contracts: later changes do not alter a received event's plan.
       const contracts = (await delivery.listContracts(auth.eventId)).filter((c) => c.active);
       const executions = contracts.map((c, i) =>
@@ -197,7 +195,13 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
         state: executions.length > 0 ? ReceivedState.PENDING : ReceivedState.NO_CONTRACTS,
         executionIds: executions.map((e) => e.id),
       });
-      if ((await delivery.createReceived(received, executions)) && executions.length > 0) await queue.add(id);
+      // A repeat (the same msg id: a retry under an idempotency key) is told by createReceived, which
+      // changes nothing then: it answers the first record's count, without a read on the common path.
+      if (!(await delivery.createReceived(received, executions))) {
+        const known = await delivery.getReceived(id);
+        return { receivedId: id, contracts: known?.executionIds.length ?? executions.length };
+      }
+      if (executions.length > 0) await queue.add(id);
       return { receivedId: id, contracts: executions.length };
     },
     async listReceivedEvents(req, ctx) {

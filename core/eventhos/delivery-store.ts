@@ -14,6 +14,8 @@ import type { Action, Attempt, Contract, Execution, ReceivedEvent, ReceivedState
  *   replaces a started attempt once only: the first finish (result, or a takeover's
  *   "interrupted") wins, later ones return false.
  * - `getExecution` returns its attempts in number order.
+ * - `setReceivedState` and `updateExecution` change a stored record only: on one that is missing (or
+ *   expired) they create nothing.
  * - Received events, their executions and attempts are dropped `retentionMs` after they were received.
  * - When the backing service is unreachable, calls reject with an `UnavailableError`.
  */

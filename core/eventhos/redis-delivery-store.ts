@@ -1,4 +1,5 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   ActionSchema,
@@ -17,17 +18,27 @@ import type { DeliveryStore, DeliveryStoreOptions, ReceivedFilter } from "./deli
 import { connectClient, orUnavailable, readyAll, type RedisConnection, type RedisClient } from "../redis/connect.js";
 import { keysOf, type RedisKeys } from "../redis/keys.js";
 import { defineScripts } from "../redis/scripts.js";
+import type { TrackedCache } from "../redis/tracked-cache.js";
 import { buf } from "../redis/buffers.js";
 
 export interface RedisDeliveryStoreOptions extends DeliveryStoreOptions, RedisConnection {}
 
 const encode = <D extends DescMessage>(schema: D, m: MessageShape<D>) => buf(toBinary(schema, m));
 
+/** Field numbers of the fields a state change appends (proto/herald/v1/eventhos.proto). */
+const RECEIVED_STATE = ReceivedEventSchema.field.state.number;
+const EXECUTION_STATE = ExecutionSchema.field.state.number;
+const EXECUTION_RUN_START = ExecutionSchema.field.runStart.number;
+
 /**
  * The delivery registry and log in Redis, values as protobuf binary, keys under `eventhos:`:
  * `action:<id>` + set `actions`; `contract:<id>` + set `contracts` + set `contracts:by-event:<event>`;
  * `received:<id>` + zsets `received` and `received:by-event:<event>` (score: time ms);
  * `execution:<id>` (without attempts) + hash `execution:<id>:attempts` (`<n>` → Attempt, `<n>:done`).
+ *
+ * Actions and contracts, read for every received event and seldom changed, go through the
+ * registry's near cache when there is one (a change anywhere is seen once Redis's invalidation
+ * arrives, this process's own at once); the bytes are cached, and each read decodes its own copy.
  */
 export class RedisDeliveryStore implements DeliveryStore {
   private readonly scripts;
@@ -36,14 +47,32 @@ export class RedisDeliveryStore implements DeliveryStore {
     private readonly options: RedisDeliveryStoreOptions,
     private readonly k: RedisKeys["eventhos"],
     private readonly redis: RedisClient,
+    /** Absent: every read goes to Redis. */
+    private readonly cache: TrackedCache | undefined,
   ) {
-    this.scripts = defineScripts(redis, ["received-create", "attempt-start", "attempt-finish"]);
+    this.scripts = defineScripts(redis, ["received-create", "attempt-start", "attempt-finish", "append-fields"]);
   }
 
-  static async connect(options: RedisDeliveryStoreOptions): Promise<RedisDeliveryStore> {
+  static async connect(options: RedisDeliveryStoreOptions, cache?: TrackedCache): Promise<RedisDeliveryStore> {
     const redis = connectClient({ ...options, role: "delivery-store" }, { enableAutoPipelining: true });
     await readyAll(redis);
-    return new RedisDeliveryStore(options, keysOf(options).eventhos, redis);
+    return new RedisDeliveryStore(options, keysOf(options).eventhos, redis, cache);
+  }
+
+  /** An action or contract, through the near cache if there is one. */
+  private async readCached<D extends DescMessage>(schema: D, key: string): Promise<MessageShape<D> | undefined> {
+    if (!this.cache) return this.read(schema, key);
+    const b = await this.cache.read(key, "", (r) => r.getBuffer(key));
+    return b ? fromBinary(schema, b) : undefined;
+  }
+
+  /** A write of actions or contracts; once it is answered, what the cache holds of its keys is dropped. */
+  private async wrote<T>(keys: readonly string[], write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.cache?.invalidate(keys);
+    }
   }
 
   private async read<D extends DescMessage>(schema: D, key: string): Promise<MessageShape<D> | undefined> {
@@ -63,20 +92,24 @@ export class RedisDeliveryStore implements DeliveryStore {
     }
   }
 
+  /** The actions or contracts of an id set, in id order (through the near cache). */
   private async readAll<D extends DescMessage>(schema: D, set: string, prefix: string): Promise<Array<MessageShape<D>>> {
-    const ids = (await this.redis.smembers(set)).sort();
-    const all: Array<MessageShape<D> | undefined> = await Promise.all(ids.map((id) => this.read(schema, `${prefix}${id}`)));
+    const members = this.cache ? await this.cache.read(set, "", (r) => r.smembers(set)) : await this.redis.smembers(set);
+    const ids = [...members].sort();
+    const all: Array<MessageShape<D> | undefined> = await Promise.all(ids.map((id) => this.readCached(schema, `${prefix}${id}`)));
     return all.filter((m) => m !== undefined) as Array<MessageShape<D>>;
   }
 
   upsertAction(action: Action): Promise<Action> {
     return orUnavailable(async () => {
-      await this.redis.multi().set(this.k.action(action.id), encode(ActionSchema, action)).sadd(this.k.actions, action.id).exec();
+      await this.wrote([this.k.action(action.id), this.k.actions], () =>
+        this.redis.multi().set(this.k.action(action.id), encode(ActionSchema, action)).sadd(this.k.actions, action.id).exec(),
+      );
       return action;
     });
   }
   getAction(id: string) {
-    return orUnavailable(() => this.read(ActionSchema, this.k.action(id)));
+    return orUnavailable(() => this.readCached(ActionSchema, this.k.action(id)));
   }
   listActions(appId: string) {
     return orUnavailable(async () =>
@@ -85,7 +118,9 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
   deleteAction(id: string) {
     return orUnavailable(async () => {
-      const res = await this.redis.multi().del(this.k.action(id)).srem(this.k.actions, id).exec();
+      const res = await this.wrote([this.k.action(id), this.k.actions], () =>
+        this.redis.multi().del(this.k.action(id)).srem(this.k.actions, id).exec(),
+      );
       return Number(res?.[0]?.[1] ?? 0) > 0;
     });
   }
@@ -94,17 +129,21 @@ export class RedisDeliveryStore implements DeliveryStore {
     return orUnavailable(async () => {
       const old = await this.read(ContractSchema, this.k.contract(contract.id));
       const tx = this.redis.multi();
-      if (old && old.eventId !== contract.eventId) tx.srem(this.k.contractsOfEvent(old.eventId), contract.id);
-      await tx
-        .set(this.k.contract(contract.id), encode(ContractSchema, contract))
-        .sadd(this.k.contracts, contract.id)
-        .sadd(this.k.contractsOfEvent(contract.eventId), contract.id)
-        .exec();
+      const moved = old && old.eventId !== contract.eventId ? [this.k.contractsOfEvent(old.eventId)] : [];
+      if (moved.length > 0) tx.srem(moved[0]!, contract.id);
+      const keys = [this.k.contract(contract.id), this.k.contracts, this.k.contractsOfEvent(contract.eventId), ...moved];
+      await this.wrote(keys, () =>
+        tx
+          .set(this.k.contract(contract.id), encode(ContractSchema, contract))
+          .sadd(this.k.contracts, contract.id)
+          .sadd(this.k.contractsOfEvent(contract.eventId), contract.id)
+          .exec(),
+      );
       return contract;
     });
   }
   getContract(id: string) {
-    return orUnavailable(() => this.read(ContractSchema, this.k.contract(id)));
+    return orUnavailable(() => this.readCached(ContractSchema, this.k.contract(id)));
   }
   listContracts(eventId: string) {
     return orUnavailable(() =>
@@ -115,7 +154,9 @@ export class RedisDeliveryStore implements DeliveryStore {
     return orUnavailable(async () => {
       const old = await this.read(ContractSchema, this.k.contract(id));
       if (!old) return false;
-      await this.redis.multi().del(this.k.contract(id)).srem(this.k.contracts, id).srem(this.k.contractsOfEvent(old.eventId), id).exec();
+      await this.wrote([this.k.contract(id), this.k.contracts, this.k.contractsOfEvent(old.eventId)], () =>
+        this.redis.multi().del(this.k.contract(id)).srem(this.k.contracts, id).srem(this.k.contractsOfEvent(old.eventId), id).exec(),
+      );
       return true;
     });
   }
@@ -165,12 +206,11 @@ export class RedisDeliveryStore implements DeliveryStore {
       return out;
     });
   }
+  /** The new state appended to the stored record: its reader keeps the last value. */
   setReceivedState(id: string, state: ReceivedState) {
+    const fields = new BinaryWriter().tag(RECEIVED_STATE, WireType.Varint).int32(state).finish();
     return orUnavailable(async () => {
-      const r = await this.read(ReceivedEventSchema, this.k.received(id));
-      if (!r) return;
-      r.state = state;
-      await this.redis.set(this.k.received(id), encode(ReceivedEventSchema, r), "KEEPTTL");
+      await this.scripts["append-fields"].run([this.k.received(id)], [buf(fields)]);
     });
   }
 
@@ -188,14 +228,12 @@ export class RedisDeliveryStore implements DeliveryStore {
       return e;
     });
   }
+  /** As setReceivedState: the changed fields appended (the record holds no attempts: they have their hash). */
   updateExecution(id: string, change: { state: Execution["state"]; runStart?: number }) {
+    const w = new BinaryWriter().tag(EXECUTION_STATE, WireType.Varint).int32(change.state);
+    if (change.runStart !== undefined) w.tag(EXECUTION_RUN_START, WireType.Varint).uint32(change.runStart);
     return orUnavailable(async () => {
-      const e = await this.read(ExecutionSchema, this.k.execution(id));
-      if (!e) return;
-      e.state = change.state;
-      if (change.runStart !== undefined) e.runStart = change.runStart;
-      e.attempts = [];
-      await this.redis.set(this.k.execution(id), encode(ExecutionSchema, e), "KEEPTTL");
+      await this.scripts["append-fields"].run([this.k.execution(id)], [buf(w.finish())]);
     });
   }
   startAttempt(executionId: string, attempt: Attempt) {

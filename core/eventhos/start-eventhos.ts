@@ -4,6 +4,7 @@ import { ClientService, DeliveryService } from "../gen/herald/v1/eventhos_pb.js"
 import type { Logger } from "../logger.js";
 import type { RedisConnection } from "../redis/connect.js";
 import { keysOf } from "../redis/keys.js";
+import type { TrackedCache } from "../redis/tracked-cache.js";
 import type { RegistryStore } from "../store/registry-store.js";
 import type { WorkQueue } from "../queue/work-queue.js";
 import { MemoryWorkQueue } from "../queue/memory-work-queue.js";
@@ -47,6 +48,8 @@ export interface Eventhos {
 export async function startEventhos(deps: {
   config: EventhosConfig;
   redis: RedisConnection | undefined;
+  /** The registry's near cache (Redis, unless off): clients, keys, actions and contracts are read through it. */
+  cache?: TrackedCache | undefined;
   registry: RegistryStore;
   validator: Validator;
   logger: Logger;
@@ -59,8 +62,8 @@ export async function startEventhos(deps: {
   try {
     if (redis) {
       const stream = keysOf(redis).eventhos.deliveries;
-      clientStore = await RedisClientStore.connect(redis);
-      deliveryStore = await RedisDeliveryStore.connect({ ...redis, retentionMs: config.logRetentionMs });
+      clientStore = await RedisClientStore.connect(redis, deps.cache);
+      deliveryStore = await RedisDeliveryStore.connect({ ...redis, retentionMs: config.logRetentionMs }, deps.cache);
       queue = await RedisWorkQueue.connect({ ...redis, ...queueOptions, stream, group: "deliverers", role: "delivery-queue" });
     } else {
       clientStore = new MemoryClientStore();

@@ -22,7 +22,7 @@ type StreamEntry = [id: string, fields: string[] | null];
  * The work queue as a Redis Stream with one consumer group: XREADGROUP
  * hands each entry to one consumer, XAUTOCLAIM gives entries idle longer than `claimIdleMs` to
  * another (their owner died), the owner's heartbeat keeps them from idling, and XACK + XDEL in
- * one transaction end them, so the stream holds only unfinished work.
+ * one script end them, so the stream holds only unfinished work.
  */
 export class RedisWorkQueue implements WorkQueue {
   readonly consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -33,20 +33,22 @@ export class RedisWorkQueue implements WorkQueue {
     private readonly options: RedisWorkQueueOptions,
     private readonly redis: RedisClient,
     private readonly heartbeatScript: Script,
+    private readonly ackScript: Script,
     /** XREADGROUP BLOCK holds its connection: a connection of its own. */
     private readonly blocking: RedisClient,
   ) {}
 
   static async connect(options: RedisWorkQueueOptions): Promise<RedisWorkQueue> {
-    const redis = connectClient({ ...options, role: options.role });
-    const { "queue-heartbeat": heartbeat } = defineScripts(redis, ["queue-heartbeat"]);
+    // Auto-pipelined: the adds and acks of concurrent sends and jobs share round trips.
+    const redis = connectClient({ ...options, role: options.role }, { enableAutoPipelining: true });
+    const { "queue-heartbeat": heartbeat, "queue-ack": ack } = defineScripts(redis, ["queue-heartbeat", "queue-ack"]);
     const blocking = connectClient({
       ...options,
       role: `${options.role}-read`,
       commandTimeoutMs: options.commandTimeoutMs + options.blockMs,
     });
     await readyAll(redis, blocking);
-    const queue = new RedisWorkQueue(options, redis, heartbeat, blocking);
+    const queue = new RedisWorkQueue(options, redis, heartbeat, ack, blocking);
     try {
       await queue.ensureGroup();
     } catch (err) {
@@ -130,7 +132,7 @@ export class RedisWorkQueue implements WorkQueue {
 
   ack(job: Job): Promise<void> {
     return this.call(async () => {
-      await this.redis.multi().xack(this.options.stream, this.options.group, job.id).xdel(this.options.stream, job.id).exec();
+      await this.ackScript.run([this.options.stream], [this.options.group, job.id]);
     });
   }
 

@@ -42,7 +42,7 @@ export async function connectRedisStores(
     handlers: new RedisHandlerStore(redis, keys),
     apiKeys: new RedisApiKeyStore(redis, keys, cache),
     pushProviders: new RedisPushProviderStore(redis, keys, cache),
-    ...(cache ? { cacheStats: cache.stats } : {}),
+    ...(cache ? { cacheStats: cache.stats, nearCache: cache } : {}),
     async close() {
       await cache?.close();
       await redis.quit().catch(() => undefined);

@@ -13,10 +13,10 @@ import type { EventhosDeps } from "./eventhos-deps.js";
 const SECRET_HEADERS = new Set(["access-key", "authorization", "cookie", "proxy-authorization"]);
 
 /** The access key: the `access-key` header, else the query parameter. */
-export function accessKey(ctx: Context): string {
+export function accessKey(ctx: Context, query = ctx.query): string {
   const header = ctx.get("access-key");
   if (header !== "") return header;
-  const q = ctx.query["access-key"];
+  const q = query["access-key"];
   return (Array.isArray(q) ? q[0] : q) ?? "";
 }
 
@@ -27,12 +27,15 @@ export function accessKey(ctx: Context): string {
  * Success is `deps.successCode`.
  */
 export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void> {
-  const raw = ctx.query["event-identifier"];
+  // Read once: each ctx.query looks the whole query string up again.
+  const query = ctx.query;
+  const raw = query["event-identifier"];
   const eventId = ((Array.isArray(raw) ? raw[0] : raw) ?? "").trim();
   if (eventId === "") return reply(ctx, CODES.IDENTIFIER_REQUIRED);
+  const key = accessKey(ctx, query);
   let stage = "authorize";
   try {
-    const auth = await deps.clients.authorize({ accessKey: accessKey(ctx), eventId });
+    const auth = await deps.clients.authorize({ accessKey: key, eventId });
     stage = "body";
     const body = (await deps.readEvent(ctx)) as JsonValue;
     const payload = fromJson(ValueSchema, body);
@@ -46,13 +49,13 @@ export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void>
     // stays so that nothing is published for a bad key. A key revoked or a client deleted in
     // between fails here, after publishing: 500000, as storage failing would (see failure).
     const received = await deps.delivery.receiveEvent({
-      accessKey: accessKey(ctx),
+      accessKey: key,
       msgId: sent.msgId,
       appId: auth.appId,
       eventId: auth.eventId,
       clientId: auth.clientId,
       headers: headersOf(ctx),
-      query: queryOf(ctx),
+      query: queryOf(query),
       body: payload,
     });
     reply(ctx, received.contracts > 0 ? sendSuccess(deps.successCode) : CODES.NO_CONTRACTS);
@@ -102,9 +105,9 @@ function headersOf(ctx: Context): Record<string, string> {
   return out;
 }
 
-function queryOf(ctx: Context): Record<string, string> {
+function queryOf(query: Context["query"]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(ctx.query)) {
+  for (const [k, v] of Object.entries(query)) {
     if (v !== undefined && k !== "access-key") out[k] = Array.isArray(v) ? v.join(",") : v;
   }
   return out;

@@ -267,6 +267,17 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
     assert.equal(await received(), before + 1, "nothing more recorded");
   });
 
+  it("answers a send retried with the same Idempotency-Key as the first time, though the event's contracts changed since", async () => {
+    const p = await fx.api.producer("repeat");
+    await fx.api.contract("repeat-hook", p.eventId, p.consumer, fx.target.url());
+    const token = await fx.api.token(p.clientId, p.secret);
+    const key = { "Idempotency-Key": "eventhos-retry-2" };
+    expect(await fx.api.send(p.eventId, token, { n: 1 }, key), 200000, "success");
+    await fx.api.admin("DELETE", "/contract/repeat-hook");
+    expect(await fx.api.send(p.eventId, token, { n: 1 }, key), 200000, "success");
+    expect(await fx.api.send(p.eventId, token, { n: 1 }), 200310, "Success, but no contracts exists for this event");
+  });
+
   it("protects the admin routes with the admin token", async () => {
     for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: ADMIN_TOKEN }]) {
       const r = await fx.api.call("GET", "/system", undefined, headers);

@@ -104,6 +104,25 @@ export function deliveryStoreContract(name: string, make: (options: DeliveryStor
       assert.deepEqual([e?.state, e?.runStart], [ExecutionState.ERROR, 3]);
     });
 
+    it("changes states in place: the last change wins, the rest stays, a missing record stays missing", async () => {
+      const now = Date.now();
+      await store.createReceived(received("5", "e1", now, ["5-1"]), [execution("5-1", "5")]);
+      for (const state of [ReceivedState.ERROR, ReceivedState.PENDING, ReceivedState.PROCESSED]) await store.setReceivedState("5", state);
+      assert.deepEqual(await store.getReceived("5"), { ...received("5", "e1", now, ["5-1"]), state: ReceivedState.PROCESSED });
+      await store.updateExecution("5-1", { state: ExecutionState.ERROR, runStart: 4 });
+      await store.updateExecution("5-1", { state: ExecutionState.PENDING });
+      assert.deepEqual(await store.getExecution("5-1"), { ...execution("5-1", "5"), state: ExecutionState.PENDING, runStart: 4 });
+      await store.setReceivedState("none", ReceivedState.ERROR);
+      await store.updateExecution("none-1", { state: ExecutionState.ERROR });
+      assert.equal(await store.getReceived("none"), undefined);
+      assert.equal(await store.getExecution("none-1"), undefined);
+      const states = await store.listReceived({ eventId: "", state: ReceivedState.PROCESSED, limit: 10 });
+      assert.deepEqual(
+        states.map((r) => r.id),
+        ["5"],
+      );
+    });
+
     it("lists received events newest first, by event, time range and state", async () => {
       const t = Date.now() - 10_000;
       await store.createReceived(received("1", "e1", t), []);
