@@ -199,6 +199,10 @@ export function createDeliveryService(deps: DeliveryServiceDeps): ServiceImpl<ty
       // changes nothing then: it answers the first record's count, without a read on the common path.
       if (!(await delivery.createReceived(received, executions))) {
         const known = await delivery.getReceived(id);
+        // Recording and queueing are two steps: a crash (or a failed queue) between them leaves a
+        // pending record no job would ever run, and the client's retry lands here. Queue it again:
+        // a job for work already running or done starts nothing (each attempt is recorded once).
+        if (known?.state === ReceivedState.PENDING) await queue.add(id);
         return { receivedId: id, contracts: known?.executionIds.length ?? executions.length };
       }
       if (executions.length > 0) await queue.add(id);

@@ -5,6 +5,7 @@ import { startHeraldProcess } from "../support/herald-process.js";
 import { startTestHerald, uniquePrefix, type TestHerald } from "../support/herald.js";
 import { Target, ok, type Behaviour } from "../support/target.js";
 import { ADMIN_TOKEN, EventhosApi } from "../support/eventhos.js";
+import { Redis } from "ioredis";
 
 const CLAIM_IDLE_MS = 600;
 const auth = { adminKey: ADMIN_TOKEN };
@@ -179,5 +180,36 @@ describe("eventhos delivery on Redis: takeover and exactly-once", () => {
       Array.from({ length: n }, (_, i) => i),
     );
     assert.ok([...seen.values()].every((count) => count === 1));
+  });
+
+  it("a send recorded but not queued (the queue failed in between) is queued by its retry under the same Idempotency-Key, and runs once", async () => {
+    const keyPrefix = uniquePrefix();
+    const target = await Target.start(ok);
+    cleanup.push(() => target.close());
+    const h: TestHerald = await startTestHerald({ redis: { url: redis.url, keyPrefix }, auth, eventhos: delivery });
+    cleanup.push(() => h.stop());
+    const api = new EventhosApi(h.httpPort);
+    const p = await api.producer("requeued");
+    await api.contract("hook", p.eventId, p.consumer, target.url(), 1);
+    const token = await api.token(p.clientId, p.secret);
+    // The work queue's stream replaced by a string: the record is written, then XADD fails
+    // (WRONGTYPE), the state a crash between the two steps leaves.
+    const admin = new Redis(redis.url);
+    cleanup.push(async () => admin.disconnect());
+    const queue = `${keyPrefix}eventhos:deliveries`;
+    await admin.del(queue);
+    await admin.set(queue, "not a stream");
+    const key = { "Idempotency-Key": "requeue-1" };
+    const failed = await api.send(p.eventId, token, { n: 1 }, key);
+    assert.equal(failed.json.code, 500000, "published, not queued");
+    const recorded = await api.latest(p.eventId);
+    assert.equal(recorded.state, "pending");
+    await admin.del(queue); // the queue recreates its stream and group on its next read or write
+    const retried = await api.send(p.eventId, token, { n: 1 }, key);
+    assert.equal(retried.json.code, 200000);
+    const done = await api.settled(recorded.id);
+    assert.equal(done.state, "processed");
+    assert.equal(target.calls.length, 1, "called once");
+    assert.equal((await api.latest(p.eventId)).id, recorded.id, "one record");
   });
 });
