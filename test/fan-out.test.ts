@@ -18,6 +18,8 @@ import { defaultRedisConfig } from "../core/redis/connect.js";
 import { RedisServer } from "./support/redis-server.js";
 
 const any: Route = { type: "", resourceType: "", resourceId: "" };
+/** One turn of the event loop (where the next slice, or a batch's flush, has run). */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
 const everything: WatchFilter = { routes: [any], ksid: "", osType: "" };
 
 const event = (fields: MessageInitShape<typeof EventSchema> = {}) =>
@@ -508,7 +510,6 @@ describe("FanOut in slices", () => {
   });
   afterEach(() => bus.close());
 
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
   const watchers = (fo: FanOut, n: number, filter: WatchFilter = everything) =>
     Promise.all(Array.from({ length: n }, () => fo.watch("app", filter)));
 
@@ -583,7 +584,6 @@ describe("FanOut batching watchers", () => {
   });
   afterEach(() => bus.close());
 
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
   const publish = (n: number) => {
     for (let i = 0; i < n; i++) void bus.publish("app", event());
   };
@@ -684,5 +684,6 @@ describe("FanOut batching watchers", () => {
     const bounded = new FanOut(bus, { queueLimit: 4, queueBytes: 1 << 30, historyPage: 10, logger: silentLogger });
     assert.equal((await bounded.watch("app", everything, 50)).maxBatch, 4);
     assert.equal((await bounded.watch("app", everything)).maxBatch, 1);
+    assert.equal((await bounded.watch("app", everything, 0)).maxBatch, 1, "0: a request without max_batch");
   });
 });

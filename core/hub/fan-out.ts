@@ -98,7 +98,7 @@ export class FanOut extends EventEmitter<FanOutEvents> {
 
   /**
    * Registers a watcher; resolves once live events flow to it. With `maxBatch` above 1 (capped by
-   * the options') its responses carry their events in `events`, as many as are waiting, up to that.
+   * the options'; 0, a request without it, is 1) its responses carry their events in `events`, as many as are waiting, up to that.
    */
   async watch(appId: string, filter: WatchFilter, maxBatch = 1): Promise<Watcher> {
     if (this.closed) throw new WatcherEnded("shutdown", "server is shutting down");
@@ -108,7 +108,7 @@ export class FanOut extends EventEmitter<FanOutEvents> {
       this.channels.set(appId, channel);
     }
     // At most the queue's bound: a batch is sent once full, before the bound could end a watcher with room.
-    const batch = Math.min(maxBatch, this.options.maxBatch ?? defaultWatchConfig.maxBatch, this.options.queueLimit);
+    const batch = Math.max(1, Math.min(maxBatch, this.options.maxBatch ?? defaultWatchConfig.maxBatch, this.options.queueLimit));
     const watcher = new Watcher(filter, this.limits, channel, batch);
     channel.add(watcher);
     try {
