@@ -8,7 +8,8 @@ import {
   type Idempotency,
   type Published,
 } from "./bus.js";
-import { appendIds } from "./envelope.js";
+import { appendIds, type Allocate } from "./envelope.js";
+import { ByteArena } from "../wire/pooled-bytes.js";
 import { callListener } from "./call-listener.js";
 import { UnavailableError } from "../unavailable-error.js";
 import type { Logger } from "../logger.js";
@@ -27,6 +28,8 @@ interface AppLog {
   messages: Uint8Array[];
   head: number;
   listeners: Set<BusListener>;
+  /** Where its messages' bytes are cut from (a ByteArena): they are dropped oldest first. */
+  alloc: Allocate;
 }
 
 /**
@@ -65,7 +68,8 @@ export class MemoryBus implements Bus {
   private app(appId: string): AppLog {
     let log = this.apps.get(appId);
     if (!log) {
-      log = { offset: 0n, messages: [], head: 0, listeners: new Set() };
+      const arena = new ByteArena();
+      log = { offset: 0n, messages: [], head: 0, listeners: new Set(), alloc: (size) => arena.alloc(size) };
       this.apps.set(appId, log);
     }
     return log;
@@ -102,7 +106,7 @@ export class MemoryBus implements Bus {
       const msgId = String(++this.msgId);
       const offset = ++log.offset;
       ids.push({ msgId, offset });
-      messages.push(this.append(log, appendIds(envelope, msgId, offset)));
+      messages.push(this.append(log, appendIds(envelope, msgId, offset, log.alloc)));
     }
     if (idempotency) {
       this.keys.delete(name); // an expired one: re-inserted at the back

@@ -7,6 +7,7 @@ import { WatchEventsResponseSchema, type WatchEventsResponse } from "../gen/hera
 import type { Bus } from "../bus/bus.js";
 import { wrapField1 } from "../bus/envelope.js";
 import { getEncoded, setEncoded } from "../wire/pre-encoded.js";
+import { pooledBytes } from "../wire/pooled-bytes.js";
 import type { StreamFlow } from "../wire/stream-flow.js";
 import type { SinkListener, StreamSink } from "../wire/push-stream.js";
 import type { Logger } from "../logger.js";
@@ -387,7 +388,7 @@ function batchOf(queue: readonly WatchEventsResponse[], start: number, end: numb
   if (parts.every((p) => p !== undefined && p[0] === EVENT_TAG)) {
     let length = 0;
     for (const p of parts as Uint8Array[]) length += p.byteLength;
-    const bytes = new Uint8Array(length);
+    const bytes = pooledBytes(length);
     let at = 0;
     for (const p of parts as Uint8Array[]) {
       bytes.set(p, at);
