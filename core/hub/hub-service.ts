@@ -126,9 +126,11 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     requestId: string,
     idempotency: KeyedRequest | undefined,
   ): Promise<Outcome> {
-    const resolved = await Promise.all(
-      sends.map(async ({ refs }) => (refs.length === 0 ? { ksids: [], invalid: [] } : registry.resolve(appId, refs))),
-    );
+    const resolveRefs = (refs: readonly SubscriberRef[]) =>
+      refs.length === 0 ? { ksids: [] as string[], invalid: [] as SubscriberRef[] } : registry.resolve(appId, refs);
+    // One send (nearly every call): its lookup awaited alone, without a list of promises.
+    const resolved =
+      sends.length === 1 ? [await resolveRefs(sends[0]!.refs)] : await Promise.all(sends.map(({ refs }) => resolveRefs(refs)));
     // Every listed subscriber invalid: nobody to deliver to, nothing is published for that send.
     const out = sends.map((send, i) => ({
       send,
@@ -181,34 +183,39 @@ export function createHubService(deps: HubDeps): ServiceImpl<typeof HubService> 
     if (chosen.length === 0) return { results, requestId: "" };
     deps.published?.(appId, chosen.length);
     const grouped = requestId || batch.ids[0]!.msgId;
-    await Promise.all(
-      chosen.map((i, n) => {
-        const { msgId, offset } = batch.ids[n]!;
-        results[i] = { msgId, offset, invalidSubscribers: out[i]!.invalid };
-        const { event, refs } = out[i]!.send;
-        // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
-        // before this lands, which the store allows for. The message is out by now: a failed record
-        // is logged, not reported, so that the caller does not retry and publish it twice.
-        const recorded = status
+    const landing: Array<Promise<unknown>> = [];
+    chosen.forEach((i, n) => {
+      const { msgId, offset } = batch.ids[n]!;
+      results[i] = { msgId, offset, invalidSubscribers: out[i]!.invalid };
+      const { event, refs } = out[i]!.send;
+      // Awaited so that a GetMessageStatus after the reply finds it; watchers may mark deliveries
+      // before this lands, which the store allows for. The message is out by now: a failed record
+      // is logged, not reported, so that the caller does not retry and publish it twice.
+      landing.push(
+        status
           .recordMessage({ requestId: grouped, msgId, appId, ksids: event.targets, broadcast: refs.length === 0, time: event.time })
-          .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded"));
-        // Queued after the publish, like the record: a failure is logged for the same reason.
-        const pushed = deps.push
-          ?.dispatch({
-            appId,
-            requestId: grouped,
-            msgId,
-            ksids: event.targets,
-            broadcast: refs.length === 0,
-            osType: event.osType,
-            eventId: event.eventId,
-            content: event.content,
-            options: out[i]!.send.push,
-          })
-          .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its device pushes were not queued"));
-        return Promise.all([recorded, pushed]);
-      }),
-    );
+          .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its delivery status was not recorded")),
+      );
+      // Queued after the publish, like the record: a failure is logged for the same reason.
+      if (deps.push) {
+        landing.push(
+          deps.push
+            .dispatch({
+              appId,
+              requestId: grouped,
+              msgId,
+              ksids: event.targets,
+              broadcast: refs.length === 0,
+              osType: event.osType,
+              eventId: event.eventId,
+              content: event.content,
+              options: out[i]!.send.push,
+            })
+            .catch((err: unknown) => deps.logger.warn({ msgId, err: String(err) }, "published, but its device pushes were not queued")),
+        );
+      }
+    });
+    await (landing.length === 1 ? landing[0] : Promise.all(landing));
     return { results, requestId: grouped };
   }
 

@@ -6,16 +6,18 @@ import { timestamp } from "../timestamp.js";
 
 /**
  * One message of a request. Every send keeps one, for as long as its status is kept (up to
- * `messageStatusMax` request ids), so it is flat: a slot and its ksids are all the objects it
- * holds; the time is two numbers, not a Timestamp with a bigint. Measured: the retained statuses
- * were 10-15% of a send's CPU (in GC) when they took four more objects each.
+ * `messageStatusMax` request ids), so it holds as few objects as it can: each one kept is work for
+ * every collection. Its targets are a string when there is one (nearly always), the time two
+ * numbers, not a Timestamp with a bigint. Measured: the retained statuses were 10-15% of a send's CPU
+ * (in GC) when they took four more objects each.
  */
 interface MessageSlot {
   msgId: string;
   /** False while a delivery mark has raced ahead of the record. */
   recorded: boolean;
   appId: string;
-  ksids: readonly string[];
+  /** No target (""), one (its ksid), or several (a copy of the list). */
+  ksids: string | readonly string[];
   broadcast: boolean;
   seconds: number;
   nanos: number;
@@ -25,22 +27,22 @@ interface MessageSlot {
   pushes: Map<string, PushState> | undefined;
 }
 
-/** The delivery status of one request id: nearly always one message, kept without a list. */
-interface StatusEntry {
+/**
+ * The delivery status of one request id: nearly always one message, which is the entry itself (one
+ * object a send); further ones in `more`. Its expiry is kept apart, in the store's list of expiries.
+ */
+interface StatusEntry extends MessageSlot {
   requestId: string;
-  expiresAt: number;
-  first: MessageSlot;
   /** Further messages, in arrival order; indexed by msg id once there are a few. */
   more: MessageSlot[] | undefined;
   byMsgId: Map<string, MessageSlot> | undefined;
 }
 
-const NO_KSIDS: readonly string[] = Object.freeze([]);
 const emptySlot = (msgId: string): MessageSlot => ({
   msgId,
   recorded: false,
   appId: "",
-  ksids: NO_KSIDS,
+  ksids: "",
   broadcast: false,
   seconds: 0,
   nanos: 0,
@@ -49,6 +51,9 @@ const emptySlot = (msgId: string): MessageSlot => ({
 });
 const SLOTS_BEFORE_INDEX = 8;
 const NONE_DELIVERED: ReadonlyMap<string, number> = new Map();
+
+/** A message's targets as kept, as a new list. */
+const targetsOf = (ksids: string | readonly string[]): string[] => (typeof ksids === "string" ? (ksids === "" ? [] : [ksids]) : [...ksids]);
 
 /** Delivery status in this process, bounded by `messageStatusMax` request ids and the TTL. */
 export class MemoryStatusStore implements StatusStore {
@@ -59,6 +64,11 @@ export class MemoryStatusStore implements StatusStore {
    * iterating from the front would walk every hole, which made each send O(max) once full.
    */
   private statusOrder: StatusEntry[] = [];
+  /**
+   * When each entry of statusOrder expires (ms), at the same index: a list of numbers is stored
+   * unboxed, where a number field of each entry would be one more object (not a small integer).
+   */
+  private statusExpiry: number[] = [];
   private statusHead = 0;
 
   constructor(private readonly options: Pick<StoreConfig, "messageStatusTtlMs" | "messageStatusMax">) {}
@@ -67,7 +77,9 @@ export class MemoryStatusStore implements StatusStore {
     const slot = this.message(record.requestId, record.msgId);
     slot.recorded = true;
     slot.appId = record.appId;
-    slot.ksids = record.ksids.length === 0 ? NO_KSIDS : record.ksids.slice();
+    const n = record.ksids.length;
+    // A ksid is never "" (ids are checked): "" stands for none.
+    slot.ksids = n === 0 ? "" : n === 1 ? record.ksids[0]! : record.ksids.slice();
     slot.broadcast = record.broadcast;
     slot.seconds = Number(record.time.seconds);
     slot.nanos = record.time.nanos;
@@ -81,13 +93,13 @@ export class MemoryStatusStore implements StatusStore {
 
   async messageStatus(requestId: string): Promise<MessageStatus[] | undefined> {
     this.expire();
-    const entry = this.statuses.get(requestId);
-    if (!entry || entry.expiresAt <= Date.now()) return undefined;
+    const entry = this.statuses.get(requestId); // expire() left only live ones
+    if (!entry) return undefined;
     const out: MessageStatus[] = [];
-    for (const m of [entry.first, ...(entry.more ?? [])].sort((a, b) => compareMsgIds(a.msgId, b.msgId))) {
+    for (const m of [entry as MessageSlot, ...(entry.more ?? [])].sort((a, b) => compareMsgIds(a.msgId, b.msgId))) {
       if (!m.recorded) continue;
       const time = timestamp(BigInt(m.seconds), m.nanos);
-      const record: RecordedMessage = { msgId: m.msgId, appId: m.appId, ksids: [...m.ksids], broadcast: m.broadcast, time };
+      const record: RecordedMessage = { msgId: m.msgId, appId: m.appId, ksids: targetsOf(m.ksids), broadcast: m.broadcast, time };
       out.push(messageStatusOf(record, m.delivered ?? NONE_DELIVERED, m.pushes));
     }
     return out.length > 0 ? out : undefined;
@@ -103,23 +115,36 @@ export class MemoryStatusStore implements StatusStore {
     this.expire();
     const entry = this.statuses.get(requestId);
     if (!entry) return new Map();
-    const slot = entry.first.msgId === msgId ? entry.first : (entry.byMsgId?.get(msgId) ?? entry.more?.find((m) => m.msgId === msgId));
+    const slot = entry.msgId === msgId ? entry : (entry.byMsgId?.get(msgId) ?? entry.more?.find((m) => m.msgId === msgId));
     return new Map([...(slot?.pushes ?? [])].map(([k, v]) => [k, { ...v }]));
   }
 
   /** The message's slot, creating the request's entry (with its TTL) if needed. */
-  private message(requestId: string, msgId: string) {
+  private message(requestId: string, msgId: string): MessageSlot {
     this.expire();
     let entry = this.statuses.get(requestId);
     if (!entry) {
-      const first = emptySlot(msgId);
-      entry = { requestId, expiresAt: Date.now() + this.options.messageStatusTtlMs, first, more: undefined, byMsgId: undefined };
+      entry = {
+        msgId,
+        recorded: false,
+        appId: "",
+        ksids: "",
+        broadcast: false,
+        seconds: 0,
+        nanos: 0,
+        delivered: undefined,
+        pushes: undefined,
+        requestId,
+        more: undefined,
+        byMsgId: undefined,
+      };
       this.statuses.set(requestId, entry);
       this.statusOrder.push(entry);
+      this.statusExpiry.push(Date.now() + this.options.messageStatusTtlMs);
       while (this.statuses.size > this.options.messageStatusMax) this.dropOldest();
-      return first;
+      return entry;
     }
-    if (entry.first.msgId === msgId) return entry.first;
+    if (entry.msgId === msgId) return entry;
     let slot = entry.byMsgId ? entry.byMsgId.get(msgId) : entry.more?.find((m) => m.msgId === msgId);
     if (!slot) {
       slot = emptySlot(msgId);
@@ -134,7 +159,7 @@ export class MemoryStatusStore implements StatusStore {
   /** Drops expired entries; they are in expiry order, so this stops at the first live one. */
   private expire(): void {
     const now = Date.now();
-    while (this.statusHead < this.statusOrder.length && this.statusOrder[this.statusHead]!.expiresAt <= now) this.dropOldest();
+    while (this.statusHead < this.statusOrder.length && this.statusExpiry[this.statusHead]! <= now) this.dropOldest();
   }
 
   private dropOldest(): void {
@@ -145,6 +170,7 @@ export class MemoryStatusStore implements StatusStore {
     // Compact once the dropped slots outnumber the held ones: amortised O(1).
     if (this.statusHead > 1024 && this.statusHead * 2 > this.statusOrder.length) {
       this.statusOrder = this.statusOrder.slice(this.statusHead);
+      this.statusExpiry = this.statusExpiry.slice(this.statusHead);
       this.statusHead = 0;
     }
   }
