@@ -16,6 +16,8 @@ import {
 } from "../core/gen/herald/v1/hub_pb.js";
 import { encodeStatusRecord } from "../core/store/status-record.js";
 import { encodeBatchResponse, encodeSendResponse } from "../core/hub/send-response-encoder.js";
+import { getTextEncoding } from "@bufbuild/protobuf/wire";
+import { useFastTextEncoding } from "../core/wire/fast-text-encoding.js";
 
 describe("envelope encoding", () => {
   it("appends msg_id and offset so the bytes decode as an Event carrying both", () => {
@@ -220,5 +222,42 @@ describe("encodeBatchResponse", () => {
     );
     assert.equal(encodeBatchResponse({ responses: [ok] }), undefined);
     assert.notEqual(encodeBatchResponse({ responses: [ok], requestId: "" }), undefined);
+  });
+});
+
+describe("useFastTextEncoding", () => {
+  it("makes protobuf-es write every string as TextEncoder does: lone surrogates, astral, BOM, NUL, long", () => {
+    const strings = [
+      "",
+      "a",
+      "héllo",
+      "日本語",
+      "\u{1F600}",
+      "\ud800",
+      "x\udc00y",
+      "end\ud83d",
+      "\udc00\ud800",
+      "\ufeffbom",
+      "\u0000",
+      `${"a".repeat(9000)}\ud800`,
+    ];
+    // Random UTF-16 units, a third of them surrogates (paired or not by chance).
+    for (let i = 0; i < 2000; i++) {
+      strings.push(
+        Array.from({ length: i % 9 }, (_, j) =>
+          String.fromCharCode((i * 7919 + j * 104729) % 3 === 0 ? 0xd800 + ((i * 31 + j) % 0x800) : (i * 2654435761 + j * 40503) % 0x10000),
+        ).join(""),
+      );
+    }
+    const messages = strings.map((s) => create(EventSchema, { appId: s, targets: [s, "k"], payload: fromJson(ValueSchema, { [s]: s }) }));
+    const before = messages.map((m) => toBinary(EventSchema, m));
+    useFastTextEncoding();
+    useFastTextEncoding(); // idempotent
+    const encoder = new TextEncoder();
+    for (const s of strings)
+      assert.deepEqual(Buffer.from(getTextEncoding().encodeUtf8(s)), Buffer.from(encoder.encode(s)), JSON.stringify(s));
+    messages.forEach((m, i) =>
+      assert.deepEqual(Buffer.from(toBinary(EventSchema, m)), Buffer.from(before[i]!), JSON.stringify(strings[i])),
+    );
   });
 });
