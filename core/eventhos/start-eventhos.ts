@@ -67,7 +67,7 @@ export async function startEventhos(deps: {
       queue = await RedisWorkQueue.connect({ ...redis, ...queueOptions, stream, group: "deliverers", role: "delivery-queue" });
     } else {
       clientStore = new MemoryClientStore();
-      deliveryStore = new MemoryDeliveryStore({ retentionMs: config.logRetentionMs });
+      deliveryStore = new MemoryDeliveryStore({ retentionMs: config.logRetentionMs, maxReceived: config.logMaxReceived });
       queue = new MemoryWorkQueue(queueOptions);
     }
     // Every instance must verify every other's tokens: a configured secret, else the first one
