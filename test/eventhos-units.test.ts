@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { strict as assert } from "node:assert";
 import { create, fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
@@ -104,6 +105,25 @@ describe("eventhos access keys", () => {
     assert.deepEqual(await signer.verify(token), { clientId: "c1", generation: 3 });
     assert.equal(await new TokenSigner("secret-two-secret-two-secret-two!", 60).verify(token), undefined);
     assert.equal(await signer.verify(token.slice(0, -2) + "xx"), undefined);
+  });
+
+  it("hashes a key the same the second time (from its cache) and any length of string", () => {
+    const k = newKey();
+    assert.equal(hashKey(k.key), hashKey(k.key));
+    assert.equal(hashKey(k.key), k.hash);
+    const long = `hk_${"x".repeat(5000)}`;
+    assert.equal(hashKey(long), createHash("sha256").update(long).digest("hex"));
+  });
+
+  it("verifies a token again from its cache until it expires, and then no longer", async () => {
+    const signer = new TokenSigner("secret-one-secret-one-secret-one!", 1);
+    const token = await signer.sign("c1", 3);
+    const { exp } = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number };
+    assert.deepEqual(await signer.verify(token), { clientId: "c1", generation: 3 });
+    assert.deepEqual(await signer.verify(token), { clientId: "c1", generation: 3 });
+    // What is measured is the passing of time itself: the token's second runs out.
+    while (Date.now() < exp * 1000) await new Promise((r) => setTimeout(r, exp * 1000 - Date.now()));
+    assert.equal(await signer.verify(token), undefined);
   });
 });
 
