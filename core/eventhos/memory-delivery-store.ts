@@ -85,6 +85,8 @@ export class MemoryDeliveryStore implements DeliveryStore {
   /** Ids of received events that are not pending, in the order they became so: the bound drops from the front. */
   private readonly finished = new Set<string>();
   private readonly maxReceived: number;
+  /** No received event expires before this time (ms): the oldest one's expiry, or later when there is none. */
+  private expiresFrom = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: MemoryDeliveryStoreOptions) {
     this.maxReceived = options.maxReceived ?? Number.POSITIVE_INFINITY;
@@ -120,6 +122,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
     this.expire();
     if (this.received.has(received.id)) return false;
     this.received.set(received.id, clone(ReceivedEventSchema, received));
+    this.expiresFrom = Math.min(this.expiresFrom, receivedMs(received) + this.options.retentionMs);
     for (const e of executions) this.executions.set(e.id, clone(ExecutionSchema, e));
     this.settled(received.id, received.state);
     return true;
@@ -195,9 +198,19 @@ export class MemoryDeliveryStore implements DeliveryStore {
 
   /** Drops what is older than the retention, oldest first. */
   private expire(): void {
-    const before = Date.now() - this.options.retentionMs;
+    const now = Date.now();
+    // Nothing can have expired yet: no walk over the front of the map, where the bound's drops
+    // leave holes that every walk would step over again.
+    if (now < this.expiresFrom) return;
+    const before = now - this.options.retentionMs;
+    this.expiresFrom = Number.POSITIVE_INFINITY;
     for (const [id, r] of this.received) {
-      if (receivedMs(r) >= before) break;
+      const ms = receivedMs(r);
+      if (ms >= before) {
+        // The oldest kept: nothing older remains (later drops only make the oldest newer).
+        this.expiresFrom = ms + this.options.retentionMs;
+        break;
+      }
       this.drop(id);
     }
   }
