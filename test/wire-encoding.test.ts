@@ -18,6 +18,7 @@ import { encodeStatusRecord } from "../core/store/status-record.js";
 import { encodeBatchResponse, encodeSendResponse } from "../core/hub/send-response-encoder.js";
 import { getTextEncoding } from "@bufbuild/protobuf/wire";
 import { useFastTextEncoding } from "../core/wire/fast-text-encoding.js";
+import { encodeValue } from "../core/wire/encode-value.js";
 
 describe("envelope encoding", () => {
   it("appends msg_id and offset so the bytes decode as an Event carrying both", () => {
@@ -259,5 +260,66 @@ describe("useFastTextEncoding", () => {
     messages.forEach((m, i) =>
       assert.deepEqual(Buffer.from(toBinary(EventSchema, m)), Buffer.from(before[i]!), JSON.stringify(strings[i])),
     );
+  });
+});
+
+describe("encodeValue", () => {
+  /** JSON values of every kind, nested, from a seeded generator (the same each run). */
+  function jsonValues(): unknown[] {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const strings = ["", "a", "héllo", "日本語", "\u{1F600}", "\ud800", "x".repeat(200), "__proto__", "1", "0"];
+    const numbers = [0, -0, 1, -1, 0.5, 1e300, -1e-300, 2 ** 53, 123456789.125];
+    const gen = (depth: number): unknown => {
+      const r = rand();
+      if (depth > 3 || r < 0.35) {
+        const pick = rand();
+        if (pick < 0.2) return null;
+        if (pick < 0.4) return rand() < 0.5;
+        if (pick < 0.7) return numbers[Math.floor(rand() * numbers.length)];
+        return strings[Math.floor(rand() * strings.length)];
+      }
+      if (r < 0.65) return Array.from({ length: Math.floor(rand() * 5) }, () => gen(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rand() * 5); i > 0; i--)
+        o[strings[Math.floor(rand() * strings.length)]! + (rand() < 0.5 ? "" : String(i))] = gen(depth + 1);
+      return o;
+    };
+    return [
+      null,
+      true,
+      false,
+      0,
+      "",
+      [],
+      {},
+      { "": "" },
+      [[[]]],
+      { a: { b: { c: [1, "2", null, false] } } },
+      ...Array.from({ length: 3000 }, () => gen(0)),
+    ];
+  }
+
+  it("writes exactly the bytes toBinary writes, for JSON values of every kind and nesting", () => {
+    for (const json of jsonValues()) {
+      const value = fromJson(ValueSchema, json as never);
+      assert.deepEqual(Buffer.from(encodeValue(value)!), Buffer.from(toBinary(ValueSchema, value)), JSON.stringify(json));
+    }
+    // Map keys that look like integers come first in the object's own order, as toBinary reads them.
+    const ordered = fromJson(ValueSchema, { b: 1, 2: 2, a: 3, 1: 4 });
+    assert.deepEqual(Buffer.from(encodeValue(ordered)!), Buffer.from(toBinary(ValueSchema, ordered)));
+  });
+
+  it("leaves to toBinary what it does not write: unknown fields, a null_value other than 0, an empty Value", () => {
+    const unknown = fromBinary(ValueSchema, Buffer.from([0x1a, 0x01, 0x78, 0xf8, 0x06, 0x01]));
+    assert.equal(unknown.$unknown?.length, 1);
+    assert.equal(encodeValue(unknown), undefined);
+    const nested = fromJson(ValueSchema, { a: [1, { b: 2 }] });
+    const inner = (nested.kind.value as any).fields.a.kind.value.values[1];
+    inner.$unknown = unknown.$unknown;
+    assert.equal(encodeValue(nested), undefined);
+    assert.equal(encodeValue(create(ValueSchema, { kind: { case: "nullValue", value: 3 as never } })), undefined);
+    const empty = create(ValueSchema, {});
+    assert.deepEqual(Buffer.from(encodeValue(empty)!), Buffer.from(toBinary(ValueSchema, empty)));
   });
 });
