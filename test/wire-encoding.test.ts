@@ -19,6 +19,16 @@ import { encodeBatchResponse, encodeSendResponse } from "../core/hub/send-respon
 import { getTextEncoding } from "@bufbuild/protobuf/wire";
 import { useFastTextEncoding } from "../core/wire/fast-text-encoding.js";
 import { encodeValue } from "../core/wire/encode-value.js";
+import { encodeRecord } from "../core/eventhos/encode-record.js";
+import {
+  AttemptOutcome,
+  AttemptSchema,
+  ExecutionSchema,
+  ExecutionState,
+  HttpExchangeSchema,
+  ReceivedEventSchema,
+  ReceivedState,
+} from "../core/gen/herald/v1/eventhos_pb.js";
 
 describe("envelope encoding", () => {
   it("appends msg_id and offset so the bytes decode as an Event carrying both", () => {
@@ -321,5 +331,80 @@ describe("encodeValue", () => {
     assert.equal(encodeValue(create(ValueSchema, { kind: { case: "nullValue", value: 3 as never } })), undefined);
     const empty = create(ValueSchema, {});
     assert.deepEqual(Buffer.from(encodeValue(empty)!), Buffer.from(toBinary(ValueSchema, empty)));
+  });
+});
+
+describe("encodeRecord (eventhos records)", () => {
+  const same = <D extends Parameters<typeof encodeRecord>[0]>(schema: D, m: Parameters<typeof encodeRecord<D>>[1], what: string) =>
+    assert.deepEqual(Buffer.from(encodeRecord(schema, m)), Buffer.from(toBinary(schema, m)), what);
+  const maps = [
+    {},
+    { a: "" },
+    { "": "x" },
+    { host: "127.0.0.1:8080", "user-agent": "h2load", "content-type": "application/json", "2": "é", "1": "\ud800" },
+  ];
+  const times = [undefined, timestampFromMs(0), timestampFromMs(1_700_000_000_123), timestampFromMs(1)];
+  const bodies = [
+    undefined,
+    fromJson(ValueSchema, {}),
+    fromJson(ValueSchema, { name: "Morpheush", id: "199", n: [1, null, true] }),
+    fromJson(ValueSchema, "x"),
+  ];
+
+  it("writes received events exactly as toBinary", () => {
+    let i = 0;
+    for (const headers of maps)
+      for (const time of times)
+        for (const body of bodies)
+          for (const state of [ReceivedState.UNSPECIFIED, ReceivedState.PENDING, ReceivedState.NO_CONTRACTS]) {
+            const ids = [[], [""], ["1-1", "1-2"]][i++ % 3]!;
+            const r = create(ReceivedEventSchema, {
+              id: i % 2 ? "123" : "",
+              eventId: "bench-event",
+              appId: "app",
+              clientId: i % 5 ? "c" : "",
+              headers,
+              query: maps[i % maps.length]!,
+              state,
+              executionIds: ids,
+              ...(time ? { time } : {}),
+              ...(body ? { body } : {}),
+            });
+            same(ReceivedEventSchema, r, `received ${i}`);
+          }
+  });
+
+  it("writes executions and attempts exactly as toBinary", () => {
+    for (const [i, state] of [ExecutionState.UNSPECIFIED, ExecutionState.PENDING, ExecutionState.ERROR].entries()) {
+      const e = { id: i ? "9-1" : "", receivedId: "9", contractId: "c", actionId: i === 2 ? "" : "a", order: i * 200, state, runStart: i };
+      same(ExecutionSchema, create(ExecutionSchema, e), `execution ${i}`);
+    }
+    // With attempts inside, toBinary writes it.
+    same(
+      ExecutionSchema,
+      create(ExecutionSchema, { id: "x", attempts: [create(AttemptSchema, { number: 1 })] }),
+      "execution with attempts",
+    );
+    let i = 0;
+    for (const headers of maps)
+      for (const started of times)
+        for (const outcome of [AttemptOutcome.UNSPECIFIED, AttemptOutcome.STARTED, AttemptOutcome.SUCCESS]) {
+          const request =
+            i % 3 === 0
+              ? undefined
+              : create(HttpExchangeSchema, { method: "POST", url: "http://x/é", headers, body: i % 2 ? '{"a":1}' : "" });
+          const response =
+            i % 4 === 0 ? undefined : create(HttpExchangeSchema, { status: i * 100, headers: maps[i % maps.length]!, body: "ok" });
+          const a = create(AttemptSchema, {
+            number: i,
+            durationMs: i * 1000,
+            outcome,
+            error: i % 2 ? "timed out after 300 ms" : "",
+            ...(started ? { started } : {}),
+            ...(request ? { request } : {}),
+            ...(response ? { response } : {}),
+          });
+          same(AttemptSchema, a, `attempt ${i++}`);
+        }
   });
 });
