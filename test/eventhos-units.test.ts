@@ -3,7 +3,8 @@ import { strict as assert } from "node:assert";
 import { create, fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { renderJson, renderText, lookup } from "../core/eventhos/body-template.js";
-import { backoffMs } from "../core/eventhos/backoff.js";
+import { backoffMs, wait } from "../core/eventhos/backoff.js";
+import { JobStop } from "../core/eventhos/job-stop.js";
 import { buildRequest } from "../core/eventhos/delivery-engine.js";
 import { ActionSchema, ReceivedEventSchema } from "../core/gen/herald/v1/eventhos_pb.js";
 import { hashKey, hashSecret, newKey, sameHash, TokenSigner, verifySecret } from "../core/eventhos/token-signer.js";
@@ -82,6 +83,25 @@ describe("eventhos backoff", () => {
       [1, 2, 3].map((r) => backoffMs(r, 100, 500, () => 0)),
       [50, 100, 200],
     );
+  });
+
+  it("a JobStop stops waits as an AbortSignal does: at once, each listener once, none added after", async () => {
+    const stop = new JobStop();
+    const long = wait(60_000, stop);
+    let calls = 0;
+    const counted = () => calls++;
+    stop.addEventListener("abort", counted);
+    const removed = () => assert.fail("a removed listener ran");
+    stop.addEventListener("abort", removed);
+    stop.removeEventListener("abort", removed);
+    stop.abort();
+    stop.abort();
+    assert.equal(await long, false);
+    assert.equal(calls, 1);
+    stop.addEventListener("abort", counted);
+    assert.equal(await wait(60_000, stop), false);
+    assert.equal(calls, 1);
+    assert.equal(await wait(1, new JobStop()), true);
   });
 });
 

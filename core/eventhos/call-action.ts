@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { Agent, buildConnector, util, type Dispatcher } from "undici";
 import { OutboundGuard, OutboundRefusedError } from "./outbound-guard.js";
+import type { StopSignal } from "./job-stop.js";
 
 export interface CallRequest {
   method: string;
@@ -62,7 +63,7 @@ export class ActionCaller {
    * delivering instance's undici time). The results are the same: headers parsed by undici's own
    * `parseHeaders`, errors as undici raises them, the reason given when aborted.
    */
-  call(req: CallRequest, signal: AbortSignal): Promise<CallResult> {
+  call(req: CallRequest, signal: StopSignal): Promise<CallResult> {
     const started = performance.now();
     if (!/^https?:/i.test(req.url)) {
       return Promise.resolve({
@@ -108,7 +109,7 @@ class Call implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly logBodyBytes: number,
-    private readonly signal: AbortSignal,
+    private readonly signal: StopSignal,
     private readonly started: number,
     private readonly resolve: (result: CallResult) => void,
   ) {}
