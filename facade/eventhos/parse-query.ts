@@ -29,8 +29,9 @@ export function parseQueryString(query: string): Context["query"] | undefined {
       out[name] = Array.isArray(had) ? [...had, value] : [had, value];
       continue;
     }
-    // Defined, not assigned, as Koa does: "__proto__" is a name like any other.
-    Object.defineProperty(out, name, { value, writable: true, enumerable: true, configurable: true });
+    // "__proto__" is a name like any other (Koa defines each property): assigned, it would set the prototype.
+    if (name === "__proto__") Object.defineProperty(out, name, { value, writable: true, enumerable: true, configurable: true });
+    else out[name] = value;
   }
   return out;
 }
