@@ -26,9 +26,9 @@ workQueueContract("MemoryWorkQueue", async (options) => {
 });
 
 describe("MemoryDeliveryStore: maxReceived", () => {
-  const at = Date.now();
+  // Received now: well within the retention when the test runs.
   const receivedOf = (id: string, state: ReceivedState) =>
-    create(ReceivedEventSchema, { id, eventId: "e", time: timestampFromMs(at), state, executionIds: [`${id}-1`] });
+    create(ReceivedEventSchema, { id, eventId: "e", time: timestampFromMs(Date.now()), state, executionIds: [`${id}-1`] });
   const executionOf = (id: string) => create(ExecutionSchema, { id: `${id}-1`, receivedId: id, state: ExecutionState.PENDING });
   const ids = async (store: MemoryDeliveryStore) =>
     (await store.listReceived({ eventId: "", state: ReceivedState.UNSPECIFIED, limit: 100 })).map((r) => r.id).sort();
