@@ -67,14 +67,18 @@ export function createFacade(deps: FacadeDeps): Koa {
   });
   const legacy = { hub: deps.hub, registry: deps.registry, readBody: createBodyReader(deps.limits), logger: deps.logger };
   const kpns = kpnsRouter({ ...legacy, accessControl: deps.accessControl, maxPushMessages: deps.limits.maxPushMessages });
-  app.use(staticRoutes(kpns)); // before the router: its exact routes without the router's per-request cost
+  const eventhos =
+    deps.eventhos && eventhosRouter({ ...deps.eventhos, hub: deps.hub, registry: deps.registry, logger: deps.logger, limits: deps.limits });
+  // Before the routers: their exact routes without the routers' per-request cost (an eventhos
+  // request went through the Kony and XMS routers first). No two contracts share a path.
+  app.use(staticRoutes(kpns));
+  if (eventhos) app.use(staticRoutes(eventhos));
   app.use(kpns.routes());
   app.use(kpns.allowedMethods());
   const xms = xmsRouter({ ...legacy, keepaliveMs: deps.xms.keepaliveMs, accessControl: deps.accessControl });
   app.use(xms.routes());
   app.use(xms.allowedMethods());
-  if (deps.eventhos) {
-    const eventhos = eventhosRouter({ ...deps.eventhos, hub: deps.hub, registry: deps.registry, logger: deps.logger, limits: deps.limits });
+  if (eventhos) {
     app.use(eventhos.routes());
     app.use(eventhos.allowedMethods());
   }

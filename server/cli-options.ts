@@ -90,6 +90,7 @@ export const flags: Flag[] = [
   { flag: "delivery-claim-idle-ms", env: "HERALD_DELIVERY_CLAIM_IDLE_MS", key: "eventhos.claimIdleMs", kind: "integer", help: "eventhos: work of an instance silent this long is taken over" },
   { flag: "delivery-log-retention-ms", env: "HERALD_DELIVERY_LOG_RETENTION_MS", key: "eventhos.logRetentionMs", kind: "integer", help: "eventhos: how long received events and attempts are kept" },
   { flag: "delivery-log-body-bytes", env: "HERALD_DELIVERY_LOG_BODY_BYTES", key: "eventhos.logBodyBytes", kind: "integer", help: "eventhos: bytes of each request/response body kept in the log" },
+  { flag: "delivery-log-max-received", env: "HERALD_DELIVERY_LOG_MAX_RECEIVED", key: "eventhos.logMaxReceived", kind: "integer", help: "eventhos embedded: received events kept in memory; beyond, the longest finished are dropped" },
   { flag: "delivery-allow-hosts", env: "HERALD_DELIVERY_ALLOW_HOSTS", key: "eventhos.allowHosts", kind: "string", help: "eventhos: host names, IPs and CIDR ranges (comma-separated) contracts may call although loopback, private or link-local" },
   { flag: "apns-url", env: "HERALD_APNS_URL", key: "push.apnsUrl", kind: "string", help: "push: APNs production endpoint (an http: URL speaks HTTP/2 without TLS, for local fakes)" },
   { flag: "apns-sandbox-url", env: "HERALD_APNS_SANDBOX_URL", key: "push.apnsSandboxUrl", kind: "string", help: "push: APNs development endpoint, for apps whose APNs provider is sandbox" },

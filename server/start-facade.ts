@@ -9,6 +9,7 @@ import { checkExposure, logExposure } from "./exposure.js";
 import { HeraldMetrics } from "../core/metrics/herald-metrics.js";
 import { sameDigest, sha256 } from "../core/auth/api-key-format.js";
 import { metricsListener, metricsOnly, withMetricsRoute, type ScrapeCheck } from "./metrics-endpoint.js";
+import { useFastTextEncoding } from "../core/wire/fast-text-encoding.js";
 
 export interface FacadeServer {
   readonly httpPort: number;
@@ -23,6 +24,7 @@ export interface FacadeServer {
  * generated clients over gRPC instead of in-process. One HTTP/2 connection, kept alive.
  */
 export async function startFacadeServer(input: HeraldConfigInput & { server: { coreUrl: string } }, logger: Logger): Promise<FacadeServer> {
+  useFastTextEncoding();
   const config = resolveConfig(input);
   const { server, limits } = config;
   const coreUrl = input.server.coreUrl;

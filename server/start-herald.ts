@@ -22,6 +22,7 @@ import { startPush, type Push } from "../core/push/start-push.js";
 import { capGrpcConnections, createGrpcServer } from "../core/transport/grpc-server.js";
 import { createConnectHandler } from "../core/transport/connect-handler.js";
 import { createInProcessClient } from "../core/transport/in-process-client.js";
+import { useFastTextEncoding } from "../core/wire/fast-text-encoding.js";
 import { stopHttp } from "../core/transport/http-server.js";
 import type { ServiceBinding } from "../core/transport/service-binding.js";
 import { facadeFor } from "./facade-for.js";
@@ -61,6 +62,7 @@ export interface Herald {
 
 /** Starts a Herald process: the core on gRPC, the facade plus Connect/gRPC-Web on HTTP. */
 export async function startHerald(input: HeraldConfigInput, logger: Logger): Promise<Herald> {
+  useFastTextEncoding();
   const config = resolveConfig(input);
   const { server, limits } = config;
   // Before anything is opened: an unauthenticated API beyond loopback needs --insecure (ExposureError).

@@ -25,6 +25,37 @@ workQueueContract("MemoryWorkQueue", async (options) => {
   return [q, q.consumer()];
 });
 
+describe("MemoryDeliveryStore: maxReceived", () => {
+  // Received now: well within the retention when the test runs.
+  const receivedOf = (id: string, state: ReceivedState) =>
+    create(ReceivedEventSchema, { id, eventId: "e", time: timestampFromMs(Date.now()), state, executionIds: [`${id}-1`] });
+  const executionOf = (id: string) => create(ExecutionSchema, { id: `${id}-1`, receivedId: id, state: ExecutionState.PENDING });
+  const ids = async (store: MemoryDeliveryStore) =>
+    (await store.listReceived({ eventId: "", state: ReceivedState.UNSPECIFIED, limit: 100 })).map((r) => r.id).sort();
+
+  it("drops the received events finished longest ago, with their executions; pending ones stay", async () => {
+    const store = new MemoryDeliveryStore({ retentionMs: 60_000, maxReceived: 3 });
+    for (const id of ["p1", "p2", "p3"]) await store.createReceived(receivedOf(id, ReceivedState.PENDING), [executionOf(id)]);
+    // Over the bound, but nothing is finished: nothing can go.
+    await store.createReceived(receivedOf("p4", ReceivedState.PENDING), [executionOf("p4")]);
+    assert.deepEqual(await ids(store), ["p1", "p2", "p3", "p4"]);
+    // Finished in the order p3, p1: p3 goes first, then p1; p2 and p4 (pending) stay.
+    await store.setReceivedState("p3", ReceivedState.PROCESSED);
+    assert.deepEqual(await ids(store), ["p1", "p2", "p4"]);
+    assert.equal(await store.getExecution("p3-1"), undefined);
+    await store.setReceivedState("p1", ReceivedState.ERROR);
+    await store.createReceived(receivedOf("n5", ReceivedState.NO_CONTRACTS), []);
+    assert.deepEqual(await ids(store), ["n5", "p2", "p4"]);
+    // Pending again (a retry), a finished event is no longer the one to drop.
+    await store.setReceivedState("n5", ReceivedState.PENDING);
+    await store.setReceivedState("p2", ReceivedState.PROCESSED);
+    await store.createReceived(receivedOf("p6", ReceivedState.PENDING), [executionOf("p6")]);
+    assert.deepEqual(await ids(store), ["n5", "p4", "p6"]);
+    assert.notEqual(await store.getExecution("p4-1"), undefined);
+    await store.close();
+  });
+});
+
 describe("eventhos stores on Redis", () => {
   let redis: RedisServer;
   before(async () => {

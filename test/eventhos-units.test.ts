@@ -1,13 +1,18 @@
+import { createHash } from "node:crypto";
 import { strict as assert } from "node:assert";
 import { create, fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { renderJson, renderText, lookup } from "../core/eventhos/body-template.js";
-import { backoffMs } from "../core/eventhos/backoff.js";
+import { backoffMs, wait } from "../core/eventhos/backoff.js";
+import { JobStop } from "../core/eventhos/job-stop.js";
 import { buildRequest } from "../core/eventhos/delivery-engine.js";
 import { ActionSchema, ReceivedEventSchema } from "../core/gen/herald/v1/eventhos_pb.js";
 import { hashKey, hashSecret, newKey, sameHash, TokenSigner, verifySecret } from "../core/eventhos/token-signer.js";
 import { isSecretHeader, REDACTED, redactAction, redactHeaders } from "../core/eventhos/secret-headers.js";
 import { addressKind, embeddedIPv4, OutboundGuard, type Resolver } from "../core/eventhos/outbound-guard.js";
+import { ActionCaller } from "../core/eventhos/call-action.js";
+import { createServer, type Server } from "node:http";
+import { once } from "node:events";
 
 const source = { body: { a: { b: [10, { c: "deep" }] }, n: 1, s: "x y" }, headers: { "x-id": "h1" }, query: { q: "v" } };
 
@@ -79,6 +84,25 @@ describe("eventhos backoff", () => {
       [50, 100, 200],
     );
   });
+
+  it("a JobStop stops waits as an AbortSignal does: at once, each listener once, none added after", async () => {
+    const stop = new JobStop();
+    const long = wait(60_000, stop);
+    let calls = 0;
+    const counted = () => calls++;
+    stop.addEventListener("abort", counted);
+    const removed = () => assert.fail("a removed listener ran");
+    stop.addEventListener("abort", removed);
+    stop.removeEventListener("abort", removed);
+    stop.abort();
+    stop.abort();
+    assert.equal(await long, false);
+    assert.equal(calls, 1);
+    stop.addEventListener("abort", counted);
+    assert.equal(await wait(60_000, stop), false);
+    assert.equal(calls, 1);
+    assert.equal(await wait(1, new JobStop()), true);
+  });
 });
 
 describe("eventhos access keys", () => {
@@ -104,6 +128,25 @@ describe("eventhos access keys", () => {
     assert.deepEqual(await signer.verify(token), { clientId: "c1", generation: 3 });
     assert.equal(await new TokenSigner("secret-two-secret-two-secret-two!", 60).verify(token), undefined);
     assert.equal(await signer.verify(token.slice(0, -2) + "xx"), undefined);
+  });
+
+  it("hashes a key the same the second time (from its cache) and any length of string", () => {
+    const k = newKey();
+    assert.equal(hashKey(k.key), hashKey(k.key));
+    assert.equal(hashKey(k.key), k.hash);
+    const long = `hk_${"x".repeat(5000)}`;
+    assert.equal(hashKey(long), createHash("sha256").update(long).digest("hex"));
+  });
+
+  it("verifies a token again from its cache until it expires, and then no longer", async () => {
+    const signer = new TokenSigner("secret-one-secret-one-secret-one!", 1);
+    const token = await signer.sign("c1", 3);
+    const { exp } = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number };
+    assert.deepEqual(await signer.verify(token), { clientId: "c1", generation: 3 });
+    assert.deepEqual(await signer.verify(token), { clientId: "c1", generation: 3 });
+    // What is measured is the passing of time itself: the token's second runs out.
+    while (Date.now() < exp * 1000) await new Promise((r) => setTimeout(r, exp * 1000 - Date.now()));
+    assert.equal(await signer.verify(token), undefined);
   });
 });
 
@@ -277,5 +320,69 @@ describe("eventhos outbound guard", () => {
     );
     assert.deepEqual((await lookup("crm.internal", false)).address, "10.0.0.9");
     assert.equal((await lookup("nowhere.example", true)).err.code, "ENOTFOUND");
+  });
+});
+
+describe("eventhos ActionCaller", () => {
+  let server: Server;
+  let base = "";
+  const seen: Array<{ method: string; url: string; headers: Record<string, unknown>; body: string }> = [];
+  const caller = new ActionCaller({ timeoutMs: 300, logBodyBytes: 8, allowHosts: "127.0.0.1" });
+  const never = new AbortController().signal;
+  before(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
+        if (req.url === "/hang") return;
+        if (req.url === "/early") res.writeEarlyHints({ link: "</a.css>; rel=preload" });
+        res.setHeader("x-twice", ["a", "b"]);
+        res.writeHead(req.url === "/fail" ? 503 : 201, { "content-type": "text/plain" });
+        res.end("0123456789abcdef".repeat(64));
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    await caller.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it("sends the request as given and logs the answer: status, headers (repeated ones joined), the body's head", async () => {
+    const r = await caller.call({ method: "PUT", url: `${base}/x?y=1`, headers: { "x-a": "1" }, body: '{"k":"v"}' }, never);
+    assert.deepEqual(seen.at(-1), { ...seen.at(-1)!, method: "PUT", url: "/x?y=1", body: '{"k":"v"}' });
+    assert.equal(seen.at(-1)!.headers["x-a"], "1");
+    assert.equal(r.ok, true);
+    assert.equal(r.status, 201);
+    assert.equal(r.body, "01234567");
+    assert.equal(r.headers?.["x-twice"], "a, b");
+    assert.equal(r.headers?.["content-type"], "text/plain");
+    assert.equal(r.error, undefined);
+    // Read whole, the connection serves the next call; an informational answer is not the outcome.
+    const early = await caller.call({ method: "GET", url: `${base}/early`, headers: {}, body: undefined }, never);
+    assert.equal(early.status, 201);
+    const failed = await caller.call({ method: "POST", url: `${base}/fail`, headers: {}, body: "x" }, never);
+    assert.deepEqual([failed.ok, failed.status, failed.error, failed.interrupted], [false, 503, "status 503", false]);
+  });
+
+  it("fails a call past its timeout, is interrupted by its signal, and refuses what it may not call", async () => {
+    const slow = await caller.call({ method: "GET", url: `${base}/hang`, headers: {}, body: undefined }, never);
+    assert.deepEqual([slow.ok, slow.interrupted, slow.error, slow.status], [false, false, "timed out after 300 ms", undefined]);
+    const stop = new AbortController();
+    const stopped = caller.call({ method: "GET", url: `${base}/hang`, headers: {}, body: undefined }, stop.signal);
+    while (seen.filter((s) => s.url === "/hang").length < 2) await new Promise((r) => setImmediate(r));
+    stop.abort();
+    const interrupted = await stopped;
+    assert.deepEqual([interrupted.ok, interrupted.interrupted, interrupted.error], [false, true, "interrupted: this instance is stopping"]);
+    const scheme = await caller.call({ method: "GET", url: "ftp://127.0.0.1/", headers: {}, body: undefined }, never);
+    assert.deepEqual([scheme.refused, scheme.error], [true, "refused: only http and https URLs are called"]);
+    const bad = await caller.call({ method: "GET", url: "http://[oops/", headers: {}, body: undefined }, never);
+    assert.deepEqual([bad.ok, bad.error], [false, "Invalid URL"]);
+    const badHeader = await caller.call({ method: "GET", url: `${base}/x`, headers: { "x-bad": "a\r\nb" }, body: undefined }, never);
+    assert.deepEqual([badHeader.ok, badHeader.error], [false, "invalid x-bad header"]);
   });
 });

@@ -16,6 +16,19 @@ import {
 } from "../core/gen/herald/v1/hub_pb.js";
 import { encodeStatusRecord } from "../core/store/status-record.js";
 import { encodeBatchResponse, encodeSendResponse } from "../core/hub/send-response-encoder.js";
+import { getTextEncoding } from "@bufbuild/protobuf/wire";
+import { useFastTextEncoding } from "../core/wire/fast-text-encoding.js";
+import { encodeValue } from "../core/wire/encode-value.js";
+import { encodeRecord } from "../core/eventhos/encode-record.js";
+import {
+  AttemptOutcome,
+  AttemptSchema,
+  ExecutionSchema,
+  ExecutionState,
+  HttpExchangeSchema,
+  ReceivedEventSchema,
+  ReceivedState,
+} from "../core/gen/herald/v1/eventhos_pb.js";
 
 describe("envelope encoding", () => {
   it("appends msg_id and offset so the bytes decode as an Event carrying both", () => {
@@ -220,5 +233,178 @@ describe("encodeBatchResponse", () => {
     );
     assert.equal(encodeBatchResponse({ responses: [ok] }), undefined);
     assert.notEqual(encodeBatchResponse({ responses: [ok], requestId: "" }), undefined);
+  });
+});
+
+describe("useFastTextEncoding", () => {
+  it("makes protobuf-es write every string as TextEncoder does: lone surrogates, astral, BOM, NUL, long", () => {
+    const strings = [
+      "",
+      "a",
+      "héllo",
+      "日本語",
+      "\u{1F600}",
+      "\ud800",
+      "x\udc00y",
+      "end\ud83d",
+      "\udc00\ud800",
+      "\ufeffbom",
+      "\u0000",
+      `${"a".repeat(9000)}\ud800`,
+    ];
+    // Random UTF-16 units, a third of them surrogates (paired or not by chance).
+    for (let i = 0; i < 2000; i++) {
+      strings.push(
+        Array.from({ length: i % 9 }, (_, j) =>
+          String.fromCharCode((i * 7919 + j * 104729) % 3 === 0 ? 0xd800 + ((i * 31 + j) % 0x800) : (i * 2654435761 + j * 40503) % 0x10000),
+        ).join(""),
+      );
+    }
+    const messages = strings.map((s) => create(EventSchema, { appId: s, targets: [s, "k"], payload: fromJson(ValueSchema, { [s]: s }) }));
+    const before = messages.map((m) => toBinary(EventSchema, m));
+    useFastTextEncoding();
+    useFastTextEncoding(); // idempotent
+    const encoder = new TextEncoder();
+    for (const s of strings)
+      assert.deepEqual(Buffer.from(getTextEncoding().encodeUtf8(s)), Buffer.from(encoder.encode(s)), JSON.stringify(s));
+    messages.forEach((m, i) =>
+      assert.deepEqual(Buffer.from(toBinary(EventSchema, m)), Buffer.from(before[i]!), JSON.stringify(strings[i])),
+    );
+  });
+});
+
+describe("encodeValue", () => {
+  /** JSON values of every kind, nested, from a seeded generator (the same each run). */
+  function jsonValues(): unknown[] {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const strings = ["", "a", "héllo", "日本語", "\u{1F600}", "\ud800", "x".repeat(200), "__proto__", "1", "0"];
+    const numbers = [0, -0, 1, -1, 0.5, 1e300, -1e-300, 2 ** 53, 123456789.125];
+    const gen = (depth: number): unknown => {
+      const r = rand();
+      if (depth > 3 || r < 0.35) {
+        const pick = rand();
+        if (pick < 0.2) return null;
+        if (pick < 0.4) return rand() < 0.5;
+        if (pick < 0.7) return numbers[Math.floor(rand() * numbers.length)];
+        return strings[Math.floor(rand() * strings.length)];
+      }
+      if (r < 0.65) return Array.from({ length: Math.floor(rand() * 5) }, () => gen(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rand() * 5); i > 0; i--)
+        o[strings[Math.floor(rand() * strings.length)]! + (rand() < 0.5 ? "" : String(i))] = gen(depth + 1);
+      return o;
+    };
+    return [
+      null,
+      true,
+      false,
+      0,
+      "",
+      [],
+      {},
+      { "": "" },
+      [[[]]],
+      { a: { b: { c: [1, "2", null, false] } } },
+      ...Array.from({ length: 3000 }, () => gen(0)),
+    ];
+  }
+
+  it("writes exactly the bytes toBinary writes, for JSON values of every kind and nesting", () => {
+    for (const json of jsonValues()) {
+      const value = fromJson(ValueSchema, json as never);
+      assert.deepEqual(Buffer.from(encodeValue(value)!), Buffer.from(toBinary(ValueSchema, value)), JSON.stringify(json));
+    }
+    // Map keys that look like integers come first in the object's own order, as toBinary reads them.
+    const ordered = fromJson(ValueSchema, { b: 1, 2: 2, a: 3, 1: 4 });
+    assert.deepEqual(Buffer.from(encodeValue(ordered)!), Buffer.from(toBinary(ValueSchema, ordered)));
+  });
+
+  it("leaves to toBinary what it does not write: unknown fields, a null_value other than 0, an empty Value", () => {
+    const unknown = fromBinary(ValueSchema, Buffer.from([0x1a, 0x01, 0x78, 0xf8, 0x06, 0x01]));
+    assert.equal(unknown.$unknown?.length, 1);
+    assert.equal(encodeValue(unknown), undefined);
+    const nested = fromJson(ValueSchema, { a: [1, { b: 2 }] });
+    const inner = (nested.kind.value as any).fields.a.kind.value.values[1];
+    inner.$unknown = unknown.$unknown;
+    assert.equal(encodeValue(nested), undefined);
+    assert.equal(encodeValue(create(ValueSchema, { kind: { case: "nullValue", value: 3 as never } })), undefined);
+    const empty = create(ValueSchema, {});
+    assert.deepEqual(Buffer.from(encodeValue(empty)!), Buffer.from(toBinary(ValueSchema, empty)));
+  });
+});
+
+describe("encodeRecord (eventhos records)", () => {
+  const same = <D extends Parameters<typeof encodeRecord>[0]>(schema: D, m: Parameters<typeof encodeRecord<D>>[1], what: string) =>
+    assert.deepEqual(Buffer.from(encodeRecord(schema, m)), Buffer.from(toBinary(schema, m)), what);
+  const maps = [
+    {},
+    { a: "" },
+    { "": "x" },
+    { host: "127.0.0.1:8080", "user-agent": "h2load", "content-type": "application/json", "2": "é", "1": "\ud800" },
+  ];
+  const times = [undefined, timestampFromMs(0), timestampFromMs(1_700_000_000_123), timestampFromMs(1)];
+  const bodies = [
+    undefined,
+    fromJson(ValueSchema, {}),
+    fromJson(ValueSchema, { name: "Morpheush", id: "199", n: [1, null, true] }),
+    fromJson(ValueSchema, "x"),
+  ];
+
+  it("writes received events exactly as toBinary", () => {
+    let i = 0;
+    for (const headers of maps)
+      for (const time of times)
+        for (const body of bodies)
+          for (const state of [ReceivedState.UNSPECIFIED, ReceivedState.PENDING, ReceivedState.NO_CONTRACTS]) {
+            const ids = [[], [""], ["1-1", "1-2"]][i++ % 3]!;
+            const r = create(ReceivedEventSchema, {
+              id: i % 2 ? "123" : "",
+              eventId: "bench-event",
+              appId: "app",
+              clientId: i % 5 ? "c" : "",
+              headers,
+              query: maps[i % maps.length]!,
+              state,
+              executionIds: ids,
+              ...(time ? { time } : {}),
+              ...(body ? { body } : {}),
+            });
+            same(ReceivedEventSchema, r, `received ${i}`);
+          }
+  });
+
+  it("writes executions and attempts exactly as toBinary", () => {
+    for (const [i, state] of [ExecutionState.UNSPECIFIED, ExecutionState.PENDING, ExecutionState.ERROR].entries()) {
+      const e = { id: i ? "9-1" : "", receivedId: "9", contractId: "c", actionId: i === 2 ? "" : "a", order: i * 200, state, runStart: i };
+      same(ExecutionSchema, create(ExecutionSchema, e), `execution ${i}`);
+    }
+    // With attempts inside, toBinary writes it.
+    same(
+      ExecutionSchema,
+      create(ExecutionSchema, { id: "x", attempts: [create(AttemptSchema, { number: 1 })] }),
+      "execution with attempts",
+    );
+    let i = 0;
+    for (const headers of maps)
+      for (const started of times)
+        for (const outcome of [AttemptOutcome.UNSPECIFIED, AttemptOutcome.STARTED, AttemptOutcome.SUCCESS]) {
+          const request =
+            i % 3 === 0
+              ? undefined
+              : create(HttpExchangeSchema, { method: "POST", url: "http://x/é", headers, body: i % 2 ? '{"a":1}' : "" });
+          const response =
+            i % 4 === 0 ? undefined : create(HttpExchangeSchema, { status: i * 100, headers: maps[i % maps.length]!, body: "ok" });
+          const a = create(AttemptSchema, {
+            number: i,
+            durationMs: i * 1000,
+            outcome,
+            error: i % 2 ? "timed out after 300 ms" : "",
+            ...(started ? { started } : {}),
+            ...(request ? { request } : {}),
+            ...(response ? { response } : {}),
+          });
+          same(AttemptSchema, a, `attempt ${i++}`);
+        }
   });
 });

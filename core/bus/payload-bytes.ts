@@ -1,5 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import { encodeValue } from "../wire/encode-value.js";
 
 const encoded = new WeakMap<Value, Uint8Array>();
 
@@ -9,6 +10,6 @@ const encoded = new WeakMap<Value, Uint8Array>();
  */
 export function payloadBytes(payload: Value): Uint8Array {
   let bytes = encoded.get(payload);
-  if (!bytes) encoded.set(payload, (bytes = toBinary(ValueSchema, payload)));
+  if (!bytes) encoded.set(payload, (bytes = encodeValue(payload) ?? toBinary(ValueSchema, payload)));
   return bytes;
 }

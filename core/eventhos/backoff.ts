@@ -1,3 +1,5 @@
+import type { StopSignal } from "./job-stop.js";
+
 /**
  * The wait before retry `retry` (1 for the first): base × 2^(retry-1), capped at max, with "equal
  * jitter" (half fixed, half random) so that instances retrying a recovered target do not stampede.
@@ -8,7 +10,7 @@ export function backoffMs(retry: number, baseMs: number, maxMs: number, random: 
 }
 
 /** Resolves after `ms`, or at once (false) when `signal` aborts. */
-export function wait(ms: number, signal: AbortSignal): Promise<boolean> {
+export function wait(ms: number, signal: StopSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (waited: boolean) => {

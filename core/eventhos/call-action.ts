@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
-import { Agent, buildConnector, request } from "undici";
+import { Agent, buildConnector, util, type Dispatcher } from "undici";
 import { OutboundGuard, OutboundRefusedError } from "./outbound-guard.js";
+import type { StopSignal } from "./job-stop.js";
 
 export interface CallRequest {
   method: string;
@@ -56,63 +57,135 @@ export class ActionCaller {
     });
   }
 
-  async call(req: CallRequest, signal: AbortSignal): Promise<CallResult> {
+  /**
+   * One call, through the agent's dispatch with a handler of our own: what `undici.request` does,
+   * without its per-call AbortController, async resource and response stream (~a sixth of a
+   * delivering instance's undici time). The results are the same: headers parsed by undici's own
+   * `parseHeaders`, errors as undici raises them, the reason given when aborted.
+   */
+  call(req: CallRequest, signal: StopSignal): Promise<CallResult> {
     const started = performance.now();
     if (!/^https?:/i.test(req.url)) {
-      return { ok: false, interrupted: false, refused: true, durationMs: 0, error: "refused: only http and https URLs are called" };
-    }
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`timed out after ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-    const onAbort = () => controller.abort(new Error("interrupted: this instance is stopping"));
-    signal.addEventListener("abort", onAbort);
-    const elapsed = () => Math.round(performance.now() - started);
-    try {
-      const res = await request(req.url, {
-        dispatcher: this.agent,
-        method: req.method as "GET",
-        headers: req.headers,
-        body: req.body ?? null,
-        signal: controller.signal,
-      });
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      // Read it all (keeps the connection reusable) but keep only the head for the log.
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (kept < this.options.logBodyBytes) {
-          const part = chunk.subarray(0, this.options.logBodyBytes - kept);
-          chunks.push(part);
-          kept += part.length;
-        }
-      }
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      return {
-        ok,
-        interrupted: false,
-        durationMs: elapsed(),
-        status: res.statusCode,
-        headers,
-        body: Buffer.concat(chunks).toString("utf8"),
-        ...(ok ? {} : { error: `status ${res.statusCode}` }),
-      };
-    } catch (err) {
-      const reason = controller.signal.aborted ? controller.signal.reason : err;
-      return {
+      return Promise.resolve({
         ok: false,
-        interrupted: signal.aborted,
-        refused: reason instanceof OutboundRefusedError,
-        durationMs: elapsed(),
-        error: reason instanceof Error ? reason.message : String(reason),
-      };
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
+        interrupted: false,
+        refused: true,
+        durationMs: 0,
+        error: "refused: only http and https URLs are called",
+      });
     }
+    return new Promise((resolve) => {
+      const call = new Call(this.options.logBodyBytes, signal, started, resolve);
+      try {
+        // As undici.request reads a string URL (util.parseURL, makeDispatcher).
+        const url = new URL(req.url);
+        const path = url.search ? `${url.pathname}${url.search}` : url.pathname;
+        const method = (req.method || (req.body ? "PUT" : "GET")) as Dispatcher.HttpMethod;
+        call.start(this.options.timeoutMs);
+        this.agent.dispatch({ origin: url.origin, path, method, headers: req.headers, body: req.body ?? null }, call);
+      } catch (err) {
+        call.onError(err as Error);
+      }
+    });
   }
 
   /** Cuts what is still open (callers abort their calls first). */
   close(): Promise<void> {
     return this.agent.destroy();
+  }
+}
+
+/** The handler of one call: the first `logBodyBytes` of the body kept, all of it read (the connection stays reusable). */
+class Call implements Dispatcher.DispatchHandler {
+  private abortCall: ((err?: Error) => void) | undefined;
+  /** Why we aborted (timeout, or `signal`): the attempt's error, whatever undici reports then. */
+  private reason: Error | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private status = 0;
+  private headers: Record<string, string> | undefined;
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private done = false;
+
+  constructor(
+    private readonly logBodyBytes: number,
+    private readonly signal: StopSignal,
+    private readonly started: number,
+    private readonly resolve: (result: CallResult) => void,
+  ) {}
+
+  start(timeoutMs: number): void {
+    this.timer = setTimeout(() => this.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    this.signal.addEventListener("abort", this.onStop);
+  }
+
+  private readonly onStop = () => this.abort(new Error("interrupted: this instance is stopping"));
+
+  /** Before the request is on a connection, undici has nothing to abort: it is aborted when it gets one. */
+  private abort(reason: Error): void {
+    if (this.reason || this.done) return;
+    this.reason = reason;
+    this.abortCall?.(reason);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.reason) abort(this.reason);
+    else this.abortCall = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    // 1xx answers are not the outcome: the final one follows.
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(util.parseHeaders(rawHeaders)))
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    this.headers = headers;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.kept < this.logBodyBytes) {
+      const part = chunk.subarray(0, this.logBodyBytes - this.kept);
+      this.chunks.push(part);
+      this.kept += part.length;
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    const ok = this.status >= 200 && this.status < 300;
+    this.finish({
+      ok,
+      interrupted: false,
+      durationMs: this.elapsed(),
+      status: this.status,
+      headers: this.headers ?? {},
+      body: Buffer.concat(this.chunks).toString("utf8"),
+      ...(ok ? {} : { error: `status ${this.status}` }),
+    });
+  }
+
+  onError(err: Error): void {
+    const reason = this.reason ?? err;
+    this.finish({
+      ok: false,
+      interrupted: this.signal.aborted,
+      refused: reason instanceof OutboundRefusedError,
+      durationMs: this.elapsed(),
+      error: reason instanceof Error ? reason.message : String(reason),
+    });
+  }
+
+  private elapsed(): number {
+    return Math.round(performance.now() - this.started);
+  }
+
+  private finish(result: CallResult): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.signal.removeEventListener("abort", this.onStop);
+    this.resolve(result);
   }
 }

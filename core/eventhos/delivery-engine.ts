@@ -17,6 +17,7 @@ import { ActionCaller, type CallRequest, type CallResult } from "./call-action.j
 import { renderJson, renderText, type TemplateSource } from "./body-template.js";
 import { backoffMs, wait } from "./backoff.js";
 import { redactHeaders } from "./secret-headers.js";
+import { JobStop, type StopSignal } from "./job-stop.js";
 
 export interface DeliveryEngineOptions {
   /** Jobs (received events) run at once by this instance. */
@@ -58,10 +59,10 @@ export class DeliveryEngine {
   private readonly running = new Set<Promise<void>>();
   /**
    * The jobs running here by queue id (a job reclaimed by this same instance is not run twice), each
-   * with what stops it: its ownership lost, or the engine closing (one signal per job: cheaper than
-   * combining two with AbortSignal.any for every job).
+   * with what stops it: its ownership lost, or the engine closing (one JobStop per job: cheaper than
+   * an AbortController, or combining two signals with AbortSignal.any, for every job).
    */
-  private readonly runningIds = new Map<string, AbortController>();
+  private readonly runningIds = new Map<string, JobStop>();
   private readonly caller: ActionCaller;
   private loop: Promise<void> | undefined;
 
@@ -113,7 +114,7 @@ export class DeliveryEngine {
       if (this.stop.signal.aborted) break;
       for (const job of jobs) {
         if (this.runningIds.has(job.id)) continue;
-        const stop = new AbortController();
+        const stop = new JobStop();
         this.runningIds.set(job.id, stop);
         this.stats.jobs++;
         const p: Promise<void> = this.runJob(job, stop)
@@ -127,9 +128,9 @@ export class DeliveryEngine {
     }
   }
 
-  private async runJob(job: Job, stop: AbortController): Promise<void> {
+  private async runJob(job: Job, stop: JobStop): Promise<void> {
     const { store, queue } = this.deps;
-    const signal = stop.signal;
+    const signal: StopSignal = stop;
     const heartbeat = setInterval(
       () => {
         queue.heartbeat(job).then(
@@ -166,7 +167,7 @@ export class DeliveryEngine {
     return all.filter((e): e is Execution => e !== undefined);
   }
 
-  private async runExecution(received: ReceivedEvent, execution: Execution, signal: AbortSignal): Promise<Outcome> {
+  private async runExecution(received: ReceivedEvent, execution: Execution, signal: StopSignal): Promise<Outcome> {
     const { store } = this.deps;
     const action = await store.getAction(execution.actionId);
     // Attempts left started by an instance that died: interrupted, and counted.

@@ -30,6 +30,11 @@ export interface EventhosConfig {
   /** Bytes of each request and response body kept in the execution log. */
   logBodyBytes: number;
   /**
+   * Embedded: most received events kept in memory with their executions (beyond, those longest
+   * finished are dropped; pending ones stay). In Redis the retention alone bounds the log.
+   */
+  logMaxReceived: number;
+  /**
    * Host names, IP addresses and CIDR ranges (comma-separated) that contracts may call although
    * they are loopback, private, link-local or otherwise not public (refused by default).
    */
@@ -52,5 +57,7 @@ export const defaultEventhosConfig: EventhosConfig = {
   claimIdleMs: 30_000,
   logRetentionMs: 7 * 24 * 60 * 60 * 1000,
   logBodyBytes: 16 * 1024,
+  // With attempts' headers and bodies, an event is a few KB of heap: tens of MB at this count.
+  logMaxReceived: 10_000,
   allowHosts: "",
 };

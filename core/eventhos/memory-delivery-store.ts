@@ -62,15 +62,35 @@ class MessageTable<D extends DescMessage> {
   }
 }
 
-/** The delivery registry and log in process memory (embedded mode). */
+export interface MemoryDeliveryStoreOptions extends DeliveryStoreOptions {
+  /**
+   * Most received events kept (with their executions); past it the ones longest finished are
+   * dropped first. Pending ones are never dropped for it: their jobs still read them. Unset: no
+   * bound but the retention.
+   */
+  maxReceived?: number | undefined;
+}
+
+/**
+ * The delivery registry and log in process memory (embedded mode). Beyond the DeliveryStore
+ * guarantees, the log holds at most `maxReceived` received events that are not pending: the
+ * retention alone let a busy process keep every event of a week in its heap.
+ */
 export class MemoryDeliveryStore implements DeliveryStore {
   private readonly actions = new MessageTable(ActionSchema);
   private readonly contracts = new MessageTable(ContractSchema);
   /** In receive order, so that retention drops from the front. */
   private readonly received = new Map<string, ReceivedEvent>();
   private readonly executions = new Map<string, Execution>();
+  /** Ids of received events that are not pending, in the order they became so: the bound drops from the front. */
+  private readonly finished = new Set<string>();
+  private readonly maxReceived: number;
+  /** No received event expires before this time (ms): the oldest one's expiry, or later when there is none. */
+  private expiresFrom = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly options: DeliveryStoreOptions) {}
+  constructor(private readonly options: MemoryDeliveryStoreOptions) {
+    this.maxReceived = options.maxReceived ?? Number.POSITIVE_INFINITY;
+  }
 
   async upsertAction(action: Action): Promise<Action> {
     return this.actions.put(action);
@@ -102,7 +122,9 @@ export class MemoryDeliveryStore implements DeliveryStore {
     this.expire();
     if (this.received.has(received.id)) return false;
     this.received.set(received.id, clone(ReceivedEventSchema, received));
+    this.expiresFrom = Math.min(this.expiresFrom, receivedMs(received) + this.options.retentionMs);
     for (const e of executions) this.executions.set(e.id, clone(ExecutionSchema, e));
+    this.settled(received.id, received.state);
     return true;
   }
   async getReceived(id: string) {
@@ -126,7 +148,26 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
   async setReceivedState(id: string, state: ReceivedState) {
     const r = this.received.get(id);
-    if (r) r.state = state;
+    if (!r) return;
+    r.state = state;
+    this.settled(id, state);
+  }
+
+  /** Files a received event's new state for the bound (a retried one is pending again), then keeps to it. */
+  private settled(id: string, state: ReceivedState): void {
+    this.finished.delete(id);
+    if (state !== ReceivedState.PENDING) this.finished.add(id);
+    for (const oldest of this.finished) {
+      if (this.received.size <= this.maxReceived) break;
+      this.drop(oldest);
+    }
+  }
+
+  private drop(id: string): void {
+    const r = this.received.get(id);
+    for (const e of r?.executionIds ?? []) this.executions.delete(e);
+    this.received.delete(id);
+    this.finished.delete(id);
   }
 
   async getExecution(id: string) {
@@ -157,11 +198,20 @@ export class MemoryDeliveryStore implements DeliveryStore {
 
   /** Drops what is older than the retention, oldest first. */
   private expire(): void {
-    const before = Date.now() - this.options.retentionMs;
+    const now = Date.now();
+    // Nothing can have expired yet: no walk over the front of the map, where the bound's drops
+    // leave holes that every walk would step over again.
+    if (now < this.expiresFrom) return;
+    const before = now - this.options.retentionMs;
+    this.expiresFrom = Number.POSITIVE_INFINITY;
     for (const [id, r] of this.received) {
-      if (receivedMs(r) >= before) break;
-      for (const e of r.executionIds) this.executions.delete(e);
-      this.received.delete(id);
+      const ms = receivedMs(r);
+      if (ms >= before) {
+        // The oldest kept: nothing older remains (later drops only make the oldest newer).
+        this.expiresFrom = ms + this.options.retentionMs;
+        break;
+      }
+      this.drop(id);
     }
   }
 

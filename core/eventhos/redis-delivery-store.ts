@@ -1,4 +1,4 @@
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -20,10 +20,11 @@ import { keysOf, type RedisKeys } from "../redis/keys.js";
 import { defineScripts } from "../redis/scripts.js";
 import type { TrackedCache } from "../redis/tracked-cache.js";
 import { buf } from "../redis/buffers.js";
+import { encodeRecord } from "./encode-record.js";
 
 export interface RedisDeliveryStoreOptions extends DeliveryStoreOptions, RedisConnection {}
 
-const encode = <D extends DescMessage>(schema: D, m: MessageShape<D>) => buf(toBinary(schema, m));
+const encode = <D extends DescMessage>(schema: D, m: MessageShape<D>) => buf(encodeRecord(schema, m));
 
 /** Field numbers of the fields a state change appends (proto/herald/v1/eventhos.proto). */
 const RECEIVED_STATE = ReceivedEventSchema.field.state.number;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ClientService, DeliveryService } from "../gen/herald/v1/eventhos_pb.js";
+import type { ClientService, DeliveryService } from "../gen/herald/v1/eventhos_pb.js";
 import type { Logger } from "../logger.js";
 import type { RedisConnection } from "../redis/connect.js";
 import { keysOf } from "../redis/keys.js";
@@ -10,7 +10,6 @@ import type { WorkQueue } from "../queue/work-queue.js";
 import { MemoryWorkQueue } from "../queue/memory-work-queue.js";
 import { RedisWorkQueue } from "../queue/redis-work-queue.js";
 import type { QueueDepth } from "../queue/work-queue.js";
-import { withErrorMapping } from "../rpc/map-errors.js";
 import type { Validator } from "../rpc/validate.js";
 import type { EventhosConfig } from "./eventhos-config.js";
 import type { ClientStore } from "./client-store.js";
@@ -30,6 +29,7 @@ import { createDeliveryService } from "./delivery-service.js";
 const QUEUE_BLOCK_MS = 1000;
 
 export interface Eventhos {
+  /** The two services, unwrapped: the caller adds the layers (authorization, error mapping, metrics) once. */
   clients: ServiceImpl<typeof ClientService>;
   delivery: ServiceImpl<typeof DeliveryService>;
   engine: DeliveryEngine;
@@ -67,7 +67,7 @@ export async function startEventhos(deps: {
       queue = await RedisWorkQueue.connect({ ...redis, ...queueOptions, stream, group: "deliverers", role: "delivery-queue" });
     } else {
       clientStore = new MemoryClientStore();
-      deliveryStore = new MemoryDeliveryStore({ retentionMs: config.logRetentionMs });
+      deliveryStore = new MemoryDeliveryStore({ retentionMs: config.logRetentionMs, maxReceived: config.logMaxReceived });
       queue = new MemoryWorkQueue(queueOptions);
     }
     // Every instance must verify every other's tokens: a configured secret, else the first one
@@ -80,28 +80,21 @@ export async function startEventhos(deps: {
     engine.start();
     const stores = { clientStore, deliveryStore, queue };
     return {
-      clients: withErrorMapping(
-        createClientService({
-          registry,
-          clients: clientStore,
-          signer,
-          validator,
-          authorize,
-          tokenGuard: new TokenGuard({
-            failureBurst: config.tokenFailureBurst,
-            failureRefillMs: config.tokenFailureRefillMs,
-            hashConcurrency: config.tokenHashConcurrency,
-            hashQueue: config.tokenHashQueue,
-          }),
+      // Bare: start-herald wraps each service once (authorization, error mapping, metrics), as the hub's.
+      clients: createClientService({
+        registry,
+        clients: clientStore,
+        signer,
+        validator,
+        authorize,
+        tokenGuard: new TokenGuard({
+          failureBurst: config.tokenFailureBurst,
+          failureRefillMs: config.tokenFailureRefillMs,
+          hashConcurrency: config.tokenHashConcurrency,
+          hashQueue: config.tokenHashQueue,
         }),
-        logger,
-        ClientService.typeName,
-      ),
-      delivery: withErrorMapping(
-        createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize, logger }),
-        logger,
-        DeliveryService.typeName,
-      ),
+      }),
+      delivery: createDeliveryService({ registry, delivery: deliveryStore, queue, validator, authorize, logger }),
       engine,
       clientOf,
       queueDepth: () => stores.queue.depth(),

@@ -33,8 +33,21 @@ export function newKey(): { id: string; key: string; hash: string } {
 
 export const isLongLivedKey = (accessKey: string) => accessKey.startsWith(KEY_PREFIX);
 
+/** Hashes of keys presented lately: every /event/send checks its key twice (Authorize, then ReceiveEvent). */
+const hashes = new Map<string, string>();
+const MAX_HASHES = 1024;
+/** Longer strings are not keys of ours (46 characters): hashed each time, never kept. */
+const MAX_CACHED_KEY = 64;
+
 export function hashKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+  if (key.length > MAX_CACHED_KEY) return createHash("sha256").update(key).digest("hex");
+  let hash = hashes.get(key);
+  if (hash === undefined) {
+    // A cache, not a store: full, it starts over (a flood of made-up keys only costs their hashing).
+    if (hashes.size >= MAX_HASHES) hashes.clear();
+    hashes.set(key, (hash = createHash("sha256").update(key).digest("hex")));
+  }
+  return hash;
 }
 
 /** Compares two hex hashes of equal length in constant time. */
@@ -47,9 +60,25 @@ export function sameHash(a: string, b: string): boolean {
 const ISSUER = "herald";
 const AUDIENCE = "eventhos";
 
+interface Verified {
+  clientId: string;
+  generation: number;
+  /** The token's `exp` (epoch seconds). */
+  exp: number;
+}
+
+const MAX_VERIFIED = 1024;
+
 /** HS256 tokens of the client_credentials grant: subject = client id, `gen` = the client's generation. */
 export class TokenSigner {
   private readonly key: Uint8Array;
+  /**
+   * Claims of tokens verified lately, by token, until their `exp`: a token's signature, issuer and
+   * audience cannot change, and a producer sends many events with one token (jose verifies each
+   * twice per /event/send otherwise). Whether the client and its generation still hold is checked
+   * by the caller on every use, as before.
+   */
+  private readonly verified = new Map<string, Verified>();
 
   constructor(
     secret: string,
@@ -71,9 +100,18 @@ export class TokenSigner {
 
   /** undefined for a token that is malformed, forged, expired or not ours. */
   async verify(token: string): Promise<{ clientId: string; generation: number } | undefined> {
+    const known = this.verified.get(token);
+    // jose's own rule: expired once the clock (whole seconds) reaches exp.
+    if (known && Math.floor(Date.now() / 1000) < known.exp) return { clientId: known.clientId, generation: known.generation };
+    if (known) this.verified.delete(token);
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ["HS256"], issuer: ISSUER, audience: AUDIENCE });
       if (typeof payload.sub !== "string" || typeof payload["gen"] !== "number") return undefined;
+      // Only tokens that expire are kept (ours always do), so that an entry never outlives its token.
+      if (typeof payload.exp === "number") {
+        if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+        this.verified.set(token, { clientId: payload.sub, generation: payload["gen"], exp: payload.exp });
+      }
       return { clientId: payload.sub, generation: payload["gen"] };
     } catch {
       return undefined;

@@ -61,6 +61,11 @@ export class ProtoWriter {
     this.at += this.out.write(value, this.at, n, "utf8");
   }
 
+  /** A double's 8 bytes, little-endian (the caller writes the tag: a oneof member is written even when 0). */
+  double(value: number): void {
+    this.at = this.out.writeDoubleLE(value, this.at);
+  }
+
   bytes(field: number, value: Uint8Array): void {
     this.tag(field, LEN);
     this.varint(value.length);

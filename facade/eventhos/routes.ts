@@ -1,3 +1,4 @@
+import { METHODS } from "node:http";
 import Router from "@koa/router";
 import type { BodyLimits } from "../body.js";
 import { createJsonReader } from "./read-body.js";
@@ -26,9 +27,11 @@ export function eventhosRouter(
   router.post("/event/send", (ctx) => sendEvent(ctx, full));
   router.post("/auth/token", (ctx) => issueToken(ctx, full));
   // Another method on the producer routes: the contract's shape, before the admin routes
-  // (GET /event/:id) could take it for an event id.
+  // (GET /event/:id) could take it for an event id. Every method but POST (rather than `all`), so
+  // that POST matches one route alone and staticRoutes can serve it without the router.
+  const others = METHODS.filter((m) => m !== "POST");
   for (const path of ["/event/send", "/auth/token"]) {
-    router.all(path, (ctx) => {
+    router.register(path, others, (ctx) => {
       ctx.set("Allow", "POST");
       reply(ctx, CODES.METHOD_NOT_ALLOWED);
     });

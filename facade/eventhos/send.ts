@@ -8,6 +8,7 @@ import { TooLargeError } from "../body.js";
 import { CODES, reply, sendSuccess, type Reply } from "./codes.js";
 import { UnsupportedTypeError } from "./read-body.js";
 import type { EventhosDeps } from "./eventhos-deps.js";
+import { parseQuery } from "./parse-query.js";
 
 /** Request headers never written to the event log (credentials). */
 const SECRET_HEADERS = new Set(["access-key", "authorization", "cookie", "proxy-authorization"]);
@@ -28,7 +29,7 @@ export function accessKey(ctx: Context, query = ctx.query): string {
  */
 export async function sendEvent(ctx: Context, deps: EventhosDeps): Promise<void> {
   // Read once: each ctx.query looks the whole query string up again.
-  const query = ctx.query;
+  const query = parseQuery(ctx);
   const raw = query["event-identifier"];
   const eventId = ((Array.isArray(raw) ? raw[0] : raw) ?? "").trim();
   if (eventId === "") return reply(ctx, CODES.IDENTIFIER_REQUIRED);

@@ -246,6 +246,7 @@ describe("eventhos /event/send and /auth/token: the document's codes", () => {
       assert.equal(r.status, 405, `${method} ${path}`);
       assert.deepEqual(JSON.parse(r.body), { code: 405001, message: "Method not allowed" });
       assert.equal(r.headers?.allow, "POST");
+      assert.equal(r.headers?.["content-type"], "application/json; charset=utf-8");
     }
     assert.equal(await received(), before);
   });
