@@ -26,7 +26,9 @@ export function parseQueryString(query: string): Context["query"] | undefined {
     const value = eq < 0 ? "" : part.slice(eq + 1);
     if (Object.hasOwn(out, name)) {
       const had = out[name]!;
-      out[name] = Array.isArray(had) ? [...had, value] : [had, value];
+      // In place: a copy per repeat would make a query of n repeats cost n².
+      if (Array.isArray(had)) had.push(value);
+      else out[name] = [had, value];
       continue;
     }
     // "__proto__" is a name like any other (Koa defines each property): assigned, it would set the prototype.
