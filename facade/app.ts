@@ -59,11 +59,13 @@ export function createFacade(deps: FacadeDeps): Koa {
       ctx.body = { error: "internal error" };
     }
   });
-  app.use(async (ctx, next) => {
+  // Not async: every request passes here, and only /healthz stops.
+  app.use((ctx, next) => {
     if (ctx.path !== "/healthz") return next();
     const serving = deps.serving();
     ctx.status = serving ? 200 : 503;
     ctx.body = { status: serving ? "serving" : "shutting down" };
+    return Promise.resolve();
   });
   const legacy = { hub: deps.hub, registry: deps.registry, readBody: createBodyReader(deps.limits), logger: deps.logger };
   const kpns = kpnsRouter({ ...legacy, accessControl: deps.accessControl, maxPushMessages: deps.limits.maxPushMessages });

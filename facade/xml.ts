@@ -12,28 +12,29 @@ export interface XmlLimits {
 // external entities, whatever the parser would do with them.
 const DTD = /<!DOCTYPE|<!ENTITY/i;
 
-/** An element being read: its name and attributes, what its children made of it so far, its text. */
-interface Open {
-  name: string;
-  attributes: Record<string, string>;
-  out: Record<string, unknown> | undefined;
-  text: string;
-}
-
 /**
  * Builds the plain values of a document from its elements, attributes and text as a reader meets
  * them, and checks the limits and the shapes the values cannot hold (mixed content, a name both an
  * attribute and an element). Both readers below feed it, so a document reads the same with either.
+ * The open elements are kept in parallel lists reused from one document to the next (their name,
+ * attributes, what their children made of them so far, their text), not an object each.
  */
 class ValueBuilder {
-  private stack: Open[] = [];
+  private readonly names: string[] = [];
+  private readonly attributes: Array<Record<string, string>> = [];
+  private readonly outs: Array<Record<string, unknown> | undefined> = [];
+  private readonly texts: string[] = [];
+  /** How many elements are open. */
+  depth = 0;
   root: Record<string, unknown> | undefined;
   private maxDepth = 0;
   private elements = 0;
   private maxElements = 0;
 
   reset(limits: XmlLimits): void {
-    this.stack = [];
+    // A document refused part way leaves elements open: their values go now, not with the next one.
+    for (let i = 0; i < this.depth; i++) this.outs[i] = undefined;
+    this.depth = 0;
     this.root = undefined;
     this.maxDepth = limits.maxDepth;
     this.elements = 0;
@@ -41,46 +42,47 @@ class ValueBuilder {
   }
 
   open(name: string, attributes: Record<string, string>): void {
-    if (this.stack.length >= this.maxDepth) throw new FormatError(`XML nested deeper than ${this.maxDepth} elements`);
+    if (this.depth >= this.maxDepth) throw new FormatError(`XML nested deeper than ${this.maxDepth} elements`);
     if (++this.elements > this.maxElements) throw new FormatError(`XML has more than ${this.maxElements} elements`);
     let out: Record<string, unknown> | undefined;
     for (const key in attributes) out = own(out ?? {}, key, attributes[key]!);
-    this.stack.push({ name, attributes, out, text: "" });
+    const at = this.depth++;
+    this.names[at] = name;
+    this.attributes[at] = attributes;
+    this.outs[at] = out;
+    this.texts[at] = "";
   }
 
   text(t: string): void {
     // Outside the root the readers allow only white space (and refuse the rest themselves).
-    const top = this.stack[this.stack.length - 1];
-    if (top) top.text += t;
+    if (this.depth > 0) this.texts[this.depth - 1] += t;
   }
 
   close(): void {
-    const el = this.stack.pop()!;
-    const text = el.text.trim();
-    if (el.out && text !== "") throw new FormatError("mixed text and elements are not accepted");
-    const value = el.out ?? text;
-    const parent = this.stack[this.stack.length - 1];
-    if (!parent) {
-      this.root = own({}, el.name, value);
+    const at = --this.depth;
+    const name = this.names[at]!;
+    const elOut = this.outs[at];
+    this.outs[at] = undefined;
+    const text = this.texts[at]!.trim();
+    if (elOut && text !== "") throw new FormatError("mixed text and elements are not accepted");
+    const value = elOut ?? text;
+    if (at === 0) {
+      this.root = own({}, name, value);
       return;
     }
-    const out = (parent.out ??= {});
-    if (!Object.hasOwn(out, el.name)) own(out, el.name, value);
-    else if (Object.hasOwn(parent.attributes, el.name)) throw new FormatError(`"${el.name}" is both an attribute and an element`);
+    const out = (this.outs[at - 1] ??= {});
+    if (!Object.hasOwn(out, name)) own(out, name, value);
+    else if (Object.hasOwn(this.attributes[at - 1]!, name)) throw new FormatError(`"${name}" is both an attribute and an element`);
     else {
-      const prior = out[el.name]; // an element's value is never an array: an array is the list of its repeats
+      const prior = out[name]; // an element's value is never an array: an array is the list of its repeats
       if (Array.isArray(prior)) prior.push(value);
-      else own(out, el.name, [prior, value]);
+      else own(out, name, [prior, value]);
     }
   }
 
   /** The name of the element open innermost ("" at the top level). */
   get current(): string {
-    return this.stack[this.stack.length - 1]?.name ?? "";
-  }
-
-  get depth(): number {
-    return this.stack.length;
+    return this.depth > 0 ? this.names[this.depth - 1]! : "";
   }
 }
 

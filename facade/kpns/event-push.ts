@@ -1,11 +1,21 @@
 import { fromJson, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import type { SendEventRequestSchema } from "../../core/gen/herald/v1/hub_pb.js";
+import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import type { SendEventRequest, SendEventRequestSchema } from "../../core/gen/herald/v1/hub_pb.js";
+import type { SubscriberRef } from "../../core/gen/herald/v1/event_pb.js";
 import { FormatError } from "../format-error.js";
 import { bool, list, record, requiredText, text, type Plain } from "../plain.js";
 import { subscriberRefs } from "./subscribers.js";
 
 export type SendEventInit = MessageInitShape<typeof SendEventRequestSchema>;
+
+/** What an eventpushmessage says, in SendEvent's terms. */
+export interface EventPush {
+  eventId: string;
+  subscribers: ReturnType<typeof subscriberRefs>;
+  namePairs: Array<{ name: string; content: string }>;
+  content: { mimeType: string; priority: boolean };
+  payload?: Value;
+}
 
 /**
  * Kony engagement channels an event may carry beside its push `message` (the console's event
@@ -27,7 +37,7 @@ const CHANNEL_LISTS = [
  * The `eventpushmessage` document (XML through parseXml, or JSON) → SendEvent. Pure: tested
  * without a server. Unknown fields are refused; the app is the event's own.
  */
-export function eventPushToSendEvent(doc: unknown): SendEventInit {
+export function eventPushToSendEvent(doc: unknown): EventPush {
   const root = record(doc, "body", ["event"]);
   if (root["event"] === undefined) throw new FormatError("the root element is not event");
   const event = record(root["event"], "event", ["eventid", "eventNamePairs", "message", ...CHANNELS]);
@@ -60,6 +70,30 @@ export function eventPushToSendEvent(doc: unknown): SendEventInit {
     },
     ...(Object.keys(channels).length > 0 ? { payload: fromJson(ValueSchema, channels) } : {}),
   };
+}
+
+/**
+ * The SendEventRequest of an EventPush, written as a literal of every field: create() walks the
+ * descriptor of the message and of each one inside it (~2 µs of a facade request, measured). The
+ * same message as `create(SendEventRequestSchema, push)` (test/facade/kpns-mapping.test.ts holds
+ * them equal).
+ */
+export function sendEventRequestOf(push: EventPush): SendEventRequest {
+  const request: SendEventRequest = {
+    $typeName: "herald.v1.SendEventRequest",
+    appId: "",
+    eventId: push.eventId,
+    subscribers: push.subscribers.map((s) => ({ $typeName: "herald.v1.SubscriberRef", ref: s.ref }) as SubscriberRef),
+    namePairs: push.namePairs.map(({ name, content }) => ({ $typeName: "herald.v1.NamePair", name, content })),
+    content: { $typeName: "herald.v1.Content", mimeType: push.content.mimeType, data: "", priority: push.content.priority },
+    type: "",
+    resourceType: "",
+    resourceId: "",
+    requestId: "",
+    idempotencyKey: "",
+  };
+  if (push.payload) request.payload = push.payload;
+  return request;
 }
 
 /**

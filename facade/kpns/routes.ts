@@ -1,7 +1,5 @@
 import { randomUUID } from "node:crypto";
 import Router from "@koa/router";
-import { create } from "@bufbuild/protobuf";
-import { SendEventRequestSchema } from "../../core/gen/herald/v1/hub_pb.js";
 import type { Context } from "koa";
 import type { ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../core/logger.js";
@@ -10,7 +8,7 @@ import { FormatError } from "../format-error.js";
 import type { LegacyDeps } from "../legacy-deps.js";
 import { reasonOf } from "../../core/rpc/errors.js";
 import { AccessRefused, authorizePublish, CHALLENGE } from "./access.js";
-import { eventPushToSendEvent } from "./event-push.js";
+import { eventPushToSendEvent, sendEventRequestOf } from "./event-push.js";
 import { messageRequestToSendPush } from "./message-push.js";
 import { renderMessageResponse, type MessageReply, type Rendered } from "./message-response.js";
 import { parseSubscription, renderSubscriptionResponse, SUBSCRIBED, SUBSCRIBER_INVALID, UNSUBSCRIBED } from "./subscription.js";
@@ -66,7 +64,7 @@ function eventPushMessage(ctx: Context, deps: KpnsDeps, wording: Wording): Promi
   return answerMessage(ctx, deps, wording, wording.appInvalid, async () => {
     // A message at once, its idempotency key and app set on it: the in-process core takes it as is,
     // where a copy of a spread object would be built field by field again.
-    const request = create(SendEventRequestSchema, eventPushToSendEvent(await deps.readBody(ctx)));
+    const request = sendEventRequestOf(eventPushToSendEvent(await deps.readBody(ctx)));
     request.idempotencyKey = idempotencyKey(ctx);
     if (deps.accessControl) {
       // The document names no app: the event's own, whose credential is checked and which the send

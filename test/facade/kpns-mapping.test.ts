@@ -2,11 +2,11 @@ import { strict as assert } from "node:assert";
 import { create, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { SubscriberRefSchema } from "../../core/gen/herald/v1/event_pb.js";
-import { DeliveryState, GetMessageStatusResponseSchema } from "../../core/gen/herald/v1/hub_pb.js";
+import { DeliveryState, GetMessageStatusResponseSchema, SendEventRequestSchema } from "../../core/gen/herald/v1/hub_pb.js";
 import { parseXml } from "../../facade/xml.js";
 import { checkDepth } from "../../facade/plain.js";
 import { FormatError } from "../../facade/format-error.js";
-import { eventPushToSendEvent } from "../../facade/kpns/event-push.js";
+import { eventPushToSendEvent, sendEventRequestOf } from "../../facade/kpns/event-push.js";
 import { messageRequestToSendPush } from "../../facade/kpns/message-push.js";
 import { parseSubscription, renderSubscriptionResponse } from "../../facade/kpns/subscription.js";
 import { renderMessageResponse } from "../../facade/kpns/message-response.js";
@@ -26,6 +26,29 @@ describe("kpns mapping (pure, no server)", () => {
       namePairs: [],
       content: { mimeType: "text/plain", priority: false },
     };
+
+    it("builds the same SendEventRequest as create() does, whatever the document holds", () => {
+      const docs: unknown[] = [
+        ...(["kpns", "vpns"] as const).flatMap((w) => [xml(eventPushDocument(w).xmlRequest), JSON.parse(eventPushDocument(w).jsonRequest)]),
+        {
+          event: {
+            eventid: "7",
+            eventNamePairs: { key: [{ name: "a", content: "1" }, { name: "b" }] },
+            message: {
+              subscribers: { subscriber: [{ ksid: "k" }, { deviceId: "d" }, { ufid: "u" }] },
+              content: { mimeType: "text/html", priorityService: "true" },
+            },
+            email: { from: { address: "a@example.com" }, recipients: { recipient: { address: "b@example.com" } } },
+            sms: { content: { text: "hi" } },
+          },
+        },
+        { event: { eventid: "8" } },
+      ];
+      for (const doc of docs) {
+        const push = eventPushToSendEvent(doc);
+        assert.deepStrictEqual(sendEventRequestOf(push), create(SendEventRequestSchema, push));
+      }
+    });
 
     it("maps the documents' XML and JSON samples to the same request", () => {
       for (const wording of ["kpns", "vpns"] as const) {
