@@ -13,17 +13,21 @@ type Handler = (ctx: Context, next: Next) => unknown;
  * what reads it later (`_matchedRoute`, the metrics' route label; `params`).
  */
 export function staticRoutes(router: Router): Middleware {
-  const exact = new Map<string, { path: string; handler: Handler }>();
+  // By method, then path: no string made per request to look one up.
+  const exact = new Map<string, Map<string, { path: string; handler: Handler }>>();
   for (const layer of router.stack) {
     const [handler, ...more] = layer.stack;
     if (typeof layer.path !== "string" || layer.paramNames.length > 0 || !handler || more.length > 0) continue;
     for (const method of layer.methods) {
       const runs = router.match(layer.path, method).pathAndMethod;
-      if (runs.length === 1 && runs[0] === layer) exact.set(`${method} ${layer.path}`, { path: layer.path, handler: handler as Handler });
+      if (runs.length !== 1 || runs[0] !== layer) continue;
+      let paths = exact.get(method);
+      if (!paths) exact.set(method, (paths = new Map()));
+      paths.set(layer.path, { path: layer.path, handler: handler as Handler });
     }
   }
   return (ctx, next) => {
-    const route = exact.get(`${ctx.method} ${ctx.path}`);
+    const route = exact.get(ctx.method)?.get(ctx.path);
     if (!route) return next();
     const routed = ctx as Context & { _matchedRoute?: string };
     routed._matchedRoute = route.path;

@@ -179,13 +179,17 @@ export function readPlainXml(text: string, limits: XmlLimits): Record<string, un
     for (;;) {
       const tag = TAG.exec(text);
       if (!tag) return undefined;
-      const [, closing, name, attributeText, empty, after] = tag as unknown as string[];
-      if (closing) {
+      // Read by index: destructuring a match goes through its iterator.
+      const name = tag[2]!;
+      const attributeText = tag[3];
+      const empty = tag[4];
+      const after = tag[5];
+      if (tag[1]) {
         if (attributeText || empty || name !== plain.current) return undefined;
         plain.close();
       } else {
         if (plain.depth === 0 && plain.root !== undefined) return undefined; // a second root
-        plain.open(name!, attributeText ? attributesOf(attributeText) : NO_ATTRIBUTES);
+        plain.open(name, attributeText ? attributesOf(attributeText) : NO_ATTRIBUTES);
         if (empty) plain.close();
       }
       // White space changes no value (text is trimmed, and white space beside elements is not mixed
