@@ -38,7 +38,8 @@ interface StatusEntry extends MessageSlot {
   byMsgId: Map<string, MessageSlot> | undefined;
 }
 
-const emptySlot = (msgId: string): MessageSlot => ({
+/** A message not recorded yet, as an entry: further messages of a request take the same shape (one shape for all). */
+const emptyEntry = (requestId: string, msgId: string): StatusEntry => ({
   msgId,
   recorded: false,
   appId: "",
@@ -48,6 +49,9 @@ const emptySlot = (msgId: string): MessageSlot => ({
   nanos: 0,
   delivered: undefined,
   pushes: undefined,
+  requestId,
+  more: undefined,
+  byMsgId: undefined,
 });
 const SLOTS_BEFORE_INDEX = 8;
 const NONE_DELIVERED: ReadonlyMap<string, number> = new Map();
@@ -124,20 +128,7 @@ export class MemoryStatusStore implements StatusStore {
     this.expire();
     let entry = this.statuses.get(requestId);
     if (!entry) {
-      entry = {
-        msgId,
-        recorded: false,
-        appId: "",
-        ksids: "",
-        broadcast: false,
-        seconds: 0,
-        nanos: 0,
-        delivered: undefined,
-        pushes: undefined,
-        requestId,
-        more: undefined,
-        byMsgId: undefined,
-      };
+      entry = emptyEntry(requestId, msgId);
       this.statuses.set(requestId, entry);
       this.statusOrder.push(entry);
       this.statusExpiry.push(Date.now() + this.options.messageStatusTtlMs);
@@ -147,7 +138,7 @@ export class MemoryStatusStore implements StatusStore {
     if (entry.msgId === msgId) return entry;
     let slot = entry.byMsgId ? entry.byMsgId.get(msgId) : entry.more?.find((m) => m.msgId === msgId);
     if (!slot) {
-      slot = emptySlot(msgId);
+      slot = emptyEntry(requestId, msgId);
       const more = (entry.more ??= []);
       more.push(slot);
       if (entry.byMsgId) entry.byMsgId.set(msgId, slot);
