@@ -4,7 +4,10 @@ import { basename } from "node:path";
 /**
  * The top of V8 CPU profiles (`node --cpu-prof`, e.g. written by a bench run with BENCH_PROFILE):
  * self time per function and per package / folder, as shares of the profile's sampled time, one
- * table per file. `node dist/bench/profile-top.js [--top N] FILE...`
+ * table per file. `node dist/bench/profile-top.js [--top N] [--between FROM,TO] FILE...`: with
+ * `--between`, only the samples taken between two readings of the monotonic clock in µs
+ * (`process.hrtime.bigint() / 1000n`, the clock V8's profiles are stamped with), as a bench prints
+ * them around the step it measures.
  */
 interface ProfileNode {
   id: number;
@@ -13,6 +16,7 @@ interface ProfileNode {
 }
 interface Profile {
   nodes: ProfileNode[];
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -20,13 +24,19 @@ interface Profile {
 const args = process.argv.slice(2);
 const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args.splice(topAt, 2)[1]) : 25;
+const betweenAt = args.indexOf("--between");
+const [from, to] = betweenAt >= 0 ? args.splice(betweenAt, 2)[1]!.split(",").map(Number) : [-Infinity, Infinity];
 
 for (const file of args) {
   const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   // Time per node from the samples and their deltas (hitCount alone ignores uneven intervals).
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at >= from! && at <= to!) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const perFunction = new Map<string, number>();
   const perPlace = new Map<string, number>();

@@ -14,6 +14,7 @@ import { root } from "./support.js";
  *   parent → {config}   child → {opened: n}   (calls issued / GETs answered 200)
  *   parent → {expect}   child → {expecting}
  *   child → {received: n, at: epoch ms}        (every stream has received an event)
+ *   (parent → {expect} again for the next event)
  *   parent → {exit}     child cancels everything and exits.
  */
 export type StreamsConfig =
@@ -102,6 +103,9 @@ if (process.send) {
   process.on("message", (m) => {
     const message = m as { expect?: boolean; exit?: boolean };
     if (message.expect) {
+      // Each event counted afresh: the parent publishes several, one after another.
+      got.fill(0);
+      received = 0;
       expecting = true;
       send({ expecting: true });
     }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { rawClients, unary } from "../test/support/grpc-client.js";
 import type { StreamsConfig } from "./streams-clients.js";
-import { fmt, IpcChild, median, ProcGroup, type Proc, report, root } from "./support.js";
+import { cpuMs, fmt, IpcChild, median, ProcGroup, type Proc, report, root } from "./support.js";
 
 /**
  * bench:streams — what idle streams cost one Herald process: `BENCH_STREAMS` WatchEvents calls
@@ -23,6 +23,8 @@ const clientProcs = Number(process.env["BENCH_CLIENT_PROCS"] ?? 4);
 /** HTTP/2 connections per client process. */
 const connections = Number(process.env["BENCH_CONNECTIONS"] ?? 4);
 const samples = Number(process.env["BENCH_SAMPLES"] ?? 3);
+/** Events published to all the streams, one after another: the table shows the median and the first. */
+const fanouts = Number(process.env["BENCH_FANOUTS"] ?? 5);
 /** Rows to run (comma-separated: floor, grpc, xms); all by default. */
 const only = (process.env["BENCH_ONLY"] ?? "floor,grpc,xms").split(",");
 /** How long the streams may take to open (a 2-core machine opens some thousands a second). */
@@ -41,7 +43,15 @@ interface Row {
   before: Memory;
   after: Memory;
   openSeconds: number;
-  fanMs: number;
+  fan: Fan;
+}
+
+/** An event to every stream: the time until the last received it, and the CPU the server and the clients used meanwhile (medians). */
+interface Fan {
+  ms: number;
+  firstMs: number;
+  serverCpuMs: number;
+  clientsCpuMs: number;
 }
 
 function httpText(url: string, method = "GET", body?: string, contentType?: string): Promise<{ status: number; text: string }> {
@@ -111,14 +121,35 @@ async function startClients(configs: StreamsConfig[]): Promise<IpcChild[]> {
   return clients;
 }
 
-/** Publishes once (after every client expects it); the time until every client's last stream has received it. */
-async function fanOut(clients: IpcChild[], publish: () => Promise<unknown>): Promise<number> {
-  for (const c of clients) c.send({ expect: true });
-  await Promise.all(clients.map((c) => c.next("expecting")));
-  const t0 = now();
-  await publish();
-  const at = await Promise.all(clients.map((c) => c.next<number>("at", 120_000)));
-  return Math.max(...at) - t0;
+/**
+ * Publishes `fanouts` events one after another (each after every client expects it, the next once
+ * every stream has received the last): per event, the time until every client's last stream has
+ * received it and the CPU the server and the clients used meanwhile; the medians, and the first
+ * event's time apart (the clients' first message on each stream runs code not yet optimized).
+ */
+async function fanOut(clients: IpcChild[], serverPid: number | undefined, publish: () => Promise<unknown>): Promise<Fan> {
+  const clientsCpu = () => clients.reduce((n, c) => n + cpuMs(c.proc.pid), 0);
+  const each: Array<Omit<Fan, "firstMs">> = [];
+  for (let i = 0; i < fanouts; i++) {
+    for (const c of clients) c.send({ expect: true });
+    await Promise.all(clients.map((c) => c.take("expecting")));
+    const server0 = cpuMs(serverPid);
+    const clients0 = clientsCpu();
+    const monotonic0 = process.hrtime.bigint() / 1000n;
+    const t0 = now();
+    await publish();
+    const at = await Promise.all(clients.map((c) => c.take<number>("at", 120_000)));
+    each.push({ ms: Math.max(...at) - t0, serverCpuMs: cpuMs(serverPid) - server0, clientsCpuMs: clientsCpu() - clients0 });
+    // For `profile-top --between` on the processes' profiles (BENCH_PROFILE): this event's window.
+    if (process.env["BENCH_PROFILE"])
+      process.stderr.write(`fan-out window (monotonic µs): ${monotonic0},${process.hrtime.bigint() / 1000n}\n`);
+  }
+  return {
+    ms: median(each.map((e) => e.ms)),
+    firstMs: each[0]!.ms,
+    serverCpuMs: median(each.map((e) => e.serverCpuMs)),
+    clientsCpuMs: median(each.map((e) => e.clientsCpuMs)),
+  };
 }
 
 async function stopClients(clients: IpcChild[]): Promise<void> {
@@ -150,8 +181,8 @@ async function floorRow(): Promise<Row> {
     await opened("floor", streams, async () => (JSON.parse((await httpText(`${control}/count`)).text) as { open: number }).open, clients);
     const openSeconds = (Date.now() - t0) / 1000;
     const after = await sampled(memory);
-    const fanMs = await fanOut(clients, () => httpText(`${control}/publish`, "POST"));
-    return { server: "bare grpc-js, idle server-streams (floor)", streams, before, after, openSeconds, fanMs };
+    const fan = await fanOut(clients, floor.proc.pid, () => httpText(`${control}/publish`, "POST"));
+    return { server: "bare grpc-js, idle server-streams (floor)", streams, before, after, openSeconds, fan };
   } finally {
     await stopClients(clients);
     await floor.stop();
@@ -180,10 +211,10 @@ async function grpcRow(): Promise<Row> {
     const after = await sampled(heraldMemory(herald));
     const hub = rawClients(herald.ready["grpcPort"] as number);
     try {
-      const fanMs = await fanOut(clients, () =>
+      const fan = await fanOut(clients, herald.proc.pid, () =>
         unary(hub.hub, "sendEvent", { eventId: "1", subscribers: [{ ksid: "xxxx" }], namePairs: [{ name: "lastname", content: "Smith" }] }),
       );
-      return { server: "Herald WatchEvents (gRPC, embedded)", streams, before, after, openSeconds, fanMs };
+      return { server: "Herald WatchEvents (gRPC, embedded)", streams, before, after, openSeconds, fan };
     } finally {
       hub.close();
     }
@@ -243,8 +274,8 @@ async function xmsRow(): Promise<Row> {
         resourceId: "c1",
         namePairs: [{ name: "lastname", content: "Smith" }],
       };
-      const fanMs = await fanOut(clients, () => unary(hub.hub, "sendEvent", event));
-      return { server: "Herald XMS event handler streams (HTTP/1.1, embedded)", streams: xmsStreams, before, after, openSeconds, fanMs };
+      const fan = await fanOut(clients, herald.proc.pid, () => unary(hub.hub, "sendEvent", event));
+      return { server: "Herald XMS event handler streams (HTTP/1.1, embedded)", streams: xmsStreams, before, after, openSeconds, fan };
     } finally {
       hub.close();
     }
@@ -263,7 +294,7 @@ try {
     process.stderr.write(
       `${row.server}: ${row.streams} streams open in ${fmt(row.openSeconds, 1)} s; heap ${fmt(row.before.heap / 2 ** 20)} → ` +
         `${fmt(row.after.heap / 2 ** 20)} MB, RSS ${fmt(row.before.rss / 2 ** 20)} → ${fmt(row.after.rss / 2 ** 20)} MB; ` +
-        `one event to all in ${fmt(row.fanMs, 1)} ms\n`,
+        `one event to all in ${fmt(row.fan.ms, 1)} ms (median of ${fanouts}; the first ${fmt(row.fan.firstMs, 1)} ms; CPU: server ${fmt(row.fan.serverCpuMs)} ms, clients ${fmt(row.fan.clientsCpuMs)} ms)\n`,
     );
     rows.push(row);
   }
@@ -275,7 +306,9 @@ try {
       `${clientProcs} processes of their own (gRPC: ${connections} HTTP/2 connections each, calls multiplexed on them; ` +
       `XMS: one connection per stream); heap and RSS after a full collection, median of ${samples}, growth from before the ` +
       `streams to after divided by their count (the XMS handlers are created before the first reading); ` +
-      `"one event to all": from the publish call to the last stream receiving it; Node ${process.version}, ${cpus().length} cores`,
+      `"one event to all": from the publish call to the last stream receiving it, the median of ${fanouts} events published one ` +
+      `after another, and the first of them apart; the CPU time the server process and the client processes (summed) used ` +
+      `meanwhile (medians; clock ticks: 10 ms steps); Node ${process.version}, ${cpus().length} cores`,
     [
       "server",
       "streams",
@@ -284,6 +317,9 @@ try {
       "heap vs floor",
       "RSS vs floor",
       "one event to all ms",
+      "the first event ms",
+      "server CPU ms",
+      "clients CPU ms",
       "opened in s",
       "RSS after MB",
     ],
@@ -294,7 +330,10 @@ try {
       fmt(perStream(r, "rss"), 2),
       vsFloor(r, "heap"),
       vsFloor(r, "rss"),
-      fmt(r.fanMs, 1),
+      fmt(r.fan.ms, 1),
+      fmt(r.fan.firstMs, 1),
+      fmt(r.fan.serverCpuMs),
+      fmt(r.fan.clientsCpuMs),
       fmt(r.openSeconds, 1),
       fmt(r.after.rss / 2 ** 20),
     ]),

@@ -80,11 +80,20 @@ export class IpcChild {
   }
 
   /** The value of the first message with `key`; fails if the process exits first or `ms` pass. */
-  async next<T = unknown>(key: string, ms = 30_000): Promise<T> {
+  next<T = unknown>(key: string, ms = 30_000): Promise<T> {
+    return this.first<T>(key, ms, false);
+  }
+
+  /** As next(), and the message is used up: the next call waits for another one (a step repeated). */
+  take<T = unknown>(key: string, ms = 30_000): Promise<T> {
+    return this.first<T>(key, ms, true);
+  }
+
+  private async first<T>(key: string, ms: number, remove: boolean): Promise<T> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const found = this.messages.find((m) => key in m);
-      if (found) return found[key] as T;
+      const at = this.messages.findIndex((m) => key in m);
+      if (at >= 0) return (remove ? this.messages.splice(at, 1)[0]! : this.messages[at]!)[key] as T;
       if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
         throw new Error(`${this.script} exited (${this.proc.exitCode ?? this.proc.signalCode}) before "${key}"`);
       }
