@@ -174,6 +174,91 @@ describe("RedisBus", () => {
     assert.deepEqual(await admin.keys(`${prefix}{a}:idem:*`), []);
   });
 
+  describe("group commit: publishes without a key in one turn go as one script call", () => {
+    const evalshas = () => calls("evalsha");
+
+    it("sends the publishes of one turn together, in call order, each with its own consecutive ids and messages", async () => {
+      const prefix = uniquePrefix();
+      const bus = await connect(prefix);
+      const got = collector();
+      await bus.subscribe("a", got.listener);
+      await bus.publish("a", envelope(0)); // the script is loaded: what follows is counted
+      const before = await evalshas();
+      const [one, batch, two] = await Promise.all([
+        bus.publish("a", envelope(1)),
+        bus.publishBatch("a", [envelope(2), envelope(3), envelope(4)]),
+        bus.publish("a", envelope(5)),
+      ]);
+      assert.equal((await evalshas()) - before, 1, "one script call for the three publishes");
+      assert.deepEqual([one.msgId, one.offset], ["2", 2n]);
+      assert.deepEqual(
+        batch.ids.map((i) => [i.msgId, i.offset]),
+        [
+          ["3", 3n],
+          ["4", 4n],
+          ["5", 5n],
+        ],
+      );
+      assert.deepEqual([two.msgId, two.offset], ["6", 6n]);
+      assert.equal(batch.replayed, false);
+      assert.deepEqual(
+        batch.messages.map((m) => Buffer.from(m).toString("hex")),
+        [2, 3, 4].map((n, i) => Buffer.from(appendIds(envelope(n), String(3 + i), BigInt(3 + i))).toString("hex")),
+      );
+      assert.equal(Buffer.from(two.message).toString("hex"), Buffer.from(appendIds(envelope(5), "6", 6n)).toString("hex"));
+      await got.count(6);
+      assert.deepEqual(
+        got.got.map((m) => Buffer.from(m).toString("hex")),
+        [0, 1, 2, 3, 4, 5].map((n) => Buffer.from(appendIds(envelope(n), String(n + 1), BigInt(n + 1))).toString("hex")),
+        "delivered in call order",
+      );
+    });
+
+    it("keeps apps apart; a keyed publish goes alone, after the group waiting before it", async () => {
+      const prefix = uniquePrefix();
+      const bus = await connect(prefix);
+      await bus.publish("a", envelope(0));
+      const before = await evalshas();
+      const [a, b, keyed] = await Promise.all([
+        bus.publish("a", envelope(1)),
+        bus.publish("b", envelope(2)),
+        bus.publishBatch("a", [envelope(3)], { key: "k", fingerprint: "f", windowMs: 60_000 }),
+      ]);
+      assert.equal((await evalshas()) - before, 3, "one call per app, one for the keyed publish");
+      assert.equal(a.offset, 2n);
+      assert.equal(b.offset, 1n);
+      assert.equal(keyed.ids[0]!.offset, 3n, "the keyed publish was sent after the group waiting before it");
+    });
+
+    it("sends a group that would pass 1024 envelopes at once, and the rest as the next one", async () => {
+      const bus = await connect(uniquePrefix());
+      await bus.publish("a", envelope(0));
+      const before = await evalshas();
+      const many = Array.from({ length: 1000 }, (_, i) => envelope(i));
+      const results = await Promise.all([bus.publishBatch("a", many), bus.publishBatch("a", many.slice(0, 100)), bus.publish("a", envelope(1))]);
+      assert.equal((await evalshas()) - before, 2);
+      assert.deepEqual(
+        results.map((r) => ("ids" in r ? r.ids[0]!.offset : r.offset)),
+        [2n, 1002n, 1102n],
+      );
+    });
+
+    it("fails every publish of a group whose append Redis refuses, and writes none of them", async () => {
+      const prefix = uniquePrefix();
+      const bus = await connect(prefix);
+      await bus.publish("a", envelope(0));
+      await admin.xadd(`${prefix}{a}:history`, "0-9", "d", "x");
+      const outcomes = await Promise.allSettled([bus.publish("a", envelope(1)), bus.publishBatch("a", [envelope(2), envelope(3)])]);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ["rejected", "rejected"],
+      );
+      for (const o of outcomes) assert.match(String((o as PromiseRejectedResult).reason), /XADD|equal or smaller/);
+      assert.equal(await admin.get(`${prefix}{a}:offset`), "1");
+      assert.equal(await admin.xlen(`${prefix}{a}:history`), 2);
+    });
+  });
+
   it("sends one SUBSCRIBE per app channel per process, and UNSUBSCRIBE when the last listener goes", async () => {
     const prefix = uniquePrefix();
     const bus = await connect(prefix);
