@@ -70,6 +70,12 @@ describe("Lua scripts (core/redis/lua)", () => {
       await writeStatus.run(["s1", "s2"], [60_000, "f", "v", "0", "g", "w", "1"]);
       assert.deepEqual([await redis.hget("s1", "f"), await redis.hget("s2", "g")], ["v", "w"]);
       assert.ok((await redis.pttl("s1")) > 0);
+      // Many writes to one hash (a batch call's messages): its TTL is set once.
+      await redis.config("RESETSTAT");
+      await writeStatus.run(["s3", "s3", "s4", "s3"], [60_000, "a", "1", "0", "b", "2", "1", "c", "3", "0", "d", "4", "0"]);
+      assert.deepEqual(await redis.hgetall("s3"), { a: "1", b: "2", d: "4" });
+      assert.ok((await redis.pttl("s3")) > 0 && (await redis.pttl("s4")) > 0);
+      assert.match(await redis.info("commandstats"), /^cmdstat_pexpire:calls=2,/m);
       assert.throws(() => defineScripts(redis, ["no-such-script"]), /no Lua script named no-such-script/);
     });
   });

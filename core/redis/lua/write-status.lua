@@ -12,6 +12,8 @@
 
   Returns nothing.
 ]]
+-- Once per key: the writes of a batch call (SendEventBatch) all go to one request's hash.
+local expiring = {}
 for i, key in ipairs(KEYS) do
   local j = i * 3 - 1
   if ARGV[j + 2] == '1' then
@@ -19,5 +21,8 @@ for i, key in ipairs(KEYS) do
   else
     redis.call('HSET', key, ARGV[j], ARGV[j + 1])
   end
-  redis.call('PEXPIRE', key, ARGV[1], 'NX')
+  if not expiring[key] then
+    redis.call('PEXPIRE', key, ARGV[1], 'NX')
+    expiring[key] = true
+  end
 end
