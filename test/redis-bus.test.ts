@@ -235,7 +235,11 @@ describe("RedisBus", () => {
       await bus.publish("a", envelope(0));
       const before = await evalshas();
       const many = Array.from({ length: 1000 }, (_, i) => envelope(i));
-      const results = await Promise.all([bus.publishBatch("a", many), bus.publishBatch("a", many.slice(0, 100)), bus.publish("a", envelope(1))]);
+      const results = await Promise.all([
+        bus.publishBatch("a", many),
+        bus.publishBatch("a", many.slice(0, 100)),
+        bus.publish("a", envelope(1)),
+      ]);
       assert.equal((await evalshas()) - before, 2);
       assert.deepEqual(
         results.map((r) => ("ids" in r ? r.ids[0]!.offset : r.offset)),

@@ -100,7 +100,8 @@ export class BusCommands {
     );
   }
 
-  private async publishNow(appId: string, envelopes: readonly Uint8Array[], idempotency?: Idempotency): Promise<BatchPublished> {    // Without a key, KEYS[4] is a name of the app's slot the script leaves alone.
+  private async publishNow(appId: string, envelopes: readonly Uint8Array[], idempotency?: Idempotency): Promise<BatchPublished> {
+    // Without a key, KEYS[4] is a name of the app's slot the script leaves alone.
     const record = this.k.idempotency(appId, idempotency ? createHash("sha256").update(idempotency.key).digest("hex") : "");
     const keys = [this.k.msgidOf(appId), this.k.offset(appId), this.k.history(appId), record];
     const args = [
