@@ -14,8 +14,9 @@ import { cpuMs, fmt, IpcChild, median, ProcGroup, type Proc, report, root } from
  * growth of the server's heap and RSS from before the streams to after, each taken after a full
  * collection (Herald is started with --expose-gc and a preloaded SIGUSR2 → gc() hook,
  * bench/gc-on-signal.ts, and read from its /metrics), the median of `BENCH_SAMPLES`. Then the time
- * from publishing one event to every stream having received it (each client process reports when
- * all its streams have). Each server is a process of its own, started fresh for its row.
+ * from publishing an event to every stream having received it (each client process reports when
+ * all its streams have), the median of `BENCH_FANOUTS` events and the first apart, with the CPU the
+ * server and the clients used meanwhile. Each server is a process of its own, started fresh for its row.
  */
 const streams = Number(process.env["BENCH_STREAMS"] ?? 50_000);
 const xmsStreams = Number(process.env["BENCH_XMS_STREAMS"] ?? 5_000);

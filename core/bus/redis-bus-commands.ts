@@ -24,7 +24,6 @@ const GROUP_MAX = 1024;
 interface Group {
   envelopes: Uint8Array[];
   calls: Array<{ from: number; count: number; resolve: (published: BatchPublished) => void; reject: (err: unknown) => void }>;
-  sent: boolean;
 }
 
 /**
@@ -68,7 +67,7 @@ export class BusCommands {
     }
     return new Promise((resolve, reject) => {
       if (!group) {
-        const fresh: Group = { envelopes: [], calls: [], sent: false };
+        const fresh: Group = { envelopes: [], calls: [] };
         this.groups.set(appId, fresh);
         // After the I/O callbacks of this turn: every call read from the sockets in it joins.
         setImmediate(() => this.flush(appId, fresh));
@@ -79,11 +78,10 @@ export class BusCommands {
     });
   }
 
-  /** Sends a group's script call (once) and answers each of its publishes its own part. */
+  /** Sends a group's script call and answers each of its publishes its own part; once: a group no longer waiting was sent. */
   private flush(appId: string, group: Group): void {
-    if (this.groups.get(appId) === group) this.groups.delete(appId);
-    if (group.sent) return;
-    group.sent = true;
+    if (this.groups.get(appId) !== group) return;
+    this.groups.delete(appId);
     const { calls } = group;
     this.publishNow(appId, group.envelopes).then(
       (published) => {
